@@ -1,0 +1,98 @@
+"""The model zoo: d2l's nets by name, any torchvision classifier, or a user's own module.
+
+Names resolve three ways:
+- a zoo name (`lenet`, `resnet18`, ...) from `registry.ZOO`;
+- `torchvision:NAME`, any torchvision classification model, built without weights;
+- `package.module:attr` or `path/to/file.py:attr`, a user's nn.Module class, factory or instance.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cnntui.errors import UsageError
+from cnntui.zoo.registry import ZOO, ModelSpec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = ["ZOO", "BuiltModel", "ModelSpec", "build_model", "default_input", "resolve_spec"]
+
+
+@dataclass
+class BuiltModel:
+    module: nn.Module
+    name: str
+    default_input: tuple[int, int, int] | None  # (C, H, W) when the source knows it
+
+
+def resolve_spec(name: str) -> ModelSpec:
+    """The zoo entry for `name`, or a one-line error with the closest names."""
+    spec = ZOO.get(name.lower())
+    if spec is not None:
+        return spec
+    close = difflib.get_close_matches(name.lower(), ZOO, n=3, cutoff=0.5)
+    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+    raise UsageError(
+        f"unknown model {name!r}{hint}; see `cnntui models`, or use torchvision:NAME or module:attr"
+    )
+
+
+def default_input(name: str) -> tuple[int, int, int] | None:
+    """The (C, H, W) a model is meant for, without building it when the zoo knows."""
+    if ":" not in name:
+        return resolve_spec(name).default_input
+    if name.startswith("torchvision:"):
+        return (3, 224, 224)
+    return None
+
+
+def build_model(
+    name: str,
+    in_channels: int | None = None,
+    num_classes: int | None = None,
+    options: dict[str, Any] | None = None,
+) -> BuiltModel:
+    """Build a model by zoo name, `torchvision:NAME`, or `module:attr`."""
+    options = dict(options or {})
+    if name.startswith("torchvision:"):
+        from cnntui.zoo.external import build_torchvision
+
+        module = build_torchvision(name.split(":", 1)[1], num_classes, options)
+        return BuiltModel(module, name, (3, 224, 224))
+    if ":" in name:
+        from cnntui.zoo.external import build_user_model
+
+        module = build_user_model(name, in_channels, num_classes, options)
+        return BuiltModel(module, name, None)
+
+    spec = resolve_spec(name)
+    unknown = set(options) - set(spec.options) - _factory_keywords(spec)
+    if unknown:
+        allowed = ", ".join(sorted(spec.options)) or "none"
+        raise UsageError(
+            f"model {spec.name} has no option {', '.join(sorted(unknown))} (options: {allowed})"
+        )
+    factory = _import_factory(spec.factory)
+    kwargs: dict[str, Any] = {**spec.options, **options}
+    kwargs["in_channels"] = in_channels if in_channels is not None else spec.default_input[0]
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    return BuiltModel(factory(**kwargs), spec.name, spec.default_input)
+
+
+def _import_factory(path: str) -> Any:
+    import importlib
+
+    module_name, attr = path.split(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def _factory_keywords(spec: ModelSpec) -> set[str]:
+    """Keyword options a factory accepts beyond the advertised ones (dropout, growth_rate...)."""
+    import inspect
+
+    params = inspect.signature(_import_factory(spec.factory)).parameters
+    return set(params) - {"in_channels", "num_classes"}

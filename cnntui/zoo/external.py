@@ -1,0 +1,98 @@
+"""Models from outside the zoo: torchvision classifiers and users' own modules."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from cnntui.errors import UsageError
+
+
+def build_torchvision(name: str, num_classes: int | None, options: dict[str, Any]) -> nn.Module:
+    """Any torchvision classification model, randomly initialised (nothing is downloaded)."""
+    from torchvision import models
+
+    available = models.list_models(module=models)
+    if name not in available:
+        close = difflib.get_close_matches(name, available, n=3, cutoff=0.5)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        raise UsageError(f"torchvision has no classification model {name!r}{hint}")
+    kwargs = dict(options)
+    kwargs["weights"] = None
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    try:
+        return models.get_model(name, **kwargs)
+    except TypeError as exc:
+        raise UsageError(f"torchvision:{name}: {exc}") from None
+
+
+def build_user_model(
+    ref: str, in_channels: int | None, num_classes: int | None, options: dict[str, Any]
+) -> nn.Module:
+    """Load `package.module:attr` or `path/to/file.py:attr` and make an nn.Module of it."""
+    location, _, attr = ref.rpartition(":")
+    if not location or not attr:
+        raise UsageError(f"model reference {ref!r} should look like module:attr or file.py:attr")
+    module = _load_module(location)
+    try:
+        target = getattr(module, attr)
+    except AttributeError:
+        public = [n for n in vars(module) if not n.startswith("_")]
+        close = difflib.get_close_matches(attr, public, n=3)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        raise UsageError(f"{location} has no attribute {attr!r}{hint}") from None
+
+    if isinstance(target, nn.Module):
+        return target
+    if not callable(target):
+        raise UsageError(f"{ref} is neither an nn.Module nor a class or function that makes one")
+    kwargs = dict(options)
+    accepted = _accepted_keywords(target)
+    for key, value in (("in_channels", in_channels), ("num_classes", num_classes)):
+        if value is not None and (accepted is None or key in accepted):
+            kwargs[key] = value
+    try:
+        built = target(**kwargs)
+    except TypeError as exc:
+        raise UsageError(f"{ref}: {exc}") from None
+    if not isinstance(built, nn.Module):
+        raise UsageError(f"{ref} returned {type(built).__name__}, not an nn.Module")
+    return built
+
+
+def _load_module(location: str) -> Any:
+    if location.endswith(".py") or "/" in location or "\\" in location:
+        path = Path(location).expanduser()
+        if not path.is_file():
+            raise UsageError(f"model file {location} does not exist")
+        module_name = f"cnntui_user_{path.stem}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise UsageError(f"cannot load {location} as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        return module
+    try:
+        return importlib.import_module(location)
+    except ModuleNotFoundError as exc:
+        raise UsageError(f"cannot import {location}: {exc}") from None
+
+
+def _accepted_keywords(target: Any) -> set[str] | None:
+    """Keyword names `target` accepts, or None when it takes **kwargs or has no signature."""
+    try:
+        params = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params}

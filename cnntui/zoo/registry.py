@@ -1,0 +1,102 @@
+"""The zoo's catalogue: names, default inputs and parameter counts, without importing torch.
+
+`cnntui models` reads only this table, so listing the zoo stays instant. The parameter counts are
+data, checked against the built models by the test suite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    factory: str  # "module:function", imported only when the model is built
+    default_input: tuple[int, int, int]  # (channels, height, width) the book feeds it
+    params: int  # parameter count with the default options, 1 channel in (3 for CIFAR), 10 out
+    summary: str
+    options: dict[str, object] = field(default_factory=dict)  # option name -> default
+
+
+LENET_OPTIONS = {"activation": "sigmoid", "pool": "avg"}
+
+ZOO: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in [
+        ModelSpec(
+            "lenet",
+            "cnntui.zoo.lenet:lenet",
+            (1, 28, 28),
+            61_706,
+            "LeNet-5 as in d2l: sigmoid, average pooling",
+            dict(LENET_OPTIONS),
+        ),
+        ModelSpec(
+            "lenet-bn",
+            "cnntui.zoo.lenet:lenet_bn",
+            (1, 28, 28),
+            44_878,
+            "LeNet with batch normalisation (d2l's nn.BatchNorm version)",
+            dict(LENET_OPTIONS),
+        ),
+        ModelSpec(
+            "lenet5-cifar",
+            "cnntui.zoo.lenet:lenet5_cifar",
+            (3, 32, 32),
+            40_010,
+            "LeNet-style net for CIFAR-10 (16/32 channels, ReLU, max pooling)",
+            {"activation": "relu", "pool": "max"},
+        ),
+        ModelSpec(
+            "mlp",
+            "cnntui.zoo.mlp:mlp",
+            (1, 28, 28),
+            266_610,
+            "Multilayer perceptron 784-300-100-10 with ReLU",
+        ),
+        ModelSpec(
+            "alexnet",
+            "cnntui.zoo.alexnet:alexnet",
+            (1, 224, 224),
+            46_764_746,
+            "AlexNet for 1-channel 224x224 input, dropout 0.5",
+        ),
+        ModelSpec(
+            "vgg11",
+            "cnntui.zoo.vgg:vgg11",
+            (1, 224, 224),
+            128_806_154,
+            "VGG-11; option ratio divides every width (d2l trains ratio 4)",
+            {"ratio": 1},
+        ),
+        ModelSpec(
+            "nin",
+            "cnntui.zoo.nin:nin",
+            (1, 224, 224),
+            1_992_166,
+            "Network in Network: 1x1 convolutions, global average pooling",
+        ),
+        ModelSpec(
+            "googlenet",
+            "cnntui.zoo.googlenet:googlenet",
+            (1, 96, 96),
+            5_977_530,
+            "GoogLeNet with Inception blocks",
+        ),
+        ModelSpec(
+            "resnet18",
+            "cnntui.zoo.resnet:resnet18",
+            (1, 96, 96),
+            11_178_378,
+            "ResNet-18 built from d2l's Residual blocks",
+        ),
+        ModelSpec(
+            "densenet",
+            "cnntui.zoo.densenet:densenet",
+            (1, 96, 96),
+            758_226,
+            "DenseNet: growth 32, four dense blocks of four convs",
+        ),
+    ]
+}

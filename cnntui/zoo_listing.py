@@ -1,0 +1,45 @@
+"""`cnntui models`: the zoo as a table or JSON, from the registry alone (no torch import)."""
+
+from __future__ import annotations
+
+import json
+
+from cnntui.zoo.registry import ZOO
+
+
+def models_as_records() -> list[dict[str, object]]:
+    return [
+        {
+            "name": spec.name,
+            "params": spec.params,
+            "default_input": list(spec.default_input),
+            "options": spec.options,
+            "summary": spec.summary,
+        }
+        for spec in ZOO.values()
+    ]
+
+
+def print_models(json_output: bool = False) -> None:
+    records = models_as_records()
+    if json_output:
+        print(json.dumps(records, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="cnntui model zoo", title_justify="left")
+    table.add_column("model", style="bold")
+    table.add_column("params", justify="right")
+    table.add_column("input (CxHxW)")
+    table.add_column("description")
+    for r in records:
+        c, h, w = r["default_input"]  # type: ignore[misc]
+        table.add_row(r["name"], f"{r['params']:,}", f"{c}x{h}x{w}", r["summary"])  # type: ignore[arg-type]
+    console = Console()
+    console.print(table)
+    console.print(
+        "Also: torchvision:NAME (any torchvision classifier), module:attr or file.py:attr "
+        "(your own nn.Module).",
+        style="dim",
+    )
