@@ -1,0 +1,136 @@
+"""The run directory: config, the append-only `events.jsonl`, checkpoints and `summary.json`.
+
+`events.jsonl` is written one flushed line per event so another process (`cnntui watch`) can read
+it while the run is going; readers skip a partly written last line and pick it up next time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from cnntui.engine.events import Event, event_from_dict
+
+EVENTS_FILE = "events.jsonl"
+SUMMARY_FILE = "summary.json"
+CONFIG_FILE = "config.json"
+
+
+def new_run_dir(root: Path, model: str, dataset: str) -> Path:
+    """`root/<time>-<model>-<dataset>/`, made unique if two runs start in the same second."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{model}-{dataset}")
+    base = root / f"{stamp}-{safe}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities become strings so every line stays strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def event_to_json(event: Event) -> str:
+    return json.dumps(_json_safe(event.to_dict()), separators=(",", ":"))
+
+
+class RunLogWriter:
+    """Subscriber that appends each event to `events.jsonl` as one flushed line."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] = open(self.run_dir / EVENTS_FILE, "a", encoding="utf-8")  # noqa: SIM115
+
+    def __call__(self, event: Event) -> None:
+        self._file.write(event_to_json(event) + "\n")
+        # Flushed, not fsynced: readers on the same machine see it at once, and a crash of this
+        # process loses nothing already written. fsync per event would tie training to the disk.
+        self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically: a reader sees the old file or the new one, never half of one."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(_json_safe(data), f, indent=2)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class EventReader:
+    """Reads `events.jsonl` incrementally; `poll()` returns the events completed since last time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._offset = 0
+        self._partial = b""
+
+    def poll(self) -> list[Event]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return []
+        self._offset += len(chunk)
+        data = self._partial + chunk
+        lines = data.split(b"\n")
+        # The last piece has no newline yet: the writer may be in the middle of it.
+        self._partial = lines.pop()
+        events = []
+        for line in lines:
+            if line.strip():
+                try:
+                    events.append(event_from_dict(json.loads(line)))
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line from a newer version or damaged: skip, keep reading
+        return events
+
+
+def read_events(run_dir: Path) -> list[Event]:
+    """Every complete event of a run directory (or an events.jsonl path)."""
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / EVENTS_FILE
+    return EventReader(path).poll()
+
+
+def follow_events(run_dir: Path, interval: float = 0.25) -> Iterator[list[Event]]:
+    """Yield batches of new events forever (callers stop after a terminal event)."""
+    reader = EventReader(Path(run_dir) / EVENTS_FILE)
+    while True:
+        yield reader.poll()
+        time.sleep(interval)
+
+
+def newest_run(root: Path) -> Path | None:
+    """The most recently modified run directory under `root` that has an events file."""
+    candidates = [p for p in Path(root).glob("*/") if (p / EVENTS_FILE).exists()]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda p: (p / EVENTS_FILE).stat().st_mtime)
