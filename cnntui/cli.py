@@ -109,30 +109,169 @@ def shapes(
     raise typer.Exit(code)
 
 
+@app.command()
+def run(
+    target: Annotated[
+        str | None, typer.Argument(help="A preset (`cnntui presets`) or a model name.")
+    ] = None,
+    preset: Annotated[str | None, typer.Option(help="Preset name or path to a .toml.")] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="fmnist, mnist, cifar10, synthetic[:CxHxW[:classes]], folder:PATH."),
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs to train.")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", "-b")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
+    optimizer: Annotated[
+        str | None, typer.Option(help="sgd, adam, adamw, rmsprop or any torch.optim class.")
+    ] = None,
+    schedule: Annotated[
+        str | None, typer.Option(help="constant, step, cosine or onecycle.")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N, mps.")] = None,
+    data_dir: Annotated[
+        str | None, typer.Option(help="Folder with the data set files (searched first).")
+    ] = None,
+    resize: Annotated[int | None, typer.Option(help="Resize images to this square size.")] = None,
+    augment: Annotated[
+        bool | None, typer.Option("--augment/--no-augment", help="Random crop and flip.")
+    ] = None,
+    val_split: Annotated[float | None, typer.Option(help="Fraction held out.")] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    amp: Annotated[str | None, typer.Option(help="off, bf16 or fp16 (CUDA).")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
+    run_dir: Annotated[str | None, typer.Option(help="Write the run here.")] = None,
+    runs_root: Annotated[
+        str | None, typer.Option(help="Parent of new run directories (default runs/).")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue the run in RUN_DIR (or from a .pt file).")
+    ] = None,
+    opt: ModelOption = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="Any preset key KEY=VALUE, repeatable (e.g. --set grad_clip=1)."
+        ),
+    ] = None,
+    headless: Annotated[
+        bool, typer.Option(help="No dashboard: progress lines (automatic when not a TTY).")
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Headless, one JSON event per line on stdout.")
+    ] = False,
+    exit_on_finish: Annotated[
+        bool, typer.Option(help="Close the dashboard when training ends.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Train a model: a live dashboard on a terminal, progress or JSON lines otherwise.
+
+    Exit codes: 0 done, 1 error, 2 usage, 3 diverged (NaN/Inf loss), 130 interrupted.
+    """
+    from cnntui.run_command import run_command
+
+    overrides = parse_key_values(set_)
+    flags = {
+        "dataset": dataset,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "optimizer": optimizer,
+        "schedule": schedule,
+        "device": device,
+        "data_dir": data_dir,
+        "resize": resize,
+        "augment": augment,
+        "val_split": val_split,
+        "seed": seed,
+        "amp": amp,
+        "max_steps": max_steps,
+        "run_dir": run_dir,
+        "runs_root": runs_root,
+    }
+    overrides.update({k: v for k, v in flags.items() if v is not None})
+    if opt:
+        overrides["model_options"] = parse_key_values(opt)
+    code = run_command(
+        target,
+        preset,
+        overrides,
+        resume=resume,
+        headless=headless,
+        json_output=json_output,
+        exit_on_finish=exit_on_finish,
+    )
+    raise typer.Exit(code)
+
+
+@app.command()
+def presets(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the bundled training recipes (`cnntui run NAME` uses one)."""
+    from cnntui.preset_listing import print_presets
+
+    print_presets(json_output=json_output)
+
+
+@app.command(name="eval")
+def eval_(
+    checkpoint: Annotated[Path, typer.Argument(help="A .pt checkpoint or a run directory.")],
+    data_dir: Annotated[str | None, typer.Option(help="Folder with the data set files.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    batch_size: Annotated[int | None, typer.Option("--batch-size", "-b")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Evaluate a checkpoint on the test set: accuracy per class and the confusion matrix."""
+    from cnntui.eval_command import eval_command
+
+    raise typer.Exit(eval_command(checkpoint, data_dir, device, batch_size, json_output))
+
+
+@app.command()
+def watch(
+    run_dir: Annotated[
+        Path | None, typer.Argument(help="Run directory (default: the newest under runs/).")
+    ] = None,
+    runs_root: Annotated[Path, typer.Option(help="Where to look for the newest run.")] = Path(
+        "runs"
+    ),
+) -> None:
+    """Open the dashboard on a run directory: a live tail of a running job, or a replay."""
+    from cnntui.runlog import EVENTS_FILE, newest_run
+
+    if run_dir is None:
+        run_dir = newest_run(runs_root)
+        if run_dir is None:
+            raise UsageError(f"no runs under {runs_root}/; name a run directory")
+    if not (run_dir / EVENTS_FILE).exists():
+        raise UsageError(f"{run_dir} is not a run directory (no {EVENTS_FILE})")
+    from cnntui.tui.app import watch_dashboard
+
+    raise typer.Exit(watch_dashboard(run_dir))
+
+
 def main() -> None:
     """Console entry point: user-facing errors become one line and an exit code."""
     debug = "--debug" in sys.argv
     try:
-        app(standalone_mode=False)
+        result = app(standalone_mode=False)
     except CnntuiError as exc:
         if debug:
             raise
         print(f"cnntui: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
+    except KeyboardInterrupt:
         print("Aborted.", file=sys.stderr)
         sys.exit(130)
-    except _click_exceptions() as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-
-
-def _click_exceptions() -> tuple[type[Exception], ...]:
-    import click
-
-    return (click.ClickException,)
-
-
-_ = Path  # re-exported for command modules that annotate paths
+    except BrokenPipeError:
+        sys.exit(0)  # `cnntui models | head`: the reader left, nothing went wrong
+    except Exception as exc:
+        # Typer's bundled click reports usage errors through exceptions that can show themselves.
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(result if isinstance(result, int) else 0)

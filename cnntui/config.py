@@ -1,0 +1,201 @@
+"""Run configuration: presets (TOML) plus command-line overrides, validated with clear errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnntui.errors import UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+OPTIMIZERS_BUILTIN = ("sgd", "adam", "adamw", "rmsprop")
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+INITS = ("default", "xavier", "kaiming")
+AMP_MODES = ("off", "bf16", "fp16")
+
+
+@dataclass
+class RunConfig:
+    """Everything that decides what a run does. Field comments are the preset documentation."""
+
+    model: str = "lenet"
+    model_options: dict[str, Any] = field(default_factory=dict)  # e.g. activation, pool, ratio
+    dataset: str = "fmnist"
+    data_dir: str | None = None
+    resize: int | None = None  # square size images are resized to on the device (d2l: 224, 96)
+    augment: bool = False  # random crop and (where it makes sense) horizontal flip
+    normalize: bool = True  # per-channel mean/std; d2l's recipes feed raw 0..1 pixels
+    val_split: float = 0.0  # fraction of the training set held out, seeded
+    epochs: int = 10
+    batch_size: int = 256
+    max_steps: int | None = None  # stop after this many steps (smoke tests, benchmarks)
+    optimizer: str = "sgd"  # sgd, adam, adamw, rmsprop, or any torch.optim class name
+    lr: float = 0.1
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    optimizer_args: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments
+    schedule: str = "constant"  # constant, step, cosine, onecycle
+    warmup_epochs: float = 0.0
+    step_size: int = 30  # epochs between decays of the step schedule
+    gamma: float = 0.1
+    init: str = "default"  # default, xavier (d2l), kaiming
+    label_smoothing: float = 0.0
+    grad_clip: float | None = None  # max global gradient norm
+    amp: str = "off"  # off, bf16, fp16 (CUDA; bf16 also on CPU)
+    channels_last: bool = False
+    compile: bool = False
+    seed: int = 0
+    deterministic: bool = False
+    device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
+    health_every: int = 50  # steps between per-layer health samples (0: never)
+    log_interval: float = 0.1  # seconds between step metrics (the only host syncs of the loop)
+    device_stats_interval: float = 1.0
+    eval_every: int = 1  # epochs between evaluations on val/test
+    checkpoint_every: int = 1  # epochs between last.pt saves
+    runs_root: str = "runs"
+    run_dir: str | None = None
+    name: str | None = None
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self, source: str = "the configuration") -> RunConfig:
+        """Check values that type checks cannot; raise UsageError naming the key and source."""
+
+        def bad(key: str, why: str) -> UsageError:
+            return UsageError(f"{source}: {key} {why}")
+
+        if self.epochs < 1:
+            raise bad("epochs", f"must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise bad("batch_size", f"must be at least 1, got {self.batch_size}")
+        if self.lr <= 0:
+            raise bad("lr", f"must be positive, got {self.lr}")
+        if not 0 <= self.val_split < 1:
+            raise bad("val_split", f"must be in [0, 1), got {self.val_split}")
+        if self.schedule not in SCHEDULES:
+            raise bad("schedule", f"must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.init not in INITS:
+            raise bad("init", f"must be one of {', '.join(INITS)}, got {self.init!r}")
+        if self.amp not in AMP_MODES:
+            raise bad("amp", f"must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
+        if self.resize is not None and not 1 <= self.resize <= 4096:
+            raise bad("resize", f"must be between 1 and 4096, got {self.resize}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise bad("max_steps", f"must be at least 1, got {self.max_steps}")
+        if not 0 <= self.label_smoothing < 1:
+            raise bad("label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
+        if self.log_interval <= 0:
+            raise bad("log_interval", "must be positive")
+        return self
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+_HINTS = typing.get_type_hints(RunConfig)
+
+
+def _describe(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    """Check `value` against the field's annotation; ints are accepted where floats are."""
+    tp = _HINTS[key]
+    origin = typing.get_origin(tp)
+    allowed = typing.get_args(tp) if origin in (typing.Union, types.UnionType) else (tp,)
+    for option in allowed:
+        if option is type(None) and value is None:
+            return None
+        base = typing.get_origin(option) or option
+        if base is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if base is int and isinstance(value, bool):
+            continue
+        if isinstance(base, type) and isinstance(value, base):
+            return value
+    wanted = " or ".join(_describe(t) for t in allowed)
+    raise UsageError(f"{source}: {key} should be {wanted}, got {value!r}")
+
+
+def apply_settings(config: RunConfig, settings: dict[str, Any], source: str) -> RunConfig:
+    """A copy of `config` with `settings` applied; unknown keys and wrong types are errors."""
+    values = {}
+    for key, value in settings.items():
+        if key not in FIELDS:
+            close = difflib.get_close_matches(key, FIELDS, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(f"{source}: unknown key {key!r}{hint}")
+        values[key] = _coerce(key, value, source)
+    return dataclasses.replace(config, **values)
+
+
+# --- presets ---------------------------------------------------------------------------------
+
+
+def presets_dir() -> Path:
+    """Presets ship inside the wheel as cnntui/presets; a source checkout has them at the top."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "presets", here.parent / "presets"):
+        if candidate.is_dir():
+            return candidate
+    raise UsageError("cannot find the presets folder; is cnntui installed correctly?")
+
+
+def list_presets() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(presets_dir().glob("*.toml"))}
+
+
+def read_preset(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise UsageError(f"preset file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML: {exc}") from None
+
+
+def find_preset(name: str) -> Path | None:
+    """A preset by name (`lenet`) or path (`my.toml`), or None when there is no such preset."""
+    if name.endswith(".toml"):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise UsageError(f"preset file {name} does not exist")
+        return path
+    return list_presets().get(name)
+
+
+def load_config(
+    target: str, preset: str | None = None, overrides: dict[str, Any] | None = None
+) -> RunConfig:
+    """Resolve `cnntui run TARGET`: a preset name, else a model with default settings.
+
+    `--preset PATH` names the preset explicitly; then TARGET, if given, overrides its model.
+    """
+    config = RunConfig()
+    preset_path = find_preset(preset) if preset else find_preset(target) if target else None
+    if preset and preset_path is None:
+        raise UsageError(f"unknown preset {preset!r}; see `cnntui presets`")
+    if preset_path is not None:
+        config = apply_settings(config, read_preset(preset_path), str(preset_path))
+    if target and (preset or preset_path is None):
+        config = apply_settings(config, {"model": target}, "the command line")
+    if preset_path is None and target:
+        from cnntui.zoo import resolve_spec
+
+        if ":" not in target:
+            resolve_spec(target)  # unknown names fail here, with suggestions
+    config = apply_settings(config, overrides or {}, "the command line")
+    return config.validate(str(preset_path) if preset_path else "the command line")

@@ -1,0 +1,112 @@
+"""Optimisers, learning-rate schedules with warm-up, and weight initialisation from a RunConfig."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnntui.config import RunConfig
+from cnntui.errors import UsageError
+
+
+def build_optimizer(
+    config: RunConfig, params: Iterable[nn.Parameter], device: torch.device
+) -> torch.optim.Optimizer:
+    """The optimiser the config names, with fused or foreach kernels where the device has them."""
+    name = config.optimizer.lower()
+    params = list(params)
+    builtin: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
+        "sgd": (
+            torch.optim.SGD,
+            {
+                "momentum": config.momentum,
+                "nesterov": config.nesterov,
+                "weight_decay": config.weight_decay,
+            },
+        ),
+        "adam": (torch.optim.Adam, {"weight_decay": config.weight_decay}),
+        "adamw": (torch.optim.AdamW, {"weight_decay": config.weight_decay}),
+        "rmsprop": (
+            torch.optim.RMSprop,
+            {"momentum": config.momentum, "weight_decay": config.weight_decay},
+        ),
+    }
+    if name in builtin:
+        cls, kwargs = builtin[name]
+    else:
+        cls = _optimizer_class(config.optimizer)
+        kwargs = {}
+    kwargs = {**kwargs, **config.optimizer_args, "lr": config.lr}
+    accepted = inspect.signature(cls.__init__).parameters
+    unknown = [k for k in kwargs if k not in accepted]
+    if unknown:
+        names = ", ".join(p for p in accepted if p not in ("self", "params"))
+        raise UsageError(
+            f"optimizer {cls.__name__} takes no argument {', '.join(unknown)} (it takes: {names})"
+        )
+    # Fused kernels do the whole update in one launch per parameter group on CUDA.
+    if device.type == "cuda" and "fused" in accepted and "fused" not in kwargs:
+        kwargs["fused"] = True
+    try:
+        return cls(params, **kwargs)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise UsageError(f"optimizer {cls.__name__}: {exc}") from None
+
+
+def _optimizer_class(name: str) -> type[torch.optim.Optimizer]:
+    candidates = {
+        attr.lower(): getattr(torch.optim, attr)
+        for attr in dir(torch.optim)
+        if isinstance(getattr(torch.optim, attr), type)
+        and issubclass(getattr(torch.optim, attr), torch.optim.Optimizer)
+        and getattr(torch.optim, attr) is not torch.optim.Optimizer
+    }
+    cls = candidates.get(name.lower())
+    if cls is None:
+        raise UsageError(
+            f"unknown optimizer {name!r}; use sgd, adam, adamw, rmsprop or a torch.optim class "
+            f"({', '.join(sorted(c.__name__ for c in candidates.values()))})"
+        )
+    return cls
+
+
+def build_schedule(
+    config: RunConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """A per-step schedule: linear warm-up, then constant, step decay, cosine, or one-cycle."""
+    total = max(1, config.epochs * steps_per_epoch)
+    warmup = min(total - 1, round(config.warmup_epochs * steps_per_epoch))
+    if config.schedule == "onecycle":
+        pct = warmup / total if warmup else 0.3
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.lr, total_steps=total, pct_start=pct
+        )
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if config.schedule == "step":
+            return config.gamma ** ((step // steps_per_epoch) // max(1, config.step_size))
+        if config.schedule == "cosine":
+            progress = (step - warmup) / max(1, total - warmup)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        return 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def initialize_weights(model: nn.Module, scheme: str) -> None:
+    """d2l's xavier init: Linear and Conv2d weights only, biases as PyTorch made them."""
+    if scheme == "default":
+        return
+    for module in model.modules():
+        if type(module) in (nn.Linear, nn.Conv2d):
+            if scheme == "xavier":
+                nn.init.xavier_uniform_(module.weight)
+            elif scheme == "kaiming":
+                nn.init.kaiming_uniform_(module.weight, nonlinearity="relu")

@@ -1,0 +1,221 @@
+"""Everything a run needs before its first step: device, seed, data, model, optimiser, resume."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnntui.config import RunConfig, apply_settings
+from cnntui.engine.events import RunStarted
+from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weights
+from cnntui.errors import UsageError
+from cnntui.runlog import CONFIG_FILE, new_run_dir, write_json
+from cnntui.zoo import build_model
+
+
+@dataclass
+class RunSetup:
+    config: RunConfig
+    device: torch.device
+    model: nn.Module
+    data: Any  # cnntui.data.DataBundle
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler | None
+    autocast_dtype: torch.dtype | None
+    run_dir: Path | None
+    shapes: dict[str, Any] | None
+    num_params: int
+    start_step: int = 0
+    start_epoch: int = 0
+    start_batch: int = 0  # batches of `start_epoch` already done (mid-epoch resume)
+    epochs_before: int = 0
+    best_accuracy: float | None = None
+
+    def started_event(self) -> RunStarted:
+        config = self.config
+        return RunStarted(
+            run_name=self.run_dir.name if self.run_dir else (config.name or config.model),
+            run_dir=str(self.run_dir) if self.run_dir else "",
+            model=config.model,
+            dataset=config.dataset,
+            device=str(self.device),
+            device_name=device_name(self.device),
+            epochs=config.epochs,
+            steps_per_epoch=len(self.data.train),
+            batch_size=config.batch_size,
+            num_params=self.num_params,
+            classes=list(self.data.classes),
+            config=config.to_dict(),
+            shapes=self.shapes,
+            start_step=self.start_step,
+        )
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for, but torch sees no CUDA device here")
+    return device
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    else:
+        # Shapes are static within a run, so letting cuDNN pick the fastest kernels pays off.
+        torch.backends.cudnn.benchmark = True
+
+
+def prepare_run(
+    config: RunConfig,
+    resume_state: dict[str, Any] | None,
+    resume_from: Path | None,
+    write_run_dir: bool,
+) -> RunSetup:
+    if resume_state is not None:
+        # The checkpoint's config wins, except where the user asked for more epochs or a device.
+        saved = {
+            k: v for k, v in resume_state["config"].items() if k in RunConfig.__dataclass_fields__
+        }
+        config = apply_settings(
+            RunConfig(),
+            {
+                **saved,
+                "epochs": max(config.epochs, saved.get("epochs", 1)),
+                "device": config.device,
+            },
+            "the checkpoint",
+        )
+    device = resolve_device(config.device)
+    seed_everything(config.seed, config.deterministic)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    from cnntui.data import load_data
+
+    data = load_data(
+        config.dataset,
+        device=device,
+        batch_size=config.batch_size,
+        data_dir=config.data_dir,
+        resize=config.resize,
+        augment=bool(config.augment),
+        normalize=config.normalize,
+        val_split=config.val_split,
+        seed=config.seed,
+        channels_last=config.channels_last and device.type == "cuda",
+    )
+    built = build_model(
+        config.model,
+        in_channels=data.input_shape[0],
+        num_classes=data.num_classes,
+        options=config.model_options,
+    )
+    model = built.module
+    initialize_weights(model, config.init)
+    model.to(device)
+    if config.channels_last and device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    num_params = sum(p.numel() for p in model.parameters())
+    shapes = _shapes_report(model, (1, *data.input_shape))
+
+    optimizer = build_optimizer(config, model.parameters(), device)
+    schedule = build_schedule(config, optimizer, len(data.train))
+    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
+    if autocast_dtype is torch.float16 and device.type != "cuda":
+        raise UsageError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
+    scaler = torch.amp.GradScaler(device.type) if autocast_dtype is torch.float16 else None
+
+    setup = RunSetup(
+        config=config,
+        device=device,
+        model=model,
+        data=data,
+        optimizer=optimizer,
+        schedule=schedule,
+        scaler=scaler,
+        autocast_dtype=autocast_dtype,
+        run_dir=None,
+        shapes=shapes,
+        num_params=num_params,
+    )
+    if resume_state is not None:
+        _restore(setup, resume_state)
+        setup.run_dir = Path(resume_from) if resume_from and Path(resume_from).is_dir() else None
+        if setup.run_dir is None and resume_from is not None:
+            setup.run_dir = Path(resume_from).parent
+    elif write_run_dir:
+        if config.run_dir:
+            setup.run_dir = Path(config.run_dir)
+            setup.run_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            setup.run_dir = new_run_dir(Path(config.runs_root), config.model, config.dataset)
+    if setup.run_dir is not None:
+        write_json(setup.run_dir / CONFIG_FILE, config.to_dict())
+    if config.compile:
+        setup.model = _compile(model)
+    return setup
+
+
+def _restore(setup: RunSetup, state: dict[str, Any]) -> None:
+    """Put a checkpoint back so the run continues exactly where it stopped."""
+    setup.model.load_state_dict(state["model"])
+    setup.optimizer.load_state_dict(state["optimizer"])
+    setup.schedule.load_state_dict(state["schedule"])
+    if setup.scaler is not None and "scaler" in state:
+        setup.scaler.load_state_dict(state["scaler"])
+    setup.start_step = int(state["step"])
+    setup.start_epoch = int(state["epoch"])
+    setup.start_batch = int(state.get("epoch_batch", 0))
+    setup.epochs_before = setup.start_epoch
+    setup.best_accuracy = state.get("best_accuracy")
+    torch.set_rng_state(state["rng_cpu"])
+    if setup.device.type == "cuda" and "rng_cuda" in state:
+        torch.cuda.set_rng_state(state["rng_cuda"], setup.device)
+
+
+def _shapes_report(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Any] | None:
+    """The layer table for the dashboard; a model the tracer cannot handle still trains."""
+    try:
+        from cnntui.shapes import trace_model
+    except ImportError:
+        return None
+    try:
+        return trace_model(model, input_shape, device="meta").to_dict()
+    except Exception:
+        return None
+
+
+def _compile(model: nn.Module) -> nn.Module:
+    try:
+        return torch.compile(model)
+    except Exception as exc:  # no compiler toolchain: keep training eagerly
+        import warnings
+
+        warnings.warn(f"torch.compile failed, training eagerly: {exc}", stacklevel=2)
+        return model

@@ -1,0 +1,88 @@
+"""`cnntui eval CHECKPOINT`: test accuracy, per-class accuracy and the confusion matrix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cnntui.errors import UsageError
+
+
+def eval_command(
+    checkpoint: Path, data_dir: str | None, device: str, batch_size: int | None, json_output: bool
+) -> int:
+    import torch
+
+    from cnntui.config import RunConfig, apply_settings
+    from cnntui.data import load_data
+    from cnntui.engine.checkpoint import load_checkpoint
+    from cnntui.engine.evaluate import evaluate
+    from cnntui.engine.setup import resolve_device
+    from cnntui.zoo import build_model
+
+    state = load_checkpoint(checkpoint)
+    saved = {k: v for k, v in state["config"].items() if k in RunConfig.__dataclass_fields__}
+    config = apply_settings(RunConfig(), saved, f"{checkpoint} (its saved config)")
+    target = resolve_device(device)
+    data = load_data(
+        config.dataset,
+        device=target,
+        batch_size=batch_size or max(config.batch_size, 256),
+        data_dir=data_dir or config.data_dir,
+        resize=config.resize,
+        augment=False,
+        normalize=config.normalize,
+        val_split=config.val_split,
+        seed=config.seed,
+    )
+    model = build_model(
+        config.model, data.input_shape[0], data.num_classes, config.model_options
+    ).module
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise UsageError(f"{checkpoint} does not fit model {config.model}: {exc}") from None
+    model.to(target)
+    result = evaluate(model, data.test, data.num_classes, target)
+    report: dict[str, Any] = {
+        "checkpoint": str(checkpoint),
+        "model": config.model,
+        "dataset": config.dataset,
+        "step": state.get("step"),
+        "test_loss": result.loss,
+        "test_accuracy": result.accuracy,
+        "classes": list(data.classes),
+        "per_class_accuracy": result.per_class_accuracy,
+        "confusion": result.confusion,
+    }
+    del torch
+    if json_output:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report)
+    return 0
+
+
+def print_report(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(
+        f"[bold]{report['model']}[/] on {report['dataset']} (step {report['step']}): "
+        f"test accuracy [bold]{100 * report['test_accuracy']:.2f}%[/], "
+        f"loss {report['test_loss']:.4f}"
+    )
+    classes = report["classes"]
+    table = Table(title="confusion matrix (rows: true class, columns: predicted)")
+    table.add_column("class")
+    table.add_column("acc", justify="right")
+    for i in range(len(classes)):
+        table.add_column(str(i), justify="right")
+    for i, (name, row) in enumerate(zip(classes, report["confusion"], strict=True)):
+        cells = [
+            f"[bold green]{v}[/]" if j == i else (str(v) if v else "·") for j, v in enumerate(row)
+        ]
+        table.add_row(f"{i} {name}", f"{100 * report['per_class_accuracy'][i]:.1f}%", *cells)
+    console.print(table)

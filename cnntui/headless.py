@@ -1,0 +1,175 @@
+"""Headless reporters: a rich progress bar on a TTY, plain lines in a pipe, or JSON lines.
+
+Each is a subscriber of the trainer's event stream, called on the training thread, so each does
+as little as possible per event.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from cnntui.engine.events import (
+    CheckpointSaved,
+    EpochSummary,
+    Event,
+    LogMessage,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StateChanged,
+    StepMetrics,
+)
+from cnntui.runlog import event_to_json
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def epoch_line(event: EpochSummary, epochs: int) -> str:
+    parts = [
+        f"epoch {event.epoch + 1}/{epochs}",
+        f"train loss {event.train_loss:.4f} acc {_percent(event.train_accuracy)}",
+    ]
+    if event.val_accuracy is not None:
+        parts.append(f"val loss {event.val_loss:.4f} acc {_percent(event.val_accuracy)}")
+    if event.test_accuracy is not None:
+        parts.append(f"test loss {event.test_loss:.4f} acc {_percent(event.test_accuracy)}")
+    parts.append(f"{event.examples_per_sec:,.0f} ex/s")
+    parts.append(f"{event.duration:.1f}s" + (" (best)" if event.best else ""))
+    return " | ".join(parts)
+
+
+def finished_line(event: RunFinished) -> str:
+    best = f", best accuracy {_percent(event.best_accuracy)}" if event.best_accuracy else ""
+    text = f"{event.status} after {event.step} steps in {event.duration:.1f}s{best}"
+    return f"{text}: {event.message}" if event.message else text
+
+
+class JsonReporter:
+    """One JSON object per event on stdout, and nothing else there."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def __call__(self, event: Event) -> None:
+        self.stream.write(event_to_json(event) + "\n")
+        self.stream.flush()
+
+
+class PlainReporter:
+    """Plain lines for logs and pipes: progress at most every `interval` seconds, no ANSI."""
+
+    def __init__(self, stream: TextIO | None = None, interval: float = 5.0) -> None:
+        self.stream = stream or sys.stdout
+        self.interval = interval
+        self._last = 0.0
+        self._epochs = 1
+        self._steps_per_epoch = 1
+
+    def write(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self._epochs, self._steps_per_epoch = event.epochs, event.steps_per_epoch
+            resumed = f", resuming at step {event.start_step}" if event.start_step else ""
+            self.write(
+                f"run {event.run_name}: {event.model} on {event.dataset}, {event.device} "
+                f"({event.device_name}), {event.num_params:,} parameters, {event.epochs} epochs "
+                f"x {event.steps_per_epoch} steps of {event.batch_size}{resumed}"
+            )
+            if event.run_dir:
+                self.write(f"run directory: {event.run_dir}")
+        elif isinstance(event, StepMetrics):
+            now = time.monotonic()
+            if now - self._last >= self.interval:
+                self._last = now
+                self.write(
+                    f"epoch {event.epoch + 1}/{self._epochs} step "
+                    f"{event.epoch_step}/{self._steps_per_epoch} loss {event.loss:.4f} "
+                    f"acc {_percent(event.accuracy)} {event.examples_per_sec:,.0f} ex/s "
+                    f"lr {event.lr:.3g}"
+                )
+        elif isinstance(event, EpochSummary):
+            self.write(epoch_line(event, self._epochs))
+        elif isinstance(event, CheckpointSaved):
+            if event.reason != "last":
+                self.write(f"saved {event.reason} checkpoint {event.path}")
+        elif isinstance(event, StateChanged):
+            if event.state in ("paused", "stopping"):
+                self.write(f"{event.state} at step {event.step}")
+        elif isinstance(event, LogMessage):
+            self.write(f"{event.level}: {event.message}")
+        elif isinstance(event, RunFinished):
+            self.write(finished_line(event))
+        elif isinstance(event, RunFailed):
+            self.write(f"failed at step {event.step}: {event.error}")
+
+
+class RichReporter(PlainReporter):
+    """On a terminal: a live progress bar per epoch, and the plain summary lines above it."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.console = Console(stderr=False)
+        super().__init__(interval=0)
+        self.progress = Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]} acc {task.fields[acc]} {task.fields[speed]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self._task: int | None = None
+
+    def write(self, line: str) -> None:
+        self.console.print(line, highlight=False, markup=False)
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, StepMetrics):
+            self._progress_to(event)
+            return
+        if isinstance(event, EpochSummary | RunFinished | RunFailed) and self._task is not None:
+            self.progress.remove_task(self._task)
+            self._task = None
+        if isinstance(event, RunFinished | RunFailed):
+            self.progress.stop()
+        super().__call__(event)
+
+    def _progress_to(self, event: StepMetrics) -> None:
+        fields = {
+            "epoch": f"{event.epoch + 1}/{self._epochs}",
+            "loss": f"{event.loss:.4f}",
+            "acc": _percent(event.accuracy),
+            "speed": f"{event.examples_per_sec:,.0f} ex/s",
+        }
+        if self._task is None:
+            self.progress.start()
+            self._task = self.progress.add_task("train", total=self._steps_per_epoch, **fields)
+        self.progress.update(self._task, completed=event.epoch_step, **fields)
+
+
+def make_reporter(json_output: bool, stream: TextIO | None = None) -> PlainReporter | JsonReporter:
+    """JSON if asked; a progress bar on a terminal; plain lines otherwise."""
+    stream = stream or sys.stdout
+    if json_output:
+        return JsonReporter(stream)
+    if stream.isatty():
+        return RichReporter()
+    return PlainReporter(stream)

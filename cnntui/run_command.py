@@ -1,0 +1,83 @@
+"""`cnntui run`: resolve the config, set the run up, then train headless or under the dashboard."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from cnntui.config import load_config
+from cnntui.errors import CnntuiError
+
+
+def run_command(
+    target: str | None,
+    preset: str | None,
+    overrides: dict[str, Any],
+    resume: Path | None,
+    headless: bool,
+    json_output: bool,
+    exit_on_finish: bool,
+) -> int:
+    from cnntui.engine.trainer import Trainer
+
+    if resume is not None:
+        config = load_config(target or "", preset, overrides) if (target or preset) else None
+        from cnntui.config import RunConfig, apply_settings
+
+        config = config or apply_settings(RunConfig(), overrides, "the command line")
+    else:
+        if not target and not preset:
+            raise CnntuiError("name a preset or model to run, e.g. `cnntui run lenet`", 2)
+        config = load_config(target or "", preset, overrides)
+
+    use_dashboard = not (headless or json_output) and sys.stdout.isatty() and sys.stdin.isatty()
+    trainer = Trainer(config, resume_from=resume)
+    if json_output:
+        from cnntui.headless import JsonReporter
+
+        trainer.subscribe(JsonReporter())
+    trainer.setup()  # bad data paths, unknown options: one clean error before anything opens
+
+    if use_dashboard:
+        from cnntui.tui.app import run_dashboard
+
+        return run_dashboard(trainer, exit_on_finish=exit_on_finish)
+
+    if not json_output:
+        from cnntui.headless import make_reporter
+
+        trainer.subscribe(make_reporter(json_output=False))
+    with stop_on_signals(trainer):
+        return trainer.run()
+
+
+class stop_on_signals:
+    """SIGINT, SIGTERM and SIGHUP finish the batch, save last.pt and exit 130."""
+
+    SIGNALS = tuple(
+        getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+    )
+
+    def __init__(self, trainer: Any) -> None:
+        self.trainer = trainer
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> stop_on_signals:
+        for sig in self.SIGNALS:
+            self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self.trainer.controls.stop_requested.is_set():
+            # A second signal: the user means it. Restore the default and re-deliver.
+            signal.signal(signum, self.previous.get(signum, signal.SIG_DFL))
+            raise KeyboardInterrupt
+        print(f"\n{name}: finishing the batch, saving last.pt ...", file=sys.stderr, flush=True)
+        self.trainer.request_stop(reason=name)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)

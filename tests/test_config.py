@@ -1,0 +1,126 @@
+"""Presets and overrides: every preset loads, and bad keys or types are named with their file."""
+
+from __future__ import annotations
+
+import pytest
+
+from cnntui.config import RunConfig, apply_settings, list_presets, load_config, read_preset
+from cnntui.errors import UsageError
+
+D2L_RECIPES = {
+    # preset: (model, lr, batch size, resize)
+    "lenet": ("lenet", 0.9, 256, None),
+    "lenet-bn": ("lenet-bn", 1.0, 256, None),
+    "alexnet": ("alexnet", 0.01, 128, 224),
+    "vgg11": ("vgg11", 0.05, 128, 224),
+    "nin": ("nin", 0.1, 128, 224),
+    "googlenet": ("googlenet", 0.1, 128, 96),
+    "resnet18": ("resnet18", 0.05, 256, 96),
+    "densenet": ("densenet", 0.1, 256, 96),
+}
+
+
+@pytest.mark.parametrize("name", sorted(list_presets()))
+def test_every_preset_loads_and_validates(name: str) -> None:
+    config = load_config(name)
+    assert config.epochs >= 1
+    assert config.model
+
+
+@pytest.mark.parametrize(("name", "recipe"), sorted(D2L_RECIPES.items()))
+def test_d2l_presets_use_the_books_hyperparameters(name: str, recipe: tuple) -> None:
+    model, lr, batch, resize = recipe
+    config = load_config(name)
+    assert (config.model, config.lr, config.batch_size, config.resize) == (model, lr, batch, resize)
+    assert config.optimizer == "sgd" and config.momentum == 0 and config.weight_decay == 0
+    assert config.init == "xavier"
+    assert config.normalize is False  # ToTensor() only, as train_ch6 feeds it
+    assert config.epochs == 10
+
+
+def test_vgg11_preset_trains_the_quarter_width_net() -> None:
+    assert load_config("vgg11").model_options == {"ratio": 4}
+
+
+def test_adam_presets() -> None:
+    cifar = load_config("lenet5-cifar10")
+    assert (cifar.model, cifar.dataset, cifar.optimizer, cifar.lr, cifar.batch_size) == (
+        "lenet5-cifar",
+        "cifar10",
+        "adam",
+        1e-3,
+        128,
+    )
+    mlp = load_config("mlp-mnist")
+    assert (mlp.model, mlp.dataset, mlp.optimizer, mlp.batch_size) == ("mlp", "mnist", "adam", 64)
+
+
+def test_flags_override_the_preset() -> None:
+    config = load_config("lenet", overrides={"epochs": 2, "dataset": "synthetic", "lr": 0.5})
+    assert (config.epochs, config.dataset, config.lr, config.batch_size) == (
+        2,
+        "synthetic",
+        0.5,
+        256,
+    )
+
+
+def test_a_model_name_without_a_preset_gets_defaults() -> None:
+    config = load_config("mlp")
+    assert config.model == "mlp" and config.dataset == "fmnist"
+
+
+def test_unknown_model_suggests_close_names() -> None:
+    with pytest.raises(UsageError, match="did you mean lenet"):
+        load_config("lenett")
+
+
+def test_user_preset_file(tmp_path) -> None:
+    path = tmp_path / "mine.toml"
+    path.write_text('model = "mlp"\nepochs = 3\nlr = 0.01\n[model_options]\nimage_size = 28\n')
+    config = load_config("", preset=str(path))
+    assert (config.model, config.epochs, config.lr) == ("mlp", 3, 0.01)
+
+
+def test_unknown_key_names_the_key_and_the_file(tmp_path) -> None:
+    path = tmp_path / "typo.toml"
+    path.write_text('model = "lenet"\nlearning_rate = 0.1\nepoch = 3\n')
+    with pytest.raises(UsageError) as info:
+        load_config("", preset=str(path))
+    message = str(info.value)
+    assert str(path) in message and "'learning_rate'" in message
+
+
+def test_wrong_type_names_the_key_the_file_and_the_value(tmp_path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('model = "lenet"\nepochs = "ten"\n')
+    with pytest.raises(UsageError, match=r"bad\.toml: epochs should be int, got 'ten'"):
+        load_config("", preset=str(path))
+
+
+def test_broken_toml_is_reported(tmp_path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text("model = \n")
+    with pytest.raises(UsageError, match="not valid TOML"):
+        read_preset(path)
+
+
+def test_ints_are_accepted_for_floats_but_bools_are_not_ints() -> None:
+    assert apply_settings(RunConfig(), {"lr": 1}, "x").lr == 1.0
+    with pytest.raises(UsageError, match="epochs should be int"):
+        apply_settings(RunConfig(), {"epochs": True}, "x")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("epochs", 0, "epochs must be at least 1"),
+        ("lr", -1.0, "lr must be positive"),
+        ("val_split", 1.0, "val_split must be in"),
+        ("schedule", "linear", "schedule must be one of"),
+        ("amp", "fp8", "amp must be one of"),
+    ],
+)
+def test_values_out_of_range(key: str, value: object, fragment: str) -> None:
+    with pytest.raises(UsageError, match=fragment):
+        load_config("lenet", overrides={key: value})

@@ -1,0 +1,81 @@
+"""The run log: events survive a JSON round trip and readers tolerate a half-written line."""
+
+from __future__ import annotations
+
+import json
+
+from cnntui.engine.events import (
+    EpochSummary,
+    LayerHealth,
+    LayerStat,
+    RunFinished,
+    StepMetrics,
+    event_from_dict,
+)
+from cnntui.runlog import EventReader, RunLogWriter, event_to_json, newest_run, read_events
+
+
+def step(i: int, loss: float = 0.5) -> StepMetrics:
+    return StepMetrics(
+        step=i,
+        epoch=0,
+        epoch_step=i,
+        loss=loss,
+        accuracy=0.5,
+        lr=0.1,
+        examples_per_sec=1000.0,
+        steps_per_sec=4.0,
+        data_wait=0.1,
+        examples=i * 256,
+        elapsed=float(i),
+        losses=[loss],
+        time=1.0,
+    )
+
+
+def test_every_event_round_trips_through_json() -> None:
+    events = [
+        step(3),
+        LayerHealth(step=3, layers=[LayerStat("0", grad_norm=1.0, dead_fraction=0.25)], time=2.0),
+        EpochSummary(epoch=0, step=3, train_loss=0.4, train_accuracy=0.8, time=3.0),
+        RunFinished(status="finished", exit_code=0, step=3, epoch=1, duration=1.0, time=4.0),
+    ]
+    for event in events:
+        assert event_from_dict(json.loads(event_to_json(event))) == event
+
+
+def test_nan_is_written_as_strict_json() -> None:
+    line = event_to_json(step(1, loss=float("nan")))
+    assert json.loads(line)["loss"] == "nan"  # strict JSON has no NaN literal
+
+
+def test_reader_waits_for_the_rest_of_a_partial_line(tmp_path) -> None:
+    writer = RunLogWriter(tmp_path)
+    writer(step(1))
+    reader = EventReader(tmp_path / "events.jsonl")
+    assert [e.step for e in reader.poll()] == [1]
+    full = event_to_json(step(2)) + "\n"
+    with open(tmp_path / "events.jsonl", "a") as f:
+        f.write(full[:20])  # the writer is mid-line
+    assert reader.poll() == []
+    with open(tmp_path / "events.jsonl", "a") as f:
+        f.write(full[20:])
+    assert [e.step for e in reader.poll()] == [2]
+    writer.close()
+
+
+def test_reader_skips_damaged_lines(tmp_path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text("not json\n" + event_to_json(step(5)) + "\n" + '{"event": "future"}\n')
+    assert [e.step for e in read_events(tmp_path)] == [5]
+
+
+def test_newest_run_picks_the_latest_events_file(tmp_path) -> None:
+    import os
+
+    for name, mtime in (("a", 100), ("b", 300), ("c", 200)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "events.jsonl").write_text("")
+        os.utime(tmp_path / name / "events.jsonl", (mtime, mtime))
+    (tmp_path / "not-a-run").mkdir()
+    assert newest_run(tmp_path) == tmp_path / "b"

@@ -1,0 +1,119 @@
+"""The zoo builds d2l's nets exactly: parameter counts and output shapes match the book."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+
+from cnntui.errors import UsageError
+from cnntui.zoo import ZOO, build_model
+
+# Parameter counts of the nets as d2l defines them (1 channel in, 10 classes out).
+D2L_PARAMS = {
+    "lenet": 61_706,
+    "lenet-bn": 44_878,
+    "alexnet": 46_764_746,
+    "vgg11": 128_806_154,
+    "nin": 1_992_166,
+    "googlenet": 5_977_530,
+    "resnet18": 11_178_378,
+    "densenet": 758_226,
+    "mlp": 266_610,
+    "lenet5-cifar": 40_010,
+}
+
+
+def count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_parameter_counts_match_d2l_and_the_registry(name: str) -> None:
+    model = build_model(name).module
+    assert count(model) == D2L_PARAMS[name] == ZOO[name].params
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_every_model_maps_its_default_input_to_class_scores(name: str) -> None:
+    with torch.device("meta"):
+        model = build_model(name, num_classes=7).module.eval()
+        out = model(torch.empty(2, *ZOO[name].default_input))
+    assert tuple(out.shape) == (2, 7)
+
+
+def test_vgg11_ratio_4_is_the_books_training_net() -> None:
+    model = build_model("vgg11", options={"ratio": 4}).module
+    first_linear = next(m for m in model.modules() if isinstance(m, nn.Linear))
+    assert first_linear.in_features == 6272
+
+
+def test_lenet_variants_swap_activation_and_pooling() -> None:
+    model = build_model("lenet", options={"activation": "relu", "pool": "max"}).module
+    kinds = {type(m) for m in model.modules()}
+    assert nn.ReLU in kinds and nn.MaxPool2d in kinds
+    assert nn.Sigmoid not in kinds and nn.AvgPool2d not in kinds
+    assert count(model) == 61_706
+
+
+def test_in_channels_and_classes_generalise() -> None:
+    model = build_model("resnet18", in_channels=3, num_classes=100).module
+    assert model(torch.zeros(1, 3, 96, 96)).shape == (1, 100)
+
+
+def test_unknown_option_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="has no option colour"):
+        build_model("lenet", options={"colour": "red"})
+    with pytest.raises(UsageError, match="unknown activation"):
+        build_model("lenet", options={"activation": "swishy"})
+
+
+def test_torchvision_models_build_without_weights() -> None:
+    model = build_model("torchvision:resnet18").module
+    assert count(model) == 11_689_512
+    with pytest.raises(UsageError, match="did you mean resnet18"):
+        build_model("torchvision:resnet81")
+
+
+def test_user_module_from_a_file(tmp_path) -> None:
+    path = tmp_path / "mynet.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            from torch import nn
+
+            class Net(nn.Module):
+                def __init__(self, in_channels=1, num_classes=10, width=8):
+                    super().__init__()
+                    self.body = nn.Sequential(
+                        nn.Conv2d(in_channels, width, 3), nn.Flatten(), nn.LazyLinear(num_classes)
+                    )
+
+                def forward(self, x):
+                    return self.body(x)
+
+            def factory():
+                return nn.Linear(4, 2)
+            """
+        )
+    )
+    net = build_model(f"{path}:Net", in_channels=3, num_classes=5, options={"width": 4}).module
+    assert net.body[0].in_channels == 3 and net.body[0].out_channels == 4
+    assert isinstance(build_model(f"{path}:factory").module, nn.Linear)
+    with pytest.raises(UsageError, match="did you mean Net"):
+        build_model(f"{path}:Nett")
+
+
+def test_unknown_model_on_the_command_line_is_one_line_and_exit_2() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "cnntui", "run", "alexnett", "--headless"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0
+    assert "did you mean alexnet" in out.stderr
