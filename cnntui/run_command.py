@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cnntui.config import load_config
+from cnntui.config import RunConfig, load_config
 from cnntui.errors import CnntuiError
 
 
@@ -23,17 +23,16 @@ def run_command(
     from cnntui.engine.trainer import Trainer
 
     if resume is not None:
-        config = load_config(target or "", preset, overrides) if (target or preset) else None
-        from cnntui.config import RunConfig, apply_settings
-
-        config = config or apply_settings(RunConfig(), overrides, "the command line")
+        if target or preset:
+            raise CnntuiError("--resume continues a run with its own config; drop the preset", 2)
+        config = RunConfig()  # replaced by the checkpoint's config in setup()
     else:
         if not target and not preset:
             raise CnntuiError("name a preset or model to run, e.g. `cnntui run lenet`", 2)
         config = load_config(target or "", preset, overrides)
 
     use_dashboard = not (headless or json_output) and sys.stdout.isatty() and sys.stdin.isatty()
-    trainer = Trainer(config, resume_from=resume)
+    trainer = Trainer(config, resume_from=resume, resume_overrides=overrides)
     if json_output:
         from cnntui.headless import JsonReporter
 

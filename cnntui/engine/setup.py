@@ -95,21 +95,14 @@ def prepare_run(
     resume_state: dict[str, Any] | None,
     resume_from: Path | None,
     write_run_dir: bool,
+    resume_overrides: dict[str, Any] | None = None,
 ) -> RunSetup:
     if resume_state is not None:
-        # The checkpoint's config wins, except where the user asked for more epochs or a device.
-        saved = {
-            k: v for k, v in resume_state["config"].items() if k in RunConfig.__dataclass_fields__
-        }
-        config = apply_settings(
-            RunConfig(),
-            {
-                **saved,
-                "epochs": max(config.epochs, saved.get("epochs", 1)),
-                "device": config.device,
-            },
-            "the checkpoint",
-        )
+        # The checkpoint's config, plus only what the user set on the resuming command line.
+        fields = RunConfig.__dataclass_fields__
+        saved = {k: v for k, v in resume_state["config"].items() if k in fields}
+        config = apply_settings(RunConfig(), saved, "the checkpoint's config")
+        config = apply_settings(config, resume_overrides or {}, "the command line").validate()
     device = resolve_device(config.device)
     seed_everything(config.seed, config.deterministic)
     if device.type == "cuda":

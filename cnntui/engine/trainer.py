@@ -57,11 +57,13 @@ class Trainer:
         config: RunConfig,
         subscribers: list[Subscriber] | None = None,
         resume_from: Path | None = None,
+        resume_overrides: dict[str, Any] | None = None,
         write_run_dir: bool = True,
     ) -> None:
         self.config = config
         self.subscribers: list[Subscriber] = list(subscribers or [])
         self.resume_from = Path(resume_from) if resume_from else None
+        self.resume_overrides = resume_overrides
         self.write_run_dir = write_run_dir
         self.controls = Controls()
         self.state = "starting"
@@ -103,8 +105,13 @@ class Trainer:
         if self.setup_done is None:
             resume_state = load_checkpoint(self.resume_from) if self.resume_from else None
             self.setup_done = prepare_run(
-                self.config, resume_state, self.resume_from, self.write_run_dir
+                self.config,
+                resume_state,
+                self.resume_from,
+                self.write_run_dir,
+                self.resume_overrides,
             )
+            self.config = self.setup_done.config
             if self.setup_done.run_dir is not None:
                 self._log = RunLogWriter(self.setup_done.run_dir)
                 self.subscribers.insert(0, self._log)
@@ -269,7 +276,11 @@ class _Loop:
             if config.max_steps is not None and self.step >= config.max_steps:
                 self.flush_window(time.perf_counter() - window_started, data_wait, epoch_step)
                 self.train_seconds += time.perf_counter() - epoch_started
-                return epoch_step >= len(loader)
+                self.epoch_seconds = time.perf_counter() - epoch_started
+                if epoch_step >= len(loader):
+                    return True
+                self.setup.start_batch = epoch_step
+                return False
             if self.controls.pending:
                 self.flush_window(time.perf_counter() - window_started, data_wait, epoch_step)
                 if not self.handle_requests(epoch_step):

@@ -98,5 +98,13 @@ ZOO: dict[str, ModelSpec] = {
             758_226,
             "DenseNet: growth 32, four dense blocks of four convs",
         ),
+        ModelSpec(
+            "convnet-bn",
+            "cnntui.zoo.convnet:convnet_bn",
+            (1, 28, 28),
+            140_458,
+            "Small modern CNN: 3x3 convs with batch norm, global average pooling",
+            {"width": 32},
+        ),
     ]
 }
