@@ -1,0 +1,248 @@
+"""The data entry point the engine calls: `load_data(spec, device, ...)` -> DataBundle."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cnntui.data.datasets import Augmentation, DataSpec, parse_data_spec
+from cnntui.data.loader import BatchLoader, DeviceLoader
+from cnntui.data.seeding import mix_seed
+from cnntui.data.sources import Fetch, locate
+from cnntui.data.transforms import BatchTransform, resolve_size
+from cnntui.errors import UsageError
+
+STREAM_SPLIT = 3
+_STATS_SAMPLE = 10_000  # images used to measure a synthetic set's mean and std
+
+
+@dataclass
+class DataBundle:
+    """Train, validation and test loaders plus what the dashboard and model need to know."""
+
+    name: str  # the spec as text: "fmnist", "synthetic:3x32x32:10", "folder:/data/pets"
+    title: str
+    train: BatchLoader
+    val: BatchLoader | None
+    test: BatchLoader
+    classes: list[str]
+    input_shape: tuple[int, int, int]  # (C, H, W) of the batches, after any resize
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    source: str  # the directory the files came from, or "generated"
+
+    @property
+    def num_classes(self) -> int:
+        """How many classes the labels range over."""
+        return len(self.classes)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary for the run log."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "source": self.source,
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "classes": list(self.classes),
+            "train_examples": self.train.num_examples,
+            "val_examples": self.val.num_examples if self.val is not None else 0,
+            "test_examples": self.test.num_examples,
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
+
+
+def load_data(
+    spec: str | DataSpec,
+    device: torch.device | str = "cpu",
+    *,
+    batch_size: int = 256,
+    eval_batch_size: int | None = None,
+    seed: int = 0,
+    val_split: float = 0.0,
+    resize: int | Sequence[int] | None = None,
+    augment: bool | Augmentation = False,
+    normalize: bool = True,
+    drop_last: bool = False,
+    channels_last: bool = False,
+    dtype: torch.dtype = torch.float32,
+    data_dir: Path | str | None = None,
+    download: bool | None = None,
+    num_workers: int | None = None,
+    fetch: Fetch | None = None,
+    log: Callable[[str], None] | None = None,
+) -> DataBundle:
+    """Find, read and place a data set on `device`, and wrap it in loaders.
+
+    `augment=True` picks the data set's usual augmentation; `drop_last` applies to the training
+    loader only (evaluation always sees every example). `download=None` downloads missing files
+    unless $CNNTUI_OFFLINE is set.
+    """
+    spec = parse_data_spec(spec)
+    info = spec.info
+    device = torch.device(device)
+    if not 0.0 <= val_split < 1.0:
+        raise UsageError(f"val_split must be in [0, 1), got {val_split}")
+    if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
+        raise UsageError("batch sizes must be positive")
+    augmentation = info.augmentation if augment is True else (augment or None)
+    eval_batch_size = eval_batch_size or batch_size
+
+    def make_transform(channels: int, size: tuple[int, int] | None, train: bool) -> BatchTransform:
+        return BatchTransform(
+            mean=mean if normalize else (0.0,) * channels,
+            std=std if normalize else (1.0,) * channels,
+            size=size,
+            augmentation=augmentation if train else None,
+            dtype=dtype,
+            channels_last=channels_last,
+            device=device,
+        )
+
+    if spec.name == "folder":
+        from cnntui.data.folder import FolderLoader, open_image_folders
+
+        assert spec.path is not None
+        folders = open_image_folders(spec.path, resize)
+        mean, std = info.mean, info.std
+        train_idx, val_idx = _split_indices(len(folders.train), val_split, seed)  # type: ignore[arg-type]
+        common = dict(device=device, num_workers=num_workers, seed=seed)
+
+        def folder_loader(dataset, indices, batch, train: bool) -> FolderLoader:
+            return FolderLoader(
+                dataset,
+                batch_size=batch,
+                transform=make_transform(3, None, train),
+                indices=indices,
+                shuffle=train,
+                drop_last=drop_last and train,
+                **common,
+            )
+
+        train = folder_loader(folders.train, train_idx, batch_size, True)
+        val = (
+            folder_loader(folders.train, val_idx, eval_batch_size, False) if len(val_idx) else None
+        )
+        test = folder_loader(folders.test, None, eval_batch_size, False)
+        bundle = DataBundle(
+            str(spec),
+            info.title,
+            train,
+            val,
+            test,
+            folders.classes,
+            folders.input_shape,
+            mean,
+            std,
+            folders.source,
+        )
+        return _checked(bundle)
+
+    raw = _read_raw(spec, data_dir, download, fetch, log)
+    if spec.name == "synthetic":
+        mean, std = _channel_stats(raw.train_images)
+    else:
+        mean, std = info.mean, info.std
+    channels, height, width = raw.train_images.shape[1:]
+    size = resolve_size(resize, height, width)
+    train_idx, val_idx = _split_indices(len(raw.train_labels), val_split, seed)
+
+    def device_loader(images, labels, batch: int, train: bool) -> DeviceLoader:
+        return DeviceLoader(
+            images,
+            labels,
+            batch_size=batch,
+            transform=make_transform(channels, size, train),
+            shuffle=train,
+            seed=seed,
+            drop_last=drop_last and train,
+            device=device,
+        )
+
+    if len(val_idx):
+        train_images, train_labels = raw.train_images[train_idx], raw.train_labels[train_idx]
+        val = device_loader(
+            raw.train_images[val_idx], raw.train_labels[val_idx], eval_batch_size, False
+        )
+    else:
+        train_images, train_labels, val = raw.train_images, raw.train_labels, None
+    bundle = DataBundle(
+        str(spec),
+        info.title,
+        device_loader(train_images, train_labels, batch_size, True),
+        val,
+        device_loader(raw.test_images, raw.test_labels, eval_batch_size, False),
+        raw.classes,
+        (channels, *size),
+        tuple(mean),
+        tuple(std),
+        raw.source,
+    )
+    return _checked(bundle)
+
+
+def _read_raw(spec: DataSpec, data_dir, download, fetch, log):
+    from cnntui.data.readers import RawSplits, read_cifar_set, read_idx_set
+
+    if spec.name == "synthetic":
+        from cnntui.data.datasets import (
+            SYNTHETIC_DEFAULT_CLASSES,
+            SYNTHETIC_DEFAULT_SHAPE,
+            SYNTHETIC_DEFAULT_TEST,
+            SYNTHETIC_DEFAULT_TRAIN,
+        )
+        from cnntui.data.synthetic import make_synthetic
+
+        data = make_synthetic(
+            spec.shape or SYNTHETIC_DEFAULT_SHAPE,
+            spec.num_classes or SYNTHETIC_DEFAULT_CLASSES,
+            spec.train_size or SYNTHETIC_DEFAULT_TRAIN,
+            spec.test_size or SYNTHETIC_DEFAULT_TEST,
+            spec.seed,
+        )
+        return RawSplits(
+            data.train_images,
+            data.train_labels,
+            data.test_images,
+            data.test_labels,
+            data.classes,
+            "generated",
+        )
+    located = locate(spec.name, data_dir, download=download, fetch=fetch, log=log)
+    if spec.name == "cifar10":
+        return read_cifar_set(located)
+    return read_idx_set(located, spec.info)
+
+
+def _split_indices(count: int, val_split: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sorted train and validation indices; the split depends only on (count, fraction, seed)."""
+    if val_split == 0:
+        return torch.arange(count), torch.empty(0, dtype=torch.int64)
+    val_count = min(count - 1, max(1, round(count * val_split)))
+    if val_count < 1:
+        raise UsageError(f"cannot hold out a validation split from {count} example(s)")
+    # A CPU generator, so the split is the same whichever device trains.
+    generator = torch.Generator().manual_seed(mix_seed(seed, STREAM_SPLIT))
+    order = torch.randperm(count, generator=generator)
+    return order[val_count:].sort().values, order[:val_count].sort().values
+
+
+def _channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    sample = images[:_STATS_SAMPLE].to(torch.float64) / 255.0
+    mean = sample.mean(dim=(0, 2, 3))
+    std = sample.std(dim=(0, 2, 3)).clamp_min(1e-6)
+    return tuple(round(v, 4) for v in mean.tolist()), tuple(round(v, 4) for v in std.tolist())
+
+
+def _checked(bundle: DataBundle) -> DataBundle:
+    if len(bundle.train) == 0:
+        raise UsageError(
+            f"{bundle.name}: batch size {bundle.train.batch_size} with drop_last leaves no "
+            f"training batch ({bundle.train.num_examples} examples)"
+        )
+    return bundle
