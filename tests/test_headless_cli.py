@@ -1,0 +1,128 @@
+"""`cnntui run` headless through the real command: output forms, exit codes and signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SYNTHETIC = "synthetic:1x28x28:10:train=1024:test=256"
+
+
+def cnntui(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cnntui", *args], capture_output=True, text=True, **kwargs
+    )
+
+
+def test_json_lines_are_the_only_thing_on_stdout(tmp_path) -> None:
+    out = cnntui(
+        "run", "lenet", "--dataset", SYNTHETIC, "--epochs", "1", "--json",
+        "--run-dir", str(tmp_path / "run"), "--set", "log_interval=0.01",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "run_started" and kinds[-1] == "finished"
+    assert {"step", "epoch", "evaluation", "checkpoint"} <= set(kinds)
+    logged = (tmp_path / "run" / "events.jsonl").read_text().splitlines()
+    assert [json.loads(line)["event"] for line in logged] == kinds
+
+
+def test_plain_lines_in_a_pipe_have_no_ansi_codes(tmp_path) -> None:
+    out = cnntui("run", "lenet", "--dataset", SYNTHETIC, "--epochs", "1",
+                 "--run-dir", str(tmp_path / "run"))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "\x1b" not in out.stdout and "\x1b" not in out.stderr
+    assert "epoch 1/1 | train loss" in out.stdout
+    assert out.stdout.rstrip().splitlines()[-1].startswith("finished after 4 steps")  # 1,024 / 256
+
+
+def test_missing_data_set_is_one_message_and_exit_1(tmp_path) -> None:
+    env = {**os.environ, "CNNTUI_OFFLINE": "1", "HOME": str(tmp_path), "XDG_CACHE_HOME": ""}
+    (tmp_path / "nothing").mkdir()
+    out = cnntui("run", "mlp-mnist", "--data-dir", str(tmp_path / "nothing"), "--runs-root",
+                 str(tmp_path / "runs"), env=env)  # fmt: skip
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    assert str(tmp_path / "nothing") in out.stderr
+
+
+def test_bad_flag_value_is_a_usage_error() -> None:
+    out = cnntui("run", "lenet", "--epochs", "0", "--headless")
+    assert out.returncode == 2
+    assert "epochs must be at least 1" in out.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_signals_finish_the_batch_save_and_exit_130(tmp_path, sig: signal.Signals) -> None:
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnntui", "run", "lenet", "--dataset", SYNTHETIC, "--epochs",
+         "1000", "--json", "--run-dir", str(run_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until training is under way
+        if json.loads(line)["event"] == "step":
+            break
+    proc.send_signal(sig)
+    rest, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert json.loads(rest.splitlines()[-1])["status"] == "interrupted"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["exit_code"] == 130
+    assert (run_dir / "last.pt").exists()
+
+
+def test_eval_prints_accuracy_and_the_confusion_matrix(tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    assert cnntui("run", "lenet", "--dataset", SYNTHETIC, "--epochs", "1", "--headless",
+                  "--run-dir", str(run_dir)).returncode == 0  # fmt: skip
+    out = cnntui("eval", str(run_dir / "last.pt"), "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert len(report["confusion"]) == 10 and sum(map(sum, report["confusion"])) == 256
+    assert 0 <= report["test_accuracy"] <= 1
+    table = cnntui("eval", str(run_dir), "--device", "cpu")
+    assert "confusion matrix" in table.stdout and "class 9" in table.stdout
+
+
+def test_a_checkpoint_cannot_run_code(tmp_path) -> None:
+    evil = tmp_path / "evil.pt"
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    import pickle
+
+    evil.write_bytes(pickle.dumps({"model": Payload()}))
+    out = cnntui("eval", str(evil))
+    assert out.returncode == 1 and not marker.exists()
+    assert "cannot read checkpoint" in out.stderr
+
+
+def test_resume_from_the_command_line(tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    first = cnntui("run", "lenet", "--dataset", SYNTHETIC, "--epochs", "10", "--max-steps", "20",
+                   "--headless", "--run-dir", str(run_dir))  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    second = cnntui("run", "--resume", str(run_dir), "--max-steps", "32", "--headless")
+    assert second.returncode == 0, second.stderr
+    assert "resuming at step 20" in second.stdout
+    assert json.loads((run_dir / "summary.json").read_text())["steps"] == 32
+
+
+def wait_for(predicate, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)

@@ -1,0 +1,205 @@
+"""The engine on real (synthetic) training runs: events, run directory, resume, divergence."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnntui.engine.checkpoint import load_checkpoint
+from cnntui.engine.events import (
+    CheckpointSaved,
+    EpochSummary,
+    Evaluation,
+    Event,
+    LayerHealth,
+    RunFinished,
+    RunStarted,
+    StateChanged,
+    StepMetrics,
+)
+from cnntui.engine.trainer import Trainer
+from cnntui.runlog import read_events
+
+
+def train(config, **kwargs) -> tuple[int, list[Event], Trainer]:
+    events: list[Event] = []
+    trainer = Trainer(config, subscribers=[events.append], **kwargs)
+    code = trainer.run()
+    return code, events, trainer
+
+
+def of(events: list[Event], kind: type) -> list:
+    return [e for e in events if isinstance(e, kind)]
+
+
+def test_a_run_learns_and_reports_every_event_kind(tiny_config) -> None:
+    code, events, _ = train(tiny_config)
+    assert code == 0
+    assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
+    started = events[0]
+    assert started.num_params == 61_706 and started.steps_per_epoch == 16
+    assert started.shapes is not None and started.shapes["rows"]
+    steps = of(events, StepMetrics)
+    assert steps[-1].step == 32 and sum(len(s.losses) for s in steps) == 32
+    epochs = of(events, EpochSummary)
+    assert [e.epoch for e in epochs] == [0, 1]
+    assert epochs[-1].test_accuracy > 0.5  # ten classes: chance is 0.1
+    assert epochs[-1].train_loss < epochs[0].train_loss
+    health = of(events, LayerHealth)
+    assert health and {layer.name for layer in health[0].layers} >= {"0", "1", "9"}
+    relu = next(layer for layer in health[0].layers if layer.name == "1")
+    assert relu.dead_fraction is not None and 0 <= relu.dead_fraction <= 1
+    conv = next(layer for layer in health[0].layers if layer.name == "0")
+    assert conv.grad_norm > 0 and conv.weight_norm > 0 and conv.update_ratio > 0
+    evaluation = of(events, Evaluation)[-1]
+    assert len(evaluation.confusion) == 10
+    assert sum(map(sum, evaluation.confusion)) == 256
+
+
+def test_the_run_directory_holds_config_events_checkpoints_and_summary(tiny_config) -> None:
+    code, events, trainer = train(tiny_config)
+    run_dir = Path(tiny_config.run_dir)
+    assert trainer.run_dir == run_dir
+    assert {p.name for p in run_dir.iterdir()} >= {
+        "config.json",
+        "events.jsonl",
+        "best.pt",
+        "last.pt",
+        "summary.json",
+    }
+    logged = read_events(run_dir)
+    assert [e.kind for e in logged] == [e.kind for e in events]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["steps"] == 32
+    assert summary["epochs_completed"] == 2
+    state = load_checkpoint(run_dir / "last.pt")
+    assert state["step"] == 32 and state["epoch"] == 2
+    assert json.loads((run_dir / "config.json").read_text())["model"] == "lenet"
+
+
+def stop_at(trainer_ref: list[Trainer], step: int):
+    def subscriber(event: Event) -> None:
+        if isinstance(event, StepMetrics) and event.step >= step:
+            trainer_ref[0].request_stop()
+
+    return subscriber
+
+
+def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tiny_config, tmp_path) -> None:
+    config = dataclasses.replace(
+        tiny_config, augment=True, model_options={"activation": "relu", "pool": "max"}
+    )
+    _, _, straight = train(dataclasses.replace(config, run_dir=str(tmp_path / "straight")))
+
+    interrupted_config = dataclasses.replace(config, run_dir=str(tmp_path / "cut"))
+    ref: list[Trainer] = []
+    first = Trainer(interrupted_config)
+    ref.append(first)
+    first.subscribe(stop_at(ref, 21))  # mid-way through the second epoch
+    assert first.run() == 130
+    cut = load_checkpoint(tmp_path / "cut" / "last.pt")
+    assert 21 <= cut["step"] < 32 and cut["epoch_batch"] > 0
+
+    code, events, resumed = train(interrupted_config, resume_from=tmp_path / "cut")
+    assert code == 0
+    assert of(events, RunStarted)[0].start_step == cut["step"]
+    final = load_checkpoint(tmp_path / "cut" / "last.pt")["model"]
+    expected = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
+    for key in expected:
+        torch.testing.assert_close(final[key], expected[key], rtol=0, atol=0)
+
+
+def test_pause_save_and_evaluate_requests_from_another_thread(tiny_config) -> None:
+    config = dataclasses.replace(tiny_config, epochs=50)
+    events: list[Event] = []
+    trainer = Trainer(config, subscribers=[events.append])
+    worker = threading.Thread(target=trainer.run)
+    trainer.pause()
+    worker.start()
+    deadline = threading.Event()
+    while not any(isinstance(e, StateChanged) and e.state == "paused" for e in events):
+        assert not deadline.wait(0.01) and worker.is_alive()
+    step = trainer.setup_done and of(events, StepMetrics)[-1].step
+    trainer.request_save()
+    trainer.request_evaluate()
+    while not of(events, Evaluation):
+        deadline.wait(0.01)
+    # Paused: no training steps happen while save and evaluate are served.
+    assert of(events, StepMetrics)[-1].step == step
+    assert any(isinstance(e, CheckpointSaved) and e.reason == "manual" for e in events)
+    trainer.resume()
+    trainer.request_stop()
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    assert isinstance(events[-1], RunFinished) and events[-1].status == "interrupted"
+
+
+NAN_MODEL = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, in_channels=1, num_classes=10):
+        super().__init__()
+        self.features = nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 28 * 28, 32), nn.ReLU())
+        self.head = nn.Linear(32, num_classes)
+        self.calls = 0
+        # Poison the head's gradient on the 5th step: the weights turn NaN in that update,
+        # the loss follows on step 6.
+        self.head.weight.register_hook(self._poison)
+
+    def _poison(self, grad):
+        self.calls += 1
+        return grad * float("nan") if self.calls == 5 else grad
+
+    def forward(self, x):
+        return self.head(self.features(x))
+"""
+
+
+def test_divergence_names_the_step_and_the_layer(tiny_config, tmp_path) -> None:
+    path = tmp_path / "nanmodel.py"
+    path.write_text(textwrap.dedent(NAN_MODEL))
+    config = dataclasses.replace(
+        tiny_config, model=f"{path}:Net", model_options={}, momentum=0.0, health_every=0
+    )
+    code, events, _ = train(config)
+    assert code == 3
+    finished = events[-1]
+    assert isinstance(finished, RunFinished) and finished.status == "diverged"
+    assert "at step 6" in finished.message
+    assert "'head' at step 5" in finished.message
+    summary = json.loads((Path(config.run_dir) / "summary.json").read_text())
+    assert summary["status"] == "diverged" and summary["exit_code"] == 3
+
+
+def test_max_steps_stops_early_and_keeps_a_resumable_checkpoint(tiny_config) -> None:
+    code, events, _ = train(dataclasses.replace(tiny_config, max_steps=5))
+    assert code == 0
+    assert of(events, StepMetrics)[-1].step == 5
+    state = load_checkpoint(Path(tiny_config.run_dir) / "last.pt")
+    assert (state["step"], state["epoch"], state["epoch_batch"]) == (5, 0, 5)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "rmsprop", "Adagrad"])
+def test_other_optimisers_train(tiny_config, optimizer: str) -> None:
+    config = dataclasses.replace(
+        tiny_config, optimizer=optimizer, lr=1e-3, momentum=0.0, epochs=1, schedule="cosine"
+    )
+    code, events, _ = train(config)
+    assert code == 0 and of(events, EpochSummary)
+
+
+def test_unknown_optimizer_argument_is_a_clear_error(tiny_config) -> None:
+    from cnntui.errors import UsageError
+
+    config = dataclasses.replace(tiny_config, optimizer="adam", optimizer_args={"betas2": 0.9})
+    with pytest.raises(UsageError, match="takes no argument betas2"):
+        Trainer(config).setup()
