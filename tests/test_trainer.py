@@ -64,6 +64,7 @@ def test_a_run_learns_and_reports_every_event_kind(tiny_config) -> None:
 
 def test_the_run_directory_holds_config_events_checkpoints_and_summary(tiny_config) -> None:
     code, events, trainer = train(tiny_config)
+    assert code == 0
     run_dir = Path(tiny_config.run_dir)
     assert trainer.run_dir == run_dir
     assert {p.name for p in run_dir.iterdir()} >= {
@@ -95,7 +96,7 @@ def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tiny_config, 
     config = dataclasses.replace(
         tiny_config, augment=True, model_options={"activation": "relu", "pool": "max"}
     )
-    _, _, straight = train(dataclasses.replace(config, run_dir=str(tmp_path / "straight")))
+    train(dataclasses.replace(config, run_dir=str(tmp_path / "straight")))
 
     interrupted_config = dataclasses.replace(config, run_dir=str(tmp_path / "cut"))
     ref: list[Trainer] = []
@@ -106,7 +107,7 @@ def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tiny_config, 
     cut = load_checkpoint(tmp_path / "cut" / "last.pt")
     assert 21 <= cut["step"] < 32 and cut["epoch_batch"] > 0
 
-    code, events, resumed = train(interrupted_config, resume_from=tmp_path / "cut")
+    code, events, _ = train(interrupted_config, resume_from=tmp_path / "cut")
     assert code == 0
     assert of(events, RunStarted)[0].start_step == cut["step"]
     final = load_checkpoint(tmp_path / "cut" / "last.pt")["model"]
