@@ -1,0 +1,401 @@
+"""What the dashboard shows, folded from the event stream; imports neither Textual nor torch.
+
+`RunState.apply(events)` updates the model and returns the names of the panes whose data changed,
+so the app redraws only those. The same code serves a live run and a replayed events.jsonl.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnntui.engine.events import (
+    CheckpointSaved,
+    DeviceStats,
+    EpochSummary,
+    Evaluation,
+    Event,
+    LayerHealth,
+    LayerStat,
+    LogMessage,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StateChanged,
+    StepMetrics,
+)
+from cnntui.tui import format as fmt
+from cnntui.tui.downsample import DecimatingSeries
+
+PANES = ("header", "layers", "loss", "accuracy", "device", "throughput", "log", "confusion")
+
+# Thresholds for colouring a layer; rough on purpose, they flag a layer worth a closer look.
+VANISHING_GRAD = 1e-7
+EXPLODING_GRAD = 1e3
+DEAD_FRACTION = 0.5
+
+THROUGHPUT_HISTORY = 240  # examples/sec samples kept for the sparkline
+LOG_LINES = 2000
+TRACEBACK_LINES = 30
+
+ACTIVE_STATES = frozenset({"starting", "running", "paused", "stopping"})
+
+
+def as_float(value: Any) -> float | None:
+    """Event numbers as floats: a replayed events.jsonl brings NaN and inf back as strings."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def layer_condition(stat: LayerStat | None) -> str:
+    """`ok`, `vanishing`, `exploding` or `dead`; empty when nothing was measured yet."""
+    if stat is None:
+        return ""
+    grad = as_float(stat.grad_norm)
+    if grad is not None:
+        if not math.isfinite(grad) or grad > EXPLODING_GRAD:
+            return "exploding"
+        if grad < VANISHING_GRAD:
+            return "vanishing"
+    std = as_float(stat.act_std)
+    if std is not None and not math.isfinite(std):
+        return "exploding"
+    dead = as_float(stat.dead_fraction)
+    if dead is not None and dead > DEAD_FRACTION:
+        return "dead"
+    return "ok"
+
+
+def format_shape(shape: Any) -> str:
+    """`[6, 28, 28]` → `6×28×28` (the caller drops the batch dimension)."""
+    if isinstance(shape, (list, tuple)):
+        return "×".join(str(d) for d in shape)
+    return "" if shape is None else str(shape)
+
+
+@dataclass
+class LayerRow:
+    """One row of the layer table: the static shape report plus the latest health sample."""
+
+    name: str
+    type: str = ""
+    output_shape: str = ""
+    params: int | None = None
+    stat: LayerStat | None = None
+
+    @property
+    def condition(self) -> str:
+        return layer_condition(self.stat)
+
+
+def rows_from_shapes(shapes: dict[str, Any] | None) -> list[LayerRow]:
+    """Leaf layers of `ShapeReport.to_dict()`; containers and repeat calls would only repeat."""
+    if not isinstance(shapes, dict):
+        return []
+    result = []
+    for row in shapes.get("rows") or []:
+        if not isinstance(row, dict) or not row.get("name"):  # "" is the model itself
+            continue
+        if row.get("is_leaf") is False or row.get("call_index", 0):
+            continue
+        outputs = row.get("output_shapes") or []
+        result.append(
+            LayerRow(
+                name=str(row["name"]),
+                type=str(row.get("type") or ""),
+                output_shape=format_shape(outputs[0][1:]) if outputs else "",
+                params=_as_int(row.get("params")),
+            )
+        )
+    return result
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass
+class LogLine:
+    elapsed: float  # seconds since the run started
+    level: str  # info, success, warning, error
+    text: str
+
+
+@dataclass
+class EpochPoints:
+    """Per-epoch values for the charts, x in global steps; None where a split was not run."""
+
+    steps: list[int] = field(default_factory=list)
+    train_loss: list[float | None] = field(default_factory=list)
+    train_accuracy: list[float | None] = field(default_factory=list)
+    val_loss: list[float | None] = field(default_factory=list)
+    val_accuracy: list[float | None] = field(default_factory=list)
+    test_loss: list[float | None] = field(default_factory=list)
+    test_accuracy: list[float | None] = field(default_factory=list)
+
+    def add(self, event: EpochSummary) -> None:
+        self.steps.append(event.step)
+        for name in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+            getattr(self, name).append(as_float(getattr(event, name)))
+        self.test_loss.append(as_float(event.test_loss))
+        self.test_accuracy.append(as_float(event.test_accuracy))
+
+
+class RunState:
+    """The dashboard's model of one run, updated by `apply(events)`."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.started: RunStarted | None = None
+        self.status = "starting"
+        self.step = 0
+        self.epoch = 0
+        self.epoch_step = 0
+        self.elapsed = 0.0
+        self.steps_per_sec: float | None = None
+        self.examples_per_sec: float | None = None
+        self.average_examples_per_sec: float | None = None
+        self.data_wait: float | None = None
+        self.lr: float | None = None
+        self.examples_per_sec_history: deque[float] = deque(maxlen=THROUGHPUT_HISTORY)
+        self.layers: list[LayerRow] = []
+        self.health_step: int | None = None
+        self.loss = DecimatingSeries()
+        self.train_accuracy = DecimatingSeries()
+        self.epochs = EpochPoints()
+        self.best_accuracy: float | None = None
+        self.device: DeviceStats | None = None
+        self.evaluation: Evaluation | None = None
+        self.log: deque[LogLine] = deque(maxlen=LOG_LINES)
+        self.log_total = 0  # lines ever logged, so a pane can append only the new ones
+        self.finished: RunFinished | None = None
+        self.failure: RunFailed | None = None
+        self._warned: set[tuple[str, str]] = set()
+        self._reported_status = "running"
+
+    # -- derived values for the header ------------------------------------------------------
+
+    @property
+    def total_steps(self) -> int | None:
+        if self.started is None:
+            return None
+        return self.started.epochs * self.started.steps_per_epoch
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATES
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the recent step rate; None when not running or unknown."""
+        total = self.total_steps
+        if self.status != "running" or not total or not self.steps_per_sec:
+            return None
+        return max(0, total - self.step) / self.steps_per_sec
+
+    @property
+    def progress(self) -> float | None:
+        total = self.total_steps
+        return min(1.0, self.step / total) if total else None
+
+    def step_to_epoch(self, step: float) -> float:
+        """Global step as fractional epochs: the charts' x axis."""
+        if self.started and self.started.steps_per_epoch:
+            return step / self.started.steps_per_epoch
+        return step
+
+    # -- folding events -----------------------------------------------------------------------
+
+    def apply(self, events: Iterable[Event]) -> set[str]:
+        """Fold events in order; return the panes whose data changed."""
+        changed: set[str] = set()
+        for event in events:
+            handler = getattr(self, f"_on_{event.kind}", None)
+            if handler is not None:
+                changed |= handler(event)
+        return changed
+
+    def set_status(self, status: str) -> set[str]:
+        """A state the UI knows before the trainer reports it (e.g. stop requested)."""
+        if status == self.status:
+            return set()
+        self.status = status
+        return {"header"}
+
+    def note(self, level: str, text: str) -> set[str]:
+        """Add a line to the log pane."""
+        self.log.append(LogLine(self.elapsed, level, text))
+        self.log_total += 1
+        return {"log"}
+
+    def _on_run_started(self, event: RunStarted) -> set[str]:
+        if self.started is not None:
+            self._reset()  # a second run in the same stream starts a fresh picture
+        self.started = event
+        self.status = "running"
+        self.step = event.start_step
+        self.epoch = event.start_step // event.steps_per_epoch if event.steps_per_epoch else 0
+        self.layers = rows_from_shapes(event.shapes)
+        resumed = f", resumed at step {event.start_step:,}" if event.start_step else ""
+        self.note(
+            "info",
+            f"started {event.model} on {event.dataset} ({event.device}): {event.epochs} epochs × "
+            f"{event.steps_per_epoch:,} steps, batch {event.batch_size}, "
+            f"{event.num_params:,} parameters{resumed}",
+        )
+        return set(PANES)
+
+    def _on_step(self, event: StepMetrics) -> set[str]:
+        self.step, self.epoch, self.epoch_step = event.step, event.epoch, event.epoch_step
+        self.elapsed = as_float(event.elapsed) or self.elapsed
+        self.lr = as_float(event.lr)
+        self.steps_per_sec = as_float(event.steps_per_sec)
+        self.examples_per_sec = as_float(event.examples_per_sec)
+        self.data_wait = as_float(event.data_wait)
+        if self.examples_per_sec is not None and math.isfinite(self.examples_per_sec):
+            self.examples_per_sec_history.append(self.examples_per_sec)
+        if self.elapsed > 0:
+            self.average_examples_per_sec = event.examples / self.elapsed
+        changed = {"header", "throughput", "loss", "accuracy"}
+        losses = [as_float(v) for v in event.losses] or [as_float(event.loss)]
+        values = [math.nan if v is None else v for v in losses]
+        first = event.step - len(values) + 1
+        before = self.loss.nonfinite
+        self.loss.extend(range(first, event.step + 1), values)
+        if self.loss.nonfinite > before and self._warn_once("loss", "nonfinite"):
+            changed |= self.note("warning", f"non-finite training loss at step {event.step:,}")
+        accuracy = as_float(event.accuracy)
+        if accuracy is not None:
+            self.train_accuracy.append(event.step, accuracy)
+        return changed
+
+    def _on_health(self, event: LayerHealth) -> set[str]:
+        self.health_step = event.step
+        by_name = {row.name: row for row in self.layers}
+        changed = {"layers"}
+        for stat in event.layers:
+            row = by_name.get(stat.name)
+            if row is None:  # no shape report, or a layer it did not list
+                row = LayerRow(name=stat.name)
+                self.layers.append(row)
+                by_name[stat.name] = row
+            row.stat = stat
+            condition = row.condition
+            if condition not in ("", "ok") and self._warn_once(row.name, condition):
+                label = f"{row.name} ({row.type})" if row.type else row.name
+                changed |= self.note(
+                    "warning", f"layer {label}: {_CONDITION_TEXT[condition]} at step {event.step:,}"
+                )
+        return changed
+
+    def _on_device(self, event: DeviceStats) -> set[str]:
+        self.device = event
+        return {"device"}
+
+    def _on_epoch(self, event: EpochSummary) -> set[str]:
+        self.epochs.add(event)
+        self.step = max(self.step, event.step)
+        epochs = self.started.epochs if self.started else "?"
+        parts = [
+            f"epoch {event.epoch + 1}/{epochs}",
+            f"train loss {fmt.metric(as_float(event.train_loss))}"
+            f" acc {fmt.percent(as_float(event.train_accuracy))}",
+        ]
+        for split in ("val", "test"):
+            loss = as_float(getattr(event, f"{split}_loss"))
+            acc = as_float(getattr(event, f"{split}_accuracy"))
+            if loss is not None or acc is not None:
+                parts.append(f"{split} loss {fmt.metric(loss)} acc {fmt.percent(acc)}")
+        parts.append(f"{fmt.rate(as_float(event.examples_per_sec))} ex/s")
+        parts.append(fmt.duration(as_float(event.duration)))
+        level = "info"
+        if event.best:
+            parts.append("★ best")
+            level = "success"
+            accuracy = as_float(event.val_accuracy)
+            if accuracy is None:
+                accuracy = as_float(event.test_accuracy)
+            if accuracy is not None:
+                self.best_accuracy = accuracy
+        self.note(level, "  ".join(parts))
+        return {"header", "loss", "accuracy", "log"}
+
+    def _on_evaluation(self, event: Evaluation) -> set[str]:
+        self.evaluation = event
+        self.note(
+            "info",
+            f"evaluated {event.split} at step {event.step:,}: loss "
+            f"{fmt.metric(as_float(event.loss))} acc {fmt.percent(as_float(event.accuracy))}",
+        )
+        return {"confusion", "log"}
+
+    def _on_checkpoint(self, event: CheckpointSaved) -> set[str]:
+        name = os.path.basename(event.path) or event.path
+        return self.note("success", f"saved {event.reason} checkpoint {name} (step {event.step:,})")
+
+    def _on_state(self, event: StateChanged) -> set[str]:
+        changed = self.set_status(event.state)
+        # Logged against what the trainer said last: the UI may have shown a pause already.
+        if event.state != self._reported_status:
+            self._reported_status = event.state
+            changed |= self.note("info", f"{event.state} at step {event.step:,}")
+        return changed
+
+    def _on_log(self, event: LogMessage) -> set[str]:
+        return self.note(event.level, event.message)
+
+    def _on_finished(self, event: RunFinished) -> set[str]:
+        self.finished = event
+        self.status = event.status
+        self.elapsed = as_float(event.duration) or self.elapsed
+        self.step = max(self.step, event.step)
+        if event.best_accuracy is not None:
+            self.best_accuracy = as_float(event.best_accuracy)
+        best = (
+            f", best accuracy {fmt.percent(self.best_accuracy)}"
+            if self.best_accuracy is not None
+            else ""
+        )
+        level = {"finished": "success", "diverged": "error"}.get(event.status, "warning")
+        message = f": {event.message}" if event.message else ""
+        self.note(
+            level,
+            f"{event.status} at step {event.step:,} after {fmt.duration(self.elapsed)}"
+            f"{best}{message} (exit code {event.exit_code})",
+        )
+        return {"header", "log"}
+
+    def _on_failed(self, event: RunFailed) -> set[str]:
+        self.failure = event
+        self.status = "failed"
+        self.note("error", f"failed at step {event.step:,}: {event.error}")
+        for line in event.traceback.rstrip().splitlines()[-TRACEBACK_LINES:]:
+            self.note("error", line)
+        return {"header", "log"}
+
+    def _warn_once(self, subject: str, condition: str) -> bool:
+        key = (subject, condition)
+        if key in self._warned:
+            return False
+        self._warned.add(key)
+        return True
+
+
+_CONDITION_TEXT = {
+    "vanishing": "gradient vanishing",
+    "exploding": "gradient exploding or not finite",
+    "dead": f"more than {DEAD_FRACTION:.0%} of units dead",
+}

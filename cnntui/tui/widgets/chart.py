@@ -1,0 +1,129 @@
+"""The shared chart pane: a PlotextPlot that downsamples to its own width at render time."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.app import RenderResult
+from textual_plotext import PlotextPlot
+
+from cnntui.tui.downsample import SeriesView, ema
+from cnntui.tui.state import RunState
+
+Y_AXIS_WIDTH = 8  # columns plotext takes for the y tick labels and the frame
+SMOOTHING = 0.6
+COLORS = {"raw": "gray", "train": "cyan+", "val": "orange+", "test": "magenta+"}
+
+
+class MetricChart(PlotextPlot):
+    """Subclasses implement `draw`; the data is read from the state only when the pane renders."""
+
+    DEFAULT_CSS = """
+    MetricChart {
+        height: 1fr;
+        min-height: 6;
+    }
+    """
+    empty_text = "waiting for the first steps…"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._state: RunState | None = None
+
+    def update_from(self, state: RunState) -> None:
+        self._state = state
+        self.border_subtitle = self.subtitle(state)
+        self.refresh()
+
+    def subtitle(self, state: RunState) -> str:
+        """The latest values under the chart: exact numbers the plot cannot give."""
+        return ""
+
+    def render(self) -> RenderResult:
+        state = self._state
+        width, height = self.size.width, self.size.height
+        if state is None or not self.has_data(state) or width < 12 or height < 4:
+            return Text(self.empty_text, style="dim", justify="center")
+        plt = self.plt
+        plt.clear_figure()
+        # No top and right frame lines: a row and a column more for data on small panes.
+        plt.xaxes(True, False)
+        plt.yaxes(True, False)
+        plt.xfrequency(max(2, min(6, width // 14)))
+        plt.yfrequency(max(2, min(5, height // 3)))
+        self.draw(state, max(8, width - Y_AXIS_WIDTH))
+        return super().render()
+
+    def has_data(self, state: RunState) -> bool:
+        raise NotImplementedError
+
+    def draw(self, state: RunState, columns: int) -> None:
+        raise NotImplementedError
+
+    def plot_steps(
+        self,
+        state: RunState,
+        view: SeriesView,
+        label: str,
+        scale: float = 1.0,
+        positive_only: bool = False,
+    ) -> None:
+        """A step series: its min/max envelope dim, its smoothed mean bright."""
+        xs = [state.step_to_epoch(x) for x in view.xs]
+        env_x, env_y = view.envelope()
+        env_x = [state.step_to_epoch(x) for x in env_x]
+        self.line(env_x, [y * scale for y in env_y], None, COLORS["raw"], positive_only)
+        smooth = ema(view.means, SMOOTHING)
+        self.line(xs, [y * scale for y in smooth], label, COLORS["train"], positive_only)
+
+    def plot_epochs(
+        self,
+        state: RunState,
+        values: Sequence[float | None],
+        label: str,
+        scale: float = 1.0,
+        positive_only: bool = False,
+    ) -> None:
+        """A per-epoch series (val or test) at the epochs' last steps."""
+        xs = [
+            state.step_to_epoch(s)
+            for s, v in zip(state.epochs.steps, values, strict=True)
+            if v is not None
+        ]
+        ys = [v * scale for v in values if v is not None]
+        if xs:
+            self.line(xs, ys, label, COLORS[label], positive_only, marker="hd")
+
+    def line(
+        self,
+        xs: Sequence[float],
+        ys: Sequence[float],
+        label: str | None,
+        color: str,
+        positive_only: bool,
+        marker: str = "braille",
+    ) -> None:
+        """Plot finite points (positive ones on a log scale, where others have no place)."""
+        points = [
+            (x, y)
+            for x, y in zip(xs, ys, strict=True)
+            if math.isfinite(y) and (y > 0 or not positive_only)
+        ]
+        if not points:
+            return
+        self.plt.plot(
+            [p[0] for p in points], [p[1] for p in points], marker=marker, color=color, label=label
+        )
+
+
+def latest(values: Sequence[float | None]) -> float | None:
+    """The last value that is not None."""
+    return next((v for v in reversed(values) if v is not None), None)
+
+
+def latest_values(pairs: Sequence[tuple[str, float | None]], fmt_value) -> str:
+    """`train 0.372 · val 0.482 · x: epochs` for the pairs that have a value."""
+    parts = [f"{name} {fmt_value(value)}" for name, value in pairs if value is not None]
+    return " · ".join([*parts, "x: epochs"])

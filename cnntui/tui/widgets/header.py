@@ -1,0 +1,108 @@
+"""The header pane: run, model, data, device, progress, elapsed, ETA and state."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from cnntui.tui import format as fmt
+from cnntui.tui.state import RunState
+
+# A symbol as well as a colour, so the state reads the same under NO_COLOR or 16 colours.
+STATE_BADGES = {
+    "starting": ("◌ STARTING", "bold"),
+    "waiting": ("◌ WAITING", "bold"),
+    "running": ("● RUNNING", "bold green"),
+    "paused": ("❚❚ PAUSED", "bold yellow"),
+    "stopping": ("◼ STOPPING", "bold yellow"),
+    "finished": ("✔ FINISHED", "bold cyan"),
+    "interrupted": ("◼ INTERRUPTED", "bold yellow"),
+    "diverged": ("✖ DIVERGED", "bold red"),
+    "failed": ("✖ FAILED", "bold red reverse"),
+}
+PROGRESS_WIDTH = 20
+
+
+class RunHeader(Static):
+    """Two lines of run facts, a third for the error when the run failed or diverged."""
+
+    DEFAULT_CSS = """
+    RunHeader {
+        height: auto;
+        padding: 0 1;
+        background: $boost;
+    }
+    """
+
+    def __init__(self, mode: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.mode = mode  # "live" or "watch"
+        self._state: RunState | None = None
+
+    def update_from(self, state: RunState) -> None:
+        self._state = state
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        state = self._state or RunState()
+        width = max(20, self.size.width - 2)
+        lines = [self._identity_line(state), self._progress_line(state, width)]
+        problem = self._problem_line(state)
+        if problem is not None:
+            lines.append(problem)
+        text = Text("\n").join(lines)
+        text.no_wrap = True
+        text.overflow = "ellipsis"
+        return text
+
+    def _identity_line(self, state: RunState) -> Text:
+        line = Text()
+        line.append("cnntui ", style="bold")
+        line.append("watch " if self.mode == "watch" else "", style="reverse")
+        started = state.started
+        if started is None:
+            line.append("waiting for the run to start…", style="dim")
+            return line
+        device = started.device
+        if started.device_name and started.device_name != started.device:
+            device = f"{device} ({started.device_name})"
+        line.append(started.run_name, style="bold")
+        line.append(f"  model {started.model} · data {started.dataset} · {device}")
+        return line
+
+    def _progress_line(self, state: RunState, width: int) -> Text:
+        badge, style = STATE_BADGES.get(state.status, (state.status.upper(), "bold"))
+        line = Text()
+        line.append(badge, style=style)
+        started = state.started
+        epochs = started.epochs if started else 0
+        epoch = min(state.epoch + 1, epochs) if epochs else state.epoch + 1
+        total = state.total_steps
+        steps = f"{state.step:,}/{total:,}" if total else f"{state.step:,}"
+        facts = f"  epoch {epoch}/{epochs or '?'}  step {steps}"
+        tail = f"  elapsed {fmt.duration(state.elapsed)}"
+        eta = state.eta
+        if eta is not None:
+            tail += f"  ETA {fmt.duration(eta)}"
+        if state.best_accuracy is not None:
+            tail += f"  best {fmt.percent(state.best_accuracy)}"
+        line.append(facts)
+        progress = state.progress
+        room = width - len(line) - len(tail) - 8
+        if progress is not None and room >= 6:
+            bar = min(PROGRESS_WIDTH, room)
+            done = round(progress * bar)
+            line.append("  ")
+            line.append("━" * done, style="green")
+            line.append("─" * (bar - done), style="dim")
+            line.append(f" {progress * 100:3.0f}%")
+        line.append(tail)
+        return line
+
+    def _problem_line(self, state: RunState) -> Text | None:
+        if state.failure is not None:
+            return Text(f"✖ {state.failure.error}", style="bold red")
+        finished = state.finished
+        if finished is not None and finished.status != "finished" and finished.message:
+            return Text(f"✖ {finished.message}", style="bold red")
+        return None

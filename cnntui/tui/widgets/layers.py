@@ -1,0 +1,96 @@
+"""The layer table: the shape report's rows with live per-layer health, problems coloured."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from cnntui.tui import format as fmt
+from cnntui.tui.state import LayerRow, RunState, as_float
+
+COLUMNS = (
+    ("name", "Layer"),
+    ("type", "Type"),
+    ("output", "Output"),
+    ("params", "Params"),
+    ("grad", "‖grad‖"),
+    ("act_mean", "act μ"),
+    ("act_std", "act σ"),
+    ("dead", "dead"),
+    ("status", "status"),
+)
+HEALTH_COLUMNS = ("grad", "act_mean", "act_std", "dead", "status")
+
+# Words as well as colours, so a problem reads the same without colour.
+CONDITION_STYLES = {
+    "ok": ("ok", "green"),
+    "vanishing": ("vanish", "bold yellow"),
+    "exploding": ("explode", "bold red"),
+    "dead": ("dead", "bold magenta"),
+    "": ("", ""),
+}
+
+
+class LayerTable(DataTable):
+    """A row per layer; health cells update in place so the cursor and scroll stay put."""
+
+    DEFAULT_CSS = """
+    LayerTable {
+        height: 1fr;
+    }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        self._row_names: list[str] = []
+        for key, label in COLUMNS:
+            self.add_column(label, key=key)
+
+    def update_from(self, state: RunState) -> None:
+        names = [row.name for row in state.layers]
+        if names[: len(self._row_names)] != self._row_names:
+            self.clear()
+            self._row_names = []
+        for row in state.layers[len(self._row_names) :]:
+            self.add_row(*self._static_cells(row), *self._health_cells(row), key=row.name)
+            self._row_names.append(row.name)
+        for row in state.layers:
+            if row.stat is None:
+                continue
+            for key, cell in zip(HEALTH_COLUMNS, self._health_cells(row), strict=True):
+                self.update_cell(row.name, key, cell)
+        self.border_subtitle = f"step {state.health_step:,}" if state.health_step else ""
+
+    def _static_cells(self, row: LayerRow) -> list[Text]:
+        params = "" if row.params is None else fmt.count(row.params)
+        return [
+            Text(row.name),
+            Text(row.type, style="dim"),
+            Text(row.output_shape),
+            Text(params, justify="right"),
+        ]
+
+    def _health_cells(self, row: LayerRow) -> list[Text]:
+        stat = row.stat
+        condition = row.condition
+        word, style = CONDITION_STYLES.get(condition, (condition, ""))
+        if stat is None:
+            return [Text("")] * len(HEALTH_COLUMNS)
+        grad = as_float(stat.grad_norm)
+        dead = as_float(stat.dead_fraction)
+        grad_style = style if condition in ("vanishing", "exploding") else ""
+        dead_style = style if condition == "dead" else ""
+        return [
+            Text(fmt.metric(grad) if grad is not None else "", style=grad_style, justify="right"),
+            Text(_optional(stat.act_mean), justify="right"),
+            Text(_optional(stat.act_std), justify="right"),
+            Text(
+                fmt.percent(dead, 0) if dead is not None else "", style=dead_style, justify="right"
+            ),
+            Text(word, style=style),
+        ]
+
+
+def _optional(value: object) -> str:
+    number = as_float(value)
+    return "" if number is None else fmt.metric(number)

@@ -1,0 +1,54 @@
+"""The throughput pane: examples/sec now and on average, steps/sec, data wait, a sparkline."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Sparkline, Static
+
+from cnntui.tui import format as fmt
+from cnntui.tui.state import RunState
+
+
+def throughput_text(state: RunState) -> Text:
+    """Two lines of rates; data wait turns yellow past 20 % (the loader is the bottleneck)."""
+    text = Text()
+    text.append(f"{fmt.rate(state.examples_per_sec)}", style="bold")
+    text.append(" ex/s now   ")
+    text.append(f"{fmt.rate(state.average_examples_per_sec)}", style="bold")
+    text.append(" avg\n")
+    steps = fmt.rate(state.steps_per_sec)
+    text.append(f"{steps} steps/s   data wait ")
+    wait = state.data_wait
+    text.append(fmt.percent(wait), style="bold yellow" if wait and wait > 0.2 else "")
+    if state.lr is not None:
+        text.append(f"   lr {fmt.metric(state.lr)}")
+    return text
+
+
+class ThroughputPane(Vertical):
+    """Numbers above a sparkline of examples/sec over the recent windows."""
+
+    DEFAULT_CSS = """
+    ThroughputPane {
+        height: auto;
+    }
+    ThroughputPane > Static {
+        height: 2;
+    }
+    ThroughputPane > Sparkline {
+        height: 2;
+        margin-top: 1;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("no steps yet", style="dim"), id="throughput-numbers")
+        yield Sparkline([], id="throughput-sparkline")
+
+    def update_from(self, state: RunState) -> None:
+        self.query_one("#throughput-numbers", Static).update(throughput_text(state))
+        self.query_one("#throughput-sparkline", Sparkline).data = list(
+            state.examples_per_sec_history
+        )

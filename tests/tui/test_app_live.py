@@ -1,0 +1,236 @@
+"""The live dashboard over a fake trainer: every pane fills, every key acts on the trainer."""
+
+from __future__ import annotations
+
+from conftest import live_app, log_text, pane_text
+from scripted_run import FakeTrainer, failing_events, scripted_events, until
+
+from cnntui.tui.screens import HelpScreen, QuitScreen
+from cnntui.tui.widgets.layers import LayerTable
+
+WIDE = (160, 48)
+
+
+async def test_panes_fill_from_a_live_run(held_trainer: FakeTrainer) -> None:
+    app = live_app(held_trainer)
+    async with app.run_test(size=WIDE) as pilot:
+        assert await until(pilot, lambda: app.state.step == 100)
+        await pilot.pause(0.1)
+        header = pane_text(app, "#header")
+        assert "20231114-221320-lenet-fmnist" in header and "model lenet" in header
+        assert "RUNNING" in header and "epoch 1/3" in header and "step 100/300" in header
+        assert "ETA" in header
+        table = app.query_one(LayerTable)
+        assert table.row_count == 12
+        assert table.get_cell("0", "status").plain == "vanish"
+        assert table.get_cell("3", "grad").plain == "0.012"
+        assert "RSS" in pane_text(app, "#device") and "185%" in pane_text(app, "#device")
+        numbers = pane_text(app, "#throughput-numbers")
+        assert "ex/s now" in numbers and "data wait 4.0%" in numbers
+        assert len(app.query_one("#throughput-sparkline").data) == 10
+        loss = pane_text(app, "#loss")
+        assert "train" in loss and "val" in loss  # plotext legend
+        assert "train" in pane_text(app, "#accuracy")
+        assert "epoch 1/3" in log_text(app)
+        assert "gradient vanishing" in log_text(app)
+        assert app.query_one("#loss").border_subtitle.startswith("train ")
+
+
+async def test_p_pauses_and_resumes(held_trainer: FakeTrainer) -> None:
+    app = live_app(held_trainer)
+    async with app.run_test(size=WIDE) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+        await pilot.press("p")
+        assert held_trainer.calls == ["toggle_pause"]
+        assert "PAUSED" in pane_text(app, "#header")
+        assert await until(pilot, lambda: "paused at step 100" in log_text(app))
+        await pilot.press("p")
+        assert held_trainer.calls == ["toggle_pause", "toggle_pause"]
+        assert await until(pilot, lambda: "RUNNING" in pane_text(app, "#header"))
+
+
+async def test_s_saves_a_checkpoint(held_trainer: FakeTrainer) -> None:
+    app = live_app(held_trainer)
+    async with app.run_test(size=WIDE) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+        await pilot.press("s")
+        assert "request_save" in held_trainer.calls
+        assert await until(pilot, lambda: "saved manual checkpoint step-100.pt" in log_text(app))
+
+
+async def test_e_evaluates_and_c_shows_the_confusion_matrix(held_trainer: FakeTrainer) -> None:
+    app = live_app(held_trainer)
+    async with app.run_test(size=WIDE) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+        confusion = app.query_one("#confusion")
+        assert not confusion.display
+        await pilot.press("c")
+        assert confusion.display and not app.query_one("#layers").display
+        assert "press e to evaluate" in pane_text(app, "#confusion-table")
+        await pilot.press("e")
+        assert "request_evaluate" in held_trainer.calls
+        assert await until(pilot, lambda: app.state.evaluation is not None)
+        await pilot.pause(0.05)
+        table = pane_text(app, "#confusion-table")
+        assert "T-shirt/top" in table and "Ankle boot" in table
+        assert "acc" in confusion.border_subtitle
+        await pilot.press("c")
+        assert not confusion.display and app.query_one("#layers").display
+
+
+async def test_l_switches_the_loss_axis_to_log(held_trainer: FakeTrainer) -> None:
+    app = live_app(held_trainer)
+    async with app.run_test(size=WIDE) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+        chart = app.query_one("#loss")
+        linear = pane_text(app, "#loss")
+        await pilot.press("l")
+        assert chart.log_scale and chart.border_title == "Loss (log)"
+        assert pane_text(app, "#loss") != linear
+        await pilot.press("l")
+        assert not chart.log_scale and chart.border_title == "Loss"
+
+
+async def test_question_mark_opens_help_and_escape_closes_it(held_trainer: FakeTrainer) -> None:
+    app = live_app(held_trainer)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_q_asks_first_and_n_keeps_training(held_trainer: FakeTrainer) -> None:
+    app = live_app(held_trainer)
+    async with app.run_test(size=WIDE) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+        await pilot.press("q")
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.press("n")
+        assert not isinstance(app.screen, QuitScreen)
+        assert "request_stop" not in held_trainer.calls
+        assert app.is_running
+
+
+async def test_q_and_confirm_stops_the_trainer_then_exits_130(held_trainer: FakeTrainer) -> None:
+    app = live_app(held_trainer)
+    async with app.run_test(size=WIDE) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+        await pilot.press("q", "y")
+        assert "request_stop" in held_trainer.calls
+        assert await until(pilot, lambda: not app.is_running)
+    assert app.return_code == 130
+    assert held_trainer.state == "finished"
+    assert app.trainer_done.is_set()
+    assert any("saved last checkpoint last.pt" in line.text for line in app.state.log)
+
+
+async def test_ctrl_c_twice_stops_and_quits(held_trainer: FakeTrainer) -> None:
+    app = live_app(held_trainer)
+    async with app.run_test(size=WIDE) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+        await pilot.press("ctrl+c")
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.press("ctrl+c")
+        assert await until(pilot, lambda: not app.is_running)
+    assert app.return_code == 130 and "request_stop" in held_trainer.calls
+
+
+async def test_finished_run_stays_open_until_q() -> None:
+    trainer = FakeTrainer(scripted_events())
+    app = live_app(trainer)
+    async with app.run_test(size=WIDE) as pilot:
+        assert await until(pilot, lambda: app.trainer_exit_code == 0)
+        await pilot.pause(0.1)
+        assert app.is_running
+        assert "FINISHED" in pane_text(app, "#header")
+        await pilot.press("p")  # nothing to pause any more: a notice, no call
+        assert "toggle_pause" not in trainer.calls
+        await pilot.press("q")  # no question once training is over
+        assert await until(pilot, lambda: not app.is_running)
+    assert app.return_code == 0
+
+
+async def test_exit_on_finish_closes_with_the_trainer_code() -> None:
+    trainer = FakeTrainer(scripted_events(), exit_code=3)
+    app = live_app(trainer, exit_on_finish=True)
+    async with app.run_test(size=WIDE) as pilot:
+        assert await until(pilot, lambda: not app.is_running)
+    assert app.return_code == 3
+
+
+async def test_run_failed_shows_the_error_and_stays() -> None:
+    trainer = FakeTrainer(failing_events(), exit_code=1)
+    app = live_app(trainer)
+    async with app.run_test(size=WIDE) as pilot:
+        assert await until(pilot, lambda: app.trainer_done.is_set() and app.state.failure)
+        await pilot.pause(0.1)
+        assert app.is_running
+        header = pane_text(app, "#header")
+        assert "FAILED" in header and "CUDA out of memory" in header
+        assert "torch.OutOfMemoryError" in log_text(app)
+        await pilot.press("q")
+        assert await until(pilot, lambda: not app.is_running)
+    assert app.return_code == 1
+
+
+async def test_a_trainer_that_raises_is_shown_not_fatal() -> None:
+    events = scripted_events(finish=False, upto_step=20)
+    trainer = FakeTrainer(events, raise_error=RuntimeError("boom in the data loader"))
+    app = live_app(trainer)
+    async with app.run_test(size=WIDE) as pilot:
+        assert await until(pilot, lambda: app.state.failure is not None)
+        await pilot.pause(0.1)
+        assert app.is_running
+        assert "RuntimeError: boom in the data loader" in pane_text(app, "#header")
+        assert "boom in the data loader" in log_text(app)
+        await pilot.press("q")
+        assert await until(pilot, lambda: not app.is_running)
+    assert app.return_code == 1
+
+
+async def test_narrow_terminal_shows_one_view_at_a_time(held_trainer: FakeTrainer) -> None:
+    app = live_app(held_trainer)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+
+        def shown() -> set[str]:
+            ids = ("views", "loss", "accuracy", "layers", "device", "throughput", "log")
+            return {i for i in ids if app.query_one(f"#{i}").display and _visible(app, i)}
+
+        assert shown() == {"views", "loss", "accuracy"}
+        assert "▸ 1 Charts" in pane_text(app, "#views")
+        await pilot.press("2")
+        assert shown() == {"views", "layers"}
+        await pilot.press("3")
+        assert shown() == {"views", "device", "throughput"}
+        await pilot.press("4")
+        assert shown() == {"views", "log"}
+        await pilot.press("c")
+        assert app.query_one("#confusion").display and "log" not in shown()
+        await pilot.press("1")
+        assert shown() == {"views", "loss", "accuracy"}
+        await pilot.resize_terminal(160, 48)
+        await pilot.pause(0.05)
+        assert shown() == {"loss", "accuracy", "layers", "device", "throughput", "log"}
+
+
+def _visible(app, pane_id: str) -> bool:
+    """Shown and every ancestor shown."""
+    node = app.query_one(f"#{pane_id}")
+    while node is not None and node is not app.screen:
+        if not node.display:
+            return False
+        node = node.parent
+    return True
+
+
+async def test_the_app_never_blocks_the_trainer() -> None:
+    """A trainer emitting thousands of events while the UI drains: every event arrives."""
+    events = scripted_events(epochs=20, steps_per_epoch=500, window=5)
+    trainer = FakeTrainer(events)
+    app = live_app(trainer)
+    async with app.run_test(size=WIDE) as pilot:
+        assert await until(pilot, lambda: app.trainer_done.is_set(), timeout=10)
+        assert await until(pilot, lambda: app.state.status == "finished")
+    assert len(app.state.loss) == 10_000

@@ -1,0 +1,166 @@
+"""RunState folds events into what the panes show; no Textual involved."""
+
+from __future__ import annotations
+
+import json
+
+from scripted_run import failing_events, lenet_shapes, run_started, scripted_events
+
+from cnntui.engine.events import (
+    LayerHealth,
+    LayerStat,
+    RunStarted,
+    StateChanged,
+    StepMetrics,
+    event_from_dict,
+)
+from cnntui.runlog import event_to_json
+from cnntui.tui.state import RunState, as_float, layer_condition, rows_from_shapes
+
+
+def test_a_whole_run_folds_into_the_panes() -> None:
+    state = RunState()
+    state.apply(scripted_events())
+    assert state.status == "finished"
+    assert state.step == 300 and state.total_steps == 300
+    assert state.progress == 1.0
+    assert state.eta is None
+    assert len(state.loss) == 300  # every per-step loss, not just the window means
+    assert len(state.train_accuracy) == 30
+    assert state.epochs.steps == [100, 200, 300]
+    assert state.best_accuracy == 0.79
+    assert state.evaluation is not None and state.evaluation.split == "val"
+    assert state.device is not None and state.device.cpu_percent == 185.0
+    assert [row.name for row in state.layers] == [str(i) for i in range(12)]
+    assert state.layers[0].stat is not None and state.layers[0].condition == "ok"
+    texts = [line.text for line in state.log]
+    assert any(t.startswith("epoch 3/3") for t in texts)
+    assert any("saved best checkpoint best.pt" in t for t in texts)
+    assert texts[-1].startswith("finished at step 300")
+
+
+def test_changed_panes_are_only_those_an_event_touches() -> None:
+    state = RunState()
+    assert state.apply([run_started()]) == {
+        "header",
+        "layers",
+        "loss",
+        "accuracy",
+        "device",
+        "throughput",
+        "log",
+        "confusion",
+    }
+    step = next(e for e in scripted_events() if isinstance(e, StepMetrics))
+    assert state.apply([step]) == {"header", "throughput", "loss", "accuracy"}
+    assert state.apply([]) == set()
+
+
+def test_eta_and_throughput_while_running() -> None:
+    state = RunState()
+    state.apply(scripted_events(finish=False, upto_step=100))
+    assert state.status == "running"
+    assert state.eta is not None and state.eta > 0
+    assert state.steps_per_sec and state.examples_per_sec
+    assert state.average_examples_per_sec == 100 * 256 / 5.0
+    assert len(state.examples_per_sec_history) == 10
+
+
+def test_vanishing_gradient_is_flagged_and_logged_once() -> None:
+    state = RunState()
+    events = scripted_events(finish=False, upto_step=100)
+    state.apply(events)
+    assert state.layers[0].condition == "vanishing"
+    warnings = [line for line in state.log if line.level == "warning"]
+    assert len(warnings) == 1 and "layer 0 (Conv2d): gradient vanishing" in warnings[0].text
+
+
+def test_layer_conditions() -> None:
+    assert layer_condition(None) == ""
+    assert layer_condition(LayerStat("a", grad_norm=0.1)) == "ok"
+    assert layer_condition(LayerStat("a", grad_norm=1e-9)) == "vanishing"
+    assert layer_condition(LayerStat("a", grad_norm=5e3)) == "exploding"
+    assert layer_condition(LayerStat("a", grad_norm=float("inf"))) == "exploding"
+    assert layer_condition(LayerStat("a", grad_norm="nan")) == "exploding"  # type: ignore[arg-type]
+    assert layer_condition(LayerStat("a", act_std=float("nan"))) == "exploding"
+    assert layer_condition(LayerStat("a", act_mean=0.1, dead_fraction=0.7)) == "dead"
+    assert layer_condition(LayerStat("a", act_mean=0.1, dead_fraction=0.2)) == "ok"
+
+
+def test_replayed_non_finite_values_come_back_as_floats() -> None:
+    """events.jsonl stores NaN as "nan": the state must read it, warn, and keep going."""
+    state = RunState()
+    events = [
+        run_started(),
+        StepMetrics(
+            step=2,
+            epoch=0,
+            epoch_step=2,
+            loss=float("nan"),
+            accuracy=0.1,
+            lr=0.1,
+            examples_per_sec=10.0,
+            steps_per_sec=1.0,
+            data_wait=0.0,
+            examples=512,
+            elapsed=2.0,
+            losses=[2.3, float("nan")],
+            time=1.0,
+        ),
+        LayerHealth(step=2, layers=[LayerStat("3", grad_norm=float("inf"))], time=1.0),
+    ]
+    replayed = [event_from_dict(json.loads(event_to_json(e))) for e in events]
+    assert replayed[1].losses[1] == "nan"  # what the file really holds
+    state.apply(replayed)
+    assert len(state.loss) == 1 and state.loss.nonfinite == 1
+    assert state.layers[3].condition == "exploding"
+    warnings = [line.text for line in state.log if line.level == "warning"]
+    assert "non-finite training loss at step 2" in warnings
+    assert any("layer 3 (Conv2d): gradient exploding" in w for w in warnings)
+    assert as_float("inf") == float("inf") and as_float("x") is None and as_float(None) is None
+
+
+def test_failure_shows_error_and_traceback() -> None:
+    state = RunState()
+    state.apply(failing_events())
+    assert state.status == "failed" and not state.active
+    assert state.failure is not None and "CUDA out of memory" in state.failure.error
+    errors = [line.text for line in state.log if line.level == "error"]
+    assert errors[0].startswith("failed at step 50: OutOfMemoryError")
+    assert errors[-1] == "torch.OutOfMemoryError: CUDA out of memory."
+
+
+def test_state_changes_update_status_and_log() -> None:
+    state = RunState()
+    state.apply([run_started()])
+    assert state.apply([StateChanged(state="paused", step=7)]) == {"header", "log"}
+    assert state.status == "paused" and state.log[-1].text == "paused at step 7"
+    assert state.apply([StateChanged(state="paused", step=7)]) == set()
+
+
+def test_rows_from_shapes_takes_leaf_layers_and_tolerates_gaps() -> None:
+    rows = rows_from_shapes(lenet_shapes())
+    assert rows[0].name == "0" and rows[0].type == "Conv2d"
+    assert rows[0].output_shape == "6×28×28" and rows[0].params == 156
+    assert len(rows) == 12  # the model's own row ("") is not a layer
+    assert rows_from_shapes(None) == []
+    assert rows_from_shapes({"rows": [{"name": "x"}, "junk", {"name": ""}]})[0].name == "x"
+    odd = rows_from_shapes({"rows": [{"name": "c", "params": "many", "output_shapes": []}]})
+    assert odd[0].params is None and odd[0].output_shape == ""
+
+
+def test_health_for_layers_the_report_lacks_adds_rows() -> None:
+    state = RunState()
+    started = run_started()
+    started.shapes = None
+    state.apply([started, LayerHealth(step=1, layers=[LayerStat("features.0", grad_norm=1.0)])])
+    assert [row.name for row in state.layers] == ["features.0"]
+
+
+def test_a_second_run_in_the_stream_starts_fresh() -> None:
+    state = RunState()
+    state.apply(scripted_events())
+    second = RunStarted(**{**run_started().__dict__, "run_name": "again"})
+    state.apply([second])
+    assert state.started is second and state.status == "running"
+    assert len(state.loss) == 0 and state.evaluation is None and state.log_total == 1
