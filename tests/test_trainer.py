@@ -165,11 +165,18 @@ class Net(nn.Module):
 """
 
 
-def test_divergence_names_the_step_and_the_layer(tiny_config, tmp_path) -> None:
+# Every step its own window (the bad gradient and the bad loss are read apart), or one window.
+@pytest.mark.parametrize("log_interval", [1e-9, 60.0])
+def test_divergence_names_the_step_and_the_layer(tiny_config, tmp_path, log_interval) -> None:
     path = tmp_path / "nanmodel.py"
     path.write_text(textwrap.dedent(NAN_MODEL))
     config = dataclasses.replace(
-        tiny_config, model=f"{path}:Net", model_options={}, momentum=0.0, health_every=0
+        tiny_config,
+        model=f"{path}:Net",
+        model_options={},
+        momentum=0.0,
+        health_every=0,
+        log_interval=log_interval,
     )
     code, events, _ = train(config)
     assert code == 3

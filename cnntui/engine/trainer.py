@@ -211,6 +211,7 @@ class _Loop:
             if p.requires_grad
         ]
         self._autocast = setup.autocast_dtype
+        self.first_bad_gradient: tuple[int, str] | None = None
         self._epoch_loss_sum = 0.0
         self._epoch_correct = 0
         self._epoch_examples = 0
@@ -350,14 +351,19 @@ class _Loop:
         )
 
     def check_finite(self, reading: WindowReading, first_step: int) -> None:
+        """Raise Diverged on a non-finite loss, naming the step and the layer that started it."""
+        if reading.first_nonfinite_grad is not None and self.first_bad_gradient is None:
+            # Kept across windows: the gradient often breaks one step before the loss does,
+            # and that step may have been read in the previous window.
+            layer = self.param_names[reading.bad_grad_params[0]]
+            self.first_bad_gradient = (first_step + reading.first_nonfinite_grad, layer)
         if reading.first_nonfinite_loss is None:
             return
         bad_step = first_step + reading.first_nonfinite_loss
         value = reading.losses[reading.first_nonfinite_loss]
         where = ""
-        if reading.first_nonfinite_grad is not None and reading.bad_grad_params:
-            grad_step = first_step + reading.first_nonfinite_grad
-            layer = self.param_names[reading.bad_grad_params[0]]
+        if self.first_bad_gradient is not None:
+            grad_step, layer = self.first_bad_gradient
             where = f"; the first non-finite gradient was in layer {layer!r} at step {grad_step}"
         else:
             layer = self.health.first_nonfinite_gradient()
@@ -366,7 +372,7 @@ class _Loop:
         raise Diverged(
             f"training diverged: loss became {value} at step {bad_step} "
             f"(epoch {self.epoch + 1}){where}. Try a lower learning rate (now {self.config.lr}) "
-            "or --grad-clip.",
+            "or --set grad_clip=1.0.",
             bad_step,
         )
 
