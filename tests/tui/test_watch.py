@@ -1,0 +1,106 @@
+"""`cnntui watch`: the same dashboard over a recorded events.jsonl, read-only, tailing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import log_text, pane_text
+from scripted_run import scripted_events, until
+
+from cnntui.errors import UsageError
+from cnntui.runlog import EVENTS_FILE, RunLogWriter, event_to_json
+from cnntui.tui.app import Dashboard, resolve_run_dir
+from cnntui.tui.sources import FileSource
+from cnntui.tui.widgets.layers import LayerTable
+
+
+def record(run_dir: Path, events) -> Path:
+    writer = RunLogWriter(run_dir)
+    for event in events:
+        writer(event)
+    writer.close()
+    return run_dir
+
+
+def watch_app(run_dir: Path) -> Dashboard:
+    return Dashboard(FileSource(run_dir), watch_path=run_dir, poll_interval=0.05)
+
+
+async def test_replay_of_a_finished_run_fills_every_pane(tmp_path: Path) -> None:
+    run_dir = record(tmp_path / "run", scripted_events(device="cuda:0"))
+    app = watch_app(run_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        assert await until(pilot, lambda: app.state.status == "finished")
+        await pilot.pause(0.05)
+        header = pane_text(app, "#header")
+        assert "watch" in header and "FINISHED" in header and "step 300/300" in header
+        assert app.query_one(LayerTable).row_count == 12
+        device = pane_text(app, "#device")
+        assert "cuda:0" in device and "1.5 GiB / 80.0 GiB" in device and "util 87%" in device
+        assert "finished at step 300" in log_text(app)
+        await pilot.press("c")
+        assert "Ankle boot" in pane_text(app, "#confusion-table")
+
+
+async def test_control_keys_are_read_only_with_a_notice(tmp_path: Path) -> None:
+    run_dir = record(tmp_path / "run", scripted_events(finish=False, upto_step=50))
+    app = watch_app(run_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.state.step == 50)
+        for key in ("p", "s", "e"):
+            await pilot.press(key)
+        messages = [n.message for n in app._notifications]
+        assert len(messages) == 3 and all(m.startswith("Read-only") for m in messages)
+        assert app.state.status == "running"  # nothing was paused
+        await pilot.press("q")  # nothing to stop: leaves at once
+        assert await until(pilot, lambda: not app.is_running)
+    assert app.return_code == 0
+
+
+async def test_tail_picks_up_new_lines_and_waits_for_a_partial_one(tmp_path: Path) -> None:
+    events = scripted_events()
+    run_dir = record(tmp_path / "run", events[:5])
+    app = watch_app(run_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        assert await until(pilot, lambda: app.state.step == 30)
+        line = event_to_json(events[5])
+        with open(run_dir / EVENTS_FILE, "a", encoding="utf-8") as f:
+            f.write(line[:20])  # the writer is mid-line
+        await pilot.pause(0.2)
+        assert app.state.step == 30 and app.state.status == "running"
+        with open(run_dir / EVENTS_FILE, "a", encoding="utf-8") as f:
+            f.write(line[20:] + "\n")
+            for event in events[6:]:
+                f.write(event_to_json(event) + "\n")
+        assert await until(pilot, lambda: app.state.status == "finished")
+        assert len(app.state.loss) == 300
+
+
+async def test_watching_a_run_that_has_not_started_yet(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    app = watch_app(run_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.1)
+        assert "waiting for the run to start" in pane_text(app, "#header")
+        assert "WAITING" in pane_text(app, "#header")
+        record(run_dir, scripted_events(finish=False, upto_step=20))
+        assert await until(pilot, lambda: app.state.step == 20)
+
+
+def test_resolve_run_dir(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    old = record(runs / "a", scripted_events(finish=False, upto_step=10))
+    new = record(runs / "b", scripted_events(finish=False, upto_step=10))
+    (old / EVENTS_FILE).touch()
+    os.utime(new / EVENTS_FILE, (1e9, 2e9))
+    os.utime(old / EVENTS_FILE, (1e9, 1e9))
+    assert resolve_run_dir(None, runs) == new
+    assert resolve_run_dir(old / EVENTS_FILE) == old
+    assert resolve_run_dir(old) == old
+    with pytest.raises(UsageError):
+        resolve_run_dir(tmp_path / "missing")
+    with pytest.raises(UsageError):
+        resolve_run_dir(None, tmp_path / "empty")
