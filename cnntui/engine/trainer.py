@@ -204,6 +204,7 @@ class _Loop:
         self.examples = 0
         self.started = time.perf_counter()
         self.train_seconds = 0.0
+        self.data_wait_seconds = 0.0
         self.param_names = [
             name
             for name, module in self.health.param_layers
@@ -236,7 +237,6 @@ class _Loop:
                 return EXIT_INTERRUPTED if self.controls.stop_requested.is_set() else EXIT_OK
             self.end_epoch()
             self.epoch += 1
-            self.setup.start_batch = 0
             if config.max_steps is not None and self.step >= config.max_steps:
                 break
         return EXIT_OK
@@ -245,54 +245,51 @@ class _Loop:
         """Train one epoch; False when it stopped early (stop request or max_steps)."""
         config = self.config
         loader = self.data.train
-        skip = self.setup.start_batch
-        loader.set_epoch(self.epoch, start_batch=skip)
+        epoch_step = self.setup.start_batch
+        loader.set_epoch(self.epoch, start_batch=epoch_step)
         self.model.train()
-        epoch_started = time.perf_counter()
-        window_started = time.perf_counter()
-        data_wait = 0.0
         self._epoch_loss_sum, self._epoch_correct, self._epoch_examples = 0.0, 0, 0
-        epoch_step = skip
+        epoch_started = window_started = time.perf_counter()
+        data_wait = paused = 0.0  # paused: time serving requests, kept out of throughput
         batches = iter(loader)
-        while True:
-            fetch_start = time.perf_counter()
-            try:
-                x, y = next(batches)
-            except StopIteration:
-                break
-            data_wait += time.perf_counter() - fetch_start
-            sample_health = self.health.due(self.step + 1)
-            if sample_health:
-                self.health.begin()
-            self.train_step(x, y)
-            self.step += 1
-            epoch_step += 1
-            if sample_health:
-                self.emit(self.health.end(self.step))
-            now = time.perf_counter()
-            if now - window_started >= config.log_interval or self.window.full:
-                self.flush_window(now - window_started, data_wait, epoch_step)
-                window_started, data_wait = time.perf_counter(), 0.0
-                self.maybe_sample_device()
-            if config.max_steps is not None and self.step >= config.max_steps:
-                self.flush_window(time.perf_counter() - window_started, data_wait, epoch_step)
-                self.train_seconds += time.perf_counter() - epoch_started
-                self.epoch_seconds = time.perf_counter() - epoch_started
-                if epoch_step >= len(loader):
+        completed = False
+        try:
+            while True:
+                fetch_start = time.perf_counter()
+                batch = next(batches, None)
+                if batch is None:
+                    completed = True
                     return True
-                self.setup.start_batch = epoch_step
-                return False
-            if self.controls.pending:
-                self.flush_window(time.perf_counter() - window_started, data_wait, epoch_step)
-                if not self.handle_requests(epoch_step):
-                    self.setup.start_batch = epoch_step
-                    self.train_seconds += time.perf_counter() - epoch_started
-                    return False
-                window_started, data_wait = time.perf_counter(), 0.0
-        self.flush_window(time.perf_counter() - window_started, data_wait, epoch_step)
-        self.train_seconds += time.perf_counter() - epoch_started
-        self.epoch_seconds = time.perf_counter() - epoch_started
-        return True
+                data_wait += time.perf_counter() - fetch_start
+                sample_health = self.health.due(self.step + 1)
+                if sample_health:
+                    self.health.begin()
+                self.train_step(*batch)
+                self.step += 1
+                epoch_step += 1
+                if sample_health:
+                    self.emit(self.health.end(self.step))
+                now = time.perf_counter()
+                if now - window_started >= config.log_interval or self.window.full:
+                    self.flush_window(now - window_started, data_wait, epoch_step)
+                    window_started, data_wait = time.perf_counter(), 0.0
+                    self.maybe_sample_device()
+                if config.max_steps is not None and self.step >= config.max_steps:
+                    completed = epoch_step >= len(loader)
+                    return completed
+                if self.controls.pending:
+                    self.flush_window(time.perf_counter() - window_started, data_wait, epoch_step)
+                    served = time.perf_counter()
+                    if not self.handle_requests(epoch_step):
+                        return False
+                    paused += time.perf_counter() - served
+                    window_started, data_wait = time.perf_counter(), 0.0
+        finally:
+            self.flush_window(time.perf_counter() - window_started, data_wait, epoch_step)
+            self.epoch_seconds = time.perf_counter() - epoch_started - paused
+            self.train_seconds += self.epoch_seconds
+            # Where a resumed run picks up: the next batch, or the next epoch's first.
+            self.setup.start_batch = 0 if completed else epoch_step
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         with torch.autocast(
@@ -328,6 +325,7 @@ class _Loop:
         reading = self.window.read()
         self.check_finite(reading, first_step)
         self.examples += reading.examples
+        self.data_wait_seconds += data_wait
         loss_mean = sum(reading.losses) / len(reading.losses)
         self._epoch_loss_sum += loss_mean * reading.examples
         self._epoch_correct += reading.correct
@@ -401,7 +399,6 @@ class _Loop:
         if controls.stop_requested.is_set():
             self.trainer.state = "stopping"
             self.emit(StateChanged(state="stopping", step=self.step))
-            self.setup.start_batch = epoch_step
             return False
         return True
 
@@ -458,7 +455,6 @@ class _Loop:
                 self.best_accuracy = score
                 summary.best = True
         self.history.append(summary.to_dict())
-        self.setup.start_batch = 0
         self.emit(summary)
         # Checkpoints name the *next* epoch as the place to resume.
         self.epoch += 1
@@ -515,6 +511,7 @@ class _Loop:
             "examples": self.examples,
             "duration": duration,
             "train_seconds": self.train_seconds,
+            "data_wait_seconds": self.data_wait_seconds,
             "examples_per_sec": self.examples / self.train_seconds if self.train_seconds else None,
             "best_accuracy": self.best_accuracy,
             "final": {k: v for k, v in last.items() if k not in ("event", "time")},
