@@ -1,0 +1,235 @@
+"""What the common layers expect of their input, checked against what arrived.
+
+The error torch raises depends on the device (on meta, a channel mismatch is just "Invalid channel
+dimensions"), so the debugger reads expectations from the layer's own attributes instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from torch import nn
+
+from cnntui.shapes.report import Geometry, Shape
+from cnntui.shapes.units import format_shape
+
+CONVS: dict[type[nn.Module], int] = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
+TRANSPOSED_CONVS: dict[type[nn.Module], int] = {
+    nn.ConvTranspose1d: 1,
+    nn.ConvTranspose2d: 2,
+    nn.ConvTranspose3d: 3,
+}
+POOLS: dict[type[nn.Module], int] = {
+    nn.MaxPool1d: 1,
+    nn.MaxPool2d: 2,
+    nn.MaxPool3d: 3,
+    nn.AvgPool1d: 1,
+    nn.AvgPool2d: 2,
+    nn.AvgPool3d: 3,
+}
+BATCH_NORMS: dict[type[nn.Module], tuple[int, ...]] = {
+    nn.BatchNorm1d: (2, 3),
+    nn.BatchNorm2d: (4,),
+    nn.BatchNorm3d: (5,),
+}
+
+# Mismatch kinds whose cure may be a different input size; the search in `search.py` uses them.
+SMALLER = "smaller"  # what arrived is smaller than wanted: a larger input moves towards fitting
+LARGER = "larger"
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """A layer's expectation that the arriving input breaks."""
+
+    kind: str  # features | channels | too_small | norm_features | rank
+    expected: str  # "400 input features (in_features=400)"
+    got: str  # "1x576 (576 features)"
+    fix: str | None = None  # a layer that would accept what arrived: "Linear(576, 120)"
+    arrived_is: str | None = None  # SMALLER or LARGER than wanted, when size-dependent
+    min_side: int | None = None  # too_small: the smallest spatial side this layer accepts
+
+
+def spatial_rank(module: nn.Module) -> int | None:
+    """How many spatial dimensions a conv or pool layer works on."""
+    for table in (CONVS, TRANSPOSED_CONVS, POOLS):
+        for cls, rank in table.items():
+            if isinstance(module, cls):
+                return rank
+    return None
+
+
+def layer_geometry(module: nn.Module) -> tuple[Geometry, Geometry, Geometry]:
+    """(kernel_size, stride, padding) of a conv or pool layer, else three Nones."""
+    rank = spatial_rank(module)
+    if rank is None:
+        return None, None, None
+    kernel = _per_dim(module.kernel_size, rank)
+    stride = _per_dim(module.stride or module.kernel_size, rank)
+    padding = module.padding if isinstance(module.padding, str) else _per_dim(module.padding, rank)
+    return kernel, stride, padding
+
+
+def find_mismatch(module: nn.Module, input_shapes: tuple[Shape, ...]) -> Mismatch | None:
+    """The first expectation of `module` that its input breaks, or None when none is known."""
+    if not input_shapes:
+        return None
+    x = input_shapes[0]
+    if isinstance(module, nn.Linear) and not isinstance(module, nn.LazyLinear):
+        return _linear(module, x)
+    rank = spatial_rank(module)
+    if rank is not None and isinstance(module, (*CONVS, *TRANSPOSED_CONVS)):
+        return _conv(module, x, rank)
+    if rank is not None:
+        return _pool(module, x, rank)
+    for cls, ranks in BATCH_NORMS.items():
+        if isinstance(module, cls):
+            return _batch_norm(module, x, ranks)
+    if isinstance(module, nn.GroupNorm):
+        return _group_norm(module, x)
+    if isinstance(module, nn.LayerNorm):
+        return _layer_norm(module, x)
+    return None
+
+
+def _linear(module: nn.Linear, x: Shape) -> Mismatch | None:
+    if not x:
+        return Mismatch("rank", "a tensor with a feature dimension", "a scalar")
+    features = x[-1]
+    if features == module.in_features:
+        return None
+    return Mismatch(
+        "features",
+        expected=f"{module.in_features} input features (in_features={module.in_features})",
+        got=f"{format_shape(x)} ({features} features)",
+        fix=f"Linear({features}, {module.out_features})",
+        arrived_is=SMALLER if features < module.in_features else LARGER,
+    )
+
+
+def _conv(module: nn.Module, x: Shape, rank: int) -> Mismatch | None:
+    name = type(module).__name__
+    if len(x) not in (rank + 1, rank + 2):
+        return _rank_mismatch(name, rank + 2, x)
+    channels = x[1] if len(x) == rank + 2 else x[0]
+    if channels != module.in_channels:
+        # Keep everything after in_channels from the layer's own repr: kernel, stride, padding...
+        _, _, rest = module.extra_repr().partition(", ")
+        return Mismatch(
+            "channels",
+            expected=f"{_plural(module.in_channels, 'input channel')} "
+            f"(in_channels={module.in_channels})",
+            got=f"{format_shape(x)} ({_plural(channels, 'channel')})",
+            fix=f"{name}({channels}, {rest})",
+        )
+    if isinstance(module, tuple(TRANSPOSED_CONVS)) or module.padding == "same":
+        return None
+    padding = (0,) * rank if module.padding == "valid" else _per_dim(module.padding, rank)
+    needed = [
+        d * (k - 1) + 1 - 2 * p
+        for k, d, p in zip(module.kernel_size, module.dilation, padding, strict=True)
+    ]
+    return _too_small(module, x, rank, needed)
+
+
+def _pool(module: nn.Module, x: Shape, rank: int) -> Mismatch | None:
+    name = type(module).__name__
+    if len(x) not in (rank + 1, rank + 2):
+        return _rank_mismatch(name, rank + 2, x)
+    kernel = _per_dim(module.kernel_size, rank)
+    stride = _per_dim(module.stride or module.kernel_size, rank)
+    padding = _per_dim(module.padding, rank)
+    dilation = _per_dim(getattr(module, "dilation", 1), rank)
+    sides = x[-rank:]
+    rounding = math.ceil if module.ceil_mode else math.floor
+    outputs = [
+        rounding((side + 2 * p - d * (k - 1) - 1) / s) + 1
+        for side, k, s, p, d in zip(sides, kernel, stride, padding, dilation, strict=True)
+    ]
+    if min(outputs) >= 1:
+        return None
+    needed = [d * (k - 1) + 1 - 2 * p for k, p, d in zip(kernel, padding, dilation, strict=True)]
+    return _too_small(module, x, rank, needed)
+
+
+def _too_small(module: nn.Module, x: Shape, rank: int, needed: list[int]) -> Mismatch | None:
+    sides = x[-rank:]
+    if all(side >= need for side, need in zip(sides, needed, strict=True)):
+        return None
+    need = [max(n, 1) for n in needed]
+    return Mismatch(
+        "too_small",
+        expected=f"an input of at least {format_shape(need)} per channel",
+        got=f"{format_shape(x)}",
+        arrived_is=SMALLER,
+        min_side=max(need),
+    )
+
+
+def _batch_norm(module: nn.Module, x: Shape, ranks: tuple[int, ...]) -> Mismatch | None:
+    name = type(module).__name__
+    if len(x) not in ranks:
+        return _rank_mismatch(name, ranks[-1], x)
+    features = x[1]
+    if features == module.num_features:
+        return None
+    noun = "channel" if len(x) > 2 else "feature"
+    # After a Flatten, the feature count grows with the input size; after a conv it does not.
+    arrived_is = None
+    if len(x) == 2:
+        arrived_is = SMALLER if features < module.num_features else LARGER
+    return Mismatch(
+        "norm_features",
+        expected=f"{_plural(module.num_features, noun)} (num_features={module.num_features})",
+        got=f"{format_shape(x)} ({_plural(features, noun)})",
+        fix=f"{name}({features})",
+        arrived_is=arrived_is,
+    )
+
+
+def _group_norm(module: nn.GroupNorm, x: Shape) -> Mismatch | None:
+    if len(x) < 2 or x[1] == module.num_channels:
+        return None
+    channels = x[1]
+    fix = (
+        f"GroupNorm({module.num_groups}, {channels})" if channels % module.num_groups == 0 else None
+    )
+    return Mismatch(
+        "norm_features",
+        expected=f"{_plural(module.num_channels, 'channel')} (num_channels={module.num_channels})",
+        got=f"{format_shape(x)} ({_plural(channels, 'channel')})",
+        fix=fix,
+    )
+
+
+def _layer_norm(module: nn.LayerNorm, x: Shape) -> Mismatch | None:
+    wanted = tuple(module.normalized_shape)
+    if tuple(x[-len(wanted) :]) == wanted:
+        return None
+    return Mismatch(
+        "norm_features",
+        expected=f"trailing dimensions {format_shape(wanted)} (normalized_shape={list(wanted)})",
+        got=format_shape(x),
+        fix=f"LayerNorm({list(x[-len(wanted) :])})" if len(x) >= len(wanted) else None,
+    )
+
+
+def _rank_mismatch(name: str, rank: int, x: Shape) -> Mismatch:
+    return Mismatch(
+        "rank",
+        expected=f"a {rank}-D input ({_layout(rank)})",
+        got=f"{format_shape(x)} ({len(x)}-D)",
+    )
+
+
+def _layout(rank: int) -> str:
+    return {2: "NxC", 3: "NxCxL", 4: "NxCxHxW", 5: "NxCxDxHxW"}.get(rank, f"{rank} dims")
+
+
+def _per_dim(value: int | tuple[int, ...], rank: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * rank
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")

@@ -1,0 +1,93 @@
+"""`--input` text into a tensor shape: 1x1x224x224, 1,1,224,224, (1, 1, 224, 224), 224, 28x28."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from cnntui.errors import UsageError
+
+MAX_DIM = 1_000_000
+MAX_ELEMENTS = 2**31
+MAX_RANK = 5  # N x C x D x H x W, the largest input a Conv3d takes
+
+_SEPARATORS = re.compile(r"[x×,\s]+", re.IGNORECASE)
+_BRACKETS = "()[]"
+_COUNT_WORDS = {1: "one size is", 2: "two sizes are"}
+
+
+def parse_input_shape(text: str, default_input: tuple[int, ...] | None = None) -> tuple[int, ...]:
+    """A full input shape, batch first, from `--input` text; short forms use the model's channels.
+
+    `default_input` is the model's (C, H, W). One number is a square side and two are HxW, both
+    with batch 1 and the model's channels; three are CxHxW with batch 1; four or five are the
+    whole shape.
+    """
+    sizes = _numbers(text)
+    shape = _expand(text, sizes, default_input)
+    elements = math.prod(shape)
+    if elements > MAX_ELEMENTS:
+        raise UsageError(
+            f"bad --input {text!r}: {_spell(shape)} has {elements:,} elements, "
+            f"more than 2**31 = {MAX_ELEMENTS:,}"
+        )
+    return shape
+
+
+def _numbers(text: str) -> list[int]:
+    stripped = text.strip().strip(_BRACKETS).strip()
+    if not stripped:
+        raise UsageError(f"bad --input {text!r}: expected a shape such as 1x1x224x224 or 224")
+    tokens = [t for t in _SEPARATORS.split(stripped) if t]
+    sizes = []
+    for token in tokens:
+        if not token.isascii() or not token.isdigit():
+            kind = "negative" if token.startswith("-") and token[1:].isdigit() else "not a number"
+            raise UsageError(
+                f"bad --input {text!r}: {token!r} is {kind}; sizes are positive whole numbers, "
+                "e.g. 1x1x224x224"
+            )
+        # Check the length first: int() refuses strings of thousands of digits with ValueError.
+        if len(token.lstrip("0")) > len(str(MAX_DIM)):
+            raise UsageError(f"bad --input {text!r}: {token} is larger than {MAX_DIM:,}")
+        size = int(token)
+        if size == 0:
+            raise UsageError(f"bad --input {text!r}: sizes must be at least 1, got 0")
+        if size > MAX_DIM:
+            raise UsageError(f"bad --input {text!r}: {size:,} is larger than {MAX_DIM:,}")
+        sizes.append(size)
+    if not sizes:
+        raise UsageError(f"bad --input {text!r}: expected a shape such as 1x1x224x224 or 224")
+    if len(sizes) > MAX_RANK:
+        raise UsageError(
+            f"bad --input {text!r}: {len(sizes)} sizes, at most {MAX_RANK} (NxCxDxHxW)"
+        )
+    return sizes
+
+
+def _expand(text: str, sizes: list[int], default_input: tuple[int, ...] | None) -> tuple[int, ...]:
+    if len(sizes) >= 4:
+        return tuple(sizes)
+    if len(sizes) == 3:
+        return (1, *sizes)
+    if default_input is None:
+        raise UsageError(
+            f"--input {text!r} leaves out the channels and this model has no default input; "
+            "give the whole shape, e.g. 1x3x224x224"
+        )
+    if 1 in sizes:
+        # "1x1" is far more often a full shape cut short than a one-pixel image.
+        read_as = "a square side" if len(sizes) == 1 else "HxW"
+        example = _spell((1, *default_input))
+        raise UsageError(
+            f"bad --input {text!r}: {_COUNT_WORDS[len(sizes)]} read as {read_as}, and a side of 1 "
+            f"looks like a shape cut short; give every dimension, e.g. {example}"
+        )
+    channels, *spatial = default_input
+    if len(sizes) == 1:
+        return (1, channels, *([sizes[0]] * max(len(spatial), 1)))
+    return (1, channels, *sizes)
+
+
+def _spell(shape: tuple[int, ...]) -> str:
+    return "x".join(str(d) for d in shape)

@@ -1,0 +1,247 @@
+"""Trace one forward of a model into a ShapeReport: rows, totals, and the failure if any.
+
+Tracing runs on the meta device unless CUDA is asked for: meta tensors carry shapes and dtypes
+but no storage, so `vgg11` on a 64x1x224x224 batch costs no activation memory, and
+FlopCounterMode counts FLOPs from shapes alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from cnntui.errors import CnntuiError, UsageError
+from cnntui.shapes.contracts import layer_geometry
+from cnntui.shapes.diagnose import explain_failure
+from cnntui.shapes.forward import RecordedForward, run_recorded
+from cnntui.shapes.inputs import MAX_DIM, MAX_ELEMENTS
+from cnntui.shapes.placement import (
+    dtype_name,
+    make_input,
+    placed_copy,
+    resolve_device,
+    resolve_dtype,
+)
+from cnntui.shapes.recorder import Call
+from cnntui.shapes.report import (
+    STATUS_FAILED,
+    STATUS_INCOMPLETE,
+    STATUS_OK,
+    LayerRow,
+    Shape,
+    ShapeReport,
+    Totals,
+)
+from cnntui.shapes.search import SizeProbe
+from cnntui.shapes.units import format_shape
+
+META = torch.device("meta")
+CPU = torch.device("cpu")
+
+# When meta cannot run a model (data-dependent ops), a real CPU trace stands in, but only for
+# inputs whose activations stay small; a 64x3x224x224 batch through a VGG would need gigabytes.
+REAL_FALLBACK_MAX_ELEMENTS = 1 << 20
+
+
+def trace_model(
+    module: nn.Module,
+    input_shape: Sequence[int],
+    dtype: torch.dtype | str = torch.float32,
+    device: torch.device | str = "cpu",
+    *,
+    model_name: str | None = None,
+    default_input: Sequence[int] | None = None,
+    search_sizes: bool = True,
+) -> ShapeReport:
+    """Trace `module` on an input of `input_shape` and report every layer; never modifies `module`.
+
+    `device` "cpu" and "meta" trace on meta tensors (no memory, any batch size); "cpu" falls back
+    to real CPU tensors for small inputs when meta cannot run the model. "cuda" runs real tensors
+    and measures peak memory. `default_input` (C, H, W) lets failure hints name the model's own
+    size; `search_sizes` lets them trace other sizes to find ones that fit.
+    """
+    shape = _checked_shape(input_shape)
+    # A torch.compile wrapper would compile the trace itself; its original module has the layers.
+    if type(module).__name__ == "OptimizedModule" and hasattr(module, "_orig_mod"):
+        module = module._orig_mod
+    torch_dtype = resolve_dtype(dtype)
+    torch_device = resolve_device(device)
+    name = model_name or type(module).__name__
+    default = tuple(default_input) if default_input is not None else None
+    trace_on = functools.partial(
+        _trace_on,
+        module=module,
+        shape=shape,
+        dtype=torch_dtype,
+        model_name=name,
+        requested=str(device),
+        default_input=default,
+        search_sizes=search_sizes,
+    )
+    if torch_device.type == "cuda":
+        return trace_on(torch_device)
+
+    report = trace_on(META)
+    if report.failure is None or not _meta_cannot_run(report.exception):
+        return report
+    reason = report.failure.error
+    if torch_device.type == "meta":
+        raise CnntuiError(
+            f"{name} cannot be traced on the meta device ({reason}); "
+            "use --device cpu to trace it with real tensors"
+        )
+    if math.prod(shape) > REAL_FALLBACK_MAX_ELEMENTS:
+        smaller = format_shape((1, *shape[1:]))
+        raise CnntuiError(
+            f"{name} cannot be traced on the meta device ({reason}), and {format_shape(shape)} "
+            f"is too big to trace with real tensors on the cpu; try --input {smaller}"
+        )
+    report = trace_on(CPU)
+    report.notes.append(f"traced with real cpu tensors: the meta device cannot run it ({reason})")
+    return report
+
+
+def _trace_on(
+    device: torch.device,
+    *,
+    module: nn.Module,
+    shape: Shape,
+    dtype: torch.dtype,
+    model_name: str,
+    requested: str,
+    default_input: Shape | None,
+    search_sizes: bool,
+) -> ShapeReport:
+    model = placed_copy(module, device, dtype)
+    x = make_input(shape, device, dtype)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    result = run_recorded(model, x)
+    peak = None
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device)
+
+    failure = None
+    if result.exception is not None:
+        probe = None
+        # A model meta cannot run gets traced again on cpu; searching sizes on meta is futile.
+        meta_limited = device.type == "meta" and _meta_cannot_run(result.exception)
+        if search_sizes and not meta_limited:
+            meta_model = model if device.type == "meta" else placed_copy(module, META, dtype)
+            probe = SizeProbe(meta_model, shape, dtype)
+        failure = explain_failure(result, shape, model_name, default_input, probe)
+    return ShapeReport(
+        model=model_name,
+        input_shape=shape,
+        dtype=dtype_name(dtype),
+        device=requested,
+        traced_on=_device_label(device),
+        rows=build_rows(result),
+        totals=build_totals(model, x, result, peak),
+        failure=failure,
+        notes=[],
+        exception=result.exception,
+    )
+
+
+def build_rows(result: RecordedForward) -> list[LayerRow]:
+    """One row per module call, in the order the calls started."""
+    param_counts: dict[int, tuple[int, int, int]] = {}
+    rows = []
+    for call in result.calls:
+        params, trainable, own = _param_counts(call.module, param_counts)
+        kernel, stride, padding = layer_geometry(call.module)
+        rows.append(
+            LayerRow(
+                name=call.name,
+                type=type(call.module).__name__,
+                depth=call.depth,
+                input_shapes=call.input_shapes,
+                output_shapes=call.output_shapes,
+                params=params,
+                trainable_params=trainable,
+                own_params=own,
+                flops=call.flops,
+                is_leaf=_is_leaf(call.module),
+                status=_status(call, result.failing),
+                call_index=call.call_index,
+                kernel_size=kernel,
+                stride=stride,
+                padding=padding,
+            )
+        )
+    return rows
+
+
+def build_totals(
+    model: nn.Module, x: torch.Tensor, result: RecordedForward, peak: int | None
+) -> Totals:
+    """Whole-model counts; activation bytes are the leaf outputs of this one forward."""
+    params = list(model.parameters())
+    total = sum(p.numel() for p in params)
+    trainable = sum(p.numel() for p in params if p.requires_grad)
+    return Totals(
+        params=total,
+        trainable_params=trainable,
+        frozen_params=total - trainable,
+        param_bytes=sum(p.numel() * p.element_size() for p in params),
+        buffer_bytes=sum(b.numel() * b.element_size() for b in model.buffers()),
+        flops=result.flops,
+        macs=result.flops // 2,
+        input_bytes=x.numel() * x.element_size(),
+        activation_bytes=sum(
+            call.output_bytes for call in result.calls if call.done and _is_leaf(call.module)
+        ),
+        peak_memory_bytes=peak,
+    )
+
+
+def _param_counts(
+    module: nn.Module, cache: dict[int, tuple[int, int, int]]
+) -> tuple[int, int, int]:
+    """(all, trainable, own) parameter counts of a module, each parameter counted once."""
+    if id(module) not in cache:
+        params = list(module.parameters())
+        cache[id(module)] = (
+            sum(p.numel() for p in params),
+            sum(p.numel() for p in params if p.requires_grad),
+            sum(p.numel() for p in module.parameters(recurse=False)),
+        )
+    return cache[id(module)]
+
+
+def _status(call: Call, failing: Call | None) -> str:
+    if call.done:
+        return STATUS_OK
+    return STATUS_FAILED if call is failing else STATUS_INCOMPLETE
+
+
+def _is_leaf(module: nn.Module) -> bool:
+    return next(module.children(), None) is None
+
+
+def _meta_cannot_run(exc: BaseException | None) -> bool:
+    """Whether an error comes from the meta device itself (data-dependent ops), not the model."""
+    if exc is None:
+        return False
+    return isinstance(exc, NotImplementedError) or "meta" in str(exc).lower()
+
+
+def _device_label(device: torch.device) -> str:
+    if device.type == "cuda" and device.index is None:
+        return f"cuda:{torch.cuda.current_device()}"
+    return str(device)
+
+
+def _checked_shape(input_shape: Sequence[int]) -> Shape:
+    """The same limits as `--input`, for callers that pass a shape directly."""
+    shape = tuple(int(d) for d in input_shape)
+    if not shape or any(d < 1 or d > MAX_DIM for d in shape) or math.prod(shape) > MAX_ELEMENTS:
+        raise UsageError(f"cannot trace input shape {shape}: sizes must be 1..{MAX_DIM:,}")
+    return shape
