@@ -1,0 +1,227 @@
+"""`cnntui shapes` as a user runs it: the shape debugger's messages, exit codes, --json.
+
+Two debugger cases run as real `python -m cnntui` processes, started together up front because
+each spends seconds importing torch; the others go through the same CLI entry point in this
+process (`cnntui.cli.main` with its argv), which keeps the suite fast on a two-core machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cnntui.shapes.command import shapes_command
+
+USER_NETS = '''
+from torch import nn
+
+
+class WrongFlatten(nn.Module):
+    """LeNet-like with the classic slip: 16*4*4 features where 16*5*5 arrive."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
+        self.pool1 = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.pool2 = nn.MaxPool2d(2)
+        self.fc = nn.Linear(16 * 4 * 4, 10)
+
+    def forward(self, x):
+        x = self.pool2(self.conv2(self.pool1(self.conv1(x))))
+        return self.fc(x.view(x.size(0), 16 * 4 * 4))
+'''
+
+PROCESS_CASES = {
+    "wrong_spatial_size": ["lenet", "--input", "1x1x32x32"],
+    "wrong_flatten_size": ["{nets}:WrongFlatten", "--input", "1x1x28x28"],
+    "unknown_model": ["lenett", "--input", "28"],
+}
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cnntui(args: list[str]) -> Result:
+    # A wide terminal keeps each sentence on one line.
+    env = {**os.environ, "COLUMNS": "200", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cnntui", "shapes", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def run_in_process(
+    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Result:
+    """The CLI's own entry point, exit code and all, without starting Python again."""
+    from cnntui.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(sys, "argv", ["cnntui", "shapes", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    captured = capsys.readouterr()
+    return Result(int(exited.value.code or 0), captured.out, captured.err)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Result]:
+    nets = tmp_path_factory.mktemp("user") / "nets.py"
+    nets.write_text(USER_NETS)
+    commands = {
+        name: [arg.replace("{nets}", str(nets)) for arg in args]
+        for name, args in PROCESS_CASES.items()
+    }
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(run_cnntui, args) for name, args in commands.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def said(result: Result) -> str:
+    """Everything printed, with runs of whitespace folded so wrapped lines read as one."""
+    return re.sub(r"\s+", " ", result.stdout + result.stderr)
+
+
+def assert_debugger_output(result: Result, *phrases: str) -> None:
+    text = said(result)
+    assert result.returncode == 1, text
+    assert "Traceback" not in text
+    assert "✗" in result.stdout
+    for phrase in phrases:
+        assert phrase in text
+
+
+def test_wrong_spatial_size(runs: dict[str, Result]) -> None:
+    assert_debugger_output(
+        runs["wrong_spatial_size"],
+        "Layer 7 Linear(in_features=400, out_features=120, bias=True)",
+        "expects 400 input features (in_features=400) but got 1x576 (576 features)",
+        "--input 1x1x28x28 fits",
+        "Linear(576, 120) would accept 1x1x32x32",
+    )
+
+
+def test_wrong_channels(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert_debugger_output(
+        run_in_process(["lenet5-cifar", "--input", "1x1x32x32"], monkeypatch, capsys),
+        "Layer 0 Conv2d(3, 16, kernel_size=(5, 5), stride=(1, 1))",
+        "expects 3 input channels (in_channels=3) but got 1x1x32x32 (1 channel)",
+        "use --input 1x3x32x32",
+    )
+
+
+def test_too_small(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_debugger_output(
+        run_in_process(["alexnet", "--input", "1x1x28x28"], monkeypatch, capsys),
+        "Layer 5 MaxPool2d(kernel_size=3, stride=2",
+        "expects an input of at least 3x3 per channel but got 1x256x2x2",
+        "The smallest input that works is --input 1x1x193x193",
+    )
+
+
+def test_bad_input_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run_in_process(["lenet", "--input", "0x1x28x28"], monkeypatch, capsys)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "bad --input '0x1x28x28'" in result.stderr
+
+
+def test_wrong_flatten_size(runs: dict[str, Result]) -> None:
+    assert_debugger_output(
+        runs["wrong_flatten_size"],
+        "WrongFlatten.forward failed after layer pool2 gave 1x16x5x5",
+        "shape '[1, 256]' is invalid for input of size 400",
+        "holds 400 values per sample, not 256",
+        "--input 1x1x27x27 fits",
+    )
+
+
+def test_failing_row_is_the_last_row(runs: dict[str, Result]) -> None:
+    lines = runs["wrong_spatial_size"].stdout.splitlines()
+    marked = [line for line in lines if "✗ 7 Linear" in line]
+    assert len(marked) == 1
+    assert "8 Sigmoid" not in runs["wrong_spatial_size"].stdout
+
+
+def test_json_is_the_only_output(capsys: pytest.CaptureFixture[str]) -> None:
+    code = shapes_command("alexnet", "1x1x224x224", None, "float32", "cpu", None, {}, True, False)
+    assert code == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)  # the whole of stdout is one document
+    shapes = [
+        row["output_shapes"][0]
+        for row in doc["rows"]
+        if row["is_leaf"] and row["type"] in ("Conv2d", "MaxPool2d", "Flatten", "Linear")
+    ]
+    assert shapes[0] == [1, 96, 54, 54]
+    assert shapes[1] == [1, 96, 26, 26]
+    assert shapes[7:] == [[1, 256, 5, 5], [1, 6400], [1, 4096], [1, 4096], [1, 10]]
+    assert doc["failure"] is None
+    assert doc["model"] == "alexnet"
+    assert doc["input_shape"] == [1, 1, 224, 224]
+
+
+def test_unknown_model_is_one_line(runs: dict[str, Result]) -> None:
+    result = runs["unknown_model"]
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert "unknown model 'lenett'" in result.stderr
+    assert "did you mean lenet" in result.stderr
+
+
+def test_json_failure_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    code = shapes_command("lenet", "32", None, "float32", "cpu", None, {}, True, False)
+    assert code == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["failure"]["layer"] == "7"
+    assert doc["failure"]["suggested_input"] == [1, 1, 28, 28]
+    assert doc["rows"][-1]["status"] == "failed"
+
+
+def test_debug_prints_the_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    code = shapes_command("lenet", "32", None, "float32", "cpu", None, {}, False, True)
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "Traceback" in captured.err
+    assert "Traceback" not in captured.out
+
+
+def test_default_input_and_depth(capsys: pytest.CaptureFixture[str]) -> None:
+    code = shapes_command("googlenet", None, 1, "float32", "cpu", 5, {}, True, False)
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["input_shape"] == [1, 1, 96, 96]
+    assert doc["output_shapes"] == [[1, 5]]
+    assert max(row["depth"] for row in doc["rows"]) == 1
+    assert all(row["collapsed"] for row in doc["rows"] if row["depth"] == 1 and not row["is_leaf"])
+
+
+def test_user_module_without_input_asks_for_one(tmp_path: Path) -> None:
+    from cnntui.errors import UsageError
+
+    nets = tmp_path / "nets.py"
+    nets.write_text(USER_NETS)
+    with pytest.raises(UsageError, match="pass --input"):
+        shapes_command(f"{nets}:WrongFlatten", None, None, "float32", "cpu", None, {}, False, False)

@@ -1,0 +1,133 @@
+"""The rich table and the JSON document for d2l's LeNet and AlexNet (golden outputs).
+
+Regenerate the golden files with `UPDATE_GOLDEN=1 pytest tests/test_shapes_render.py`, then read
+the diff: the shapes must stay the ones D2L_NETS.md lists.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from cnntui.shapes.render import print_report, report_json
+from cnntui.shapes.report import ShapeReport
+from cnntui.shapes.trace import trace_model
+from cnntui.zoo import build_model
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def render(report: ShapeReport, width: int) -> str:
+    """The table exactly as a terminal of `width` columns without colour shows it."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, highlight=False)
+    print_report(report, console)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+
+
+def assert_golden(name: str, text: str) -> None:
+    """Compare with tests/golden/NAME; UPDATE_GOLDEN=1 writes it instead."""
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+        return
+    assert path.exists(), f"missing golden file {path}; run with UPDATE_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8")
+
+
+def trace_zoo(name: str, shape: tuple[int, ...]) -> ShapeReport:
+    built = build_model(name)
+    return trace_model(built.module, shape, model_name=name, default_input=built.default_input)
+
+
+@pytest.fixture(scope="module")
+def lenet() -> ShapeReport:
+    return trace_zoo("lenet", (1, 1, 28, 28))
+
+
+@pytest.fixture(scope="module")
+def alexnet() -> ShapeReport:
+    return trace_zoo("alexnet", (1, 1, 224, 224))
+
+
+def test_lenet_table_matches_golden(lenet: ShapeReport) -> None:
+    assert_golden("shapes_lenet_120.txt", render(lenet, 120))
+
+
+def test_alexnet_table_matches_golden(alexnet: ShapeReport) -> None:
+    assert_golden("shapes_alexnet_120.txt", render(alexnet, 120))
+
+
+def test_failure_table_matches_golden() -> None:
+    report = trace_zoo("lenet", (1, 1, 32, 32))
+    assert_golden("shapes_lenet_32_failure_80.txt", render(report, 80))
+
+
+@pytest.fixture(scope="module")
+def resnet() -> ShapeReport:
+    import torchvision
+
+    return trace_model(torchvision.models.resnet18(), (1, 3, 224, 224), model_name="resnet18")
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_table_fits_the_terminal(alexnet: ShapeReport, resnet: ShapeReport, width: int) -> None:
+    for report in (alexnet, resnet):
+        text = render(report, width)
+        assert max(len(line) for line in text.splitlines()) <= width
+        # Layer names and shapes are never cut short at these widths.
+        assert "…" not in "".join(text.splitlines()[:-6])
+
+
+def test_table_uses_human_units(alexnet: ShapeReport) -> None:
+    text = render(alexnet, 120)
+    assert "46,764,746 (46.8 M)" in text
+    assert "26.2 M" in text  # Linear(6400, 4096)'s parameters
+
+
+def test_collapsed_depth_shows_sums(resnet: ShapeReport) -> None:
+    report = resnet.collapsed(1)
+    layer1 = next(row for row in report.rows if row.name == "layer1")
+    assert layer1.collapsed
+    assert layer1.params == 147_968
+    assert not any(row.depth > 1 for row in report.rows)
+    assert "▸ layer1 Sequential" in render(report, 120)
+
+
+def test_json_document_has_d2l_shapes(alexnet: ShapeReport) -> None:
+    doc = json.loads(report_json(alexnet))
+    leaves = [row for row in doc["rows"] if row["is_leaf"]]
+    shapes = [
+        row["output_shapes"][0][1:] for row in leaves if row["type"] not in ("ReLU", "Dropout")
+    ]
+    assert shapes == [
+        [96, 54, 54],
+        [96, 26, 26],
+        [256, 26, 26],
+        [256, 12, 12],
+        [384, 12, 12],
+        [384, 12, 12],
+        [256, 12, 12],
+        [256, 5, 5],
+        [6400],
+        [4096],
+        [4096],
+        [10],
+    ]
+    assert doc["failure"] is None
+    assert doc["input_shape"] == [1, 1, 224, 224]
+    assert doc["model"] == "alexnet"
+    assert doc["totals"]["params"] == 46_764_746
+    assert doc["totals"]["macs"] == doc["totals"]["flops"] // 2
+
+
+def test_report_round_trips_through_json(lenet: ShapeReport) -> None:
+    failed = trace_zoo("lenet", (1, 1, 32, 32))
+    for report in (lenet, failed, lenet.collapsed(0)):
+        again = ShapeReport.from_dict(json.loads(report_json(report)))
+        assert again == report

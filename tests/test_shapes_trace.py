@@ -1,0 +1,187 @@
+"""trace_model on built modules: d2l shapes, totals, meta tracing, and explained failures."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from cnntui.errors import CnntuiError
+from cnntui.shapes.report import STATUS_FAILED, STATUS_INCOMPLETE, ShapeReport
+from cnntui.shapes.trace import trace_model
+from cnntui.zoo import build_model
+
+
+def trace_zoo(name: str, shape: tuple[int, ...], **kwargs: object) -> ShapeReport:
+    built = build_model(name)
+    return trace_model(
+        built.module, shape, model_name=name, default_input=built.default_input, **kwargs
+    )
+
+
+def leaf_shapes(report: ShapeReport, skip: tuple[str, ...] = ()) -> list[tuple[int, ...]]:
+    """Per-sample output shapes of the leaf layers, as d2l prints them."""
+    return [row.output_shapes[0][1:] for row in report.leaf_rows() if row.type not in skip]
+
+
+def test_lenet_matches_d2l() -> None:
+    report = trace_zoo("lenet", (1, 1, 28, 28))
+    assert leaf_shapes(report, skip=("Sigmoid",)) == [
+        (6, 28, 28),
+        (6, 14, 14),
+        (16, 10, 10),
+        (16, 5, 5),
+        (400,),
+        (120,),
+        (84,),
+        (10,),
+    ]
+    assert report.totals.params == 61_706
+    assert report.ok and report.traced_on == "meta"
+    conv = report.leaf_rows()[0]
+    assert (conv.kernel_size, conv.stride, conv.padding) == ((5, 5), (1, 1), (2, 2))
+    # 6 output channels x 28 x 28 positions x 25 multiply-adds, two FLOPs each.
+    assert conv.flops == 2 * 6 * 28 * 28 * 25
+
+
+def test_d2l_resnet18_stages_on_224() -> None:
+    report = trace_zoo("resnet18", (1, 1, 224, 224)).collapsed(1)
+    stages = [row.output_shapes[0][1:] for row in report.rows if row.depth == 1]
+    assert stages == [
+        (64, 56, 56),
+        (64, 56, 56),
+        (128, 28, 28),
+        (256, 14, 14),
+        (512, 7, 7),
+        (512, 1, 1),
+        (512,),
+        (10,),
+    ]
+
+
+def test_torchvision_resnet18_totals() -> None:
+    import torchvision
+
+    report = trace_model(torchvision.models.resnet18(), (1, 3, 224, 224))
+    assert report.totals.params == 11_689_512
+    assert report.totals.trainable_params == 11_689_512
+    assert report.totals.macs == pytest.approx(1.82e9, rel=0.01)
+    assert report.totals.macs == report.totals.flops // 2
+    # BasicBlock calls its one ReLU twice: the second call is a row of its own.
+    assert any(row.call_index == 1 and row.type == "ReLU" for row in report.rows)
+
+
+def test_vgg11_big_batch_is_traced_on_meta() -> None:
+    report = trace_zoo("vgg11", (64, 1, 224, 224))
+    assert report.ok and report.traced_on == "meta"
+    assert report.leaf_rows()[0].output_shape == (64, 64, 224, 224)
+    assert report.output_shapes == ((64, 10),)
+    # Over 3 GiB of activations: only a meta trace gets through this on a laptop.
+    assert report.totals.activation_bytes > 3 * 2**30
+    assert report.totals.peak_memory_bytes is None
+
+
+def test_dtype_sets_element_sizes() -> None:
+    half = trace_zoo("lenet", (1, 1, 28, 28), dtype="float16")
+    assert half.dtype == "float16"
+    assert half.totals.param_bytes == 61_706 * 2
+    assert half.totals.input_bytes == 28 * 28 * 2
+
+
+def test_the_callers_module_is_left_alone() -> None:
+    model = build_model("lenet-bn").module
+    before = {name: p.data_ptr() for name, p in model.named_parameters()}
+    calls: list[str] = []
+    model.register_forward_hook(lambda *_: calls.append("hook"))
+    report = trace_model(model, (1, 1, 28, 28))
+    assert report.ok
+    assert model.training
+    assert all(p.device.type == "cpu" for p in model.parameters())
+    assert before == {name: p.data_ptr() for name, p in model.named_parameters()}
+    assert calls == []  # the caller's hooks do not run on the trace's copy
+
+
+def test_failure_rows_stop_at_the_failing_layer() -> None:
+    report = trace_zoo("lenet", (1, 1, 32, 32))
+    assert not report.ok
+    assert report.rows[-1].name == "7"
+    assert report.rows[-1].status == STATUS_FAILED
+    assert report.rows[0].status == STATUS_INCOMPLETE
+    failure = report.failure
+    assert failure is not None
+    assert failure.kind == "features"
+    assert failure.layer == "7"
+    assert failure.layer_repr == "Linear(in_features=400, out_features=120, bias=True)"
+    assert "expects 400 input features" in failure.explanation
+    assert "1x576 (576 features)" in failure.explanation
+    assert failure.suggested_input == (1, 1, 28, 28)
+    assert "Linear(576, 120) would accept" in (failure.hint or "")
+
+
+def test_wrong_batchnorm_features() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 6, 5), nn.BatchNorm2d(16), nn.ReLU())
+    failure = trace_model(model, (1, 1, 28, 28)).failure
+    assert failure is not None
+    assert failure.kind == "norm_features"
+    assert "expects 16 channels (num_features=16) but got 1x6x24x24 (6 channels)" in (
+        failure.explanation
+    )
+    hint = failure.hint or ""
+    assert "An earlier layer of the model produces this: BatchNorm2d(6) would accept it" in hint
+
+
+def test_wrong_channels_inside_the_model() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 6, 3), nn.ReLU(), nn.Conv2d(8, 16, 3))
+    failure = trace_model(model, (1, 1, 28, 28)).failure
+    assert failure is not None
+    assert failure.kind == "channels"
+    assert failure.suggested_input is None  # no input fixes the model's own mistake
+    assert "Conv2d(6, 16, kernel_size=(3, 3), stride=(1, 1)) would accept it" in (
+        failure.hint or ""
+    )
+
+
+def test_rank_mismatch_suggests_the_models_input() -> None:
+    built = build_model("lenet")
+    report = trace_model(built.module, (1, 784), default_input=built.default_input)
+    assert report.failure is not None
+    assert report.failure.kind == "rank"
+    assert "expects a 4-D input (NxCxHxW) but got 1x784 (2-D)" in report.failure.explanation
+    assert report.failure.suggested_input == (1, 1, 28, 28)
+
+
+class DataDependent(nn.Module):
+    """Branches on a value, which a meta tensor does not have."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)
+        if x.mean() > 10:
+            x = x * 2
+        return self.fc(x)
+
+
+def test_meta_limits_fall_back_to_real_cpu_for_small_inputs() -> None:
+    report = trace_model(DataDependent(), (1, 1, 2, 2))
+    assert report.ok
+    assert report.traced_on == "cpu"
+    assert "meta" in report.notes[0]
+
+
+def test_meta_limits_with_a_big_input_are_a_clear_error() -> None:
+    with pytest.raises(CnntuiError, match=r"too big .* try --input 1x1x1024x1024"):
+        trace_model(DataDependent(), (64, 1, 1024, 1024))
+    with pytest.raises(CnntuiError, match="use --device cpu"):
+        trace_model(DataDependent(), (1, 1, 2, 2), device="meta")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_trace_measures_peak_memory() -> None:
+    report = trace_zoo("alexnet", (8, 1, 224, 224), device="cuda")
+    assert report.ok and report.traced_on.startswith("cuda")
+    assert report.totals.peak_memory_bytes is not None
+    assert report.totals.peak_memory_bytes > report.totals.param_bytes
+    assert leaf_shapes(report)[-1] == (10,)
