@@ -85,7 +85,12 @@ def shapes(
     ] = None,
     dtype: Annotated[str, typer.Option(help="float32, float16, bfloat16, float64.")] = "float32",
     device: Annotated[
-        str, typer.Option(help="cpu or meta traces without real memory; cuda measures real.")
+        str,
+        typer.Option(
+            help="cpu/meta: traced on meta tensors, so shapes, params, FLOPs, parameter and "
+            "activation bytes are computed with no memory used; cuda: real tensors, adds the "
+            "measured peak memory."
+        ),
     ] = "cpu",
     num_classes: Annotated[int | None, typer.Option(help="Output classes.")] = None,
     opt: ModelOption = None,
