@@ -26,7 +26,7 @@ async def test_panes_fill_from_a_live_run(held_trainer: FakeTrainer) -> None:
         assert table.get_cell("3", "grad").plain == "0.012"
         assert "RSS" in pane_text(app, "#device") and "185%" in pane_text(app, "#device")
         numbers = pane_text(app, "#throughput-numbers")
-        assert "ex/s now" in numbers and "data wait 4.0%" in numbers
+        assert "ex/s now" in numbers and "waiting on data 4.0%" in numbers
         assert len(app.query_one("#throughput-sparkline").data) == 10
         loss = pane_text(app, "#loss")
         assert "train" in loss and "val" in loss  # plotext legend

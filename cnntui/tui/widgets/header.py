@@ -31,6 +31,8 @@ class RunHeader(Static):
         height: auto;
         padding: 0 1;
         background: $boost;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     """
 

@@ -12,18 +12,19 @@ from cnntui.tui.state import RunState
 
 
 def throughput_text(state: RunState) -> Text:
-    """Two lines of rates; data wait turns yellow past 20 % (the loader is the bottleneck)."""
+    """Three short lines (a 34-column pane fits them); data wait past 20 % turns yellow."""
     text = Text()
     text.append(f"{fmt.rate(state.examples_per_sec)}", style="bold")
-    text.append(" ex/s now   ")
+    text.append(" ex/s now · ")
     text.append(f"{fmt.rate(state.average_examples_per_sec)}", style="bold")
     text.append(" avg\n")
-    steps = fmt.rate(state.steps_per_sec)
-    text.append(f"{steps} steps/s   data wait ")
+    text.append(f"{fmt.rate(state.steps_per_sec)} steps/s · lr {fmt.metric(state.lr)}\n")
     wait = state.data_wait
-    text.append(fmt.percent(wait), style="bold yellow" if wait and wait > 0.2 else "")
-    if state.lr is not None:
-        text.append(f"   lr {fmt.metric(state.lr)}")
+    slow = wait is not None and wait > 0.2
+    text.append("waiting on data ")
+    text.append(fmt.percent(wait), style="bold yellow" if slow else "bold")
+    if slow:
+        text.append(" (input-bound)", style="yellow")
     return text
 
 
@@ -35,7 +36,7 @@ class ThroughputPane(Vertical):
         height: auto;
     }
     ThroughputPane > Static {
-        height: 2;
+        height: 3;
     }
     ThroughputPane > Sparkline {
         height: 2;

@@ -1,0 +1,157 @@
+"""The real `cnntui run` and `cnntui watch` in a real terminal: tmux draws, we read the screen.
+
+Each test owns a private tmux server (`-L`), so it never touches anyone else's sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux"),
+]
+
+STARTUP_TIMEOUT = 90.0  # importing torch and building the run on a slow 2-core box
+
+
+class Terminal:
+    """A detached tmux session running one shell command; its exit code lands in a file."""
+
+    def __init__(self, workdir: Path, width: int = 120, height: int = 40) -> None:
+        self.workdir = workdir
+        self.width, self.height = width, height
+        self.socket = f"cnntui-e2e-{uuid.uuid4().hex[:8]}"
+        self.rc_file = workdir / f"rc-{self.socket}"
+
+    def tmux(self, *args: str) -> str:
+        # os.environ, not the inherited C environment: under pytest that can carry COLUMNS=80
+        # and LINES=24, which would make the app believe the terminal is 80x24.
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "TMUX")}
+        result = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True, env=env
+        )
+        return result.stdout
+
+    def start(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        command = " ".join(shlex.quote(a) for a in argv)
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
+        shell = (
+            f"unset COLUMNS LINES; cd {shlex.quote(str(self.workdir))} && {exports} {command}; "
+            f"echo $? > {shlex.quote(str(self.rc_file))}; sleep 60"
+        )
+        self.tmux(
+            "new-session", "-d", "-s", "e2e", "-x", str(self.width), "-y", str(self.height), shell
+        )
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "e2e")
+
+    def press(self, *keys: str) -> None:
+        for key in keys:
+            self.tmux("send-keys", "-t", "e2e", key)
+            time.sleep(0.15)
+
+    def wait_for(self, *texts: str, timeout: float = 30.0) -> str:
+        """The screen once it shows every one of `texts`; fails with the screen otherwise."""
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if all(text in screen for text in texts):
+                return screen
+            if self.rc_file.exists():
+                break
+            time.sleep(0.2)
+        pytest.fail(f"screen never showed {texts!r}:\n{screen}")
+
+    def exit_code(self, timeout: float = 60.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.rc_file.exists() and self.rc_file.read_text().strip():
+                return int(self.rc_file.read_text())
+            time.sleep(0.2)
+        pytest.fail(f"the command did not exit:\n{self.screen()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+
+@pytest.fixture
+def terminal(tmp_path: Path):
+    term = Terminal(tmp_path)
+    yield term
+    term.close()
+
+
+def cnntui(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cnntui", *args]
+
+
+def only_run_dir(root: Path) -> Path:
+    runs = [p for p in (root / "runs").iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def test_live_run_pause_confusion_and_quit(terminal: Terminal, tmp_path: Path) -> None:
+    terminal.start(cnntui("run", "lenet", "--dataset", "synthetic", "--epochs", "3"))
+    terminal.wait_for("RUNNING", timeout=STARTUP_TIMEOUT)
+    terminal.press("p")
+    screen = terminal.wait_for("PAUSED", "paused at step")
+    for pane in ("Loss", "Accuracy %", "Layers", "Device", "Throughput", "Log"):
+        assert pane in screen
+    assert "Conv2d" in screen and "6×28×28" in screen  # the shape report's rows
+    assert "model lenet" in screen and "data synthetic" in screen
+    terminal.press("c")
+    terminal.wait_for("Confusion matrix")
+    terminal.press("q")
+    terminal.wait_for("Stop training and quit?")
+    terminal.press("y")
+    assert terminal.exit_code() == 130
+    run_dir = only_run_dir(tmp_path)
+    assert (run_dir / "last.pt").exists()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+
+
+def test_live_run_stays_open_when_done_until_q(terminal: Terminal, tmp_path: Path) -> None:
+    terminal.start(cnntui("run", "lenet", "--dataset", "synthetic", "--epochs", "1"))
+    screen = terminal.wait_for("FINISHED", "finished at step", timeout=STARTUP_TIMEOUT + 60)
+    assert "step 16/16" in screen
+    time.sleep(1.0)
+    assert "FINISHED" in terminal.screen()  # still there: the app waits for q
+    terminal.press("q")
+    assert terminal.exit_code() == 0
+    assert (only_run_dir(tmp_path) / "last.pt").exists()
+
+
+def test_watch_newest_run_read_only_in_16_colours_without_colour(
+    terminal: Terminal, tmp_path: Path
+) -> None:
+    recorded = subprocess.run(
+        cnntui("run", "lenet", "--dataset", "synthetic", "--epochs", "1", "--headless"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_TIMEOUT + 60,
+        env={**os.environ, "TERM": "dumb"},
+    )
+    assert recorded.returncode == 0, recorded.stderr
+    terminal.start(cnntui("watch"), env={"TERM": "xterm", "NO_COLOR": "1"})
+    screen = terminal.wait_for("watch", "FINISHED", "finished at step", timeout=STARTUP_TIMEOUT)
+    assert only_run_dir(tmp_path).name in screen
+    terminal.press("p")
+    terminal.wait_for("Read-only")
+    terminal.press("q")
+    assert terminal.exit_code() == 0
