@@ -53,7 +53,7 @@ class RunConfig:
     label_smoothing: float = 0.0
     grad_clip: float | None = None  # max global gradient norm
     amp: str = "off"  # off, bf16, fp16 (CUDA; bf16 also on CPU)
-    channels_last: bool | None = None  # None: on for conv nets (1.7x faster LeNet on CPU)
+    channels_last: bool | None = None  # None: whichever layout trains faster (timed at start)
     compile: bool = False
     seed: int = 0
     deterministic: bool = False

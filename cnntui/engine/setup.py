@@ -80,11 +80,17 @@ def device_name(device: torch.device) -> str:
     return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
-def use_channels_last(config: RunConfig, model: nn.Module, device: torch.device) -> bool:
+def use_channels_last(config: RunConfig, model: nn.Module, data: Any, device: torch.device) -> bool:
     if config.channels_last is not None:
         return config.channels_last
-    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
-    return has_conv and device.type in ("cpu", "cuda")
+    from cnntui.engine.layout import has_conv, prefer_channels_last
+
+    if not has_conv(model):
+        return False
+    if config.deterministic and device.type == "cpu":
+        return False  # a timing-based choice could differ between two runs of the same seed
+    x, y = next(iter(data.train))
+    return prefer_channels_last(model, x, y, device)
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -139,7 +145,7 @@ def prepare_run(
     model = built.module
     initialize_weights(model, config.init)
     model.to(device)
-    if use_channels_last(config, model, device):
+    if use_channels_last(config, model, data, device):
         # Weights in channels_last make every conv produce channels_last activations, which
         # oneDNN and cuDNN run faster; 1-channel input batches are already in that layout.
         model.to(memory_format=torch.channels_last)
