@@ -1,0 +1,148 @@
+"""Engine pieces on their own: schedules, optimisers, checkpoints, layout choice, device stats."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+
+from cnntui.config import RunConfig
+from cnntui.engine.checkpoint import load_checkpoint, save_checkpoint
+from cnntui.engine.device_stats import DeviceMonitor
+from cnntui.engine.layout import prefer_channels_last
+from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weights
+from cnntui.errors import CnntuiError, UsageError
+from cnntui.zoo import build_model
+
+
+def lrs(config: RunConfig, steps_per_epoch: int = 10) -> list[float]:
+    param = nn.Parameter(torch.zeros(1))
+    optimizer = build_optimizer(config, [param], torch.device("cpu"))
+    schedule = build_schedule(config, optimizer, steps_per_epoch)
+    values = []
+    for _ in range(config.epochs * steps_per_epoch):
+        values.append(schedule.get_last_lr()[0])
+        optimizer.step()
+        schedule.step()
+    return values
+
+
+def test_warmup_then_constant() -> None:
+    values = lrs(RunConfig(lr=1.0, epochs=3, warmup_epochs=1))
+    assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
+    assert values[10:] == [pytest.approx(1.0)] * 20
+
+
+def test_step_schedule_decays_every_step_size_epochs() -> None:
+    values = lrs(RunConfig(lr=1.0, epochs=4, schedule="step", step_size=2, gamma=0.5))
+    assert values[0] == values[19] == 1.0
+    assert values[20] == values[39] == 0.5
+
+
+def test_cosine_falls_to_zero() -> None:
+    values = lrs(RunConfig(lr=1.0, epochs=2, schedule="cosine"))
+    assert values[0] == 1.0 and values[10] == pytest.approx(0.5, abs=0.05)
+    assert values[-1] < 0.01 and values == sorted(values, reverse=True)
+
+
+def test_onecycle_peaks_at_the_configured_lr() -> None:
+    values = lrs(RunConfig(lr=0.5, epochs=2, schedule="onecycle"))
+    assert max(values) == pytest.approx(0.5, rel=1e-3)
+    assert values[0] < 0.05 and values[-1] < 0.001
+
+
+def test_sgd_options_reach_the_optimizer() -> None:
+    config = RunConfig(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
+    optimizer = build_optimizer(config, [nn.Parameter(torch.zeros(1))], torch.device("cpu"))
+    group = optimizer.param_groups[0]
+    assert (group["momentum"], group["nesterov"], group["weight_decay"]) == (0.9, True, 1e-4)
+
+
+def test_any_torch_optim_class_by_name_with_preset_arguments() -> None:
+    config = RunConfig(optimizer="NAdam", lr=0.01, optimizer_args={"momentum_decay": 0.005})
+    optimizer = build_optimizer(config, [nn.Parameter(torch.zeros(1))], torch.device("cpu"))
+    assert type(optimizer).__name__ == "NAdam"
+    assert optimizer.param_groups[0]["momentum_decay"] == 0.005
+    with pytest.raises(UsageError, match="unknown optimizer 'Adamm'"):
+        build_optimizer(
+            dataclasses.replace(config, optimizer="Adamm"), [nn.Parameter(torch.zeros(1))], "cpu"
+        )
+
+
+def test_xavier_touches_only_conv_and_linear_weights() -> None:
+    torch.manual_seed(0)
+    model = build_model("lenet-bn").module
+    bn_before = model[1].weight.clone()
+    bias_before = model[0].bias.clone()
+    conv_before = model[0].weight.clone()
+    initialize_weights(model, "xavier")
+    assert torch.equal(model[1].weight, bn_before) and torch.equal(model[0].bias, bias_before)
+    assert not torch.equal(model[0].weight, conv_before)
+    bound = math.sqrt(6 / (1 * 25 + 6 * 25))
+    assert model[0].weight.abs().max() <= bound
+
+
+def test_checkpoints_round_trip_with_weights_only(tmp_path) -> None:
+    state = {"model": {"w": torch.arange(3.0)}, "step": 7, "config": {"lr": 0.1}}
+    save_checkpoint(state, tmp_path / "last.pt")
+    loaded = load_checkpoint(tmp_path / "last.pt")
+    assert loaded["step"] == 7 and torch.equal(loaded["model"]["w"], torch.arange(3.0))
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp files left
+
+
+def test_a_crash_during_save_leaves_the_previous_checkpoint_intact(tmp_path) -> None:
+    path = tmp_path / "last.pt"
+    save_checkpoint({"model": {"w": torch.zeros(2)}, "step": 1}, path)
+    # A child process starts writing a big checkpoint and dies mid-write (os._exit: no cleanup).
+    script = textwrap.dedent(
+        f"""
+        import os, torch
+        from cnntui.engine import checkpoint
+
+        real_save = torch.save
+
+        def dying_save(obj, f):
+            real_save(obj, f)
+            f.flush()
+            os._exit(9)  # killed after the bytes hit the temp file, before the rename
+
+        torch.save = dying_save
+        checkpoint.save_checkpoint({{"model": {{"w": torch.ones(1000)}}, "step": 2}}, {str(path)!r})
+        """
+    )
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert child.returncode == 9
+    assert load_checkpoint(path)["step"] == 1
+
+
+def test_a_truncated_checkpoint_is_a_clear_error(tmp_path) -> None:
+    path = tmp_path / "last.pt"
+    save_checkpoint({"model": {"w": torch.zeros(100)}, "step": 1}, path)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CnntuiError, match="cannot read checkpoint"):
+        load_checkpoint(path)
+
+
+def test_layout_probe_leaves_the_model_and_the_rng_alone() -> None:
+    model = build_model("lenet").module
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = torch.rand(32, 1, 28, 28), torch.randint(0, 10, (32,))
+    rng = torch.get_rng_state()
+    assert prefer_channels_last(model, x, y, torch.device("cpu")) in (True, False)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None for p in model.parameters())
+    mlp = build_model("mlp").module
+    assert prefer_channels_last(mlp, x, y, torch.device("cpu")) is False
+
+
+def test_cpu_device_stats_report_process_memory() -> None:
+    stats = DeviceMonitor(torch.device("cpu")).sample()
+    assert stats.device == "cpu" and stats.rss > 10_000_000
+    assert stats.cpu_percent is not None and stats.memory_allocated is None
