@@ -6,10 +6,8 @@ the events into a `RunState` and refreshes just the panes whose data changed.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import signal
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +25,7 @@ from cnntui.engine.buffer import EventBuffer
 from cnntui.engine.events import Event, RunFailed
 from cnntui.errors import EXIT_INTERRUPTED, UsageError
 from cnntui.runlog import EVENTS_FILE, newest_run
+from cnntui.tui import signals
 from cnntui.tui.screens import HelpScreen, QuitScreen
 from cnntui.tui.sources import BufferSource, EventSource, FileSource
 from cnntui.tui.state import RunState
@@ -45,9 +44,7 @@ VIEWS = ("charts", "layers", "system", "log")
 # Below this the panes do not fit side by side: show one group at a time behind tabs.
 NARROW_WIDTH = 110
 NARROW_HEIGHT = 30
-HANGUP_SIGNALS = tuple(
-    getattr(signal, name) for name in ("SIGHUP", "SIGTERM") if hasattr(signal, name)
-)
+STALE_AFTER = 15.0  # seconds without events before `watch` says the run may have stopped
 
 
 class Trainer(Protocol):
@@ -111,6 +108,7 @@ class Dashboard(App[int]):
         self._show_confusion = False
         self._narrow = False
         self._dropped_seen = 0
+        self._last_event_at = time.monotonic()
 
     # -- layout ------------------------------------------------------------------------------
 
@@ -187,12 +185,26 @@ class Dashboard(App[int]):
         """Fold whatever arrived since the last tick; never waits on the training thread."""
         events = self.source.drain()
         changed = self.state.apply(events) if events else set()
+        if events:
+            self._last_event_at = time.monotonic()
+        if self.read_only:
+            changed |= self._check_quiet()
         dropped = self.source.dropped
         if dropped > self._dropped_seen:
             lost = dropped - self._dropped_seen
             changed |= self.state.note("warning", f"{lost:,} events dropped: the UI fell behind")
             self._dropped_seen = dropped
         self._refresh_panes(changed)
+
+    def _check_quiet(self) -> set[str]:
+        """A tailed run that stops writing events may have been killed: say so in the header."""
+        quiet = time.monotonic() - self._last_event_at
+        header = self.query_one(RunHeader)
+        quiet_for = quiet if self.state.active and quiet > STALE_AFTER else None
+        if quiet_for is None and header.quiet_for is None:
+            return set()
+        header.quiet_for = quiet_for
+        return {"header"}
 
     def _refresh_panes(self, changed: set[str]) -> None:
         for pane in changed:
@@ -274,18 +286,21 @@ class Dashboard(App[int]):
 
     # -- signals -----------------------------------------------------------------------------
 
+    # Ctrl-C in the terminal is a key in raw mode (bound like `q`); these are real signals.
+
     def _install_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in HANGUP_SIGNALS:
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self.stop_training)
+        signals.install(on_stop=self.stop_training, on_hangup=self.hang_up)
+
+    def hang_up(self) -> None:
+        """SIGHUP: the terminal is gone. Stop and save as for `q`, without drawing anything."""
+        signals.detach_from_terminal()
+        self.stop_training()
+        done = self.trainer_done if self.training_active else None
+        signals.exit_after(done, EXIT_INTERRUPTED if self.trainer else 0)
 
     def on_unmount(self) -> None:
         if self.handle_signals:
-            loop = asyncio.get_running_loop()
-            for sig in HANGUP_SIGNALS:
-                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                    loop.remove_signal_handler(sig)
+            signals.uninstall()
         if self.training_active and self.trainer is not None:
             # The app is going (a crash, a forced exit): never leave the trainer running unseen.
             self.trainer.request_stop()

@@ -155,3 +155,31 @@ def test_watch_newest_run_read_only_in_16_colours_without_colour(
     terminal.wait_for("Read-only")
     terminal.press("q")
     assert terminal.exit_code() == 0
+
+
+def test_hangup_stops_the_run_cleanly(terminal: Terminal, tmp_path: Path) -> None:
+    """The SSH session drops: tmux's server dies, the app gets SIGHUP, the trainer saves."""
+    pid_file = tmp_path / "pid"
+    run = " ".join(cnntui("run", "lenet", "--dataset", "synthetic", "--epochs", "50"))
+    terminal.start(["sh", "-c", f"echo $$ > {pid_file}; exec {run}"])
+    terminal.wait_for("RUNNING", timeout=STARTUP_TIMEOUT)
+    pid = int(pid_file.read_text())
+    terminal.close()  # kills the server: the pane's process gets SIGHUP
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+    assert not _alive(pid), "the app did not exit after SIGHUP"
+    run_dir = only_run_dir(tmp_path)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    assert (run_dir / "last.pt").exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purpose; tmux (its parent) is dead, so init reaps it soon.
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "zombie" in status.read_text())

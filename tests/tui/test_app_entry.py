@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import re
 import signal
+import threading
+import time
 
 import pytest
 from conftest import live_app, pane_text, replay_app
 from scripted_run import FakeTrainer, scripted_events, until
 
 from cnntui.tui import app as app_module
+from cnntui.tui import signals
 
 
 def _headless(monkeypatch: pytest.MonkeyPatch, autopilot) -> None:
@@ -73,15 +76,47 @@ def test_watch_dashboard_replays_and_quits(monkeypatch: pytest.MonkeyPatch, tmp_
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="POSIX only")
-async def test_sighup_stops_the_trainer_and_exits(held_trainer: FakeTrainer) -> None:
+async def test_sighup_stops_the_trainer_and_exits(
+    held_trainer: FakeTrainer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real ones would point pytest's own streams at /dev/null and arm a process exit.
+    calls = []
+    monkeypatch.setattr(signals, "detach_from_terminal", lambda: calls.append("detach"))
+    monkeypatch.setattr(signals, "exit_after", lambda done, code: calls.append(("exit", code)))
     app = live_app(held_trainer, handle_signals=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.state.step == 100)
         os.kill(os.getpid(), signal.SIGHUP)  # the SSH session went away
         assert await until(pilot, lambda: not app.is_running)
+    assert calls == ["detach", ("exit", 130)]
     assert "request_stop" in held_trainer.calls
     assert app.return_code == 130
     assert app.trainer_done.is_set()
+    assert signal.getsignal(signal.SIGHUP) == signal.SIG_DFL  # handlers leave with the app
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+async def test_sigterm_stops_the_trainer_like_q(held_trainer: FakeTrainer) -> None:
+    app = live_app(held_trainer, handle_signals=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert await until(pilot, lambda: not app.is_running)
+    assert app.return_code == 130 and "request_stop" in held_trainer.calls
+
+
+def test_exit_watchdog_waits_for_the_trainer(monkeypatch: pytest.MonkeyPatch) -> None:
+    exits = []
+    monkeypatch.setattr(signals.os, "_exit", exits.append)
+    done = threading.Event()
+    signals.exit_after(done, 130, grace=0.01)
+    time.sleep(0.1)
+    assert exits == []  # the trainer is still saving
+    done.set()
+    deadline = time.monotonic() + 2
+    while not exits and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert exits == [130]
 
 
 async def test_no_color_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,7 @@ from scripted_run import scripted_events, until
 
 from cnntui.errors import UsageError
 from cnntui.runlog import EVENTS_FILE, RunLogWriter, event_to_json
+from cnntui.tui import app as app_module
 from cnntui.tui.app import Dashboard, resolve_run_dir
 from cnntui.tui.sources import FileSource
 from cnntui.tui.widgets.layers import LayerTable
@@ -104,3 +105,16 @@ def test_resolve_run_dir(tmp_path: Path) -> None:
         resolve_run_dir(tmp_path / "missing")
     with pytest.raises(UsageError):
         resolve_run_dir(None, tmp_path / "empty")
+
+
+async def test_a_tailed_run_that_goes_quiet_is_flagged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app_module, "STALE_AFTER", 0.3)
+    events = scripted_events(finish=False, upto_step=50)
+    run_dir = record(tmp_path / "run", events[:-3])
+    app = watch_app(run_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await until(pilot, lambda: "no events for" in pane_text(app, "#header"))
+        record(run_dir, events[-3:])
+        assert await until(pilot, lambda: "no events for" not in pane_text(app, "#header"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.containers import ScrollableContainer
 from textual.widgets import Static
 
 from cnntui.engine.events import Evaluation
@@ -47,8 +47,8 @@ def confusion_table(evaluation: Evaluation) -> Table:
     return table
 
 
-class ConfusionPane(VerticalScroll):
-    """Shown in place of the layer table by the `c` key; scrolls when the classes do not fit."""
+class ConfusionPane(ScrollableContainer):
+    """Shown in place of the layer table by the `c` key; scrolls when many classes do not fit."""
 
     DEFAULT_CSS = """
     ConfusionPane {

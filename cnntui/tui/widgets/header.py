@@ -39,6 +39,7 @@ class RunHeader(Static):
     def __init__(self, mode: str, **kwargs) -> None:
         super().__init__(**kwargs)
         self.mode = mode  # "live" or "watch"
+        self.quiet_for: float | None = None  # watch: seconds since the last event, when long
         self._state: RunState | None = None
 
     def update_from(self, state: RunState) -> None:
@@ -99,6 +100,8 @@ class RunHeader(Static):
             line.append("─" * (bar - done), style="dim")
             line.append(f" {progress * 100:3.0f}%")
         line.append(tail)
+        if self.quiet_for is not None:
+            line.append(f"  no events for {fmt.duration(self.quiet_for)}", style="bold yellow")
         return line
 
     def _problem_line(self, state: RunState) -> Text | None:
