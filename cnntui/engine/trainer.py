@@ -213,6 +213,7 @@ class _Loop:
         ]
         self._autocast = setup.autocast_dtype
         self.first_bad_gradient: tuple[int, str] | None = None
+        self.last_saved_step: int | None = None
         self._epoch_loss_sum = 0.0
         self._epoch_correct = 0
         self._epoch_examples = 0
@@ -493,8 +494,12 @@ class _Loop:
         run_dir = self.setup.run_dir
         if run_dir is None:
             return
-        name = {"best": "best.pt", "manual": "last.pt"}.get(reason, "last.pt")
+        name = "best.pt" if reason == "best" else "last.pt"
+        if name == "last.pt" and self.last_saved_step == self.step:
+            return  # the end of the run right after the last epoch's save: nothing new
         path = save_checkpoint(self.checkpoint_state(), run_dir / name)
+        if name == "last.pt":
+            self.last_saved_step = self.step
         self.emit(CheckpointSaved(step=self.step, path=str(path), reason=reason))
 
     def summary(self, status: str, code: int, duration: float, message: str) -> dict[str, Any]:
