@@ -15,7 +15,8 @@ from cnntui.engine.events import (
     event_from_dict,
 )
 from cnntui.runlog import event_to_json
-from cnntui.tui.state import RunState, as_float, layer_condition, rows_from_shapes
+from cnntui.tui.layer_health import as_float, layer_condition, rows_from_shapes
+from cnntui.tui.state import RunState
 
 
 def test_a_whole_run_folds_into_the_panes() -> None:

@@ -11,7 +11,7 @@ from scripted_run import scripted_events, until
 
 from cnntui.errors import UsageError
 from cnntui.runlog import EVENTS_FILE, RunLogWriter, event_to_json
-from cnntui.tui import app as app_module
+from cnntui.tui import dashboard
 from cnntui.tui.app import Dashboard, resolve_run_dir
 from cnntui.tui.sources import FileSource
 from cnntui.tui.widgets.layers import LayerTable
@@ -110,7 +110,7 @@ def test_resolve_run_dir(tmp_path: Path) -> None:
 async def test_a_tailed_run_that_goes_quiet_is_flagged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(app_module, "STALE_AFTER", 0.3)
+    monkeypatch.setattr(dashboard, "STALE_AFTER", 0.3)
     events = scripted_events(finish=False, upto_step=50)
     run_dir = record(tmp_path / "run", events[:-3])
     app = watch_app(run_dir)

@@ -10,7 +10,8 @@ from textual.widgets import Static
 
 from cnntui.engine.events import DeviceStats
 from cnntui.tui import format as fmt
-from cnntui.tui.state import RunState, as_float
+from cnntui.tui.layer_health import as_float
+from cnntui.tui.state import RunState
 
 LABEL_WIDTH = 10
 

@@ -6,7 +6,8 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from cnntui.tui import format as fmt
-from cnntui.tui.state import LayerRow, RunState, as_float
+from cnntui.tui.layer_health import LayerRow, as_float
+from cnntui.tui.state import RunState
 
 COLUMNS = (
     ("name", "Layer"),

@@ -1,0 +1,379 @@
+"""The dashboard App: layout, the drain timer, the trainer's thread worker and the keys.
+
+The training thread only appends to a buffer; a timer here drains it a few times a second, folds
+the events into a `RunState` and refreshes just the panes whose data changed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+from textual import events
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Container, Horizontal, Vertical
+from textual.geometry import Size
+from textual.widget import Widget
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
+from cnntui.engine.events import Event, RunFailed
+from cnntui.errors import EXIT_INTERRUPTED
+from cnntui.tui import signals
+from cnntui.tui.screens import HelpScreen, QuitScreen
+from cnntui.tui.sources import EventSource
+from cnntui.tui.state import PANES, RunState
+from cnntui.tui.widgets.accuracy_chart import AccuracyChart
+from cnntui.tui.widgets.confusion import ConfusionPane
+from cnntui.tui.widgets.device import DevicePane
+from cnntui.tui.widgets.header import RunHeader
+from cnntui.tui.widgets.layers import LayerTable
+from cnntui.tui.widgets.log_pane import LogPane
+from cnntui.tui.widgets.loss_chart import LossChart
+from cnntui.tui.widgets.throughput import ThroughputPane
+from cnntui.tui.widgets.view_bar import ViewBar
+
+POLL_INTERVAL = 0.25  # seconds between drains: 4 Hz is live enough and costs nothing
+VIEWS = ("charts", "layers", "system", "log")
+# Below this the panes do not fit side by side: show one group at a time behind tabs.
+NARROW_WIDTH = 110
+NARROW_HEIGHT = 30
+STALE_AFTER = 15.0  # seconds without events before `watch` says the run may have stopped
+
+
+class Trainer(Protocol):
+    """What the dashboard needs from `cnntui.engine.trainer.Trainer`."""
+
+    state: str
+
+    def subscribe(self, fn: Callable[[Event], None]) -> None: ...
+    def run(self) -> int: ...
+    def toggle_pause(self) -> None: ...
+    def request_stop(self) -> None: ...
+    def request_save(self) -> None: ...
+    def request_evaluate(self) -> None: ...
+
+
+class Dashboard(App[int]):
+    """The training monitor. With a trainer it drives a live run; without, it is read-only."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "cnntui"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "toggle_pause", "Pause"),
+        Binding("s", "save", "Save"),
+        Binding("e", "evaluate", "Eval"),
+        Binding("c", "toggle_confusion", "Confusion"),
+        Binding("l", "toggle_log_scale", "Log-y"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit_dashboard", "Quit"),
+        Binding("ctrl+c", "quit_dashboard", "Quit", show=False, priority=True),
+        *(Binding(str(i), f"view('{v}')", v, show=False) for i, v in enumerate(VIEWS, 1)),
+    ]
+
+    def __init__(
+        self,
+        source: EventSource,
+        trainer: Trainer | None = None,
+        *,
+        exit_on_finish: bool = False,
+        watch_path: Path | None = None,
+        poll_interval: float = POLL_INTERVAL,
+        handle_signals: bool = False,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.trainer = trainer
+        self.read_only = trainer is None
+        self.watch_path = watch_path
+        self.exit_on_finish = exit_on_finish
+        self.poll_interval = poll_interval
+        self.handle_signals = handle_signals
+        self.state = RunState()
+        if self.read_only:
+            self.state.status = "waiting"
+        self.trainer_started = False
+        self.trainer_done = threading.Event()
+        self.trainer_exit_code: int | None = None
+        self.user_quit = False  # the user stopped the run before it ended
+        self._quit_when_done = False
+        self._view = "charts"
+        self._show_confusion = False
+        self._narrow = False
+        self._dropped_seen = 0
+        self._last_event_at = time.monotonic()
+        self._panes: dict[str, Widget] = {}
+
+    # -- layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader("watch" if self.read_only else "live", id="header")
+        yield ViewBar(VIEWS, id="views")
+        with Container(id="dashboard"):
+            with Horizontal(id="charts-row"):
+                yield LossChart(id="loss")
+                yield AccuracyChart(id="accuracy")
+            with Horizontal(id="middle-row"):
+                yield LayerTable(id="layers")
+                yield ConfusionPane(read_only=self.read_only, id="confusion")
+                with Vertical(id="system"):
+                    yield DevicePane(id="device")
+                    yield ThroughputPane(id="throughput")
+            yield LogPane(id="log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        titles = {
+            "loss": "Loss",
+            "accuracy": "Accuracy %",
+            "layers": "Layers",
+            "confusion": "Confusion matrix",
+            "device": "Device",
+            "throughput": "Throughput",
+            "log": "Log",
+        }
+        for pane_id, title in titles.items():
+            self.query_one(f"#{pane_id}").border_title = title
+        # Held, not queried per tick: a tick during shutdown must not find the DOM half gone.
+        self._panes = {name: self.query_one(f"#{name}") for name in PANES}
+        if self.watch_path is not None:
+            self.sub_title = str(self.watch_path)
+        self._narrow = self._is_narrow(self.size)
+        self._apply_layout()
+        self._refresh_panes({"header", "layers", "confusion", "throughput"})
+        self.drain_events()
+        self.set_interval(self.poll_interval, self.drain_events)
+        if self.handle_signals:
+            self._install_signal_handlers()
+        if self.trainer is not None:
+            self._start_training()
+
+    def on_resize(self, event: events.Resize) -> None:
+        narrow = self._is_narrow(event.size)  # self.size catches up only after this event
+        if narrow != self._narrow:
+            self._narrow = narrow
+            self._apply_layout()
+
+    @staticmethod
+    def _is_narrow(size: Size) -> bool:
+        return size.width < NARROW_WIDTH or size.height < NARROW_HEIGHT
+
+    def _apply_layout(self) -> None:
+        """Wide: every pane at once. Narrow: one group (tab) at a time."""
+        narrow, view, confusion = self._narrow, self._view, self._show_confusion
+        visible = {
+            "views": narrow,
+            "charts-row": not narrow or (view == "charts" and not confusion),
+            "middle-row": not narrow or confusion or view in ("layers", "system"),
+            "layers": not confusion and (not narrow or view == "layers"),
+            "confusion": confusion,
+            "system": not narrow or (view == "system" and not confusion),
+            "log": not narrow or (view == "log" and not confusion),
+        }
+        for widget_id, shown in visible.items():
+            self.query_one(f"#{widget_id}").display = shown
+        self.query_one("#charts-row").set_class(narrow, "-stacked")
+        self.query_one(ViewBar).set_active(view)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def drain_events(self) -> None:
+        """Fold whatever arrived since the last tick; never waits on the training thread."""
+        events = self.source.drain()
+        changed = self.state.apply(events) if events else set()
+        if events:
+            self._last_event_at = time.monotonic()
+        if self.read_only:
+            changed |= self._check_quiet()
+        dropped = self.source.dropped
+        if dropped > self._dropped_seen:
+            lost = dropped - self._dropped_seen
+            changed |= self.state.note("warning", f"{lost:,} events dropped: the UI fell behind")
+            self._dropped_seen = dropped
+        self._refresh_panes(changed)
+
+    def _check_quiet(self) -> set[str]:
+        """A tailed run that stops writing events may have been killed: say so in the header."""
+        quiet = time.monotonic() - self._last_event_at
+        header = self._panes["header"]
+        assert isinstance(header, RunHeader)
+        quiet_for = quiet if self.state.active and quiet > STALE_AFTER else None
+        if quiet_for is None and header.quiet_for is None:
+            return set()
+        header.quiet_for = quiet_for
+        return {"header"}
+
+    def _refresh_panes(self, changed: set[str]) -> None:
+        for pane in changed:
+            self._panes[pane].update_from(self.state)  # type: ignore[attr-defined]
+
+    # -- the training thread -----------------------------------------------------------------
+
+    def _start_training(self) -> None:
+        self.trainer_started = True
+        self.run_worker(self._train, name="trainer", thread=True, exit_on_error=False)
+
+    def _train(self) -> int:
+        assert self.trainer is not None
+        try:
+            return self.trainer.run()
+        finally:
+            self.trainer_done.set()
+
+    @property
+    def training_active(self) -> bool:
+        return self.trainer_started and not self.trainer_done.is_set()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.name != "trainer" or not worker.is_finished:
+            return
+        self.drain_events()  # the last events (RunFinished, RunFailed) land before we decide
+        if event.state == WorkerState.SUCCESS:
+            self.trainer_exit_code = int(worker.result or 0)
+        elif event.state == WorkerState.ERROR:
+            self.trainer_exit_code = 1
+            if self.state.failure is None:  # the trainer raised instead of reporting RunFailed
+                self._show_crash(worker.error)
+        if self.state.active:
+            trainer_state = getattr(self.trainer, "state", "finished")
+            final = trainer_state if trainer_state in ("finished", "failed") else "finished"
+            self._refresh_panes(self.state.set_status(final))
+        if self._quit_when_done or self.exit_on_finish:
+            self.exit(self.run_exit_code, return_code=self.run_exit_code)
+        elif not self.user_quit:
+            ended = "failed" if self.state.failure else "ended"
+            self.notify(f"Training {ended}. Press q to leave.", timeout=6)
+
+    def _show_crash(self, error: BaseException | None) -> None:
+        if error is None:
+            return
+        failure = RunFailed(
+            error=f"{type(error).__name__}: {error}",
+            traceback="".join(traceback.format_exception(error)),
+            step=self.state.step,
+        )
+        self._refresh_panes(self.state.apply([failure]))
+
+    @property
+    def run_exit_code(self) -> int:
+        """The run's exit code; 130 when the user stopped it mid-training."""
+        if self.read_only:
+            return 0
+        if self.state.failure is not None:
+            return self.state.failure.exit_code or 1
+        if self.user_quit:
+            return EXIT_INTERRUPTED
+        if self.trainer_exit_code is not None:
+            return self.trainer_exit_code
+        return self.state.finished.exit_code if self.state.finished else 0
+
+    def stop_training(self) -> None:
+        """Ask the trainer to stop (it saves last.pt) and leave once its thread has ended."""
+        self._quit_when_done = True
+        if not self.training_active:
+            self.exit(self.run_exit_code, return_code=self.run_exit_code)
+            return
+        self.user_quit = True
+        assert self.trainer is not None
+        self.trainer.request_stop()
+        self._refresh_panes(self.state.set_status("stopping"))
+        self.notify("Stopping: saving last.pt, then quitting…", timeout=30)
+
+    # -- signals -----------------------------------------------------------------------------
+
+    # Ctrl-C in the terminal is a key in raw mode (bound like `q`); these are real signals.
+
+    def _install_signal_handlers(self) -> None:
+        signals.install(on_stop=self.stop_training, on_hangup=self.hang_up)
+
+    def hang_up(self) -> None:
+        """SIGHUP: the terminal is gone. Stop and save as for `q`, without drawing anything."""
+        signals.detach_from_terminal()
+        self.stop_training()
+        done = self.trainer_done if self.training_active else None
+        signals.exit_after(done, EXIT_INTERRUPTED if self.trainer else 0)
+
+    def on_unmount(self) -> None:
+        if self.handle_signals:
+            signals.uninstall()
+        if self.training_active and self.trainer is not None:
+            # The app is going (a crash, a forced exit): never leave the trainer running unseen.
+            self.trainer.request_stop()
+
+    # -- key actions -------------------------------------------------------------------------
+
+    def _control(self, verb: str) -> bool:
+        """Whether a control key may act now; says why not when it may not."""
+        if self.read_only:
+            where = f" {self.watch_path}" if self.watch_path else ""
+            self.notify(f"Read-only: watching{where}; {verb} works in the live dashboard.")
+            return False
+        if not self.training_active or self.state.status in ("stopping", "finished", "failed"):
+            self.notify(f"Cannot {verb}: the run is not active.", severity="warning")
+            return False
+        return True
+
+    def action_toggle_pause(self) -> None:
+        if not self._control("pause"):
+            return
+        assert self.trainer is not None
+        pausing = self.state.status != "paused"
+        self.trainer.toggle_pause()
+        # Show it at once; the trainer's StateChanged event confirms at the next batch.
+        self._refresh_panes(self.state.set_status("paused" if pausing else "running"))
+
+    def action_save(self) -> None:
+        if self._control("save"):
+            assert self.trainer is not None
+            self.trainer.request_save()
+            self.notify("Checkpoint requested: saved after the current step.")
+
+    def action_evaluate(self) -> None:
+        if self._control("evaluate"):
+            assert self.trainer is not None
+            self.trainer.request_evaluate()
+            self.notify("Evaluation requested: press c for the confusion matrix.")
+
+    def action_toggle_confusion(self) -> None:
+        self._show_confusion = not self._show_confusion
+        self._apply_layout()
+        self._refresh_panes({"confusion"})
+
+    def action_toggle_log_scale(self) -> None:
+        chart = self.query_one(LossChart)
+        chart.set_log_scale(not chart.log_scale)
+
+    def action_view(self, view: str) -> None:
+        self._view = view
+        self._show_confusion = False
+        self._apply_layout()
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_quit_dashboard(self) -> None:
+        if isinstance(self.screen, QuitScreen):  # ctrl+c twice: yes
+            self.screen.dismiss(True)
+            return
+        if not self.training_active:
+            self.exit(self.run_exit_code, return_code=self.run_exit_code)
+        elif self._quit_when_done:
+            self.notify("Still stopping: waiting for last.pt to be saved…")
+        else:
+            self.push_screen(QuitScreen(), self._on_quit_answer)
+
+    def _on_quit_answer(self, stop: bool | None) -> None:
+        if stop:
+            self.stop_training()
+
+    async def action_quit(self) -> None:
+        """ctrl+q: stop without asking (still saving last.pt) and leave."""
+        self.stop_training()
