@@ -54,7 +54,8 @@ def metric(value: float | None) -> str:
     if not math.isfinite(value):
         return str(value)
     if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        return f"{value:.1e}"
+        mantissa, exponent = f"{value:.1e}".split("e")
+        return f"{mantissa}e{int(exponent)}"  # 2.0e-4, not 2.0e-04: table columns are tight
     return f"{value:.4g}"
 
 

@@ -165,3 +165,18 @@ def test_a_second_run_in_the_stream_starts_fresh() -> None:
     state.apply([second])
     assert state.started is second and state.status == "running"
     assert len(state.loss) == 0 and state.evaluation is None and state.log_total == 1
+
+
+def test_numbers_fit_narrow_columns() -> None:
+    from cnntui.tui import format as fmt
+
+    assert fmt.metric(2e-4) == "2.0e-4"
+    assert fmt.metric(-1.8e-5) == "-1.8e-5"
+    assert fmt.metric(3.2e6) == "3.2e6"
+    assert fmt.metric(0.012345) == "0.01235"
+    assert fmt.metric(float("nan")) == "nan" and fmt.metric(None) == "–"
+    assert fmt.duration(3725) == "1:02:05" and fmt.duration(65) == "1:05"
+    assert fmt.duration(None) == "–"
+    assert fmt.size_bytes(1.5 * 1024**3) == "1.5 GiB" and fmt.size_bytes(12) == "12 B"
+    assert fmt.rate(12345.6) == "12,346" and fmt.rate(2.5e6) == "2.50M" and fmt.rate(7.25) == "7.2"
+    assert fmt.percent(0.912) == "91.2%" and fmt.percent(None) == "–"

@@ -9,16 +9,18 @@ from cnntui.tui import format as fmt
 from cnntui.tui.layer_health import LayerRow, as_float
 from cnntui.tui.state import RunState
 
+# (key, label, width): health columns get fixed widths because their first cells are empty
+# and DataTable sizes a column once, from what it holds when the row is added.
 COLUMNS = (
-    ("name", "Layer"),
-    ("type", "Type"),
-    ("output", "Output"),
-    ("params", "Params"),
-    ("grad", "‖grad‖"),
-    ("act_mean", "act μ"),
-    ("act_std", "act σ"),
-    ("dead", "dead"),
-    ("status", "status"),
+    ("name", "Layer", None),
+    ("type", "Type", None),
+    ("output", "Output", None),
+    ("params", "Params", None),
+    ("grad", "‖grad‖", 7),
+    ("act_mean", "act μ", 7),
+    ("act_std", "act σ", 7),
+    ("dead", "dead", 4),
+    ("status", "status", 7),
 )
 HEALTH_COLUMNS = ("grad", "act_mean", "act_std", "dead", "status")
 
@@ -44,8 +46,8 @@ class LayerTable(DataTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self._row_names: list[str] = []
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
+        for key, label, width in COLUMNS:
+            self.add_column(label, key=key, width=width)
 
     def update_from(self, state: RunState) -> None:
         names = [row.name for row in state.layers]
