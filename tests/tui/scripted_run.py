@@ -155,6 +155,18 @@ def device_stats(step: int, t: float, device: str = "cpu") -> DeviceStats:
             utilization=87.0,
             temperature=61.0,
             power=312.0,
+            rss=int(2.1 * gib),
+            cpu_percent=101.0,
+            gpus=[
+                {"index": 0, "name": "NVIDIA H100", "utilization": 87.0, "memory_used": 3 * gib},
+                {
+                    "index": 1,
+                    "name": "NVIDIA H100",
+                    "utilization": 12.0,
+                    "memory_used": gib,
+                    "memory_total": 80 * gib,
+                },
+            ],
             time=t,
         )
     return DeviceStats(device="cpu", rss=812 * 1024**2, cpu_percent=185.0, time=t)

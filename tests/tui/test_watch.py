@@ -40,6 +40,9 @@ async def test_replay_of_a_finished_run_fills_every_pane(tmp_path: Path) -> None
         assert app.query_one(LayerTable).row_count == 12
         device = pane_text(app, "#device")
         assert "cuda:0" in device and "1.5 GiB / 80.0 GiB" in device and "util 87%" in device
+        assert "process RSS 2.1 GiB · CPU 101%" in device
+        assert "gpu1  util 12%  mem 1.0 GiB/80.0 GiB" in device  # the neighbour, not cuda:0
+        assert "gpu0" not in device
         assert "finished at step 300" in log_text(app)
         await pilot.press("c")
         assert "Ankle boot" in pane_text(app, "#confusion-table")

@@ -55,8 +55,11 @@ class DevicePane(Static):
             lines += self._cpu_lines(stats)
         else:
             lines += self._gpu_lines(stats, total, width)
-        for gpu in stats.gpus[1:]:  # the run's own GPU is the first; others in one line each
-            lines.append(self._other_gpu_line(gpu))
+            lines.append(self._process_line(stats))
+        own = _device_index(stats.device)
+        for gpu in stats.gpus:  # the other local GPUs, one line each: is a neighbour busy?
+            if gpu.get("index") != own:
+                lines.append(self._other_gpu_line(gpu))
         return Text("\n").join(lines)
 
     def _gpu_lines(self, stats: DeviceStats, total: float | None, width: int) -> list[Text]:
@@ -99,6 +102,11 @@ class DevicePane(Static):
         lines.append(Text(f"{'CPU':<{LABEL_WIDTH}}{'–' if cpu is None else f'{cpu:.0f}%'}"))
         return lines
 
+    def _process_line(self, stats: DeviceStats) -> Text:
+        cpu = as_float(stats.cpu_percent)
+        cpu_text = "–" if cpu is None else f"{cpu:.0f}%"
+        return Text(f"process RSS {fmt.size_bytes(as_float(stats.rss))} · CPU {cpu_text}", "dim")
+
     def _other_gpu_line(self, gpu: dict[str, Any]) -> Text:
         name = gpu.get("index", gpu.get("name", "gpu"))
         parts = [f"gpu{name}" if isinstance(name, int) else str(name)]
@@ -111,3 +119,9 @@ class DevicePane(Static):
                 f"mem {fmt.size_bytes(used)}" + (f"/{fmt.size_bytes(total)}" if total else "")
             )
         return Text("  ".join(parts), style="dim")
+
+
+def _device_index(device: str) -> int:
+    """`cuda:1` → 1; plain `cuda` is device 0."""
+    _, _, index = device.partition(":")
+    return int(index) if index.isdigit() else 0
