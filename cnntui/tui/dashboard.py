@@ -301,6 +301,9 @@ class Dashboard(App[int]):
         signals.exit_after(done, EXIT_INTERRUPTED if self.trainer else 0)
 
     def on_unmount(self) -> None:
+        close = getattr(self.source, "close", None)
+        if close is not None:
+            close()
         if self.handle_signals:
             signals.uninstall()
         if self.training_active and self.trainer is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from pathlib import Path
 from typing import Protocol
 
@@ -33,16 +35,47 @@ class BufferSource:
 
 
 class FileSource:
-    """Tails a run directory's events.jsonl; a partly written last line waits for the next poll."""
+    """Tails a run's events.jsonl from a background thread; a partly written line waits.
 
-    dropped = 0
+    Parsing a long run's file takes seconds: done off the UI thread, and handed over at most
+    `max_batch` events per drain, the dashboard shows up and answers keys while it catches up.
+    """
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, interval: float = 0.25, max_batch: int = 2000) -> None:
         self.run_dir = Path(run_dir)
         self.reader = EventReader(self.run_dir / EVENTS_FILE)
+        self.interval = interval
+        self.max_batch = max_batch
+        self.dropped = 0
+        self._pending: deque[Event] = deque()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def drain(self) -> list[Event]:
-        return self.reader.poll()
+        if self._thread is None:  # started by the first drain, i.e. once the app runs
+            self._thread = threading.Thread(target=self._follow, name="cnntui-tail", daemon=True)
+            self._thread.start()
+        with self._lock:
+            count = min(self.max_batch, len(self._pending))
+            return [self._pending.popleft() for _ in range(count)]
+
+    @property
+    def caught_up(self) -> bool:
+        """Whether everything read so far has been handed over."""
+        with self._lock:
+            return not self._pending
+
+    def _follow(self) -> None:
+        while not self._stop.is_set():
+            events = self.reader.poll()
+            if events:
+                with self._lock:
+                    self._pending.extend(events)
+            self._stop.wait(self.interval)
+
+    def close(self) -> None:
+        self._stop.set()
 
 
 class ListSource:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,20 @@ async def test_a_tailed_run_that_goes_quiet_is_flagged(
         assert await until(pilot, lambda: "no events for" in pane_text(app, "#header"))
         record(run_dir, events[-3:])
         assert await until(pilot, lambda: "no events for" not in pane_text(app, "#header"))
+
+
+def test_file_source_hands_over_a_long_file_in_batches(tmp_path: Path) -> None:
+    events = scripted_events()
+    run_dir = record(tmp_path / "run", events)
+    source = FileSource(run_dir, interval=0.01, max_batch=10)
+    batches = []
+    deadline = time.monotonic() + 5
+    while sum(map(len, batches)) < len(events) and time.monotonic() < deadline:
+        batch = source.drain()
+        if batch:
+            batches.append(batch)
+        time.sleep(0.005)
+    source.close()
+    assert max(map(len, batches)) <= 10
+    assert [e.kind for b in batches for e in b] == [e.kind for e in events]
+    assert source.caught_up
