@@ -13,7 +13,7 @@ from textual.widgets import Button, Static
 HELP_TEXT = """\
 [b]p[/b]  pause / resume training
 [b]s[/b]  save a checkpoint now
-[b]e[/b]  evaluate on the validation split now
+[b]e[/b]  evaluate now (the validation split, else test)
 [b]c[/b]  show / hide the confusion matrix of the last evaluation
 [b]l[/b]  loss chart: linear / log scale
 [b]1-4[/b]  narrow terminals: charts, layers, system, log
