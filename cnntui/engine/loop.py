@@ -1,0 +1,387 @@
+"""The training loop: steps, bounded-rate metric reads, requests, epochs and checkpoints.
+
+The hot loop never waits on the host: per-step metrics stay on the device (`StepWindow`) and are
+read about every 100 ms. Requests from other threads are served between batches.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from cnntui import __version__
+from cnntui.engine.checkpoint import save_checkpoint
+from cnntui.engine.control import Controls
+from cnntui.engine.device_stats import DeviceMonitor
+from cnntui.engine.evaluate import EvalResult, evaluate
+from cnntui.engine.events import (
+    CheckpointSaved,
+    EpochSummary,
+    Evaluation,
+    Event,
+    StateChanged,
+    StepMetrics,
+)
+from cnntui.engine.health import HealthMonitor
+from cnntui.engine.setup import RunSetup
+from cnntui.engine.window import StepWindow, WindowReading
+from cnntui.errors import EXIT_INTERRUPTED, EXIT_OK
+
+if TYPE_CHECKING:
+    from cnntui.engine.trainer import Trainer
+
+WINDOW_CAPACITY = 4096  # steps kept on the device between two reads
+
+
+class Diverged(Exception):
+    def __init__(self, message: str, step: int) -> None:
+        super().__init__(message)
+        self.step = step
+
+
+class TrainingLoop:
+    """The mutable state of one run: steps, windows, evaluation, checkpoints, the summary."""
+
+    def __init__(self, trainer: Trainer, setup: RunSetup) -> None:
+        self.trainer = trainer
+        self.config = setup.config
+        self.setup = setup
+        self.model = setup.model
+        self.data = setup.data
+        self.device = setup.device
+        self.optimizer = setup.optimizer
+        self.schedule = setup.schedule
+        self.scaler = setup.scaler
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=self.config.label_smoothing)
+        self.step = setup.start_step
+        self.epoch = setup.start_epoch
+        self.best_accuracy: float | None = setup.best_accuracy
+        self.history: list[dict[str, Any]] = []
+        self.health = HealthMonitor(self.model, self.config.health_every)
+        self.device_monitor = DeviceMonitor(self.device)
+        self.window = StepWindow(WINDOW_CAPACITY, self.device, list(self.model.parameters()))
+        self.examples = 0
+        self.started = time.perf_counter()
+        self.train_seconds = 0.0
+        self.data_wait_seconds = 0.0
+        self.param_names = [
+            name
+            for name, module in self.health.param_layers
+            for p in module.parameters(recurse=False)
+            if p.requires_grad
+        ]
+        self._autocast = setup.autocast_dtype
+        self.first_bad_gradient: tuple[int, str] | None = None
+        self.last_saved_step: int | None = None
+        self._epoch_loss_sum = 0.0
+        self._epoch_correct = 0
+        self._epoch_examples = 0
+
+    @property
+    def controls(self) -> Controls:
+        return self.trainer.controls
+
+    def emit(self, event: Event) -> None:
+        self.trainer.emit(event)
+
+    # --- the run ------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        config = self.config
+        self.trainer.state = "running"
+        self.emit(self.setup.started_event())
+        self.emit(StateChanged(state="running", step=self.step))
+        while self.epoch < config.epochs:
+            finished_epoch = self.train_epoch()
+            if not finished_epoch:
+                return EXIT_INTERRUPTED if self.controls.stop_requested.is_set() else EXIT_OK
+            self.end_epoch()
+            self.epoch += 1
+            if config.max_steps is not None and self.step >= config.max_steps:
+                break
+        return EXIT_OK
+
+    def train_epoch(self) -> bool:
+        """Train one epoch; False when it stopped early (stop request or max_steps)."""
+        config = self.config
+        loader = self.data.train
+        epoch_step = self.setup.start_batch
+        loader.set_epoch(self.epoch, start_batch=epoch_step)
+        self.model.train()
+        self._epoch_loss_sum, self._epoch_correct, self._epoch_examples = 0.0, 0, 0
+        epoch_started = window_started = time.perf_counter()
+        data_wait = paused = 0.0  # paused: time serving requests, kept out of throughput
+        batches = iter(loader)
+        completed = False
+        try:
+            while True:
+                fetch_start = time.perf_counter()
+                batch = next(batches, None)
+                if batch is None:
+                    completed = True
+                    return True
+                data_wait += time.perf_counter() - fetch_start
+                sample_health = self.health.due(self.step + 1)
+                if sample_health:
+                    self.health.begin()
+                self.train_step(*batch)
+                self.step += 1
+                epoch_step += 1
+                if sample_health:
+                    self.emit(self.health.end(self.step))
+                now = time.perf_counter()
+                if now - window_started >= config.log_interval or self.window.full:
+                    self.flush_window(now - window_started, data_wait, epoch_step)
+                    window_started, data_wait = time.perf_counter(), 0.0
+                    self.maybe_sample_device()
+                if config.max_steps is not None and self.step >= config.max_steps:
+                    completed = epoch_step >= len(loader)
+                    return completed
+                if self.controls.pending:
+                    self.flush_window(time.perf_counter() - window_started, data_wait, epoch_step)
+                    served = time.perf_counter()
+                    if not self.handle_requests(epoch_step):
+                        return False
+                    paused += time.perf_counter() - served
+                    window_started, data_wait = time.perf_counter(), 0.0
+        finally:
+            self.flush_window(time.perf_counter() - window_started, data_wait, epoch_step)
+            self.epoch_seconds = time.perf_counter() - epoch_started - paused
+            self.train_seconds += self.epoch_seconds
+            # Where a resumed run picks up: the next batch, or the next epoch's first.
+            self.setup.start_batch = 0 if completed else epoch_step
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        with torch.autocast(
+            self.device.type,
+            dtype=self._autocast or torch.float32,
+            enabled=self._autocast is not None,
+        ):
+            logits = self.model(x)
+            loss = self.loss_fn(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        if self.config.grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        # Record before the update: the gradient that is about to be applied is the one to blame.
+        self.window.record(loss, logits, y, track_grads=self.scaler is None)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)  # fp16 only: GradScaler syncs to skip inf steps
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.schedule.step()
+
+    # --- bounded-rate reads ---------------------------------------------------------------------
+
+    def flush_window(self, seconds: float, data_wait: float, epoch_step: int) -> None:
+        if self.window.steps == 0:
+            return
+        first_step = self.step - self.window.steps + 1
+        reading = self.window.read()
+        self.check_finite(reading, first_step)
+        self.examples += reading.examples
+        self.data_wait_seconds += data_wait
+        loss_mean = sum(reading.losses) / len(reading.losses)
+        self._epoch_loss_sum += loss_mean * reading.examples
+        self._epoch_correct += reading.correct
+        self._epoch_examples += reading.examples
+        seconds = max(seconds, 1e-9)
+        self.emit(
+            StepMetrics(
+                step=self.step,
+                epoch=self.epoch,
+                epoch_step=epoch_step,
+                loss=loss_mean,
+                accuracy=reading.correct / max(1, reading.examples),
+                lr=self.schedule.get_last_lr()[0],
+                examples_per_sec=reading.examples / seconds,
+                steps_per_sec=reading.steps / seconds,
+                data_wait=min(1.0, data_wait / seconds),
+                examples=self.examples,
+                elapsed=time.perf_counter() - self.started,
+                losses=reading.losses,
+            )
+        )
+
+    def check_finite(self, reading: WindowReading, first_step: int) -> None:
+        """Raise Diverged on a non-finite loss, naming the step and the layer that started it."""
+        if reading.first_nonfinite_grad is not None and self.first_bad_gradient is None:
+            # Kept across windows: the gradient often breaks one step before the loss does,
+            # and that step may have been read in the previous window.
+            layer = self.param_names[reading.bad_grad_params[0]]
+            self.first_bad_gradient = (first_step + reading.first_nonfinite_grad, layer)
+        if reading.first_nonfinite_loss is None:
+            return
+        bad_step = first_step + reading.first_nonfinite_loss
+        value = reading.losses[reading.first_nonfinite_loss]
+        where = ""
+        if self.first_bad_gradient is not None:
+            grad_step, layer = self.first_bad_gradient
+            where = f"; the first non-finite gradient was in layer {layer!r} at step {grad_step}"
+        else:
+            layer = self.health.first_nonfinite_gradient()
+            if layer is not None:
+                where = f"; the first layer with a non-finite gradient is {layer!r}"
+        raise Diverged(
+            f"training diverged: loss became {value} at step {bad_step} "
+            f"(epoch {self.epoch + 1}){where}. Try a lower learning rate (now {self.config.lr}) "
+            "or --set grad_clip=1.0.",
+            bad_step,
+        )
+
+    def maybe_sample_device(self) -> None:
+        now = time.perf_counter()
+        if now - getattr(self, "_last_device_sample", 0.0) >= self.config.device_stats_interval:
+            self._last_device_sample = now
+            self.emit(self.device_monitor.sample())
+
+    # --- requests from other threads ------------------------------------------------------------
+
+    def handle_requests(self, epoch_step: int) -> bool:
+        """Serve pause/save/evaluate; False when the loop must stop."""
+        controls = self.controls
+        if controls.paused and not controls.stop_requested.is_set():
+            self.trainer.state = "paused"
+            self.emit(StateChanged(state="paused", step=self.step))
+            while not controls.wait_while_paused(0.1):
+                self.serve_save_and_evaluate(epoch_step)
+                if controls.stop_requested.is_set():
+                    break
+            if not controls.stop_requested.is_set():
+                self.trainer.state = "running"
+                self.emit(StateChanged(state="running", step=self.step))
+        self.serve_save_and_evaluate(epoch_step)
+        if controls.stop_requested.is_set():
+            self.trainer.state = "stopping"
+            self.emit(StateChanged(state="stopping", step=self.step))
+            return False
+        return True
+
+    def serve_save_and_evaluate(self, epoch_step: int) -> None:
+        controls = self.controls
+        if controls.save_requested.is_set():
+            controls.save_requested.clear()
+            self.setup.start_batch = epoch_step
+            self.save("manual")
+        if controls.evaluate_requested.is_set():
+            controls.evaluate_requested.clear()
+            split = "val" if self.data.val is not None else "test"
+            self.evaluate_split(split)
+
+    # --- epochs, evaluation, checkpoints --------------------------------------------------------
+
+    def evaluate_split(self, split: str) -> EvalResult:
+        loader = self.data.val if split == "val" else self.data.test
+        result = evaluate(self.model, loader, self.data.num_classes, self.device, self._autocast)
+        self.emit(
+            Evaluation(
+                step=self.step,
+                split=split,
+                loss=result.loss,
+                accuracy=result.accuracy,
+                classes=list(self.data.classes),
+                per_class_accuracy=result.per_class_accuracy,
+                confusion=result.confusion,
+            )
+        )
+        return result
+
+    def end_epoch(self) -> None:
+        config = self.config
+        summary = EpochSummary(
+            epoch=self.epoch,
+            step=self.step,
+            train_loss=self._epoch_loss_sum / max(1, self._epoch_examples),
+            train_accuracy=self._epoch_correct / max(1, self._epoch_examples),
+            duration=getattr(self, "epoch_seconds", 0.0),
+        )
+        summary.examples_per_sec = self._epoch_examples / max(summary.duration, 1e-9)
+        last_epoch = self.epoch + 1 >= config.epochs or (
+            config.max_steps is not None and self.step >= config.max_steps
+        )
+        if (self.epoch + 1) % max(1, config.eval_every) == 0 or last_epoch:
+            if self.data.val is not None:
+                val = self.evaluate_split("val")
+                summary.val_loss, summary.val_accuracy = val.loss, val.accuracy
+            test = self.evaluate_split("test")
+            summary.test_loss, summary.test_accuracy = test.loss, test.accuracy
+            score = summary.val_accuracy if summary.val_accuracy is not None else test.accuracy
+            if self.best_accuracy is None or score > self.best_accuracy:
+                self.best_accuracy = score
+                summary.best = True
+        self.history.append(summary.to_dict())
+        self.emit(summary)
+        # Checkpoints name the *next* epoch as the place to resume.
+        self.epoch += 1
+        try:
+            if summary.best:
+                self.save("best")
+            if (self.epoch % max(1, config.checkpoint_every) == 0) or last_epoch:
+                self.save("last")
+        finally:
+            self.epoch -= 1
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        model = getattr(self.model, "_orig_mod", self.model)
+        state: dict[str, Any] = {
+            "format": "cnntui-checkpoint-1",
+            "cnntui_version": __version__,
+            "model": model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "epoch_batch": self.setup.start_batch,
+            "best_accuracy": self.best_accuracy,
+            "config": self.config.to_dict(),
+            "classes": list(self.data.classes),
+            "input_shape": list(self.data.input_shape),
+            "rng_cpu": torch.get_rng_state(),
+        }
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
+        if self.device.type == "cuda":
+            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def save(self, reason: str) -> None:
+        run_dir = self.setup.run_dir
+        if run_dir is None:
+            return
+        name = "best.pt" if reason == "best" else "last.pt"
+        if name == "last.pt" and self.last_saved_step == self.step:
+            return  # the end of the run right after the last epoch's save: nothing new
+        path = save_checkpoint(self.checkpoint_state(), run_dir / name)
+        if name == "last.pt":
+            self.last_saved_step = self.step
+        self.emit(CheckpointSaved(step=self.step, path=str(path), reason=reason))
+
+    def summary(self, status: str, code: int, duration: float, message: str) -> dict[str, Any]:
+        last = self.history[-1] if self.history else {}
+        return {
+            "status": status,
+            "exit_code": code,
+            "message": message,
+            "model": self.config.model,
+            "dataset": self.config.dataset,
+            "device": str(self.device),
+            "steps": self.step,
+            "epochs_completed": len(self.history) + self.setup.epochs_before,
+            "examples": self.examples,
+            "duration": duration,
+            "train_seconds": self.train_seconds,
+            "data_wait_seconds": self.data_wait_seconds,
+            "examples_per_sec": self.examples / self.train_seconds if self.train_seconds else None,
+            "best_accuracy": self.best_accuracy,
+            "final": {k: v for k, v in last.items() if k not in ("event", "time")},
+            "epochs": self.history,
+            "run_dir": str(self.setup.run_dir) if self.setup.run_dir else None,
+        }
