@@ -11,23 +11,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cnntui.data.datasets import DATASETS
 from cnntui.data.rawfile import DataFileError, read_file_bytes
 
 IMAGE_SHAPE = (3, 32, 32)
 RECORD_SIZE = 1 + 3 * 32 * 32
-NUM_CLASSES = 10
-CLASSES = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-)
+CLASSES = DATASETS["cifar10"].classes  # the catalogue holds the names once
+NUM_CLASSES = len(CLASSES)
 
 
 def parse_cifar_batch(
