@@ -146,3 +146,22 @@ def test_cpu_device_stats_report_process_memory() -> None:
     stats = DeviceMonitor(torch.device("cpu")).sample()
     assert stats.device == "cpu" and stats.rss > 10_000_000
     assert stats.cpu_percent is not None and stats.memory_allocated is None
+
+
+def test_largest_fitting_batch_halves_until_a_step_fits() -> None:
+    from cnntui.engine.oom import largest_fitting_batch
+
+    tried: list[int] = []
+
+    def probe(batch: int) -> None:
+        tried.append(batch)
+        if batch > 48:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+
+    assert largest_fitting_batch(probe, 256) == 32
+    assert tried == [128, 64, 32]
+
+    def never(batch: int) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    assert largest_fitting_batch(never, 8) is None

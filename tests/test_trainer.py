@@ -211,3 +211,52 @@ def test_unknown_optimizer_argument_is_a_clear_error(tiny_config) -> None:
     config = dataclasses.replace(tiny_config, optimizer="adam", optimizer_args={"betas2": 0.9})
     with pytest.raises(UsageError, match="takes no argument betas2"):
         Trainer(config).setup()
+
+
+OOM_MODEL = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    '''Pretends a device too small for more than 20 examples at a time.'''
+
+    def __init__(self, in_channels=1, num_classes=10):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(in_channels * 28 * 28, num_classes))
+
+    def forward(self, x):
+        if x.shape[0] > 20:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.body(x)
+"""
+
+
+def test_out_of_memory_names_a_batch_size_that_fits(tiny_config, tmp_path) -> None:
+    path = tmp_path / "oommodel.py"
+    path.write_text(textwrap.dedent(OOM_MODEL))
+    config = dataclasses.replace(tiny_config, model=f"{path}:Net", model_options={})
+    code, events, _ = train(config)
+    assert code == 1
+    failed = events[-1]
+    assert failed.kind == "failed"
+    # 64 failed; halving: 32 fails too, 16 fits.
+    assert "out of memory at batch size 64; a batch of 16 fits" in failed.error
+    assert "--batch-size 16" in failed.error
+
+
+def test_a_failing_torch_compile_falls_back_to_eager(tiny_config, monkeypatch) -> None:
+    class BrokenCompiled(torch.nn.Module):
+        def __init__(self, model: torch.nn.Module) -> None:
+            super().__init__()
+            self._orig_mod = model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise RuntimeError("inductor: no working C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", BrokenCompiled)
+    code, events, _ = train(dataclasses.replace(tiny_config, compile=True, epochs=1))
+    assert code == 0
+    warnings = [e for e in events if e.kind == "log" and e.level == "warning"]
+    assert warnings and "training eagerly" in warnings[0].message
+    assert of(events, StepMetrics)[-1].step == 16

@@ -22,10 +22,12 @@ from cnntui.engine.events import (
     EpochSummary,
     Evaluation,
     Event,
+    LogMessage,
     StateChanged,
     StepMetrics,
 )
 from cnntui.engine.health import HealthMonitor
+from cnntui.engine.oom import largest_fitting_batch, out_of_memory_message
 from cnntui.engine.setup import RunSetup
 from cnntui.engine.window import StepWindow, WindowReading
 from cnntui.errors import EXIT_INTERRUPTED, EXIT_OK
@@ -76,6 +78,10 @@ class TrainingLoop:
         self._autocast = setup.autocast_dtype
         self.first_bad_gradient: tuple[int, str] | None = None
         self.last_saved_step: int | None = None
+        self.step_fn = (
+            self.first_compiled_step if setup.model is not setup.eager_model else self.train_step
+        )
+        self.last_batch: tuple[torch.Tensor, torch.Tensor] | None = None
         self._epoch_loss_sum = 0.0
         self._epoch_correct = 0
         self._epoch_examples = 0
@@ -127,7 +133,7 @@ class TrainingLoop:
                 sample_health = self.health.due(self.step + 1)
                 if sample_health:
                     self.health.begin()
-                self.train_step(*batch)
+                self.step_fn(*batch)
                 self.step += 1
                 epoch_step += 1
                 if sample_health:
@@ -154,7 +160,43 @@ class TrainingLoop:
             # Where a resumed run picks up: the next batch, or the next epoch's first.
             self.setup.start_batch = 0 if completed else epoch_step
 
+    def first_compiled_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """torch.compile fails lazily, in the first forward or backward: fall back to eager."""
+        self.step_fn = self.train_step
+        try:
+            self.train_step(x, y)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as exc:  # no C++ compiler, an op inductor cannot lower, ...
+            self.model = self.setup.model = self.setup.eager_model
+            self.optimizer.zero_grad(set_to_none=True)
+            self.emit(
+                LogMessage(
+                    level="warning",
+                    message=f"torch.compile failed ({type(exc).__name__}: {exc}); training eagerly",
+                )
+            )
+            self.train_step(x, y)
+
+    def probe_batch(self, batch: int) -> None:
+        """One forward/backward at `batch` examples, for finding a batch size that fits."""
+        x, y = self.last_batch
+        repeats = -(-batch // x.shape[0])
+        xb, yb = x.repeat(repeats, *([1] * (x.dim() - 1)))[:batch], y.repeat(repeats)[:batch]
+        self.optimizer.zero_grad(set_to_none=True)
+        try:
+            with torch.autocast(
+                self.device.type,
+                dtype=self._autocast or torch.float32,
+                enabled=self._autocast is not None,
+            ):
+                loss = self.loss_fn(self.model(xb), yb)
+            loss.backward()
+        finally:
+            self.optimizer.zero_grad(set_to_none=True)
+
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.last_batch = (x, y)
         with torch.autocast(
             self.device.type,
             dtype=self._autocast or torch.float32,
@@ -178,6 +220,16 @@ class TrainingLoop:
         else:
             self.optimizer.step()
         self.schedule.step()
+
+    def out_of_memory_message(self) -> str:
+        """Name a batch size that fits, found by halving the one that did not."""
+        failed = self.config.batch_size
+        if self.last_batch is None:
+            return out_of_memory_message(self.device, failed, None)
+        self.last_batch = tuple(t.detach() for t in self.last_batch)  # type: ignore[assignment]
+        return out_of_memory_message(
+            self.device, failed, largest_fitting_batch(self.probe_batch, failed)
+        )
 
     # --- bounded-rate reads ---------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ class RunSetup:
     run_dir: Path | None
     shapes: dict[str, Any] | None
     num_params: int
+    eager_model: nn.Module | None = None  # the uncompiled module when config.compile is set
     start_step: int = 0
     start_epoch: int = 0
     start_batch: int = 0  # batches of `start_epoch` already done (mid-epoch resume)
@@ -171,6 +172,7 @@ def prepare_run(
         run_dir=None,
         shapes=shapes,
         num_params=num_params,
+        eager_model=model,
     )
     if resume_state is not None:
         _restore(setup, resume_state)
@@ -186,7 +188,8 @@ def prepare_run(
     if setup.run_dir is not None:
         write_json(setup.run_dir / CONFIG_FILE, config.to_dict())
     if config.compile:
-        setup.model = _compile(model)
+        # Compilation happens in the first step; the loop falls back to eager if it fails there.
+        setup.model = torch.compile(model)
     return setup
 
 
@@ -217,13 +220,3 @@ def _shapes_report(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, 
         return trace_model(model, input_shape, device="meta").to_dict()
     except Exception:
         return None
-
-
-def _compile(model: nn.Module) -> nn.Module:
-    try:
-        return torch.compile(model)
-    except Exception as exc:  # no compiler toolchain: keep training eagerly
-        import warnings
-
-        warnings.warn(f"torch.compile failed, training eagerly: {exc}", stacklevel=2)
-        return model

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from cnntui.config import RunConfig
 from cnntui.engine.checkpoint import load_checkpoint
 from cnntui.engine.control import Controls
@@ -111,6 +113,8 @@ class Trainer:
             self._finish(loop, "diverged", code, started, str(exc))
         except Exception as exc:
             self.state = "failed"
+            if isinstance(exc, torch.OutOfMemoryError) and loop is not None:
+                exc = CnntuiError(loop.out_of_memory_message())
             message = str(exc) if isinstance(exc, CnntuiError) else f"{type(exc).__name__}: {exc}"
             code = exc.exit_code if isinstance(exc, CnntuiError) else EXIT_ERROR
             step = loop.step if loop else 0
