@@ -245,17 +245,9 @@ def watch(
     ),
 ) -> None:
     """Open the dashboard on a run directory: a live tail of a running job, or a replay."""
-    from cnntui.runlog import EVENTS_FILE, newest_run
-
-    if run_dir is None:
-        run_dir = newest_run(runs_root)
-        if run_dir is None:
-            raise UsageError(f"no runs under {runs_root}/; name a run directory")
-    if not (run_dir / EVENTS_FILE).exists():
-        raise UsageError(f"{run_dir} is not a run directory (no {EVENTS_FILE})")
     from cnntui.tui.app import watch_dashboard
 
-    raise typer.Exit(watch_dashboard(run_dir))
+    raise typer.Exit(watch_dashboard(run_dir, runs_root))
 
 
 def main() -> None:
