@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 
 from rich.text import Text
@@ -14,6 +15,9 @@ from cnntui.tui.state import RunState
 
 Y_AXIS_WIDTH = 8  # columns plotext takes for the y tick labels and the frame
 SMOOTHING = 0.6
+# A chart redraw costs 5-15 ms of Python (plotext, then ANSI to rich), all of it holding the GIL
+# the training thread needs: charts follow the data once a second, the cheap panes four times.
+MIN_REDRAW_INTERVAL = 1.0
 COLORS = {"raw": "gray", "train": "cyan+", "val": "orange+", "test": "magenta+"}
 
 
@@ -31,10 +35,24 @@ class MetricChart(PlotextPlot):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._state: RunState | None = None
+        self._last_redraw = -math.inf
+        self._redraw_pending = False
 
     def update_from(self, state: RunState) -> None:
         self._state = state
-        self.border_subtitle = self.subtitle(state)
+        wait = self._last_redraw + MIN_REDRAW_INTERVAL - time.monotonic()
+        if wait <= 0:
+            self._redraw()
+        elif not self._redraw_pending:
+            self._redraw_pending = True
+            self.set_timer(wait, self._redraw)
+
+    def _redraw(self) -> None:
+        self._redraw_pending = False
+        self._last_redraw = time.monotonic()
+        if self._state is not None:
+            # Setting the subtitle repaints the whole chart, so it changes only with the plot.
+            self.border_subtitle = self.subtitle(self._state)
         self.refresh()
 
     def subtitle(self, state: RunState) -> str:

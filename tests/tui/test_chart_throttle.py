@@ -1,0 +1,52 @@
+"""Charts redraw at most once a second however fast events come, and end on the latest data.
+
+A chart redraw is 5-15 ms of Python holding the GIL the training thread needs, so this bound is
+what keeps the dashboard from slowing training (measured in bench/dashboard.py).
+"""
+
+from __future__ import annotations
+
+from scripted_run import scripted_events, until
+
+from cnntui.engine.events import Event
+from cnntui.tui.dashboard import Dashboard
+from cnntui.tui.widgets.chart import MIN_REDRAW_INTERVAL, MetricChart
+
+
+class TrickleSource:
+    """Hands over a few events per drain, like a live run does."""
+
+    dropped = 0
+
+    def __init__(self, events: list[Event], per_drain: int) -> None:
+        self._events = list(events)
+        self.per_drain = per_drain
+
+    def drain(self) -> list[Event]:
+        batch, self._events = self._events[: self.per_drain], self._events[self.per_drain :]
+        return batch
+
+
+async def test_charts_redraw_once_a_second_and_catch_up(monkeypatch) -> None:
+    renders: list[str] = []
+    real_render = MetricChart.render
+
+    def counting_render(self):
+        renders.append(self.id)
+        return real_render(self)
+
+    monkeypatch.setattr(MetricChart, "render", counting_render)
+    events = scripted_events(finish=False)
+    source = TrickleSource(events, per_drain=2)
+    app = Dashboard(source, poll_interval=0.02)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(1.5)
+        loss_renders = renders.count("loss")
+        # About 75 drains in 1.5 s, each changing the loss chart's data: at most 1 + 1.5/1 redraws.
+        assert 1 <= loss_renders <= 1 + int(1.5 / MIN_REDRAW_INTERVAL) + 1
+        assert await until(pilot, lambda: not source._events, timeout=10)
+        await pilot.pause(MIN_REDRAW_INTERVAL + 0.3)
+        chart = app.query_one("#loss", MetricChart)
+        # The redraw left pending by the last events has run: the chart shows the final state.
+        assert chart.border_subtitle == chart.subtitle(app.state)
+        assert app.state.step == max(e.step for e in events if e.kind == "step")
