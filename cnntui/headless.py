@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from cnntui.engine.events import (
     CheckpointSaved,
@@ -22,6 +22,9 @@ from cnntui.engine.events import (
     StepMetrics,
 )
 from cnntui.runlog import event_to_json
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _percent(value: float | None) -> str:
@@ -113,7 +116,7 @@ class PlainReporter:
 class RichReporter(PlainReporter):
     """On a terminal: a live progress bar per epoch, and the plain summary lines above it."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Console | None = None) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -124,7 +127,7 @@ class RichReporter(PlainReporter):
             TimeRemainingColumn,
         )
 
-        self.console = Console(stderr=False)
+        self.console = console or Console()
         super().__init__(interval=0)
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}"),

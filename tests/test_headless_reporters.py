@@ -1,0 +1,74 @@
+"""The headless reporters on scripted events: what a terminal, a pipe and a script each get."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from rich.console import Console
+
+from cnntui.engine.events import EpochSummary, RunFinished, RunStarted, StepMetrics
+from cnntui.headless import JsonReporter, PlainReporter, RichReporter, make_reporter
+
+
+def started() -> RunStarted:
+    return RunStarted(
+        run_name="r", run_dir="runs/r", model="lenet", dataset="fmnist", device="cpu",
+        device_name="x86_64", epochs=2, steps_per_epoch=10, batch_size=256, num_params=61_706,
+        classes=[str(i) for i in range(10)], config={}, time=1.0,
+    )  # fmt: skip
+
+
+def step(i: int) -> StepMetrics:
+    return StepMetrics(
+        step=i, epoch=0, epoch_step=i, loss=1.5, accuracy=0.5, lr=0.9, examples_per_sec=9000.0,
+        steps_per_sec=35.0, data_wait=0.01, examples=256 * i, elapsed=float(i), time=2.0,
+    )  # fmt: skip
+
+
+def events() -> list:
+    return [
+        started(),
+        *[step(i) for i in range(1, 11)],
+        EpochSummary(epoch=0, step=10, train_loss=1.5, train_accuracy=0.5, test_loss=1.2,
+                     test_accuracy=0.6, examples_per_sec=9000.0, duration=0.3, best=True),
+        RunFinished(status="finished", exit_code=0, step=10, epoch=1, duration=1.0,
+                    best_accuracy=0.6),
+    ]  # fmt: skip
+
+
+def test_rich_reporter_draws_a_bar_and_keeps_the_epoch_lines() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120, color_system=None)
+    reporter = RichReporter(console)
+    for event in events():
+        reporter(event)
+    text = out.getvalue()
+    assert "/10 loss 1.5000 acc 50.00% 9,000 ex/s" in text  # the live bar was drawn
+    assert "epoch 1/2 | train loss 1.5000 acc 50.00% | test loss 1.2000 acc 60.00%" in text
+    assert "finished after 10 steps" in text
+
+
+def test_plain_reporter_rate_limits_progress_but_not_summaries() -> None:
+    out = io.StringIO()
+    reporter = PlainReporter(out, interval=3600)
+    for event in events():
+        reporter(event)
+    lines = out.getvalue().splitlines()
+    assert sum("step" in line and "ex/s lr" in line for line in lines) == 1  # the first only
+    assert any(line.startswith("epoch 1/2 |") for line in lines)
+    assert lines[-1].startswith("finished after 10 steps")
+
+
+def test_json_reporter_writes_one_object_per_event() -> None:
+    out = io.StringIO()
+    reporter = JsonReporter(out)
+    for event in events():
+        reporter(event)
+    kinds = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
+    assert kinds[0] == "run_started" and kinds[-1] == "finished" and kinds.count("step") == 10
+
+
+def test_make_reporter_picks_plain_lines_for_a_pipe() -> None:
+    assert type(make_reporter(json_output=False, stream=io.StringIO())) is PlainReporter
+    assert type(make_reporter(json_output=True, stream=io.StringIO())) is JsonReporter
