@@ -2,7 +2,8 @@
 
 Writing a step's loss into a preallocated device buffer is an asynchronous copy; only `read()`
 waits for the device, and the trainer calls it at a bounded rate (every ~100 ms). That is the
-difference from the textbook loop's `float(loss)` per batch, which stalls the GPU every step.
+difference from the textbook loop, which converts the loss to a Python float every batch and so
+stalls the GPU every step.
 """
 
 from __future__ import annotations
