@@ -168,6 +168,13 @@ def run(
     exit_on_finish: Annotated[
         bool, typer.Option(help="Close the dashboard when training ends.")
     ] = False,
+    nproc: Annotated[
+        int | None,
+        typer.Option(
+            help="Data-parallel on N local workers (torch.distributed; one per GPU). "
+            "--batch-size is the global batch."
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Train a model: a live dashboard on a terminal, progress or JSON lines otherwise.
@@ -206,6 +213,7 @@ def run(
         headless=headless,
         json_output=json_output,
         exit_on_finish=exit_on_finish,
+        nproc=nproc,
     )
     raise typer.Exit(code)
 

@@ -19,7 +19,14 @@ def run_command(
     headless: bool,
     json_output: bool,
     exit_on_finish: bool,
+    nproc: int | None = None,
 ) -> int:
+    if nproc is not None:
+        from cnntui.launch import launch_command
+
+        return launch_command(nproc, target, preset, overrides, resume, headless, json_output)
+
+    from cnntui.engine.distributed import context_from_env
     from cnntui.engine.trainer import Trainer
 
     if resume is not None:
@@ -31,6 +38,11 @@ def run_command(
             raise CnntuiError("name a preset or model to run, e.g. `cnntui run lenet`", 2)
         config = load_config(target or "", preset, overrides)
 
+    dist = context_from_env()
+    if dist.enabled:
+        # A rank of a data-parallel run: never a dashboard (the launcher shows one), and only
+        # rank 0 reports; the others print nothing but their own errors.
+        headless, json_output = True, json_output and dist.is_main
     use_dashboard = not (headless or json_output) and sys.stdout.isatty() and sys.stdin.isatty()
     trainer = Trainer(config, resume_from=resume, resume_overrides=overrides)
     if json_output:
@@ -44,7 +56,7 @@ def run_command(
 
         return run_dashboard(trainer, exit_on_finish=exit_on_finish)
 
-    if not json_output:
+    if not json_output and dist.is_main:
         from cnntui.headless import make_reporter
 
         trainer.subscribe(make_reporter(json_output=False))

@@ -33,10 +33,15 @@ class BatchLoader(Protocol):
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None: ...
 
 
-def batches_per_epoch(num_examples: int, batch_size: int, drop_last: bool) -> int:
-    """How many batches one pass yields."""
+def batches_per_epoch(
+    num_examples: int, batch_size: int, drop_last: bool, world_size: int = 1
+) -> int:
+    """How many batches one pass yields (a last batch too small to give every rank one example
+    is dropped in a distributed run)."""
     if drop_last:
         return num_examples // batch_size
+    if world_size > 1:
+        return num_examples // batch_size + (num_examples % batch_size >= world_size)
     return math.ceil(num_examples / batch_size)
 
 
@@ -78,6 +83,7 @@ class DeviceLoader:
         self.drop_last = drop_last
         self.epoch = 0
         self._start_batch = 0
+        self.rank, self.world_size = 0, 1
         self._generator = torch.Generator(device=self.device)
 
     @property
@@ -86,7 +92,22 @@ class DeviceLoader:
         return len(self.labels)
 
     def __len__(self) -> int:
-        return batches_per_epoch(self.num_examples, self.batch_size, self.drop_last)
+        return batches_per_epoch(
+            self.num_examples, self.batch_size, self.drop_last, self.world_size
+        )
+
+    def shard(self, rank: int, world_size: int) -> None:
+        """Yield only rank `rank`'s part of every batch of a data-parallel run.
+
+        `batch_size` stays the global batch: every rank draws the same epoch permutation and
+        takes its own contiguous equal share of each global batch, so with gradients averaged
+        over ranks a step is the same update a single process makes on the whole batch.
+        """
+        if world_size > 1 and self.batch_size < world_size:
+            raise ValueError(
+                f"the global batch ({self.batch_size}) is smaller than the {world_size} ranks"
+            )
+        self.rank, self.world_size = rank, world_size
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         """Select epoch `epoch`'s order; the next pass starts at batch `start_batch` (to resume)."""
@@ -106,6 +127,10 @@ class DeviceLoader:
         augment = self.transform.augmentation is not None
         for b in range(start_batch, len(self)):
             lo, hi = b * self.batch_size, min((b + 1) * self.batch_size, self.num_examples)
+            if self.world_size > 1:
+                share = (hi - lo) // self.world_size
+                lo += self.rank * share
+                hi = lo + share
             if order is None:
                 images, labels = self.images[lo:hi], self.labels[lo:hi]
             else:
@@ -115,5 +140,7 @@ class DeviceLoader:
             generator = None
             if augment:
                 seed = mix_seed(self.seed, STREAM_AUGMENT, self.epoch, b)
+                if self.world_size > 1:  # each rank its own draws for its part of the batch
+                    seed = mix_seed(seed, self.rank)
                 generator = self._generator.manual_seed(seed)
             yield self.transform(images, generator), labels

@@ -16,6 +16,7 @@ from cnntui import __version__
 from cnntui.engine.checkpoint import save_checkpoint
 from cnntui.engine.control import Controls
 from cnntui.engine.device_stats import DeviceMonitor
+from cnntui.engine.distributed import all_reduce_sum, unwrap
 from cnntui.engine.evaluate import EvalResult, evaluate
 from cnntui.engine.events import (
     CheckpointSaved,
@@ -62,7 +63,14 @@ class TrainingLoop:
         self.epoch = setup.start_epoch
         self.best_accuracy: float | None = setup.best_accuracy
         self.history: list[dict[str, Any]] = []
-        self.health = HealthMonitor(self.model, self.config.health_every)
+        self.dist = setup.dist
+        # In a data-parallel run, the flush point is agreed by all ranks (a collective): rank 0
+        # picks how many steps the next window holds from its own timing.
+        self._next_flush = 1
+        self._stop_agreed = False
+        self.health = HealthMonitor(
+            unwrap(self.model) if self.dist.enabled else self.model, self.config.health_every
+        )
         self.device_monitor = DeviceMonitor(self.device)
         self.window = StepWindow(WINDOW_CAPACITY, self.device, list(self.model.parameters()))
         self.examples = 0
@@ -100,6 +108,15 @@ class TrainingLoop:
         self.trainer.state = "running"
         self.emit(self.setup.started_event())
         self.emit(StateChanged(state="running", step=self.step))
+        if self.dist.enabled:
+            n = self.dist.world_size
+            self.emit(
+                LogMessage(
+                    level="info",
+                    message=f"data-parallel on {n} ranks: global batch {config.batch_size} "
+                    f"({config.batch_size // n} per rank), learning rate {config.lr}",
+                )
+            )
         while self.epoch < config.epochs:
             finished_epoch = self.train_epoch()
             if not finished_epoch:
@@ -121,7 +138,7 @@ class TrainingLoop:
         epoch_started = window_started = time.perf_counter()
         data_wait = paused = 0.0  # paused: time serving requests, kept out of throughput
         batches = iter(loader)
-        completed = False
+        completed = failed = False
         try:
             while True:
                 fetch_start = time.perf_counter()
@@ -139,26 +156,47 @@ class TrainingLoop:
                 if sample_health:
                     self.emit(self.health.end(self.step))
                 now = time.perf_counter()
-                if now - window_started >= config.log_interval or self.window.full:
+                if self.dist.enabled:
+                    due = self.window.steps >= self._next_flush  # the same step on every rank
+                else:
+                    due = now - window_started >= config.log_interval
+                if due or self.window.full:
                     self.flush_window(now - window_started, data_wait, epoch_step)
                     window_started, data_wait = time.perf_counter(), 0.0
                     self.maybe_sample_device()
+                    if self._stop_agreed:
+                        return self.stop_with_peers()
                 if config.max_steps is not None and self.step >= config.max_steps:
                     completed = epoch_step >= len(loader)
                     return completed
-                if self.controls.pending:
+                # Ranks agree on a stop at the next flush; pause, save and evaluate requests
+                # come from a dashboard, which never runs inside a rank.
+                if self.controls.pending and not self.dist.enabled:
                     self.flush_window(time.perf_counter() - window_started, data_wait, epoch_step)
                     served = time.perf_counter()
                     if not self.handle_requests(epoch_step):
                         return False
                     paused += time.perf_counter() - served
                     window_started, data_wait = time.perf_counter(), 0.0
+        except BaseException:
+            failed = True
+            raise
         finally:
-            self.flush_window(time.perf_counter() - window_started, data_wait, epoch_step)
+            # A failing rank must not enter a collective its peers will never join.
+            if not (failed and self.dist.enabled):
+                self.flush_window(time.perf_counter() - window_started, data_wait, epoch_step)
             self.epoch_seconds = time.perf_counter() - epoch_started - paused
             self.train_seconds += self.epoch_seconds
             # Where a resumed run picks up: the next batch, or the next epoch's first.
             self.setup.start_batch = 0 if completed else epoch_step
+
+    def stop_with_peers(self) -> bool:
+        """A rank asked to stop (a signal): every rank stops after the same step."""
+        if not self.controls.stop_requested.is_set():
+            self.controls.request_stop("a peer rank stopped")
+        self.trainer.state = "stopping"
+        self.emit(StateChanged(state="stopping", step=self.step))
+        return False
 
     def first_compiled_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """torch.compile fails lazily, in the first forward or backward: fall back to eager."""
@@ -224,7 +262,7 @@ class TrainingLoop:
     def out_of_memory_message(self) -> str:
         """Name a batch size that fits, found by halving the one that did not."""
         failed = self.config.batch_size
-        if self.last_batch is None:
+        if self.last_batch is None or self.dist.enabled:  # probing would need every rank
             return out_of_memory_message(self.device, failed, None)
         self.last_batch = tuple(t.detach() for t in self.last_batch)  # type: ignore[assignment]
         return out_of_memory_message(
@@ -237,7 +275,8 @@ class TrainingLoop:
         if self.window.steps == 0:
             return
         first_step = self.step - self.window.steps + 1
-        reading = self.window.read()
+        distributed = self.dist.enabled
+        reading = self.read_window_all_ranks(seconds) if distributed else self.window.read()
         self.check_finite(reading, first_step)
         self.examples += reading.examples
         self.data_wait_seconds += data_wait
@@ -262,6 +301,20 @@ class TrainingLoop:
                 losses=reading.losses,
             )
         )
+
+    def read_window_all_ranks(self, seconds: float) -> WindowReading:
+        """One all-reduce per window: global loss, accuracy and examples, the next flush point
+        (rank 0's choice) and whether any rank wants to stop."""
+        steps = self.window.steps
+        next_flush = 0.0
+        if self.dist.is_main:
+            rate = steps / max(seconds, 1e-9)
+            next_flush = float(min(WINDOW_CAPACITY, max(1, int(rate * self.config.log_interval))))
+        stop = 1.0 if self.controls.stop_requested.is_set() else 0.0
+        reading = self.window.read(all_reduce_sum, self.dist.world_size, extra=[stop, next_flush])
+        self._stop_agreed = reading.extra[0] > 0
+        self._next_flush = max(1, int(reading.extra[1]))
+        return reading
 
     def check_finite(self, reading: WindowReading, first_step: int) -> None:
         """Raise Diverged on a non-finite loss, naming the step and the layer that started it."""
@@ -332,7 +385,9 @@ class TrainingLoop:
 
     def evaluate_split(self, split: str) -> EvalResult:
         loader = self.data.val if split == "val" else self.data.test
-        result = evaluate(self.model, loader, self.data.num_classes, self.device, self._autocast)
+        # Not through DDP: its forward may broadcast buffers, a collective only rank 0 would join.
+        model = unwrap(self.model) if self.dist.enabled else self.model
+        result = evaluate(model, loader, self.data.num_classes, self.device, self._autocast)
         self.emit(
             Evaluation(
                 step=self.step,
@@ -359,7 +414,8 @@ class TrainingLoop:
         last_epoch = self.epoch + 1 >= config.epochs or (
             config.max_steps is not None and self.step >= config.max_steps
         )
-        if (self.epoch + 1) % max(1, config.eval_every) == 0 or last_epoch:
+        evaluate_now = (self.epoch + 1) % max(1, config.eval_every) == 0 or last_epoch
+        if evaluate_now and self.dist.is_main:  # the other ranks wait at the next collective
             if self.data.val is not None:
                 val = self.evaluate_split("val")
                 summary.val_loss, summary.val_accuracy = val.loss, val.accuracy
@@ -383,6 +439,8 @@ class TrainingLoop:
 
     def checkpoint_state(self) -> dict[str, Any]:
         model = getattr(self.model, "_orig_mod", self.model)
+        if self.dist.enabled:
+            model = unwrap(model)
         state: dict[str, Any] = {
             "format": "cnntui-checkpoint-1",
             "cnntui_version": __version__,

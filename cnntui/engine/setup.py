@@ -12,6 +12,8 @@ import torch
 from torch import nn
 
 from cnntui.config import RunConfig, apply_settings
+from cnntui.engine import distributed
+from cnntui.engine.distributed import SINGLE, DistContext
 from cnntui.engine.events import RunStarted
 from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weights
 from cnntui.errors import UsageError
@@ -38,6 +40,7 @@ class RunSetup:
     start_batch: int = 0  # batches of `start_epoch` already done (mid-epoch resume)
     epochs_before: int = 0
     best_accuracy: float | None = None
+    dist: DistContext = SINGLE
 
     def started_event(self) -> RunStarted:
         config = self.config
@@ -56,6 +59,7 @@ class RunSetup:
             config=config.to_dict(),
             shapes=self.shapes,
             start_step=self.start_step,
+            world_size=self.dist.world_size,
         )
 
 
@@ -90,6 +94,8 @@ def use_channels_last(config: RunConfig, model: nn.Module, data: Any, device: to
         return False
     if config.deterministic and device.type == "cpu":
         return False  # a timing-based choice could differ between two runs of the same seed
+    if distributed.context_from_env().enabled:
+        return False  # ... or between two ranks, whose parameters must match
     x, y = next(iter(data.train))
     return prefer_channels_last(model, x, y, device)
 
@@ -117,7 +123,9 @@ def prepare_run(
         saved = {k: v for k, v in resume_state["config"].items() if k in fields}
         config = apply_settings(RunConfig(), saved, "the checkpoint's config")
         config = apply_settings(config, resume_overrides or {}, "the command line").validate()
-    device = resolve_device(config.device)
+    dist = distributed.context_from_env()
+    device = distributed.rank_device(resolve_device(config.device), dist)
+    distributed.init_process_group(dist, device)
     seed_everything(config.seed, config.deterministic)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -152,6 +160,16 @@ def prepare_run(
         model.to(memory_format=torch.channels_last)
     num_params = sum(p.numel() for p in model.parameters())
     shapes = _shapes_report(model, (1, *data.input_shape))
+    if dist.enabled:
+        if not hasattr(data.train, "shard"):
+            raise UsageError(
+                f"data set {config.dataset!r} cannot be sharded for a data-parallel run; "
+                "use a device-resident data set (fmnist, mnist, cifar10, synthetic)"
+            )
+        try:
+            data.train.shard(dist.rank, dist.world_size)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
 
     optimizer = build_optimizer(config, model.parameters(), device)
     schedule = build_schedule(config, optimizer, len(data.train))
@@ -173,20 +191,27 @@ def prepare_run(
         shapes=shapes,
         num_params=num_params,
         eager_model=model,
+        dist=dist,
     )
     if resume_state is not None:
         _restore(setup, resume_state)
         setup.run_dir = Path(resume_from) if resume_from and Path(resume_from).is_dir() else None
         if setup.run_dir is None and resume_from is not None:
             setup.run_dir = Path(resume_from).parent
-    elif write_run_dir:
+    elif write_run_dir and dist.is_main:
         if config.run_dir:
             setup.run_dir = Path(config.run_dir)
             setup.run_dir.mkdir(parents=True, exist_ok=True)
         else:
             setup.run_dir = new_run_dir(Path(config.runs_root), config.model, config.dataset)
+    if not dist.is_main:
+        setup.run_dir = None  # rank 0 alone writes the run directory and the checkpoints
     if setup.run_dir is not None:
         write_json(setup.run_dir / CONFIG_FILE, config.to_dict())
+    if dist.enabled:
+        # After _restore: DDP broadcasts rank 0's weights and averages gradients over ranks.
+        setup.model = setup.eager_model = distributed.wrap_ddp(model, device)
+        model = setup.model
     if config.compile:
         # Compilation happens in the first step; the loop falls back to eager if it fails there.
         setup.model = torch.compile(model)

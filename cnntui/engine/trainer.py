@@ -6,6 +6,7 @@ threads talk to (controls, state); `TrainingLoop` in loop.py does the work.
 
 from __future__ import annotations
 
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 
 from cnntui.config import RunConfig
+from cnntui.engine import distributed
 from cnntui.engine.checkpoint import load_checkpoint
 from cnntui.engine.control import Controls
 from cnntui.engine.events import Event, RunFailed, RunFinished
@@ -101,6 +103,13 @@ class Trainer:
 
     def run(self) -> int:
         """Train to the end (or a stop request); returns the process exit code."""
+        try:
+            return self._run()
+        finally:
+            if self.setup_done is not None and self.setup_done.dist.enabled:
+                distributed.destroy_process_group()
+
+    def _run(self) -> int:
         started = time.perf_counter()
         loop: TrainingLoop | None = None
         try:
@@ -118,6 +127,13 @@ class Trainer:
             message = str(exc) if isinstance(exc, CnntuiError) else f"{type(exc).__name__}: {exc}"
             code = exc.exit_code if isinstance(exc, CnntuiError) else EXIT_ERROR
             step = loop.step if loop else 0
+            dist = self.setup_done.dist if self.setup_done else distributed.context_from_env()
+            if dist.enabled:
+                diagnosis = distributed.diagnose_timeout(exc)
+                if diagnosis:
+                    message = f"a collective timed out on rank {dist.rank}: {diagnosis}"
+            if dist.enabled and not dist.is_main:  # rank 0's reporters show rank 0's errors
+                print(f"cnntui: rank {dist.rank}: error: {message}", file=sys.stderr, flush=True)
             self.emit(
                 RunFailed(
                     error=message, traceback=traceback.format_exc(), step=step, exit_code=code

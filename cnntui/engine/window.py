@@ -8,7 +8,8 @@ stalls the GPU every step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 
@@ -22,6 +23,7 @@ class WindowReading:
     first_nonfinite_loss: int | None  # index in the window
     first_nonfinite_grad: int | None  # index in the window
     bad_grad_params: list[int]  # parameter indices with a non-finite gradient at that step
+    extra: list[float] = field(default_factory=list)  # `read(extra=...)`, summed over ranks
 
 
 class StepWindow:
@@ -56,14 +58,32 @@ class StepWindow:
                 self._grad_ok[i] = torch.stack(torch._foreach_norm(grads)).isfinite()
         self._sizes.append(targets.shape[0])
 
-    def read(self) -> WindowReading:
+    def read(
+        self,
+        all_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        world_size: int = 1,
+        extra: list[float] | None = None,
+    ) -> WindowReading:
+        """The window's steps; with `all_reduce` (a data-parallel run) summed over all ranks,
+        losses averaged, in one collective per window, together with the `extra` numbers."""
         n = len(self._sizes)
         loss = self._loss[:n]
         grad_ok = self._grad_ok[:n]
-        summary = torch.cat(
-            [loss, self._correct[:n].sum().view(1), (~grad_ok.all(dim=1)).float()]
-        ).tolist()  # sync: once per window (about every 100 ms), never per batch
-        losses, correct, grad_bad = summary[:n], summary[n], summary[n + 1 :]
+        parts = [loss, self._correct[:n].sum().view(1), (~grad_ok.all(dim=1)).float()]
+        examples = sum(self._sizes)
+        if all_reduce is not None:
+            tail = [float(examples), *(extra or [])]
+            parts.append(torch.tensor(tail, device=loss.device, dtype=torch.float32))
+            summary_tensor = all_reduce(torch.cat(parts))
+            summary_tensor[:n] /= world_size  # equal shares per rank: the mean of the means
+        else:
+            summary_tensor = torch.cat(parts)
+        summary = summary_tensor.tolist()  # sync: once per window (about every 100 ms)
+        losses, correct, grad_bad = summary[:n], summary[n], summary[n + 1 : 2 * n + 1]
+        reduced_extra: list[float] = []
+        if all_reduce is not None:
+            examples = round(summary[2 * n + 1])
+            reduced_extra = summary[2 * n + 2 :]
         first_loss = next((j for j, v in enumerate(losses) if not _finite(v)), None)
         first_grad = next((j for j, bad in enumerate(grad_bad) if bad), None)
         bad_params: list[int] = []
@@ -72,12 +92,13 @@ class StepWindow:
             bad_params = [j for j, ok in enumerate(row) if not ok]
         reading = WindowReading(
             steps=n,
-            examples=sum(self._sizes),
+            examples=examples,
             losses=losses,
             correct=int(correct),
             first_nonfinite_loss=first_loss,
             first_nonfinite_grad=first_grad,
             bad_grad_params=bad_params,
+            extra=reduced_extra,
         )
         self._sizes = []
         self._grad_ok.fill_(True)

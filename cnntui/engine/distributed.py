@@ -1,0 +1,142 @@
+"""Data-parallel runs on torch.distributed: who this process is, the process group, DDP.
+
+A process is a rank of a distributed run when the launcher (`torchrun`, or `cnntui run --nproc`)
+set WORLD_SIZE > 1 in its environment; otherwise everything here is a no-op and the engine runs
+exactly as a single process. Importing this module does not initialise anything.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+from torch import nn
+
+# A rank that stops answering (hung, or its host gone) fails every collective after this long.
+DEFAULT_TIMEOUT_S = 120.0
+TIMEOUT_ENV = "CNNTUI_DIST_TIMEOUT"
+
+
+@dataclass(frozen=True)
+class DistContext:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the only one that writes the run directory and emits events."""
+        return self.rank == 0
+
+
+SINGLE = DistContext()
+
+
+def context_from_env(environ: dict[str, str] | None = None) -> DistContext:
+    """Rank, world size and local rank as the launcher set them; single-process otherwise."""
+    env = os.environ if environ is None else environ
+    world_size = int(env.get("WORLD_SIZE", "1") or 1)
+    if world_size <= 1:
+        return SINGLE
+    return DistContext(
+        rank=int(env.get("RANK", "0")),
+        world_size=world_size,
+        local_rank=int(env.get("LOCAL_RANK", "0")),
+    )
+
+
+def collective_timeout() -> timedelta:
+    return timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S)))
+
+
+def rank_device(device: torch.device, ctx: DistContext) -> torch.device:
+    """On GPUs each local rank takes its own device: cuda -> cuda:LOCAL_RANK."""
+    if ctx.enabled and device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", ctx.local_rank % max(1, torch.cuda.device_count()))
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return device
+
+
+def init_process_group(ctx: DistContext, device: torch.device) -> None:
+    """NCCL on GPUs, gloo on the CPU; MASTER_ADDR/PORT come from the launcher's environment."""
+    import torch.distributed as dist
+
+    if not ctx.enabled or dist.is_initialized():
+        return
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    kwargs = {"device_id": device} if backend == "nccl" else {}
+    dist.init_process_group(
+        backend=backend,
+        rank=ctx.rank,
+        world_size=ctx.world_size,
+        timeout=collective_timeout(),
+        **kwargs,
+    )
+    global _side_group
+    _side_group = dist.new_group(backend="gloo")
+
+
+# Its own gloo connections, unharmed when a training collective times out (on NCCL or gloo).
+_side_group = None
+
+
+def diagnose_timeout(exc: BaseException) -> str | None:
+    """After a collective timed out: which ranks stopped answering (a gloo monitored barrier)."""
+    import torch.distributed as dist
+
+    if "timed out" not in str(exc).lower() or not dist.is_initialized():
+        return None
+    try:
+        dist.monitored_barrier(group=_side_group, timeout=timedelta(seconds=5), wait_all_ranks=True)
+    except RuntimeError as barrier_error:
+        text = str(barrier_error)
+        start = text.find("Ranks ")
+        stop = text.find(" failed to pass")
+        if start >= 0 and stop > start:
+            return f"rank(s) {text[start + 6 : stop]} stopped responding (hung or gone)"
+        return None
+    except Exception:
+        return None
+    return None
+
+
+def destroy_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def wrap_ddp(model: nn.Module, device: torch.device) -> nn.Module:
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=device_ids)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The user's module under torch.compile and DDP wrappers (for checkpoints and evaluation)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    while True:
+        if isinstance(model, DistributedDataParallel):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod  # type: ignore[assignment]
+        else:
+            return model
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum a device tensor over all ranks, in place; returns it."""
+    import torch.distributed as dist
+
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor

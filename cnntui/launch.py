@@ -1,0 +1,184 @@
+"""`cnntui run MODEL --nproc N`: N local data-parallel workers under torch's elastic launcher.
+
+The launcher is the process `torchrun` runs: it starts the ranks (`python -m cnntui run ...
+--headless`), watches them, and ends them all as soon as one fails (no restarts). Rank 0 writes the
+run directory; on a terminal the launching process shows the dashboard on that directory, as
+`cnntui watch` would, while a headless launcher process (a child, so that the elastic agent owns its
+main thread and signals) runs the workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from cnntui.errors import EXIT_ERROR, EXIT_INTERRUPTED, UsageError
+
+LAUNCH_LOG = "launch.log"
+# How long a stopping rank may take to finish its batch and save last.pt before it is killed.
+SHUTDOWN_TIMEOUT_S = 30
+
+
+def worker_args(
+    target: str | None,
+    preset: str | None,
+    overrides: dict[str, Any],
+    resume: Path | None,
+    json_output: bool,
+) -> list[str]:
+    """The `cnntui run` arguments every rank gets: the same run, headless."""
+    args = ["run"]
+    if target:
+        args.append(target)
+    if preset:
+        args += ["--preset", preset]
+    if resume is not None:
+        args += ["--resume", str(resume)]
+    for key, value in overrides.items():
+        if key == "model_options":
+            for option, option_value in value.items():
+                args += ["--opt", f"{option}={option_value}"]
+        else:
+            args += ["--set", f"{key}={value}"]
+    args.append("--json" if json_output else "--headless")
+    return args
+
+
+def plan_run_dir(
+    target: str | None, preset: str | None, overrides: dict[str, Any], resume: Path | None
+) -> Path:
+    """Where rank 0 will write: the resumed run, --run-dir, or a new directory made here."""
+    if resume is not None:
+        return resume if resume.is_dir() else resume.parent
+    if overrides.get("run_dir"):
+        return Path(overrides["run_dir"])
+    from cnntui.config import load_config
+    from cnntui.runlog import new_run_dir
+
+    config = load_config(target or "", preset, overrides)
+    return new_run_dir(Path(config.runs_root), config.model, config.dataset)
+
+
+def launch_command(
+    nproc: int,
+    target: str | None,
+    preset: str | None,
+    overrides: dict[str, Any],
+    resume: Path | None,
+    headless: bool,
+    json_output: bool,
+) -> int:
+    """The `run --nproc` entry: the dashboard over a headless launcher child, or just launch."""
+    if nproc < 1:
+        raise UsageError(f"--nproc must be at least 1, got {nproc}")
+    if resume is None and not target and not preset:
+        raise UsageError("name a preset or model to run, e.g. `cnntui run lenet --nproc 2`")
+    overrides = dict(overrides)
+    run_dir = plan_run_dir(target, preset, overrides, resume)
+    if resume is None:
+        overrides["run_dir"] = str(run_dir)
+    use_dashboard = not (headless or json_output) and sys.stdout.isatty() and sys.stdin.isatty()
+    if use_dashboard:
+        return launch_with_dashboard(nproc, target, preset, overrides, resume, run_dir)
+    return launch(nproc, worker_args(target, preset, overrides, resume, json_output))
+
+
+def launch(nproc: int, args: list[str], log_dir: Path | None = None) -> int:
+    """Run `python -m cnntui ARGS` as `nproc` ranks on this machine; the run's exit code."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    if nproc > 1 and "OMP_NUM_THREADS" not in os.environ:
+        # N ranks each using every core would fight over them.
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
+    logs_specs = None
+    if log_dir is not None:
+        from torch.distributed.elastic.multiprocessing.api import DefaultLogsSpecs, Std
+
+        logs_specs = DefaultLogsSpecs(log_dir=str(log_dir), redirects=Std.ALL)
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=f"cnntui-{uuid.uuid4().hex[:12]}",
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",
+        max_restarts=0,
+        monitor_interval=0.2,
+        logs_specs=logs_specs,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+    )
+    try:
+        elastic_launch(config, entrypoint=sys.executable)("-m", "cnntui", *args)
+    except ChildFailedError as exc:
+        rank, failure = exc.get_first_failure()
+        code = failure.exitcode
+        how = f"was killed by {failure.signal_name()}" if code < 0 else f"exited with code {code}"
+        print(
+            f"cnntui: error: rank {rank} (pid {failure.pid}) {how}; stopped all {nproc} ranks",
+            file=sys.stderr,
+            flush=True,
+        )
+        return code if code > 0 else EXIT_ERROR
+    except SignalException as exc:
+        print(f"cnntui: {exc.sigval.name}: stopped all {nproc} ranks", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def launch_with_dashboard(
+    nproc: int,
+    target: str | None,
+    preset: str | None,
+    overrides: dict[str, Any],
+    resume: Path | None,
+    run_dir: Path,
+) -> int:
+    """Show the dashboard on rank 0's run directory while a launcher child runs the ranks."""
+    from cnntui.tui.app import Dashboard
+    from cnntui.tui.sources import FileSource
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    args = worker_args(target, preset, overrides, resume, json_output=False)
+    command = [sys.executable, "-m", "cnntui", *args, "--nproc", str(nproc)]
+    with open(run_dir / LAUNCH_LOG, "ab") as log:
+        # Its own session: a Ctrl-C in the dashboard reaches the ranks only through us.
+        child = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
+    app = Dashboard(FileSource(run_dir), watch_path=run_dir, handle_signals=True)
+
+    def tell_when_done() -> None:
+        code = child.wait()
+        message = "all ranks finished" if code == 0 else f"the launch ended with exit code {code}"
+        with contextlib.suppress(Exception):  # the dashboard may have closed already
+            app.call_from_thread(app.notify, message, severity="error" if code else "information")
+
+    threading.Thread(target=tell_when_done, name="cnntui-launch", daemon=True).start()
+    try:
+        app.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if child.poll() is None:
+            # The viewer left early: every rank finishes its batch, rank 0 saves last.pt.
+            child.send_signal(signal.SIGINT)
+            try:
+                child.wait(SHUTDOWN_TIMEOUT_S + 30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+    code = child.returncode
+    if code not in (0, EXIT_INTERRUPTED):
+        print(f"cnntui: the launch ended with exit code {code}; its log:", file=sys.stderr)
+        tail = (run_dir / LAUNCH_LOG).read_text(errors="replace").splitlines()[-20:]
+        print("\n".join(tail), file=sys.stderr)
+    return code

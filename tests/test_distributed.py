@@ -1,0 +1,211 @@
+"""Data-parallel runs: two CPU ranks (gloo) launched by `cnntui run --nproc 2`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnntui.config import load_config
+from cnntui.data.loader import DeviceLoader
+from cnntui.data.transforms import BatchTransform
+from cnntui.engine.checkpoint import load_checkpoint
+from cnntui.engine.distributed import context_from_env
+from cnntui.engine.trainer import Trainer
+from cnntui.runlog import read_events
+
+DATASET = "synthetic:1x28x28:10:train=1024:test=256"
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH_TIMEOUT = 240  # two torch imports and a rendezvous on a busy 2-core machine
+
+
+def settings(**extra: object) -> dict[str, object]:
+    return {
+        "dataset": DATASET,
+        "device": "cpu",
+        "batch_size": 64,
+        "seed": 3,
+        "channels_last": False,  # a timed choice: keep both runs on the same kernels
+        **extra,
+    }
+
+
+def cli_args(values: dict[str, object]) -> list[str]:
+    return [arg for key, value in values.items() for arg in ("--set", f"{key}={value}")]
+
+
+def launch(model: str, values: dict[str, object], nproc: int = 2, **popen) -> subprocess.Popen:
+    env = {**os.environ, "CNNTUI_DIST_TIMEOUT": "30"}
+    env.pop("WORLD_SIZE", None)
+    command = [sys.executable, "-m", "cnntui", "run", model, *cli_args(values)]
+    command += ["--headless", "--nproc", str(nproc)]
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        **popen,
+    )
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (from /proc), so a test can check none is left behind."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def rank_of(pid: int) -> int | None:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for item in environ:
+        if item.startswith(b"RANK="):
+            return int(item[5:])
+    return None
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_single_process_is_not_distributed(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert not context_from_env().enabled
+    ctx = context_from_env({"WORLD_SIZE": "4", "RANK": "2", "LOCAL_RANK": "0"})
+    assert (ctx.enabled, ctx.rank, ctx.world_size, ctx.is_main) == (True, 2, 4, False)
+
+
+def test_shards_split_every_global_batch_into_equal_parts():
+    images = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1)
+    labels = torch.arange(10)
+
+    def loader(rank: int, world: int) -> DeviceLoader:
+        load = DeviceLoader(
+            images,
+            labels,
+            batch_size=4,
+            transform=BatchTransform(mean=(0.0,), std=(1.0,)),
+            shuffle=True,
+            seed=5,
+        )
+        load.shard(rank, world)
+        load.set_epoch(1)
+        return load
+
+    whole = [y.tolist() for _, y in loader(0, 1)]
+    parts = [[y.tolist() for _, y in loader(rank, 2)] for rank in range(2)]
+    # 10 examples, batch 4: 4 + 4 + a last batch of 2, one example for each rank.
+    assert len(loader(0, 2)) == len(loader(1, 2)) == 3
+    for b, batch in enumerate(whole):
+        assert parts[0][b] + parts[1][b] == batch
+        assert len(parts[0][b]) == len(parts[1][b])
+    # Three ranks: the last batch (2 examples) cannot give each rank one, so it is left out.
+    assert len(loader(0, 3)) == 2
+    with pytest.raises(ValueError, match="smaller than"):
+        loader(0, 5)
+
+
+def test_two_ranks_train_the_weights_one_process_trains(tmp_path):
+    values = settings(epochs=2, runs_root=str(tmp_path / "runs"))
+    proc = launch("lenet", values)
+    out, err = proc.communicate(timeout=LAUNCH_TIMEOUT)
+    assert proc.returncode == 0, err
+    (run_dir,) = (tmp_path / "runs").iterdir()  # one run directory: rank 0's
+
+    single = Trainer(
+        load_config("lenet", None, settings(epochs=2, run_dir=str(tmp_path / "single")))
+    )
+    assert single.run() == 0
+
+    dist_state = load_checkpoint(run_dir)
+    single_state = load_checkpoint(tmp_path / "single")
+    assert dist_state["step"] == single_state["step"] == 32
+    for name, tensor in single_state["model"].items():
+        torch.testing.assert_close(
+            dist_state["model"][name], tensor, rtol=1e-4, atol=1e-5, msg=name
+        )
+
+    events = read_events(run_dir)
+    started = [e for e in events if e.kind == "run_started"]
+    assert len(started) == 1 and started[0].world_size == 2
+    assert started[0].batch_size == 64 and started[0].steps_per_epoch == 16
+    steps = [e for e in events if e.kind == "step"]
+    assert steps[-1].examples == 2 * 1024  # global: both ranks' examples
+    assert any("global batch 64 (32 per rank)" in getattr(e, "message", "") for e in events)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["examples"] == 2048
+    assert out.count("run directory:") == 1  # only rank 0 reports
+
+
+def test_a_killed_rank_ends_the_run_with_a_message(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = launch("mlp", settings(epochs=10_000, run_dir=str(run_dir)))
+    try:
+        wait_for(lambda: (run_dir / "last.pt").exists(), LAUNCH_TIMEOUT, "the first last.pt")
+        workers = {rank_of(pid): pid for pid in descendants(proc.pid)}
+        victim = workers[1]
+        os.kill(victim, signal.SIGKILL)
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode not in (0, None)
+    assert "rank 1" in err and "SIGKILL" in err
+    assert not [pid for pid in workers.values() if alive(pid)]
+    state = load_checkpoint(run_dir)  # intact: written atomically at an epoch end
+    assert state["step"] > 0 and state["step"] % 16 == 0
+
+
+def test_sigint_stops_every_rank_and_saves_last(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = launch("mlp", settings(epochs=10_000, run_dir=str(run_dir)))
+    try:
+        wait_for(lambda: (run_dir / "last.pt").exists(), LAUNCH_TIMEOUT, "the first last.pt")
+        workers = [pid for pid in descendants(proc.pid) if rank_of(pid) is not None]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert not [pid for pid in workers if alive(pid)]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    assert load_checkpoint(run_dir)["step"] == summary["steps"]
