@@ -80,10 +80,11 @@ class PlainReporter:
         if isinstance(event, RunStarted):
             self._epochs, self._steps_per_epoch = event.epochs, event.steps_per_epoch
             resumed = f", resuming at step {event.start_step}" if event.start_step else ""
+            ranks = f" on {event.world_size} ranks" if event.world_size > 1 else ""
             self.write(
                 f"run {event.run_name}: {event.model} on {event.dataset}, {event.device} "
                 f"({event.device_name}), {event.num_params:,} parameters, {event.epochs} epochs "
-                f"x {event.steps_per_epoch} steps of {event.batch_size}{resumed}"
+                f"x {event.steps_per_epoch} steps of {event.batch_size}{ranks}{resumed}"
             )
             if event.run_dir:
                 self.write(f"run directory: {event.run_dir}")

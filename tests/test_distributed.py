@@ -170,6 +170,7 @@ def test_two_ranks_train_the_weights_one_process_trains(tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["examples"] == 2048
     assert out.count("run directory:") == 1  # only rank 0 reports
+    assert "x 16 steps of 64 on 2 ranks" in out
 
 
 def test_a_killed_rank_ends_the_run_with_a_message(tmp_path):
