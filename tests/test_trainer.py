@@ -96,8 +96,6 @@ def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tiny_config, 
     config = dataclasses.replace(
         tiny_config, augment=True, model_options={"activation": "relu", "pool": "max"}
     )
-    train(dataclasses.replace(config, run_dir=str(tmp_path / "straight")))
-
     interrupted_config = dataclasses.replace(config, run_dir=str(tmp_path / "cut"))
     ref: list[Trainer] = []
     first = Trainer(interrupted_config)
@@ -106,10 +104,16 @@ def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tiny_config, 
     assert first.run() == 130
     cut = load_checkpoint(tmp_path / "cut" / "last.pt")
     assert 21 <= cut["step"] < 32 and cut["epoch_batch"] > 0
+    # The memory layout was chosen by timing and recorded in the run's config; the resumed run
+    # must reuse it, and the uninterrupted run for comparison is given the same one.
+    layout = cut["config"]["channels_last"]
+    assert layout in (True, False)
 
     code, events, _ = train(interrupted_config, resume_from=tmp_path / "cut")
     assert code == 0
     assert of(events, RunStarted)[0].start_step == cut["step"]
+    assert of(events, RunStarted)[0].config["channels_last"] is layout
+    train(dataclasses.replace(config, run_dir=str(tmp_path / "straight"), channels_last=layout))
     final = load_checkpoint(tmp_path / "cut" / "last.pt")["model"]
     expected = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
     for key in expected:

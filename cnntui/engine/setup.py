@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 from dataclasses import dataclass
@@ -92,10 +93,11 @@ def use_channels_last(config: RunConfig, model: nn.Module, data: Any, device: to
 
     if not has_conv(model):
         return False
-    if config.deterministic and device.type == "cpu":
-        return False  # a timing-based choice could differ between two runs of the same seed
-    if distributed.context_from_env().enabled:
-        return False  # ... or between two ranks, whose parameters must match
+    if device.type == "cuda":
+        return True  # cuDNN's fastest convolution kernels want channels_last: no need to time
+    if config.deterministic or distributed.context_from_env().enabled:
+        # A timing-based choice could differ between two runs of the same seed, or two ranks.
+        return False
     x, y = next(iter(data.train))
     return prefer_channels_last(model, x, y, device)
 
@@ -143,7 +145,9 @@ def prepare_run(
         normalize=config.normalize,
         val_split=config.val_split,
         seed=config.seed,
-        channels_last=bool(config.channels_last),
+        # Batches stay contiguous whatever the model's layout (the first conv converts them), so
+        # a run and its resumption feed identical tensors.
+        channels_last=False,
     )
     built = build_model(
         config.model,
@@ -154,7 +158,12 @@ def prepare_run(
     model = built.module
     initialize_weights(model, config.init)
     model.to(device)
-    if use_channels_last(config, model, data, device):
+    # The choice is written into the config (config.json, checkpoints), so a resumed run keeps
+    # the layout and with it the exact arithmetic of the original.
+    config = dataclasses.replace(
+        config, channels_last=use_channels_last(config, model, data, device)
+    )
+    if config.channels_last:
         # Weights in channels_last make every conv produce channels_last activations, which
         # oneDNN and cuDNN run faster; 1-channel input batches are already in that layout.
         model.to(memory_format=torch.channels_last)
