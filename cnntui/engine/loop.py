@@ -17,6 +17,7 @@ from cnntui.engine.checkpoint import save_checkpoint
 from cnntui.engine.control import Controls
 from cnntui.engine.device_stats import DeviceMonitor
 from cnntui.engine.distributed import all_reduce_sum, unwrap
+from cnntui.engine.divergence import DivergenceWatch
 from cnntui.engine.evaluate import EvalResult, evaluate
 from cnntui.engine.events import (
     CheckpointSaved,
@@ -37,12 +38,6 @@ if TYPE_CHECKING:
     from cnntui.engine.trainer import Trainer
 
 WINDOW_CAPACITY = 4096  # steps kept on the device between two reads
-
-
-class Diverged(Exception):
-    def __init__(self, message: str, step: int) -> None:
-        super().__init__(message)
-        self.step = step
 
 
 class TrainingLoop:
@@ -77,14 +72,8 @@ class TrainingLoop:
         self.started = time.perf_counter()
         self.train_seconds = 0.0
         self.data_wait_seconds = 0.0
-        self.param_names = [
-            name
-            for name, module in self.health.param_layers
-            for p in module.parameters(recurse=False)
-            if p.requires_grad
-        ]
+        self.divergence = DivergenceWatch(self.health, self.config.lr)
         self._autocast = setup.autocast_dtype
-        self.first_bad_gradient: tuple[int, str] | None = None
         self.last_saved_step: int | None = None
         self.step_fn = (
             self.first_compiled_step if setup.model is not setup.eager_model else self.train_step
@@ -277,7 +266,7 @@ class TrainingLoop:
         first_step = self.step - self.window.steps + 1
         distributed = self.dist.enabled
         reading = self.read_window_all_ranks(seconds) if distributed else self.window.read()
-        self.check_finite(reading, first_step)
+        self.divergence.check(reading, first_step, self.epoch)
         self.examples += reading.examples
         self.data_wait_seconds += data_wait
         loss_mean = sum(reading.losses) / len(reading.losses)
@@ -315,32 +304,6 @@ class TrainingLoop:
         self._stop_agreed = reading.extra[0] > 0
         self._next_flush = max(1, int(reading.extra[1]))
         return reading
-
-    def check_finite(self, reading: WindowReading, first_step: int) -> None:
-        """Raise Diverged on a non-finite loss, naming the step and the layer that started it."""
-        if reading.first_nonfinite_grad is not None and self.first_bad_gradient is None:
-            # Kept across windows: the gradient often breaks one step before the loss does,
-            # and that step may have been read in the previous window.
-            layer = self.param_names[reading.bad_grad_params[0]]
-            self.first_bad_gradient = (first_step + reading.first_nonfinite_grad, layer)
-        if reading.first_nonfinite_loss is None:
-            return
-        bad_step = first_step + reading.first_nonfinite_loss
-        value = reading.losses[reading.first_nonfinite_loss]
-        where = ""
-        if self.first_bad_gradient is not None:
-            grad_step, layer = self.first_bad_gradient
-            where = f"; the first non-finite gradient was in layer {layer!r} at step {grad_step}"
-        else:
-            layer = self.health.first_nonfinite_gradient()
-            if layer is not None:
-                where = f"; the first layer with a non-finite gradient is {layer!r}"
-        raise Diverged(
-            f"training diverged: loss became {value} at step {bad_step} "
-            f"(epoch {self.epoch + 1}){where}. Try a lower learning rate (now {self.config.lr}) "
-            "or --set grad_clip=1.0.",
-            bad_step,
-        )
 
     def maybe_sample_device(self) -> None:
         now = time.perf_counter()

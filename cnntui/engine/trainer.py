@@ -19,8 +19,9 @@ from cnntui.config import RunConfig
 from cnntui.engine import distributed
 from cnntui.engine.checkpoint import load_checkpoint
 from cnntui.engine.control import Controls
+from cnntui.engine.divergence import Diverged
 from cnntui.engine.events import Event, RunFailed, RunFinished
-from cnntui.engine.loop import Diverged, TrainingLoop
+from cnntui.engine.loop import TrainingLoop
 from cnntui.engine.setup import RunSetup, prepare_run
 from cnntui.errors import EXIT_DIVERGED, EXIT_ERROR, EXIT_OK, CnntuiError
 from cnntui.runlog import SUMMARY_FILE, RunLogWriter, write_json
