@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from cnntui.data.datasets import DATASETS
 from cnntui.engine.events import (
     CheckpointSaved,
     DeviceStats,
@@ -24,18 +25,7 @@ from cnntui.engine.events import (
 )
 
 T0 = 1_700_000_000.0
-CLASSES = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-]
+CLASSES = list(DATASETS["fmnist"].classes)
 LENET_LAYERS = [
     ("0", "Conv2d", [1, 6, 28, 28], 156),
     ("1", "Sigmoid", [1, 6, 28, 28], 0),
