@@ -187,7 +187,7 @@ def load_data(
 
 
 def _read_raw(spec: DataSpec, data_dir, download, fetch, log):
-    from cnntui.data.readers import RawSplits, read_cifar_set, read_idx_set
+    from cnntui.data.readers import read_cifar_set, read_idx_set
 
     if spec.name == "synthetic":
         from cnntui.data.datasets import (
@@ -198,20 +198,12 @@ def _read_raw(spec: DataSpec, data_dir, download, fetch, log):
         )
         from cnntui.data.synthetic import make_synthetic
 
-        data = make_synthetic(
+        return make_synthetic(
             spec.shape or SYNTHETIC_DEFAULT_SHAPE,
             spec.num_classes or SYNTHETIC_DEFAULT_CLASSES,
             spec.train_size or SYNTHETIC_DEFAULT_TRAIN,
             spec.test_size or SYNTHETIC_DEFAULT_TEST,
             spec.seed,
-        )
-        return RawSplits(
-            data.train_images,
-            data.train_labels,
-            data.test_images,
-            data.test_labels,
-            data.classes,
-            "generated",
         )
     located = locate(spec.name, data_dir, download=download, fetch=fetch, log=log)
     if spec.name == "cifar10":

@@ -7,24 +7,14 @@ watch the accuracy rise without any files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
+from cnntui.data.readers import RawSplits
 from cnntui.data.seeding import mix_seed
 
 TEMPLATE_GRID = 4  # templates are upsampled from a 4x4 grid, so nets see blobs, not pixels
 _STREAM_TEMPLATES, _STREAM_TRAIN, _STREAM_TEST = 0, 1, 2
-
-
-@dataclass
-class SyntheticData:
-    train_images: torch.Tensor  # uint8 (N, C, H, W)
-    train_labels: torch.Tensor  # int64 (N,)
-    test_images: torch.Tensor
-    test_labels: torch.Tensor
-    classes: list[str]
 
 
 def make_synthetic(
@@ -33,7 +23,7 @@ def make_synthetic(
     train_size: int = 4000,
     test_size: int = 1000,
     seed: int = 0,
-) -> SyntheticData:
+) -> RawSplits:
     """Generate the train and test sets on the CPU; the same arguments give the same bytes."""
     channels, height, width = shape
     generator = torch.Generator().manual_seed(mix_seed(seed, _STREAM_TEMPLATES))
@@ -42,7 +32,7 @@ def make_synthetic(
     templates = templates.mul_(255).round_().to(torch.int16)
     train = _sample(templates, train_size, mix_seed(seed, _STREAM_TRAIN))
     test = _sample(templates, test_size, mix_seed(seed, _STREAM_TEST))
-    return SyntheticData(*train, *test, [f"class {k}" for k in range(num_classes)])
+    return RawSplits(*train, *test, [f"class {k}" for k in range(num_classes)], "generated")
 
 
 def _sample(templates: torch.Tensor, count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
