@@ -29,8 +29,8 @@ from cnntui.engine.events import (
     StepMetrics,
 )
 from cnntui.engine.health import HealthMonitor
-from cnntui.engine.oom import largest_fitting_batch, out_of_memory_message
 from cnntui.engine.setup import RunSetup
+from cnntui.engine.step import StepRunner
 from cnntui.engine.window import StepWindow, WindowReading
 from cnntui.errors import EXIT_INTERRUPTED, EXIT_OK
 
@@ -47,7 +47,6 @@ class TrainingLoop:
         self.trainer = trainer
         self.config = setup.config
         self.setup = setup
-        self.model = setup.model
         self.data = setup.data
         self.device = setup.device
         self.optimizer = setup.optimizer
@@ -64,10 +63,10 @@ class TrainingLoop:
         self._next_flush = 1
         self._stop_agreed = False
         self.health = HealthMonitor(
-            unwrap(self.model) if self.dist.enabled else self.model, self.config.health_every
+            unwrap(setup.model) if self.dist.enabled else setup.model, self.config.health_every
         )
         self.device_monitor = DeviceMonitor(self.device)
-        self.window = StepWindow(WINDOW_CAPACITY, self.device, list(self.model.parameters()))
+        self.window = StepWindow(WINDOW_CAPACITY, self.device, list(setup.model.parameters()))
         self.examples = 0
         self.started = time.perf_counter()
         self.train_seconds = 0.0
@@ -75,13 +74,15 @@ class TrainingLoop:
         self.divergence = DivergenceWatch(self.health, self.config.lr)
         self._autocast = setup.autocast_dtype
         self.last_saved_step: int | None = None
-        self.step_fn = (
-            self.first_compiled_step if setup.model is not setup.eager_model else self.train_step
-        )
-        self.last_batch: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.steps = StepRunner(setup, self.loss_fn, self.window, self.emit)
         self._epoch_loss_sum = 0.0
         self._epoch_correct = 0
         self._epoch_examples = 0
+
+    @property
+    def model(self) -> nn.Module:
+        """The module being trained: the compiled one, or the eager one after a fallback."""
+        return self.steps.model
 
     @property
     def controls(self) -> Controls:
@@ -139,7 +140,7 @@ class TrainingLoop:
                 sample_health = self.health.due(self.step + 1)
                 if sample_health:
                     self.health.begin()
-                self.step_fn(*batch)
+                self.steps(*batch)
                 self.step += 1
                 epoch_step += 1
                 if sample_health:
@@ -187,76 +188,9 @@ class TrainingLoop:
         self.emit(StateChanged(state="stopping", step=self.step))
         return False
 
-    def first_compiled_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """torch.compile fails lazily, in the first forward or backward: fall back to eager."""
-        self.step_fn = self.train_step
-        try:
-            self.train_step(x, y)
-        except torch.OutOfMemoryError:
-            raise
-        except Exception as exc:  # no C++ compiler, an op inductor cannot lower, ...
-            self.model = self.setup.model = self.setup.eager_model
-            self.optimizer.zero_grad(set_to_none=True)
-            self.emit(
-                LogMessage(
-                    level="warning",
-                    message=f"torch.compile failed ({type(exc).__name__}: {exc}); training eagerly",
-                )
-            )
-            self.train_step(x, y)
-
-    def probe_batch(self, batch: int) -> None:
-        """One forward/backward at `batch` examples, for finding a batch size that fits."""
-        x, y = self.last_batch
-        repeats = -(-batch // x.shape[0])
-        xb, yb = x.repeat(repeats, *([1] * (x.dim() - 1)))[:batch], y.repeat(repeats)[:batch]
-        self.optimizer.zero_grad(set_to_none=True)
-        try:
-            with torch.autocast(
-                self.device.type,
-                dtype=self._autocast or torch.float32,
-                enabled=self._autocast is not None,
-            ):
-                loss = self.loss_fn(self.model(xb), yb)
-            loss.backward()
-        finally:
-            self.optimizer.zero_grad(set_to_none=True)
-
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        self.last_batch = (x, y)
-        with torch.autocast(
-            self.device.type,
-            dtype=self._autocast or torch.float32,
-            enabled=self._autocast is not None,
-        ):
-            logits = self.model(x)
-            loss = self.loss_fn(logits, y)
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-        else:
-            loss.backward()
-        if self.config.grad_clip:
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        # Record before the update: the gradient that is about to be applied is the one to blame.
-        self.window.record(loss, logits, y, track_grads=self.scaler is None)
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)  # fp16 only: GradScaler syncs to skip inf steps
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        self.schedule.step()
-
     def out_of_memory_message(self) -> str:
-        """Name a batch size that fits, found by halving the one that did not."""
-        failed = self.config.batch_size
-        if self.last_batch is None or self.dist.enabled:  # probing would need every rank
-            return out_of_memory_message(self.device, failed, None)
-        self.last_batch = tuple(t.detach() for t in self.last_batch)  # type: ignore[assignment]
-        return out_of_memory_message(
-            self.device, failed, largest_fitting_batch(self.probe_batch, failed)
-        )
+        # Probing other batch sizes would need every rank to join in.
+        return self.steps.out_of_memory_message(self.config.batch_size, not self.dist.enabled)
 
     # --- bounded-rate reads ---------------------------------------------------------------------
 

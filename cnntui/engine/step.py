@@ -1,0 +1,111 @@
+"""One training step, and what surrounds it: the compile fallback and the out-of-memory probe."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from cnntui.engine.events import Event, LogMessage
+from cnntui.engine.oom import largest_fitting_batch, out_of_memory_message
+from cnntui.engine.setup import RunSetup
+from cnntui.engine.window import StepWindow
+
+
+class StepRunner:
+    """Runs forward, backward and update on a batch; `model` may change once (compile fallback)."""
+
+    def __init__(
+        self,
+        setup: RunSetup,
+        loss_fn: nn.Module,
+        window: StepWindow,
+        emit: Callable[[Event], None],
+    ) -> None:
+        self.setup = setup
+        self.model = setup.model
+        self.optimizer = setup.optimizer
+        self.schedule = setup.schedule
+        self.scaler = setup.scaler
+        self.loss_fn = loss_fn
+        self.window = window
+        self.emit = emit
+        self.grad_clip = setup.config.grad_clip
+        self.last_batch: tuple[torch.Tensor, torch.Tensor] | None = None
+        compiled = setup.model is not setup.eager_model
+        self._step = self._first_compiled_step if compiled else self.train_step
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self._step(x, y)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        dtype = self.setup.autocast_dtype
+        return torch.autocast(
+            self.setup.device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+        )
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.last_batch = (x, y)
+        with self.autocast():
+            logits = self.model(x)
+            loss = self.loss_fn(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        if self.grad_clip:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        # Record before the update: the gradient that is about to be applied is the one to blame.
+        self.window.record(loss, logits, y, track_grads=self.scaler is None)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)  # fp16 only: GradScaler syncs to skip inf steps
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.schedule.step()
+
+    def _first_compiled_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """torch.compile fails lazily, in the first forward or backward: fall back to eager."""
+        self._step = self.train_step
+        try:
+            self.train_step(x, y)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as exc:  # no C++ compiler, an op inductor cannot lower, ...
+            assert self.setup.eager_model is not None
+            self.model = self.setup.model = self.setup.eager_model
+            self.optimizer.zero_grad(set_to_none=True)
+            self.emit(
+                LogMessage(
+                    level="warning",
+                    message=f"torch.compile failed ({type(exc).__name__}: {exc}); training eagerly",
+                )
+            )
+            self.train_step(x, y)
+
+    def probe_batch(self, batch: int) -> None:
+        """One forward/backward at `batch` examples, for finding a batch size that fits."""
+        assert self.last_batch is not None
+        x, y = self.last_batch
+        repeats = -(-batch // x.shape[0])
+        xb, yb = x.repeat(repeats, *([1] * (x.dim() - 1)))[:batch], y.repeat(repeats)[:batch]
+        self.optimizer.zero_grad(set_to_none=True)
+        try:
+            with self.autocast():
+                loss = self.loss_fn(self.model(xb), yb)
+            loss.backward()
+        finally:
+            self.optimizer.zero_grad(set_to_none=True)
+
+    def out_of_memory_message(self, failed_batch: int, can_probe: bool) -> str:
+        """Name a batch size that fits, found by halving the one that did not."""
+        if self.last_batch is None or not can_probe:
+            return out_of_memory_message(self.setup.device, failed_batch, None)
+        x, y = self.last_batch
+        self.last_batch = (x.detach(), y.detach())
+        fits = largest_fitting_batch(self.probe_batch, failed_batch)
+        return out_of_memory_message(self.setup.device, failed_batch, fits)
