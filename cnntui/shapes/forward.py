@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
+from cnntui.shapes.flops import LayerFlops
 from cnntui.shapes.recorder import Call, CallRecorder
 
 
@@ -19,6 +21,7 @@ class RecordedForward:
     failing: Call | None  # the innermost module running when the error fired
     exception: Exception | None
     flops: int
+    flops_from: str = ""  # "formulas" or "FlopCounterMode": which counter had the last word
 
     @property
     def ok(self) -> bool:
@@ -26,20 +29,53 @@ class RecordedForward:
         return self.exception is None
 
 
-def run_recorded(model: nn.Module, x: torch.Tensor, count_flops: bool = True) -> RecordedForward:
-    """Run `model(x)` without autograd, recording calls; errors are returned, not raised."""
-    counter = FlopCounterMode(display=False) if count_flops else None
-    read_flops = counter.get_total_flops if counter is not None else (lambda: 0)
+def run_recorded(
+    model: nn.Module, x: torch.Tensor, count_flops: bool = True, formulas: bool = True
+) -> RecordedForward:
+    """Run `model(x)` without autograd, recording calls; errors are returned, not raised.
+
+    FLOPs come from the layers' formulas when they account for the whole forward, else from a
+    second forward under FlopCounterMode (flops.py says why not always the latter);
+    `formulas=False` goes straight to FlopCounterMode.
+    """
+    if not count_flops:
+        return _run(model, x)
+    if formulas:
+        counter = LayerFlops()
+        result = _run(model, x, counter, counter)
+        if counter.complete:
+            result.flops_from = "formulas"
+            return result
+    # Imported only here: the module alone pulls in triton, and its mode torch._dynamo.
+    from torch.utils.flop_counter import FlopCounterMode
+
+    reference = FlopCounterMode(display=False)
+    result = _run(model, x, reference, reference.get_total_flops)
+    result.flops_from = "FlopCounterMode"
+    return result
+
+
+def _run(
+    model: nn.Module,
+    x: torch.Tensor,
+    mode: AbstractContextManager[object] | None = None,
+    flops: LayerFlops | Callable[[], int] | None = None,
+) -> RecordedForward:
+    """One forward inside `mode`; `flops` is the formula counter or reads a running total."""
+    recorder = CallRecorder(model)
+    if isinstance(flops, LayerFlops):
+        recorder.read_flops = flops.read
+        recorder.on_return = flops.layer_returned
+        flops.innermost = recorder.innermost_module
+    elif flops is not None:
+        recorder.read_flops = flops
     exception: Exception | None = None
     failing: Call | None = None
-    with torch.no_grad(), CallRecorder(model, read_flops=read_flops) as recorder:
+    with torch.no_grad(), recorder:
         try:
-            if counter is not None:
-                with counter:
-                    model(x)
-            else:
+            with mode or nullcontext():
                 model(x)
         except Exception as exc:  # any error is a finding to explain, not a crash
             exception = exc
             failing = recorder.innermost_open()
-    return RecordedForward(recorder.calls, failing, exception, read_flops())
+    return RecordedForward(recorder.calls, failing, exception, recorder.read_flops())

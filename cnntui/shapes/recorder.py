@@ -40,6 +40,8 @@ class CallRecorder:
 
     root: nn.Module
     read_flops: Callable[[], int] = lambda: 0
+    # Told of each call that returns, before its FLOPs are read: formula counting adds there.
+    on_return: Callable[[nn.Module, tuple[Any, ...], Any], None] | None = None
     calls: list[Call] = field(default_factory=list)
     _open: list[Call] = field(default_factory=list)
     _handles: list[RemovableHandle] = field(default_factory=list)
@@ -61,6 +63,10 @@ class CallRecorder:
     def innermost_open(self) -> Call | None:
         """The deepest call that started but never returned (the failing layer after an error)."""
         return self._open[-1] if self._open else None
+
+    def innermost_module(self) -> nn.Module | None:
+        """The module running now, as far as the hooks know."""
+        return self._open[-1].module if self._open else None
 
     def open_calls(self) -> list[Call]:
         """Calls that started but never returned, outermost first."""
@@ -95,6 +101,8 @@ class CallRecorder:
             while self._open:
                 call = self._open.pop()
                 if call.module is module:
+                    if self.on_return is not None:
+                        self.on_return(module, args, output)
                     tensors = list(iter_tensors(output))
                     call.output_shapes = tuple(tuple(t.shape) for t in tensors)
                     call.output_bytes = sum(t.numel() * t.element_size() for t in tensors)
