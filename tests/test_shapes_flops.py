@@ -7,6 +7,10 @@ the same numbers, call by call.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -16,6 +20,7 @@ from torch.nn.utils import parametrize
 from cnntui.shapes.flops import has_formula
 from cnntui.shapes.forward import RecordedForward, run_recorded
 from cnntui.shapes.placement import make_input, placed_copy
+from cnntui.shapes.trace import trace_model
 from cnntui.zoo import build_model
 from cnntui.zoo.registry import ZOO
 
@@ -156,3 +161,32 @@ def test_custom_compute_falls_back_to_flop_counter_mode(
     # The compute that no formula covers is in the count.
     by_formula = sum(c.flops or 0 for c in counted.calls if has_formula(c.module))
     assert counted.flops > by_formula
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_cpu_and_meta_traces_give_the_same_report(name: str) -> None:
+    built = build_model(name)
+    shape = (1, *ZOO[name].default_input)
+    real = trace_model(built.module, shape, model_name=name)
+    meta = trace_model(built.module, shape, device="meta", model_name=name)
+    assert (real.traced_on, meta.traced_on) == ("cpu", "meta")
+    assert real.rows == meta.rows
+    assert real.totals == meta.totals
+
+
+def test_shapes_command_does_not_import_dynamo() -> None:
+    """The common path stays off torch._dynamo and FlopCounterMode's own imports."""
+    script = (
+        "import json, sys\nfrom cnntui.cli import app\n"
+        "sys.argv = ['cnntui', 'shapes', 'alexnet', '--input', '1x1x224x224']\n"
+        "try:\n    app()\nexcept SystemExit as exit:\n    code = exit.code\n"
+        "print(json.dumps([code, sorted(sys.modules)]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    code, modules = json.loads(out.strip().splitlines()[-1])
+    assert code == 0
+    assert "traced on cpu" in out
+    assert "torch._dynamo" not in modules
+    assert "torch.utils.flop_counter" not in modules

@@ -37,7 +37,8 @@ def test_lenet_matches_d2l() -> None:
         (10,),
     ]
     assert report.totals.params == 61_706
-    assert report.ok and report.traced_on == "meta"
+    # A small float32 input runs on real cpu tensors: faster than meta's first forward.
+    assert report.ok and report.traced_on == "cpu"
     conv = report.leaf_rows()[0]
     assert (conv.kernel_size, conv.stride, conv.padding) == ((5, 5), (1, 1), (2, 2))
     # 6 output channels x 28 x 28 positions x 25 multiply-adds, two FLOPs each.
@@ -164,8 +165,22 @@ class DataDependent(nn.Module):
         return self.fc(x)
 
 
-def test_meta_limits_fall_back_to_real_cpu_for_small_inputs() -> None:
+def test_small_float32_inputs_are_traced_on_real_cpu_tensors() -> None:
     report = trace_model(DataDependent(), (1, 1, 2, 2))
+    assert report.ok
+    assert report.traced_on == "cpu"
+    assert report.notes == []
+
+
+def test_a_failure_on_cpu_is_explained_from_a_meta_trace() -> None:
+    report = trace_zoo("lenet", (1, 1, 32, 32))
+    assert not report.ok
+    assert report.traced_on == "meta"
+
+
+def test_meta_limits_fall_back_to_real_cpu_for_small_inputs() -> None:
+    # bfloat16 is traced on meta first, so the fallback is what brings it to the cpu.
+    report = trace_model(DataDependent(), (1, 1, 2, 2), dtype="bfloat16")
     assert report.ok
     assert report.traced_on == "cpu"
     assert "meta" in report.notes[0]

@@ -1,8 +1,10 @@
 """Trace one forward of a model into a ShapeReport: rows, totals, and the failure if any.
 
-Tracing runs on the meta device unless CUDA is asked for: meta tensors carry shapes and dtypes
-but no storage, so `vgg11` on a 64x1x224x224 batch costs no activation memory, and
-FlopCounterMode counts FLOPs from shapes alone.
+Meta tensors carry shapes and dtypes but no storage, so `vgg11` on a 64x1x224x224 batch costs no
+activation memory there. But the first forward on meta imports torch._dynamo and sympy (about
+2 s), while a small input runs through real cpu tensors in milliseconds; so `--device cpu`
+traces small inputs for real and large ones on meta. Every number in the report comes from
+shapes, so both give the same report but for "traced on".
 """
 
 from __future__ import annotations
@@ -42,9 +44,11 @@ from cnntui.shapes.units import format_shape
 META = torch.device("meta")
 CPU = torch.device("cpu")
 
-# When meta cannot run a model (data-dependent ops), a real CPU trace stands in, but only for
-# inputs whose activations stay small; a 64x3x224x224 batch through a VGG would need gigabytes.
-REAL_FALLBACK_MAX_ELEMENTS = 1 << 20
+# Real cpu tensors trace inputs up to this size (AlexNet on 16x1x224x224: 0.5 s); a 64x3x224x224
+# batch through a VGG would need gigabytes of activations and seconds of compute.
+REAL_MAX_ELEMENTS = 1 << 20
+# ...and models up to this many parameters (VGG-11 has 129 M): a real trace holds them all.
+REAL_MAX_PARAMS = 1 << 27
 
 
 def trace_model(
@@ -59,10 +63,11 @@ def trace_model(
 ) -> ShapeReport:
     """Trace `module` on an input of `input_shape` and report every layer; never modifies `module`.
 
-    `device` "cpu" and "meta" trace on meta tensors (no memory, any batch size); "cpu" falls back
-    to real CPU tensors for small inputs when meta cannot run the model. "cuda" runs real tensors
-    and measures peak memory. `default_input` (C, H, W) lets failure hints name the model's own
-    size; `search_sizes` lets them trace other sizes to find ones that fit.
+    `device` "meta" traces on meta tensors (no memory, any batch size). "cpu" traces small
+    float32 inputs on real cpu tensors and the rest on meta, and falls back to real cpu tensors
+    for small inputs when meta cannot run the model. "cuda" runs real tensors and measures peak
+    memory. `default_input` (C, H, W) lets failure hints name the model's own size;
+    `search_sizes` lets them trace other sizes to find ones that fit.
     """
     shape = _checked_shape(input_shape)
     # A torch.compile wrapper would compile the trace itself; its original module has the layers.
@@ -84,8 +89,15 @@ def trace_model(
     )
     if torch_device.type == "cuda":
         return trace_on(torch_device)
+    if torch_device.type == "cpu" and _real_trace_is_cheap(module, shape, torch_dtype):
+        report = trace_on(CPU, explain=False)
+        if report is not None:
+            return report
+        # A failure is explained from a meta trace, as for a large input: the same error text,
+        # size search and notes whatever the input's size.
 
     report = trace_on(META)
+    assert report is not None
     if report.failure is None or not _meta_cannot_run(report.exception):
         return report
     reason = report.failure.error
@@ -94,13 +106,14 @@ def trace_model(
             f"{name} cannot be traced on the meta device ({reason}); "
             "use --device cpu to trace it with real tensors"
         )
-    if math.prod(shape) > REAL_FALLBACK_MAX_ELEMENTS:
+    if math.prod(shape) > REAL_MAX_ELEMENTS:
         smaller = format_shape((1, *shape[1:]))
         raise CnntuiError(
             f"{name} cannot be traced on the meta device ({reason}), and {format_shape(shape)} "
             f"is too big to trace with real tensors on the cpu; try --input {smaller}"
         )
     report = trace_on(CPU)
+    assert report is not None
     report.notes.append(f"traced with real cpu tensors: the meta device cannot run it ({reason})")
     return report
 
@@ -115,7 +128,9 @@ def _trace_on(
     requested: str,
     default_input: Shape | None,
     search_sizes: bool,
-) -> ShapeReport:
+    explain: bool = True,
+) -> ShapeReport | None:
+    """The report of a trace on `device`; None when it failed and `explain` is False."""
     model = placed_copy(module, device, dtype)
     x = make_input(shape, device, dtype)
     if device.type == "cuda":
@@ -128,6 +143,8 @@ def _trace_on(
         peak = torch.cuda.max_memory_allocated(device)
 
     failure = None
+    if result.exception is not None and not explain:
+        return None
     if result.exception is not None:
         probe = None
         # A model meta cannot run gets traced again on cpu; searching sizes on meta is futile.
@@ -224,6 +241,16 @@ def _status(call: Call, failing: Call | None) -> str:
 
 def _is_leaf(module: nn.Module) -> bool:
     return next(module.children(), None) is None
+
+
+def _real_trace_is_cheap(module: nn.Module, shape: Shape, dtype: torch.dtype) -> bool:
+    """Whether a real cpu forward costs less than the first meta forward's imports.
+
+    float32 only: half-precision kernels on the cpu are slow or missing.
+    """
+    if dtype != torch.float32 or math.prod(shape) > REAL_MAX_ELEMENTS:
+        return False
+    return sum(p.numel() for p in module.parameters()) <= REAL_MAX_PARAMS
 
 
 def _meta_cannot_run(exc: BaseException | None) -> bool:
