@@ -143,7 +143,10 @@ def run(
     ] = None,
     val_split: Annotated[float | None, typer.Option(help="Fraction held out.")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
-    amp: Annotated[str | None, typer.Option(help="off, bf16 or fp16 (CUDA).")] = None,
+    amp: Annotated[
+        str | None,
+        typer.Option(help="Mixed precision: off, bf16, fp16 (CUDA) or auto (bf16 on a GPU)."),
+    ] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
     run_dir: Annotated[str | None, typer.Option(help="Write the run here.")] = None,
     runs_root: Annotated[

@@ -21,7 +21,7 @@ else:  # pragma: no cover
 OPTIMIZERS_BUILTIN = ("sgd", "adam", "adamw", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 INITS = ("default", "xavier", "kaiming")
-AMP_MODES = ("off", "bf16", "fp16")
+AMP_MODES = ("off", "auto", "bf16", "fp16")
 
 
 @dataclass
@@ -52,13 +52,14 @@ class RunConfig:
     init: str = "default"  # default, xavier (d2l), kaiming
     label_smoothing: float = 0.0
     grad_clip: float | None = None  # max global gradient norm
-    amp: str = "off"  # off, bf16, fp16 (CUDA; bf16 also on CPU)
+    amp: str = "off"  # off, bf16, fp16 (CUDA; bf16 also on CPU), auto (bf16 on a CUDA GPU)
     channels_last: bool | None = None  # None: whichever layout trains faster (timed at start)
     compile: bool = False
+    cuda_graph: bool | None = None  # replay the training step as one CUDA graph (None: if it can)
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"  # auto, cpu, cuda, cuda:1, mps
-    health_every: int = 50  # steps between per-layer health samples (0: never)
+    health_every: int = 50  # steps between per-layer health samples, at most 4/s (0: never)
     log_interval: float = 0.1  # seconds between step metrics (the only host syncs of the loop)
     device_stats_interval: float = 1.0
     eval_every: int = 1  # epochs between evaluations on val/test

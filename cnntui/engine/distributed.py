@@ -60,6 +60,8 @@ def rank_device(device: torch.device, ctx: DistContext) -> torch.device:
     if ctx.enabled and device.type == "cuda" and device.index is None:
         device = torch.device("cuda", ctx.local_rank % max(1, torch.cuda.device_count()))
     if device.type == "cuda":
+        if device.index is None:  # set_device, streams and NVML want the index spelled out
+            device = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(device)
     return device
 

@@ -8,11 +8,14 @@ step, so the other steps pay nothing.
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 from torch import nn
 
 from cnntui.engine.events import LayerHealth, LayerStat
+
+MIN_SECONDS_BETWEEN_SAMPLES = 0.25  # the dashboard shows a few a second at most
 
 ACTIVATION_TYPES = (
     nn.ReLU,
@@ -46,9 +49,19 @@ class HealthMonitor:
         self._hooks: list[torch.utils.hooks.RemovableHandle] = []
         self._act_stats: dict[str, list[torch.Tensor]] = {}
         self._weights_before: list[list[torch.Tensor]] = []
+        self._last_sample = -math.inf
 
     def due(self, step: int) -> bool:
-        return self.every > 0 and step % self.every == 0
+        """Every `every` steps, but no more often than the dashboard can show: a sample costs an
+        eager step (hooks; no CUDA graph) and a host sync, which at thousands of steps a second
+        would cost more than the samples are worth."""
+        if self.every <= 0 or step % self.every != 0:
+            return False
+        now = time.monotonic()
+        if now - self._last_sample < MIN_SECONDS_BETWEEN_SAMPLES:
+            return False
+        self._last_sample = now
+        return True
 
     def begin(self) -> None:
         """Call before the sampled step's forward."""

@@ -98,6 +98,8 @@ class TrainingLoop:
         self.trainer.state = "running"
         self.emit(self.setup.started_event())
         self.emit(StateChanged(state="running", step=self.step))
+        if self.setup.cuda_graph_note:
+            self.emit(LogMessage(level="info", message=self.setup.cuda_graph_note))
         if self.dist.enabled:
             n = self.dist.world_size
             self.emit(
@@ -140,7 +142,7 @@ class TrainingLoop:
                 sample_health = self.health.due(self.step + 1)
                 if sample_health:
                     self.health.begin()
-                self.steps(*batch)
+                self.steps(*batch, eager=sample_health)  # hooks: not through a CUDA graph
                 self.step += 1
                 epoch_step += 1
                 if sample_health:

@@ -15,9 +15,14 @@ from cnntui.errors import UsageError
 
 
 def build_optimizer(
-    config: RunConfig, params: Iterable[nn.Parameter], device: torch.device
+    config: RunConfig,
+    params: Iterable[nn.Parameter],
+    device: torch.device,
+    capturable: bool = False,
 ) -> torch.optim.Optimizer:
-    """The optimiser the config names, with fused or foreach kernels where the device has them."""
+    """The optimiser the config names, with fused or foreach kernels where the device has them;
+    `capturable`: its step will be recorded in a CUDA graph (state such as Adam's step count then
+    lives on the device)."""
     name = config.optimizer.lower()
     params = list(params)
     builtin: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
@@ -52,6 +57,8 @@ def build_optimizer(
     # Fused kernels do the whole update in one launch per parameter group on CUDA.
     if device.type == "cuda" and "fused" in accepted and "fused" not in kwargs:
         kwargs["fused"] = True
+    if capturable and "capturable" in accepted and "capturable" not in kwargs:
+        kwargs["capturable"] = True
     try:
         return cls(params, **kwargs)
     except (TypeError, ValueError, RuntimeError) as exc:

@@ -1,4 +1,5 @@
-"""One training step, and what surrounds it: the compile fallback and the out-of-memory probe."""
+"""One training step, and what surrounds it: the CUDA graph, the compile fallback and the
+out-of-memory probe."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 from torch import nn
 
 from cnntui.engine.events import Event, LogMessage
+from cnntui.engine.graph import CaptureFailed, StepGraph
 from cnntui.engine.oom import largest_fitting_batch, out_of_memory_message
 from cnntui.engine.setup import RunSetup
 from cnntui.engine.window import StepWindow
@@ -36,22 +38,58 @@ class StepRunner:
         self.last_batch: tuple[torch.Tensor, torch.Tensor] | None = None
         compiled = setup.model is not setup.eager_model
         self._step = self._first_compiled_step if compiled else self.train_step
+        self.graph = (
+            StepGraph(self._step_body, self._zero_grad, setup.device) if setup.cuda_graph else None
+        )
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        self._step(x, y)
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, eager: bool = False) -> None:
+        """One step; `eager` keeps it out of the CUDA graph (a health sample's hooks)."""
+        graph = self.graph
+        if graph is None or eager or not graph.fits(x, y):
+            self._step(x, y)
+            return
+        try:
+            self.last_batch = graph.step(x, y)
+        except CaptureFailed as exc:
+            self.graph = None
+            self._zero_grad(False)
+            self.emit(
+                LogMessage(
+                    level="warning", message=f"CUDA graph capture failed ({exc}); training eagerly"
+                )
+            )
+            self._step(x, y)
+            return
+        self.window.count(y.shape[0])
+        self.schedule.step()
 
     def autocast(self) -> contextlib.AbstractContextManager:
         dtype = self.setup.autocast_dtype
         return torch.autocast(
-            self.setup.device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+            self.setup.device.type,
+            dtype=dtype or torch.float32,
+            enabled=dtype is not None,
+            # A capture must not keep casts of the weights from one replay to the next.
+            cache_enabled=False if self.graph is not None else None,
         )
 
+    def _zero_grad(self, in_place: bool) -> None:
+        self.optimizer.zero_grad(set_to_none=not in_place)
+
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """An eager step: zero the gradients, then the step body, then the host's bookkeeping."""
         self.last_batch = (x, y)
+        # Once a graph is captured, its kernels write the gradients at fixed addresses.
+        self._zero_grad(self.graph is not None and self.graph.gradients_in_place)
+        self._step_body(x, y)
+        self.window.count(y.shape[0])
+        self.schedule.step()
+
+    def _step_body(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Forward, loss, backward, update and the step's metrics: what a CUDA graph captures."""
         with self.autocast():
             logits = self.model(x)
             loss = self.loss_fn(logits, y)
-        self.optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
@@ -66,7 +104,6 @@ class StepRunner:
             self.scaler.update()
         else:
             self.optimizer.step()
-        self.schedule.step()
 
     def _first_compiled_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """torch.compile fails lazily, in the first forward or backward: fall back to eager."""

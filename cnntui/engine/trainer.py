@@ -51,6 +51,7 @@ class Trainer:
         self.state = "starting"
         self.setup_done: RunSetup | None = None
         self._log: RunLogWriter | None = None
+        self.summary: dict[str, Any] = {}  # what summary.json holds, once run() has returned
 
     # --- control from other threads -----------------------------------------------------------
 
@@ -159,6 +160,7 @@ class Trainer:
         summary.setdefault("status", status)
         summary.setdefault("exit_code", code)
         summary.setdefault("message", message)
+        self.summary = summary
         if self.run_dir is not None:
             write_json(self.run_dir / SUMMARY_FILE, summary)
         if status != "failed":

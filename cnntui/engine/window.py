@@ -4,6 +4,11 @@ Writing a step's loss into a preallocated device buffer is an asynchronous copy;
 waits for the device, and the trainer calls it at a bounded rate (every ~100 ms). That is the
 difference from the textbook loop, which converts the loss to a Python float every batch and so
 stalls the GPU every step.
+
+The slot a step writes is chosen by a cursor that lives on the device, not by a Python index, so
+the same recorded kernels serve every step when the whole step is captured in a CUDA graph
+(`cnntui.engine.graph`): `record` is the device half (captured once, replayed), `count` the host
+half (run for every step).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class StepWindow:
         self._loss = torch.zeros(capacity, device=device, dtype=torch.float32)
         self._correct = torch.zeros(capacity, device=device, dtype=torch.float32)
         self._grad_ok = torch.ones(capacity, len(self.params), device=device, dtype=torch.bool)
+        self._cursor = torch.zeros(1, device=device, dtype=torch.int64)  # the next slot
         self._sizes: list[int] = []
 
     @property
@@ -48,15 +54,22 @@ class StepWindow:
     def record(
         self, loss: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor, track_grads: bool
     ) -> None:
-        i = len(self._sizes)
-        self._loss[i] = loss.detach()
-        self._correct[i] = (logits.detach().argmax(dim=1) == targets).sum()
+        """The device half of a step's record: loss, correct count and gradient health."""
+        slot = self._cursor
+        self._loss.index_copy_(0, slot, loss.detach().float().view(1))
+        correct = (logits.detach().argmax(dim=1) == targets).sum()
+        self._correct.index_copy_(0, slot, correct.float().view(1))
         if track_grads:
             grads = [p.grad for p in self.params if p.grad is not None]
             if len(grads) == len(self.params):
                 # One fused multi-tensor kernel on CUDA: tells which layer blew up, and when.
-                self._grad_ok[i] = torch.stack(torch._foreach_norm(grads)).isfinite()
-        self._sizes.append(targets.shape[0])
+                ok = torch.stack(torch._foreach_norm(grads)).isfinite()
+                self._grad_ok.index_copy_(0, slot, ok.view(1, -1))
+        self._cursor += 1
+
+    def count(self, batch_size: int) -> None:
+        """The host half: one more step of `batch_size` examples is in the window."""
+        self._sizes.append(batch_size)
 
     def read(
         self,
@@ -102,6 +115,7 @@ class StepWindow:
         )
         self._sizes = []
         self._grad_ok.fill_(True)
+        self._cursor.zero_()
         return reading
 
 

@@ -1,0 +1,124 @@
+"""The whole training step as one CUDA graph: forward, loss, backward, update and its metrics.
+
+A LeNet-sized net on a GPU is bound by launches, not arithmetic: each of an eager step's ~80
+kernels costs microseconds of Python, autograd and driver work, several times what the kernel
+itself takes on the GPU. Captured once, the step replays with a single launch, and per step the
+host only copies the next batch into the graph's input buffers.
+
+A capture freezes the step's shapes and every Python number in it, which decides where it applies:
+- the shapes: an epoch's ragged last batch, and sampled health steps (forward hooks), run eagerly
+  between replays, on the same parameters and gradient buffers;
+- the numbers: the learning rate (so only the constant schedule), and fp16's loss scale (GradScaler
+  decides on the host whether to skip a step);
+- what is not the plain step: DDP's bucketed all-reduce and torch.compile (which captures its own
+  graphs) are left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from cnntui.config import RunConfig
+from cnntui.engine.distributed import DistContext
+
+# Eager steps before the capture: cuDNN's autotuning, the optimiser's lazily made state (momentum
+# buffers) and the allocator's first blocks must all exist before the kernels are recorded.
+WARMUP_STEPS = 3
+
+
+class CaptureFailed(Exception):
+    """The step could not be recorded (an op in it syncs with the host, say); train eagerly."""
+
+
+def graph_blocker(config: RunConfig, device: torch.device, dist: DistContext) -> str | None:
+    """Why this run's training step cannot be captured in a CUDA graph; None when it can."""
+    if device.type != "cuda":
+        return "CUDA graphs need a CUDA device"
+    if config.compile:
+        return "torch.compile is on, and it captures its own graphs"
+    if config.amp == "fp16":
+        return "fp16 loss scaling decides on the host whether to skip each step"
+    if dist.enabled:
+        return "data-parallel steps are not captured"
+    if config.schedule != "constant" or config.warmup_epochs:
+        return "the learning-rate schedule changes the rate every step"
+    return None
+
+
+class StepGraph:
+    """Captures `body(x, y)` (the step after zero_grad) once, then replays it for every batch of
+    the same shape.
+
+    The first `WARMUP_STEPS` calls run `body` eagerly on a side stream, as capture requires.
+    `gradients_in_place` tells the eager step whether gradients must be zeroed in place: after the
+    capture they live in the graph's memory, at addresses its kernels write to.
+    """
+
+    def __init__(
+        self,
+        body: Callable[[torch.Tensor, torch.Tensor], None],
+        zero_grad: Callable[[bool], None],
+        device: torch.device,
+    ) -> None:
+        self.body = body
+        self.zero_grad = zero_grad
+        self.device = device
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.static_x: torch.Tensor | None = None
+        self.static_y: torch.Tensor | None = None
+        self.warmups_left = WARMUP_STEPS
+        self._shape: tuple | None = None  # (x shape, x strides, x dtype, y shape) of the capture
+
+    @property
+    def gradients_in_place(self) -> bool:
+        return self.graph is not None
+
+    def fits(self, x: torch.Tensor, y: torch.Tensor) -> bool:
+        """Whether this batch can go through the graph (the first full batch sets the shape)."""
+        key = (tuple(x.shape), x.stride(), x.dtype, tuple(y.shape))
+        if self._shape is None:
+            self._shape = key
+        return key == self._shape
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One training step on (x, y); returns the tensors the step read (for the OOM probe)."""
+        if self.warmups_left > 0:
+            self.warmups_left -= 1
+            self._warmup(x, y)
+            return x, y
+        if self.graph is None:
+            self._capture(x, y)
+        else:
+            assert self.static_x is not None and self.static_y is not None
+            self.static_x.copy_(x)
+            self.static_y.copy_(y)
+        assert self.graph is not None
+        self.graph.replay()
+        return self.static_x, self.static_y  # type: ignore[return-value]
+
+    def _warmup(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        current = torch.cuda.current_stream(self.device)
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(current)
+        with torch.cuda.stream(side):
+            self.zero_grad(False)
+            self.body(x, y)
+        current.wait_stream(side)
+
+    def _capture(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.static_x, self.static_y = x.clone(), y.clone()
+        # Gradients made inside the capture come from the graph's pool; every replay's backward
+        # then writes them afresh, which is what zero_grad would have achieved.
+        self.zero_grad(False)
+        graph = torch.cuda.CUDAGraph()
+        try:
+            # thread_local: a dashboard thread's CUDA calls must not break (or join) the capture.
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                self.body(self.static_x, self.static_y)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as exc:
+            raise CaptureFailed(f"{type(exc).__name__}: {exc}") from exc
+        self.graph = graph

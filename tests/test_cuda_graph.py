@@ -1,0 +1,168 @@
+"""The CUDA-graph training step: when it applies, and that it trains exactly as the eager step.
+
+The first group runs everywhere (the decision is plain logic). The second needs a CUDA device;
+it runs on the GPU machine (`pytest tests/test_cuda_graph.py`), and on CI, which has no GPU,
+it is reported as skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+
+import pytest
+import torch
+from torch import nn
+
+from cnntui.config import RunConfig
+from cnntui.engine.distributed import SINGLE, DistContext
+from cnntui.engine.events import EpochSummary, LogMessage, RunFailed, StepMetrics
+from cnntui.engine.graph import graph_blocker
+from cnntui.engine.setup import use_cuda_graph
+from cnntui.engine.trainer import Trainer
+from cnntui.errors import UsageError
+
+CUDA = torch.device("cuda")
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"compile": True}, "torch.compile"),
+        ({"amp": "fp16"}, "loss scaling"),
+        ({"schedule": "cosine"}, "schedule"),
+        ({"warmup_epochs": 1.0}, "schedule"),
+    ],
+)
+def test_what_rules_a_graph_out_is_named(change, reason) -> None:
+    config = dataclasses.replace(RunConfig(), **change)
+    assert reason in graph_blocker(config, CUDA, SINGLE)
+    assert graph_blocker(RunConfig(), CUDA, SINGLE) is None
+    assert graph_blocker(RunConfig(amp="bf16"), CUDA, SINGLE) is None
+    assert "CUDA device" in graph_blocker(RunConfig(), torch.device("cpu"), SINGLE)
+    two_ranks = DistContext(rank=0, world_size=2, local_rank=0)
+    assert "data-parallel" in graph_blocker(RunConfig(), CUDA, two_ranks)
+
+
+def test_the_graph_is_on_by_default_where_it_can_be_and_an_impossible_ask_is_an_error() -> None:
+    on, note = use_cuda_graph(RunConfig(), CUDA, SINGLE)
+    assert on and "CUDA graph" in note
+    off, note = use_cuda_graph(RunConfig(schedule="onecycle"), CUDA, SINGLE)
+    assert not off and "schedule" in note
+    assert use_cuda_graph(RunConfig(), torch.device("cpu"), SINGLE) == (False, None)
+    assert use_cuda_graph(RunConfig(cuda_graph=False), CUDA, SINGLE)[0] is False
+    with pytest.raises(UsageError, match="cuda_graph=true"):
+        use_cuda_graph(RunConfig(cuda_graph=True), torch.device("cpu"), SINGLE)
+
+
+# --- on a GPU --------------------------------------------------------------------------------
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def gpu_config(tmp_path, name: str, **changes) -> RunConfig:
+    # 1,000 training images in batches of 64: 15 full batches and a ragged one of 40 per epoch,
+    # so every epoch also runs an eager step between replays.
+    config = RunConfig(
+        model="lenet",
+        dataset="synthetic:1x28x28:10:train=1000:test=256",
+        epochs=3,
+        batch_size=64,
+        optimizer="sgd",
+        lr=0.3,
+        momentum=0.9,
+        health_every=7,
+        log_interval=0.01,
+        deterministic=True,  # the same cuDNN kernels in both runs, so bit-equal weights
+        device="cuda",
+        run_dir=str(tmp_path / name),
+    )
+    return dataclasses.replace(config, **changes)
+
+
+def train(config: RunConfig) -> tuple[int, list]:
+    events: list = []
+    return Trainer(config, subscribers=[events.append]).run(), events
+
+
+def final_weights(config: RunConfig) -> dict[str, torch.Tensor]:
+    state = torch.load(f"{config.run_dir}/last.pt", map_location="cpu", weights_only=True)
+    return state["model"]
+
+
+def messages(events: list, level: str) -> list[str]:
+    return [e.message for e in events if isinstance(e, LogMessage) and e.level == level]
+
+
+@needs_cuda
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_graphed_run_trains_exactly_as_the_eager_one(tmp_path, optimizer) -> None:
+    lr = 0.3 if optimizer == "sgd" else 1e-3
+    graphed = gpu_config(tmp_path, "g", optimizer=optimizer, lr=lr)
+    eager = gpu_config(tmp_path, "e", optimizer=optimizer, lr=lr, cuda_graph=False)
+    (code_g, events_g), (code_e, events_e) = train(graphed), train(eager)
+    assert code_g == code_e == 0
+    assert any("replays as one CUDA graph" in m for m in messages(events_g, "info"))
+    assert any("CUDA graph off (cuda_graph=false)" in m for m in messages(events_e, "info"))
+    assert messages(events_g, "warning") == []
+    losses_g = [x for e in events_g if isinstance(e, StepMetrics) for x in e.losses]
+    losses_e = [x for e in events_e if isinstance(e, StepMetrics) for x in e.losses]
+    assert len(losses_g) == 3 * 16 and losses_g == losses_e
+    weights_g, weights_e = final_weights(graphed), final_weights(eager)
+    for name, tensor in weights_e.items():
+        assert torch.equal(weights_g[name], tensor), name
+    accuracy = [e.test_accuracy for e in events_g if isinstance(e, EpochSummary)]
+    assert accuracy == [e.test_accuracy for e in events_e if isinstance(e, EpochSummary)]
+
+
+@needs_cuda
+def test_dropout_and_bf16_train_through_the_graph(tmp_path) -> None:
+    config = gpu_config(
+        tmp_path,
+        "alex",
+        model="alexnet",
+        dataset="synthetic:1x28x28:10:train=512:test=128",
+        resize=224,
+        lr=0.01,
+        momentum=0.0,
+        amp="bf16",
+        deterministic=False,
+        epochs=4,
+    )
+    code, events = train(config)
+    assert code == 0, [e.error for e in events if isinstance(e, RunFailed)]
+    assert messages(events, "warning") == []
+    assert any("replays as one CUDA graph" in m for m in messages(events, "info"))
+    epochs = [e for e in events if isinstance(e, EpochSummary)]
+    assert epochs[-1].train_loss < epochs[0].train_loss
+
+
+class SyncsInForward(nn.Module):
+    """A forward that reads a value back to the host: legal eagerly, impossible in a capture."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x)
+        if out.abs().max().item() > 1e6:
+            out = out / 1e6
+        return out
+
+
+@needs_cuda
+def test_a_step_that_cannot_be_captured_falls_back_to_eager_with_a_warning(
+    tmp_path, monkeypatch
+) -> None:
+    module = types.ModuleType("cnntui_test_syncing_model")
+    module.SyncsInForward = SyncsInForward
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    config = gpu_config(tmp_path, "sync", model=f"{module.__name__}:SyncsInForward", epochs=1)
+    code, events = train(config)
+    assert code == 0
+    assert any("CUDA graph capture failed" in m for m in messages(events, "warning"))
+    assert sum(len(e.losses) for e in events if isinstance(e, StepMetrics)) == 16
+    # The run went on eagerly after the failed capture and still learned something.
+    assert [e for e in events if isinstance(e, EpochSummary)][-1].test_accuracy > 0.1
