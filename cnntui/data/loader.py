@@ -53,6 +53,10 @@ class DeviceLoader:
     Like DistributedSampler, the order changes only when `set_epoch` is called.
     """
 
+    # Batches are kernels queued on the device. On a GPU, time the host spends in `next()` is the
+    # launch queue being full (the GPU busy with earlier steps), not a wait for data.
+    waits_on_host = False
+
     def __init__(
         self,
         images: torch.Tensor,
