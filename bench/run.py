@@ -1,11 +1,13 @@
 """Side-by-side benchmark: d2l's train_ch6 loop against cnntui's engine, alternating, one run.
 
     python -m bench.run                          # LeNet recipe on this machine
-    python -m bench.run --presets lenet,alexnet --epochs 1 --rounds 2 --device cuda
+    python -m bench.run --presets lenet,alexnet --epochs 10 --rounds 1 --device cuda --dashboard
 
 Prints both figures and their ratio, two ways: the book's timer (batch step only, data loading
-excluded) and wall clock over whole epochs (data included). The engine runs as `cnntui run
---headless` does: the run log and the plain reporter are subscribed.
+excluded) and wall clock over whole epochs (data included). By default the engine runs in this
+process as `cnntui run --headless` does (the run log and the plain reporter subscribed); with
+`--dashboard` the real `cnntui run PRESET` command trains with its dashboard open in a terminal
+(bench/terminal.py). `--set KEY=VALUE` changes the cnntui side only (say amp=bf16).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import io
 import json
 import platform
 import statistics
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,7 @@ from pathlib import Path
 import torch
 
 from bench.reference import fashion_mnist_loaders, torchvision_root, train_ch6
+from bench.terminal import run_dashboard
 from cnntui.config import load_config
 from cnntui.engine.setup import device_name, resolve_device
 from cnntui.engine.trainer import Trainer
@@ -76,7 +80,24 @@ def run_engine(
     if code != 0:
         raise SystemExit(f"cnntui run of {preset} failed with exit code {code}")
     assert trainer.run_dir is not None
-    summary = json.loads((trainer.run_dir / "summary.json").read_text())
+    return engine_measurement(preset, trainer.run_dir)
+
+
+def run_with_dashboard(
+    preset: str, epochs: int, device: torch.device, runs_root: Path, **overrides: object
+) -> Measurement:
+    """The real command, dashboard open in a 160x48 terminal, closed when training ends."""
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{preset}-", dir=runs_root))
+    command = [sys.executable, "-m", "cnntui", "run", preset, "--epochs", str(epochs),
+               "--device", str(device), "--run-dir", str(run_dir), "--exit-on-finish"]  # fmt: skip
+    for key, value in overrides.items():
+        command += ["--set", f"{key}={json.dumps(value)}"]
+    run_dashboard(command)
+    return engine_measurement(preset, run_dir)
+
+
+def engine_measurement(preset: str, run_dir: Path) -> Measurement:
+    summary = json.loads((run_dir / "summary.json").read_text())
     return Measurement(
         "cnntui",
         preset,
@@ -87,6 +108,17 @@ def run_engine(
     )
 
 
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    overrides: dict[str, object] = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", default="lenet", help="comma-separated presets")
@@ -94,12 +126,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per loop")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", type=Path, help="also write the measurements here")
+    parser.add_argument(
+        "--dashboard", action="store_true", help="cnntui trains with its dashboard open"
+    )
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="a setting for the cnntui side only, repeatable",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    overrides = parse_overrides(args.overrides)
+    run_cnntui = run_with_dashboard if args.dashboard else run_engine
 
     device = resolve_device(args.device)
     root = torchvision_root()
     runs_root = Path(tempfile.mkdtemp(prefix="cnntui-bench-runs-"))
+    mode = "dashboard open" if args.dashboard else "headless, in process"
     print(f"# {device_name(device)}, torch {torch.__version__}, {platform.python_version()}")
+    print(f"# cnntui: {mode}; settings {overrides or 'as the preset'}")
     results: list[Measurement] = []
     for preset in args.presets.split(","):
         for round_ in range(args.rounds):
@@ -107,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
                 if loop == "d2l":
                     m = run_reference(preset, args.epochs, device, root)
                 else:
-                    m = run_engine(preset, args.epochs, device, runs_root)
+                    m = run_cnntui(preset, args.epochs, device, runs_root, **overrides)
                 results.append(m)
                 print(
                     f"{preset:>10} {loop:>6} round {round_ + 1}: timer {m.timer_rate:>10,.0f} ex/s"
