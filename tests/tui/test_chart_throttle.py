@@ -50,3 +50,27 @@ async def test_charts_redraw_once_a_second_and_catch_up(monkeypatch) -> None:
         # The redraw left pending by the last events has run: the chart shows the final state.
         assert chart.border_subtitle == chart.subtitle(app.state)
         assert app.state.step == max(e.step for e in events if e.kind == "step")
+
+
+async def test_a_slow_chart_redraws_less_often(monkeypatch) -> None:
+    """On a machine whose cores training keeps busy a render takes longer; the redraws spread
+    out so that a chart stays within its share of the time."""
+    from cnntui.tui.widgets import chart as chart_module
+
+    real_render_plot = MetricChart._render_plot
+
+    def slow_render_plot(self, state, width, height):
+        started = chart_module.time.perf_counter()
+        while chart_module.time.perf_counter() - started < 0.05:
+            pass  # a 50 ms render, as on a loaded 2-core machine
+        return real_render_plot(self, state, width, height)
+
+    monkeypatch.setattr(MetricChart, "_render_plot", slow_render_plot)
+    events = scripted_events(finish=False)
+    app = Dashboard(TrickleSource(events, per_drain=2), poll_interval=0.02)
+    async with app.run_test(size=(160, 48)) as pilot:
+        chart = app.query_one("#loss", MetricChart)
+        assert await until(pilot, lambda: chart.render_seconds > 0, timeout=5)
+        assert chart.render_seconds >= 0.05
+        interval = chart.redraw_interval
+        assert interval == chart.render_seconds / chart_module.REDRAW_BUDGET >= 2.5

@@ -15,9 +15,12 @@ from cnntui.tui.state import RunState
 
 Y_AXIS_WIDTH = 8  # columns plotext takes for the y tick labels and the frame
 SMOOTHING = 0.6
-# A chart redraw costs 5-15 ms of Python (plotext, then ANSI to rich), all of it holding the GIL
-# the training thread needs: charts follow the data once a second, the cheap panes four times.
+# A chart redraw costs 5-15 ms of Python on an idle core (plotext, then ANSI to rich), and several
+# times that on a machine whose cores the training keeps busy, all of it holding the GIL the
+# training thread needs. So charts follow the data at most once a second, the cheap panes four
+# times, and no more often than keeps a chart's redraws within REDRAW_BUDGET of the time.
 MIN_REDRAW_INTERVAL = 1.0
+REDRAW_BUDGET = 0.02
 COLORS = {"raw": "gray", "train": "cyan+", "val": "orange+", "test": "magenta+"}
 
 
@@ -37,10 +40,15 @@ class MetricChart(PlotextPlot):
         self._state: RunState | None = None
         self._last_redraw = -math.inf
         self._redraw_pending = False
+        self.render_seconds = 0.0  # the last render's cost, which spaces out the next redraws
+
+    @property
+    def redraw_interval(self) -> float:
+        return max(MIN_REDRAW_INTERVAL, self.render_seconds / REDRAW_BUDGET)
 
     def update_from(self, state: RunState) -> None:
         self._state = state
-        wait = self._last_redraw + MIN_REDRAW_INTERVAL - time.monotonic()
+        wait = self._last_redraw + self.redraw_interval - time.monotonic()
         if wait <= 0:
             self._redraw()
         elif not self._redraw_pending:
@@ -64,6 +72,13 @@ class MetricChart(PlotextPlot):
         width, height = self.size.width, self.size.height
         if state is None or not self.has_data(state) or width < 12 or height < 4:
             return Text(self.empty_text, style="dim", justify="center")
+        started = time.perf_counter()
+        try:
+            return self._render_plot(state, width, height)
+        finally:
+            self.render_seconds = time.perf_counter() - started
+
+    def _render_plot(self, state: RunState, width: int, height: int) -> RenderResult:
         plt = self.plt
         plt.clear_figure()
         # No top and right frame lines: a row and a column more for data on small panes.

@@ -39,16 +39,24 @@ class DevicePane(Static):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._stats: DeviceStats | None = None
+        self._line_count = 0
 
     def update_from(self, state: RunState) -> None:
         self._stats = state.device
-        self.refresh(layout=True)
+        # Relayout only when the pane changes height (a GPU's line appears, say); otherwise a
+        # repaint of this pane is all the new numbers need.
+        line_count = len(self._lines(self.size.width))
+        self.refresh(layout=line_count != self._line_count)
+        self._line_count = line_count
 
     def render(self) -> Text:
+        return Text("\n").join(self._lines(self.size.width))
+
+    def _lines(self, pane_width: int) -> list[Text]:
         stats = self._stats
         if stats is None:
-            return Text("no device statistics yet", style="dim")
-        width = max(24, self.size.width)
+            return [Text("no device statistics yet", style="dim")]
+        width = max(24, pane_width)
         lines = [Text(stats.device, style="bold")]
         total = as_float(stats.memory_total)
         if stats.device.startswith("cpu") or (total is None and stats.memory_allocated is None):
@@ -60,7 +68,7 @@ class DevicePane(Static):
         for gpu in stats.gpus:  # the other local GPUs, one line each: is a neighbour busy?
             if gpu.get("index") != own:
                 lines.append(self._other_gpu_line(gpu))
-        return Text("\n").join(lines)
+        return lines
 
     def _gpu_lines(self, stats: DeviceStats, total: float | None, width: int) -> list[Text]:
         lines = []

@@ -41,10 +41,15 @@ class RunHeader(Static):
         self.mode = mode  # "live" or "watch"
         self.quiet_for: float | None = None  # watch: seconds since the last event, when long
         self._state: RunState | None = None
+        self._has_problem_line = False
 
     def update_from(self, state: RunState) -> None:
         self._state = state
-        self.refresh(layout=True)
+        # A relayout of the screen costs more than the repaint: ask for one only when the
+        # header grows or shrinks (the problem line comes or goes).
+        has_problem_line = self._problem_line(state) is not None
+        self.refresh(layout=has_problem_line != self._has_problem_line)
+        self._has_problem_line = has_problem_line
 
     def render(self) -> Text:
         state = self._state or RunState()

@@ -49,7 +49,8 @@ class ThroughputPane(Vertical):
         yield Sparkline([], id="throughput-sparkline")
 
     def update_from(self, state: RunState) -> None:
-        self.query_one("#throughput-numbers", Static).update(throughput_text(state))
+        # Three lines in a fixed height: a repaint, never a relayout of the screen.
+        self.query_one("#throughput-numbers", Static).update(throughput_text(state), layout=False)
         self.query_one("#throughput-sparkline", Sparkline).data = list(
             state.examples_per_sec_history
         )
