@@ -87,9 +87,9 @@ def shapes(
     device: Annotated[
         str,
         typer.Option(
-            help="cpu/meta: traced on meta tensors, so shapes, params, FLOPs, parameter and "
-            "activation bytes are computed with no memory used; cuda: real tensors, adds the "
-            "measured peak memory."
+            help="cpu: small inputs on real cpu tensors, large ones on meta tensors (no "
+            "memory used); meta: always meta; cuda: real tensors, adds the measured peak "
+            "memory. Shapes, params, FLOPs and bytes are the same on all three."
         ),
     ] = "cpu",
     num_classes: Annotated[int | None, typer.Option(help="Output classes.")] = None,
