@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every GPU figure of docs/PERFORMANCE.md, in parts that each fit a 10-minute call:
+#
+#   bash bench/gpu.sh tests       # the CUDA tests (graph vs eager, shapes on cuda): ~1 min
+#   bash bench/gpu.sh lenet       # LeNet vs d2l, dashboard open, 10 epochs x 2 rounds: ~2 min
+#   bash bench/gpu.sh alexnet     # AlexNet vs d2l, dashboard open, 10 epochs x 2 rounds: ~7 min
+#   bash bench/gpu.sh dashboard   # engine / headless / dashboard, AlexNet 10 epochs x 2: ~5 min
+#   bash bench/gpu.sh profile     # kernel profiles of LeNet and AlexNet steady state: ~2 min
+#
+# Needs a CUDA GPU, Debian's Fashion-MNIST files in /usr/share/datasets/fashion-mnist (or
+# $CNNTUI_DATA) and cnntui's dependencies importable. Results go to ${OUT:-bench-gpu-out}/.
+set -euo pipefail
+part="${1:?which part: tests, lenet, alexnet, dashboard or profile}"
+out="${OUT:-bench-gpu-out}"
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1 CNNTUI_OFFLINE=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+case "$part" in
+  tests)
+    python3 -m pytest -q -p no:cacheprovider tests/test_cuda_graph.py tests/test_shapes_trace.py ;;
+  lenet|alexnet)
+    python3 -m bench.run --presets "$part" --epochs 10 --rounds 2 --device cuda --dashboard \
+      --json "$out/$part-dashboard-10ep.json" ;;
+  dashboard)
+    python3 -m bench.dashboard --preset alexnet --epochs 10 --rounds 2 --device cuda ;;
+  profile)
+    python3 -m bench.profile_kernels lenet --steps 1000 --set epochs=5
+    python3 -m bench.profile_kernels alexnet --steps 150 ;;
+  *)
+    echo "unknown part $part" >&2; exit 2 ;;
+esac 2>&1 | tee "$out/$part.log"
