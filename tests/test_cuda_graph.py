@@ -18,7 +18,7 @@ from torch import nn
 from cnntui.config import RunConfig
 from cnntui.engine.distributed import SINGLE, DistContext
 from cnntui.engine.events import EpochSummary, LogMessage, RunFailed, StepMetrics
-from cnntui.engine.graph import graph_blocker
+from cnntui.engine.graph import StepGraph, _shape_key, graph_blocker
 from cnntui.engine.setup import use_cuda_graph
 from cnntui.engine.trainer import Trainer
 from cnntui.errors import UsageError
@@ -43,6 +43,26 @@ def test_what_rules_a_graph_out_is_named(change, reason) -> None:
     assert "CUDA device" in graph_blocker(RunConfig(), torch.device("cpu"), SINGLE)
     two_ranks = DistContext(rank=0, world_size=2, local_rank=0)
     assert "data-parallel" in graph_blocker(RunConfig(), CUDA, two_ranks)
+
+
+def test_only_optimizers_that_keep_their_state_on_the_device_are_captured() -> None:
+    for name in ("sgd", "adam", "adamw", "rmsprop", "NAdam"):
+        assert graph_blocker(RunConfig(optimizer=name), CUDA, SINGLE) is None, name
+    # Adagrad keeps its step count on the host: a replay would reuse the capture's number.
+    reason = graph_blocker(RunConfig(optimizer="Adagrad"), CUDA, SINGLE)
+    assert reason is not None and "Adagrad" in reason
+
+
+def test_the_first_full_batch_sets_the_graph_shape_not_a_ragged_one() -> None:
+    # A run resumed at an epoch's last batch starts on the ragged one.
+    graph = StepGraph(lambda x, y: None, lambda: None, CUDA, batch_size=64)
+    ragged, full = torch.zeros(40, 1, 28, 28), torch.zeros(64, 1, 28, 28)
+    labels = {40: torch.zeros(40, dtype=torch.long), 64: torch.zeros(64, dtype=torch.long)}
+    assert not graph.fits(ragged, labels[40])
+    assert graph.fits(full, labels[64])
+    graph._shape = _shape_key(full, labels[64])  # what the first step through it records
+    assert graph.fits(full, labels[64]) and not graph.fits(ragged, labels[40])
+    assert not graph.fits(full.to(torch.float64), labels[64])
 
 
 def test_the_graph_is_on_by_default_where_it_can_be_and_an_impossible_ask_is_an_error() -> None:

@@ -15,6 +15,7 @@ from torch import nn
 from cnntui.config import RunConfig
 from cnntui.engine.checkpoint import load_checkpoint, save_checkpoint
 from cnntui.engine.device_stats import DeviceMonitor
+from cnntui.engine.health import HealthMonitor
 from cnntui.engine.layout import prefer_channels_last
 from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weights
 from cnntui.errors import CnntuiError, UsageError
@@ -165,3 +166,13 @@ def test_largest_fitting_batch_halves_until_a_step_fits() -> None:
         raise torch.OutOfMemoryError("CUDA out of memory")
 
     assert largest_fitting_batch(never, 8) is None
+
+
+def test_health_samples_at_most_four_a_second_unless_the_run_is_deterministic() -> None:
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+    paced = HealthMonitor(model, every=5)
+    # Steps 5, 10, 15 come within microseconds: only the first is sampled.
+    assert [paced.due(step) for step in (5, 10, 15)] == [True, False, False]
+    assert not paced.due(7)  # never between multiples of `every`
+    by_count = HealthMonitor(model, every=5, min_seconds=0.0)
+    assert [by_count.due(step) for step in (5, 7, 10, 15)] == [True, False, True, True]

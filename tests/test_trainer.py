@@ -264,3 +264,32 @@ def test_a_failing_torch_compile_falls_back_to_eager(tiny_config, monkeypatch) -
     warnings = [e for e in events if e.kind == "log" and e.level == "warning"]
     assert warnings and "training eagerly" in warnings[0].message
     assert of(events, StepMetrics)[-1].step == 16
+
+
+def test_a_checkpoint_from_a_cuda_graph_run_resumes_on_the_cpu(tiny_config, tmp_path) -> None:
+    """A graphed GPU run saves its optimiser with capturable=True (state on the device); the
+    resumed run takes the saved state under its own flags instead of crashing on its first step.
+    """
+    config = dataclasses.replace(tiny_config, optimizer="adam", lr=1e-3, momentum=0.0, epochs=1)
+    assert train(config)[0] == 0
+    path = Path(config.run_dir) / "last.pt"
+    state = torch.load(path, weights_only=True)
+    for group in state["optimizer"]["param_groups"]:
+        group["capturable"] = True  # as a run whose step was captured in a CUDA graph saved it
+    torch.save(state, path)
+
+    code, events, _ = train(config, resume_from=path, resume_overrides={"epochs": 2})
+    assert code == 0, [e for e in events if type(e).__name__ == "RunFailed"]
+    assert of(events, RunStarted)[0].start_step == 16
+    assert of(events, EpochSummary)[-1].epoch == 1
+
+
+def test_amp_auto_is_resolved_and_recorded_for_the_resume(tiny_config) -> None:
+    """auto means bf16 on a CUDA GPU and float32 here; the run records what it chose, so a
+    resumed run keeps the arithmetic it started with."""
+    config = dataclasses.replace(tiny_config, amp="auto", epochs=1, max_steps=2)
+    code, events, _ = train(config)
+    assert code == 0
+    assert of(events, RunStarted)[0].config["amp"] == "off"
+    saved = json.loads((Path(config.run_dir) / "config.json").read_text())
+    assert saved["amp"] == "off"

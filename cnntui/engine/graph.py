@@ -34,6 +34,8 @@ class CaptureFailed(Exception):
 
 def graph_blocker(config: RunConfig, device: torch.device, dist: DistContext) -> str | None:
     """Why this run's training step cannot be captured in a CUDA graph; None when it can."""
+    from cnntui.engine.optim import step_is_capturable
+
     if device.type != "cuda":
         return "CUDA graphs need a CUDA device"
     if config.compile:
@@ -44,6 +46,9 @@ def graph_blocker(config: RunConfig, device: torch.device, dist: DistContext) ->
         return "data-parallel steps are not captured"
     if config.schedule != "constant" or config.warmup_epochs:
         return "the learning-rate schedule changes the rate every step"
+    if not step_is_capturable(config.optimizer):
+        # Its host-side state would be computed once, during the capture, and then replayed.
+        return f"the {config.optimizer} optimizer keeps state on the host"
     return None
 
 
@@ -51,39 +56,46 @@ class StepGraph:
     """Captures `body(x, y)` (the step after zero_grad) once, then replays it for every batch of
     the same shape.
 
-    The first `WARMUP_STEPS` calls run `body` eagerly on a side stream, as capture requires.
-    `gradients_in_place` tells the eager step whether gradients must be zeroed in place: after the
-    capture they live in the graph's memory, at addresses its kernels write to.
+    The first `WARMUP_STEPS` full batches run `body` eagerly on a side stream, as capture
+    requires; the capture takes the shape of the first full batch (a resumed run may start on an
+    epoch's ragged last one). `clear_gradients` sets the gradients to None.
     """
 
     def __init__(
         self,
         body: Callable[[torch.Tensor, torch.Tensor], None],
-        zero_grad: Callable[[bool], None],
+        clear_gradients: Callable[[], None],
         device: torch.device,
+        batch_size: int,
     ) -> None:
         self.body = body
-        self.zero_grad = zero_grad
+        self.clear_gradients = clear_gradients
         self.device = device
+        self.batch_size = batch_size
         self.graph: torch.cuda.CUDAGraph | None = None
         self.static_x: torch.Tensor | None = None
         self.static_y: torch.Tensor | None = None
         self.warmups_left = WARMUP_STEPS
-        self._shape: tuple | None = None  # (x shape, x strides, x dtype, y shape) of the capture
+        # One stream for every warm-up step: each new stream may get its own cuBLAS workspace.
+        self._side_stream: torch.cuda.Stream | None = None
+        self._shape: tuple | None = None  # (x shape, x strides, x dtype, y shape) of the graph
 
     @property
-    def gradients_in_place(self) -> bool:
+    def captured(self) -> bool:
+        """After the capture the graph's kernels own the gradients' addresses: an eager step must
+        zero them in place rather than set them to None."""
         return self.graph is not None
 
     def fits(self, x: torch.Tensor, y: torch.Tensor) -> bool:
-        """Whether this batch can go through the graph (the first full batch sets the shape)."""
-        key = (tuple(x.shape), x.stride(), x.dtype, tuple(y.shape))
+        """Whether this batch can go through the graph."""
         if self._shape is None:
-            self._shape = key
-        return key == self._shape
+            return x.shape[0] == self.batch_size
+        return _shape_key(x, y) == self._shape
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One training step on (x, y); returns the tensors the step read (for the OOM probe)."""
+        if self._shape is None:
+            self._shape = _shape_key(x, y)
         if self.warmups_left > 0:
             self.warmups_left -= 1
             self._warmup(x, y)
@@ -94,16 +106,17 @@ class StepGraph:
             assert self.static_x is not None and self.static_y is not None
             self.static_x.copy_(x)
             self.static_y.copy_(y)
-        assert self.graph is not None
+        assert self.graph is not None and self.static_x is not None and self.static_y is not None
         self.graph.replay()
-        return self.static_x, self.static_y  # type: ignore[return-value]
+        return self.static_x, self.static_y
 
     def _warmup(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        current = torch.cuda.current_stream(self.device)
-        side = torch.cuda.Stream(self.device)
+        if self._side_stream is None:
+            self._side_stream = torch.cuda.Stream(self.device)
+        side, current = self._side_stream, torch.cuda.current_stream(self.device)
         side.wait_stream(current)
         with torch.cuda.stream(side):
-            self.zero_grad(False)
+            self.clear_gradients()
             self.body(x, y)
         current.wait_stream(side)
 
@@ -111,7 +124,7 @@ class StepGraph:
         self.static_x, self.static_y = x.clone(), y.clone()
         # Gradients made inside the capture come from the graph's pool; every replay's backward
         # then writes them afresh, which is what zero_grad would have achieved.
-        self.zero_grad(False)
+        self.clear_gradients()
         graph = torch.cuda.CUDAGraph()
         try:
             # thread_local: a dashboard thread's CUDA calls must not break (or join) the capture.
@@ -122,3 +135,7 @@ class StepGraph:
         except Exception as exc:
             raise CaptureFailed(f"{type(exc).__name__}: {exc}") from exc
         self.graph = graph
+
+
+def _shape_key(x: torch.Tensor, y: torch.Tensor) -> tuple:
+    return (tuple(x.shape), x.stride(), x.dtype, tuple(y.shape))

@@ -28,7 +28,7 @@ from cnntui.engine.events import (
     StateChanged,
     StepMetrics,
 )
-from cnntui.engine.health import HealthMonitor
+from cnntui.engine.health import MIN_SECONDS_BETWEEN_SAMPLES, HealthMonitor
 from cnntui.engine.setup import RunSetup
 from cnntui.engine.step import StepRunner
 from cnntui.engine.window import StepWindow, WindowReading
@@ -63,7 +63,10 @@ class TrainingLoop:
         self._next_flush = 1
         self._stop_agreed = False
         self.health = HealthMonitor(
-            unwrap(setup.model) if self.dist.enabled else setup.model, self.config.health_every
+            unwrap(setup.model) if self.dist.enabled else setup.model,
+            self.config.health_every,
+            # Deterministic runs keep a reproducible event log: samples by step count alone.
+            min_seconds=0.0 if self.config.deterministic else MIN_SECONDS_BETWEEN_SAMPLES,
         )
         self.device_monitor = DeviceMonitor(self.device)
         self.window = StepWindow(WINDOW_CAPACITY, self.device, list(setup.model.parameters()))

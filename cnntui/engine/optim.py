@@ -25,24 +25,18 @@ def build_optimizer(
     lives on the device)."""
     name = config.optimizer.lower()
     params = list(params)
-    builtin: dict[str, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {
-        "sgd": (
-            torch.optim.SGD,
-            {
-                "momentum": config.momentum,
-                "nesterov": config.nesterov,
-                "weight_decay": config.weight_decay,
-            },
-        ),
-        "adam": (torch.optim.Adam, {"weight_decay": config.weight_decay}),
-        "adamw": (torch.optim.AdamW, {"weight_decay": config.weight_decay}),
-        "rmsprop": (
-            torch.optim.RMSprop,
-            {"momentum": config.momentum, "weight_decay": config.weight_decay},
-        ),
+    builtin_options: dict[str, dict[str, Any]] = {
+        "sgd": {
+            "momentum": config.momentum,
+            "nesterov": config.nesterov,
+            "weight_decay": config.weight_decay,
+        },
+        "adam": {"weight_decay": config.weight_decay},
+        "adamw": {"weight_decay": config.weight_decay},
+        "rmsprop": {"momentum": config.momentum, "weight_decay": config.weight_decay},
     }
-    if name in builtin:
-        cls, kwargs = builtin[name]
+    if name in BUILTIN_CLASSES:
+        cls, kwargs = BUILTIN_CLASSES[name], builtin_options[name]
     else:
         cls = _optimizer_class(config.optimizer)
         kwargs = {}
@@ -60,9 +54,29 @@ def build_optimizer(
     if capturable and "capturable" in accepted and "capturable" not in kwargs:
         kwargs["capturable"] = True
     try:
-        return cls(params, **kwargs)
+        optimizer = cls(params, **kwargs)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise UsageError(f"optimizer {cls.__name__}: {exc}") from None
+    if kwargs.get("capturable"):
+        # The eager warm-up steps before a capture are by design; torch would warn about them.
+        optimizer._warned_capturable_if_run_uncaptured = True  # type: ignore[attr-defined]
+    return optimizer
+
+
+BUILTIN_CLASSES = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+
+def step_is_capturable(name: str) -> bool:
+    """Whether the optimiser's step can be recorded in a CUDA graph and replayed: SGD keeps no
+    state on the host, and the others must offer `capturable` (their state then stays on the
+    device). Anything else would compute its host-side numbers once, in the capture."""
+    cls = BUILTIN_CLASSES.get(name.lower()) or _optimizer_class(name)
+    return cls is torch.optim.SGD or "capturable" in inspect.signature(cls.__init__).parameters
 
 
 def _optimizer_class(name: str) -> type[torch.optim.Optimizer]:

@@ -223,9 +223,9 @@ def prepare_run(
     cuda_graph, cuda_graph_note = use_cuda_graph(config, device, dist)
     optimizer = build_optimizer(config, model.parameters(), device, capturable=cuda_graph)
     schedule = build_schedule(config, optimizer, len(data.train))
-    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(
-        resolve_amp(config.amp, device)
-    )
+    # Written back like the layout: a resumed run keeps the arithmetic it started with.
+    config = dataclasses.replace(config, amp=resolve_amp(config.amp, device))
+    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
     if autocast_dtype is torch.float16 and device.type != "cuda":
         raise UsageError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
     scaler = torch.amp.GradScaler(device.type) if autocast_dtype is torch.float16 else None
@@ -275,7 +275,7 @@ def prepare_run(
 def _restore(setup: RunSetup, state: dict[str, Any]) -> None:
     """Put a checkpoint back so the run continues exactly where it stopped."""
     setup.model.load_state_dict(state["model"])
-    setup.optimizer.load_state_dict(state["optimizer"])
+    load_optimizer_state(setup.optimizer, state["optimizer"])
     setup.schedule.load_state_dict(state["schedule"])
     if setup.scaler is not None and "scaler" in state:
         setup.scaler.load_state_dict(state["scaler"])
@@ -287,6 +287,25 @@ def _restore(setup: RunSetup, state: dict[str, Any]) -> None:
     torch.set_rng_state(state["rng_cpu"])
     if setup.device.type == "cuda" and "rng_cuda" in state:
         torch.cuda.set_rng_state(state["rng_cuda"], setup.device)
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
+    """The checkpoint's optimiser state under this run's implementation flags.
+
+    load_state_dict takes `capturable`, `fused` and `foreach` from the checkpoint too, and they
+    belong to the run that wrote it: a CUDA-graph run resumed on a CPU would keep capturable
+    (which fails there), and a CPU checkpoint resumed on a GPU would refuse the capture."""
+    names = ("capturable", "fused", "foreach")
+    flags = {k: optimizer.defaults[k] for k in names if k in optimizer.defaults}
+    optimizer.load_state_dict(saved)
+    for group in optimizer.param_groups:
+        group.update(flags)
+        step_on_device = bool(group.get("capturable") or group.get("fused"))
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            step = state.get("step")
+            if isinstance(step, torch.Tensor):
+                state["step"] = step.to(param.device if step_on_device else "cpu")
 
 
 def _shapes_report(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Any] | None:

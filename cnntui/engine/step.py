@@ -39,7 +39,9 @@ class StepRunner:
         compiled = setup.model is not setup.eager_model
         self._step = self._first_compiled_step if compiled else self.train_step
         self.graph = (
-            StepGraph(self._step_body, self._zero_grad, setup.device) if setup.cuda_graph else None
+            StepGraph(self._step_body, self._clear_gradients, setup.device, setup.config.batch_size)
+            if setup.cuda_graph
+            else None
         )
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, eager: bool = False) -> None:
@@ -52,16 +54,10 @@ class StepRunner:
             self.last_batch = graph.step(x, y)
         except CaptureFailed as exc:
             self.graph = None
-            self._zero_grad(False)
-            self.emit(
-                LogMessage(
-                    level="warning", message=f"CUDA graph capture failed ({exc}); training eagerly"
-                )
-            )
-            self._step(x, y)
+            self._warn_fallback("CUDA graph capture", exc)
+            self._step(x, y)  # nothing ran in the failed capture: this batch trains eagerly
             return
-        self.window.count(y.shape[0])
-        self.schedule.step()
+        self._count_step(y.shape[0])
 
     def autocast(self) -> contextlib.AbstractContextManager:
         dtype = self.setup.autocast_dtype
@@ -73,17 +69,23 @@ class StepRunner:
             cache_enabled=False if self.graph is not None else None,
         )
 
-    def _zero_grad(self, in_place: bool) -> None:
-        self.optimizer.zero_grad(set_to_none=not in_place)
+    def _clear_gradients(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """An eager step: zero the gradients, then the step body, then the host's bookkeeping."""
         self.last_batch = (x, y)
-        # Once a graph is captured, its kernels write the gradients at fixed addresses.
-        self._zero_grad(self.graph is not None and self.graph.gradients_in_place)
+        captured = self.graph is not None and self.graph.captured
+        self.optimizer.zero_grad(set_to_none=not captured)
         self._step_body(x, y)
-        self.window.count(y.shape[0])
+        self._count_step(y.shape[0])
+
+    def _count_step(self, batch_size: int) -> None:
+        self.window.count(batch_size)
         self.schedule.step()
+
+    def _warn_fallback(self, what: str, exc: Exception | str) -> None:
+        self.emit(LogMessage(level="warning", message=f"{what} failed ({exc}); training eagerly"))
 
     def _step_body(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """Forward, loss, backward, update and the step's metrics: what a CUDA graph captures."""
@@ -115,13 +117,7 @@ class StepRunner:
         except Exception as exc:  # no C++ compiler, an op inductor cannot lower, ...
             assert self.setup.eager_model is not None
             self.model = self.setup.model = self.setup.eager_model
-            self.optimizer.zero_grad(set_to_none=True)
-            self.emit(
-                LogMessage(
-                    level="warning",
-                    message=f"torch.compile failed ({type(exc).__name__}: {exc}); training eagerly",
-                )
-            )
+            self._warn_fallback("torch.compile", f"{type(exc).__name__}: {exc}")
             self.train_step(x, y)
 
     def probe_batch(self, batch: int) -> None:
