@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,11 @@ def run_command(
         from cnntui.headless import JsonReporter
 
         trainer.subscribe(JsonReporter())
-    trainer.setup()  # bad data paths, unknown options: one clean error before anything opens
+    # Bad data paths, unknown options: one clean error before anything opens.
+    if use_dashboard:
+        set_up_off_the_main_thread(trainer)
+    else:
+        trainer.setup()
 
     if use_dashboard:
         from cnntui.tui.app import run_dashboard
@@ -62,6 +67,30 @@ def run_command(
         trainer.subscribe(make_reporter(json_output=False))
     with stop_on_signals(trainer):
         return trainer.run()
+
+
+def set_up_off_the_main_thread(trainer: Any) -> None:
+    """`trainer.setup()` in a thread that ends with it, for a run that trains in another thread.
+
+    Setting up runs parallel CPU ops (data, weights, the layout timing), and with libgomp a
+    thread that ran one keeps its OpenMP team for life. With the main thread's team alive beside
+    the training thread's, libgomp counts more threads than cores and stops spin-waiting between
+    ops: LeNet on 2 cores trained at 6,400 ex/s after a main-thread setup against 10,000 after a
+    setup in a thread that had exited (the same as setup and training in one thread).
+    """
+    failure: list[BaseException] = []
+
+    def set_up() -> None:
+        try:
+            trainer.setup()
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=set_up, name="cnntui-setup", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
 
 
 class stop_on_signals:
