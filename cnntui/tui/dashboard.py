@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 from cnntui.engine.events import Event, RunFailed
 from cnntui.errors import EXIT_INTERRUPTED
 from cnntui.tui import signals
+from cnntui.tui.pacing import UI_CPU_BUDGET, TickPacer
 from cnntui.tui.screens import HelpScreen, QuitScreen
 from cnntui.tui.sources import EventSource
 from cnntui.tui.state import PANES, RunState
@@ -38,7 +39,7 @@ from cnntui.tui.widgets.loss_chart import LossChart
 from cnntui.tui.widgets.throughput import ThroughputPane
 from cnntui.tui.widgets.view_bar import ViewBar
 
-POLL_INTERVAL = 0.25  # seconds between drains: 4 Hz is live enough and costs nothing
+POLL_INTERVAL = 0.25  # seconds between drains at most: 4 Hz is live (cnntui/tui/pacing.py)
 VIEWS = ("charts", "layers", "system", "log")
 # Below this the panes do not fit side by side: show one group at a time behind tabs.
 NARROW_WIDTH = 110
@@ -85,6 +86,7 @@ class Dashboard(App[int]):
         exit_on_finish: bool = False,
         watch_path: Path | None = None,
         poll_interval: float = POLL_INTERVAL,
+        ui_cpu_budget: float | None = UI_CPU_BUDGET,
         handle_signals: bool = False,
     ) -> None:
         super().__init__()
@@ -94,6 +96,8 @@ class Dashboard(App[int]):
         self.watch_path = watch_path
         self.exit_on_finish = exit_on_finish
         self.poll_interval = poll_interval
+        # None: a tick every poll_interval whatever it costs (tests that want a fixed rate).
+        self.ui_cpu_budget = ui_cpu_budget
         self.handle_signals = handle_signals
         self.state = RunState()
         if self.read_only:
@@ -148,7 +152,11 @@ class Dashboard(App[int]):
         self._apply_layout()
         self._refresh_panes({"header", "layers", "confusion", "throughput"})
         self.drain_events()
-        self.set_interval(self.poll_interval, self.drain_events)
+        if self.ui_cpu_budget is None:
+            self.set_interval(self.poll_interval, self.drain_events)
+        else:
+            self._pacer = TickPacer(self.poll_interval, self.ui_cpu_budget)
+            self.set_timer(self.poll_interval, self._paced_tick)
         if self.handle_signals:
             self._install_signal_handlers()
         if self.trainer is not None:
@@ -197,6 +205,10 @@ class Dashboard(App[int]):
             changed |= self.state.note("warning", f"{lost:,} events dropped: the UI fell behind")
             self._dropped_seen = dropped
         self._refresh_panes(changed)
+
+    def _paced_tick(self) -> None:
+        self.drain_events()
+        self.set_timer(self._pacer.next_interval(), self._paced_tick)
 
     def _check_quiet(self) -> set[str]:
         """A tailed run that stops writing events may have been killed: say so in the header."""

@@ -38,7 +38,7 @@ async def test_charts_redraw_once_a_second_and_catch_up(monkeypatch) -> None:
     monkeypatch.setattr(MetricChart, "render", counting_render)
     events = scripted_events(finish=False)
     source = TrickleSource(events, per_drain=2)
-    app = Dashboard(source, poll_interval=0.02)
+    app = Dashboard(source, poll_interval=0.02, ui_cpu_budget=None)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause(1.5)
         loss_renders = renders.count("loss")
