@@ -1,8 +1,10 @@
 """The CUDA-graph training step: when it applies, and that it trains exactly as the eager step.
 
 The first group runs everywhere (the decision is plain logic). The second needs a CUDA device;
-it runs on the GPU machine (`pytest tests/test_cuda_graph.py`), and on CI, which has no GPU,
-it is reported as skipped.
+it runs on the GPU machine (`pytest tests/test_cuda_graph.py`, `bash bench/gpu.sh tests`), and on
+CI, which has no GPU, it is reported as skipped. The last runs everywhere: the CPU takes the graph
+path with a recorded step standing in for the captured one, so the orchestration around the
+graph (warm-ups, shapes, eager steps in between, bookkeeping) is checked on every run.
 """
 
 from __future__ import annotations
