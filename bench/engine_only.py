@@ -1,4 +1,4 @@
-"""Train a preset with the bare engine: no subscribers, no run directory; print examples/sec.
+"""Train a preset with the bare engine: no subscribers, no run directory; print its summary.
 
     python -m bench.engine_only lenet --epochs 1 --device cuda
 
@@ -10,6 +10,7 @@ runs as its own process, as `cnntui run` does, so that both pay the same one-tim
 from __future__ import annotations
 
 import argparse
+import json
 
 from cnntui.config import load_config
 from cnntui.engine.trainer import Trainer
@@ -25,7 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     trainer = Trainer(config, subscribers=[], write_run_dir=False)
     if trainer.run() != 0:
         raise SystemExit(f"the engine run of {args.preset} failed: {trainer.summary['message']}")
-    print(trainer.summary["examples_per_sec"])
+    summary = trainer.summary
+    print(json.dumps({k: summary[k] for k in ("examples_per_sec", "epochs")}))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 #   bash bench/gpu.sh tests       # the CUDA tests (graph vs eager, shapes on cuda): ~1 min
 #   bash bench/gpu.sh lenet       # LeNet vs d2l, dashboard open, 10 epochs x 2 rounds: ~2 min
 #   bash bench/gpu.sh alexnet     # AlexNet vs d2l, dashboard open, 10 epochs x 2 rounds: ~7 min
-#   bash bench/gpu.sh dashboard   # engine / headless / dashboard, AlexNet 10 epochs x 2: ~5 min
+#   bash bench/gpu.sh dashboard   # engine / headless / dashboard: AlexNet and LeNet: ~6 min
 #   bash bench/gpu.sh profile     # kernel profiles of LeNet and AlexNet steady state: ~2 min
 #
 # Needs a CUDA GPU, Debian's Fashion-MNIST files in /usr/share/datasets/fashion-mnist (or
@@ -22,7 +22,8 @@ case "$part" in
     python3 -m bench.run --presets "$part" --epochs 10 --rounds 2 --device cuda --dashboard \
       --json "$out/$part-dashboard-10ep.json" ;;
   dashboard)
-    python3 -m bench.dashboard --preset alexnet --epochs 10 --rounds 2 --device cuda ;;
+    python3 -m bench.dashboard --preset alexnet --epochs 10 --rounds 2 --device cuda
+    python3 -m bench.dashboard --preset lenet --epochs 10 --rounds 3 --device cuda ;;
   profile)
     python3 -m bench.profile_kernels lenet --steps 1000 --set epochs=5
     python3 -m bench.profile_kernels alexnet --steps 150 ;;
