@@ -6,11 +6,16 @@ what keeps the dashboard from slowing training (measured in bench/dashboard.py).
 
 from __future__ import annotations
 
+import itertools
+import time
+
 from scripted_run import scripted_events, until
 
 from cnntui.engine.events import Event
 from cnntui.tui.dashboard import Dashboard
-from cnntui.tui.widgets.chart import MIN_REDRAW_INTERVAL, MetricChart
+from cnntui.tui.widgets.chart import MetricChart
+from cnntui.tui.widgets.layers import LayerTable
+from cnntui.tui.widgets.paced import MIN_REDRAW_INTERVAL, REDRAW_BUDGET
 
 
 class TrickleSource:
@@ -70,7 +75,30 @@ async def test_a_slow_chart_redraws_less_often(monkeypatch) -> None:
     app = Dashboard(TrickleSource(events, per_drain=2), poll_interval=0.02)
     async with app.run_test(size=(160, 48)) as pilot:
         chart = app.query_one("#loss", MetricChart)
-        assert await until(pilot, lambda: chart.render_seconds > 0, timeout=5)
-        assert chart.render_seconds >= 0.05
-        interval = chart.redraw_interval
-        assert interval == chart.render_seconds / chart_module.REDRAW_BUDGET >= 2.5
+        pacing = chart.pacing
+        assert await until(pilot, lambda: pacing.render_seconds > 0, timeout=5)
+        assert pacing.render_seconds >= 0.05
+        assert pacing.interval == pacing.render_seconds / REDRAW_BUDGET >= 2.5
+
+
+async def test_the_layer_table_follows_health_at_most_once_a_second_and_catches_up() -> None:
+    events = scripted_events(finish=False)
+    source = TrickleSource(events, per_drain=2)
+    app = Dashboard(source, poll_interval=0.02, ui_cpu_budget=None)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one(LayerTable)
+        redraws: list[float] = []
+        real_redraw = table.pacing.redraw
+
+        def counting_redraw() -> None:
+            redraws.append(time.monotonic())
+            real_redraw()
+
+        table.pacing.redraw = counting_redraw
+        assert await until(pilot, lambda: not source._events, timeout=10)
+        await pilot.pause(MIN_REDRAW_INTERVAL + 0.3)
+        gaps = [b - a for a, b in itertools.pairwise(redraws)]
+        assert redraws and all(gap >= MIN_REDRAW_INTERVAL * 0.9 for gap in gaps)
+        # The last health sample is on screen: the deferred redraw ran.
+        last = app.state.health_step
+        assert last and table.border_subtitle == f"step {last:,}"

@@ -12,15 +12,10 @@ from textual_plotext import PlotextPlot
 
 from cnntui.tui.downsample import SeriesView, ema
 from cnntui.tui.state import RunState
+from cnntui.tui.widgets.paced import PacedRedraw
 
 Y_AXIS_WIDTH = 8  # columns plotext takes for the y tick labels and the frame
 SMOOTHING = 0.6
-# A chart redraw costs 5-15 ms of Python on an idle core (plotext, then ANSI to rich), and several
-# times that on a machine whose cores the training keeps busy, all of it holding the GIL the
-# training thread needs. So charts follow the data at most once a second, the cheap panes four
-# times, and no more often than keeps a chart's redraws within REDRAW_BUDGET of the time.
-MIN_REDRAW_INTERVAL = 1.0
-REDRAW_BUDGET = 0.02
 COLORS = {"raw": "gray", "train": "cyan+", "val": "orange+", "test": "magenta+"}
 
 
@@ -38,26 +33,13 @@ class MetricChart(PlotextPlot):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._state: RunState | None = None
-        self._last_redraw = -math.inf
-        self._redraw_pending = False
-        self.render_seconds = 0.0  # the last render's cost, which spaces out the next redraws
-
-    @property
-    def redraw_interval(self) -> float:
-        return max(MIN_REDRAW_INTERVAL, self.render_seconds / REDRAW_BUDGET)
+        self.pacing = PacedRedraw(self, self._redraw)  # charts follow the data about once a second
 
     def update_from(self, state: RunState) -> None:
         self._state = state
-        wait = self._last_redraw + self.redraw_interval - time.monotonic()
-        if wait <= 0:
-            self._redraw()
-        elif not self._redraw_pending:
-            self._redraw_pending = True
-            self.set_timer(wait, self._redraw)
+        self.pacing.request()
 
     def _redraw(self) -> None:
-        self._redraw_pending = False
-        self._last_redraw = time.monotonic()
         if self._state is not None:
             # Setting the subtitle repaints the whole chart, so it changes only with the plot.
             self.border_subtitle = self.subtitle(self._state)
@@ -76,7 +58,7 @@ class MetricChart(PlotextPlot):
         try:
             return self._render_plot(state, width, height)
         finally:
-            self.render_seconds = time.perf_counter() - started
+            self.pacing.rendered(time.perf_counter() - started)
 
     def _render_plot(self, state: RunState, width: int, height: int) -> RenderResult:
         plt = self.plt

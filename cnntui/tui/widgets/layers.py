@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import DataTable
 
 from cnntui.tui import format as fmt
 from cnntui.tui.layer_health import LayerRow, as_float
 from cnntui.tui.state import RunState
+from cnntui.tui.widgets.paced import PacedRedraw
 
 # (key, label, width): health columns get fixed widths because their first cells are empty
 # and DataTable sizes a column once, from what it holds when the row is added.
@@ -46,10 +51,30 @@ class LayerTable(DataTable):
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self._row_names: list[str] = []
+        self._state: RunState | None = None
+        # Health arrives a few times a second; a dozen rows of styled cells is worth a redraw
+        # about once a second (cnntui/tui/widgets/paced.py).
+        self.pacing = PacedRedraw(self, self._redraw)
         for key, label, width in COLUMNS:
             self.add_column(label, key=key, width=width)
 
     def update_from(self, state: RunState) -> None:
+        self._state = state
+        # New rows and a run's final numbers show at once; live health samples are paced.
+        new_rows = [row.name for row in state.layers] != self._row_names
+        self.pacing.request(now=new_rows or not state.active)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        started = time.perf_counter()
+        try:
+            return super().render_lines(crop)
+        finally:
+            self.pacing.rendered(time.perf_counter() - started)
+
+    def _redraw(self) -> None:
+        state = self._state
+        if state is None:
+            return
         names = [row.name for row in state.layers]
         if names[: len(self._row_names)] != self._row_names:
             self.clear()

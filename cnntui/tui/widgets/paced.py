@@ -1,0 +1,55 @@
+"""Redraws spaced by what they cost, for the panes whose render is expensive.
+
+A chart (plotext, then ANSI to rich) or the layer table (a dozen rows of styled cells) takes
+5-15 ms to render on an idle core and several times that on a machine whose cores training keeps
+busy, all of it on the UI thread and holding the GIL the training thread needs. Such a pane
+follows the data at most once a second, and no more often than keeps its renders within
+REDRAW_BUDGET of the time; the last update is never dropped, only delayed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+from textual.widget import Widget
+
+MIN_REDRAW_INTERVAL = 1.0
+REDRAW_BUDGET = 0.02
+
+
+class PacedRedraw:
+    """Calls `redraw()` now or later, so that redraws stay spaced by their measured cost.
+
+    The widget reports each render's cost through `rendered(seconds)`.
+    """
+
+    def __init__(self, widget: Widget, redraw: Callable[[], None]) -> None:
+        self.widget = widget
+        self.redraw = redraw
+        self.render_seconds = 0.0  # the last render's cost
+        self._last = -math.inf
+        self._pending = False
+
+    @property
+    def interval(self) -> float:
+        return max(MIN_REDRAW_INTERVAL, self.render_seconds / REDRAW_BUDGET)
+
+    def request(self, now: bool = False) -> None:
+        """Redraw when the spacing allows; `now`: at once (new structure, a run that ended)."""
+        wait = self._last + self.interval - time.monotonic()
+        if now or wait <= 0:
+            self._run()
+        elif not self._pending:
+            self._pending = True
+            self.widget.set_timer(wait, self._run)
+
+    def rendered(self, seconds: float) -> None:
+        self.render_seconds = seconds
+
+    def _run(self) -> None:
+        # A timer left pending by an earlier request finds the redraw already done: harmless.
+        self._pending = False
+        self._last = time.monotonic()
+        self.redraw()
