@@ -11,11 +11,11 @@ the kernels by total device time. Health samples are off so that every step is t
 from __future__ import annotations
 
 import argparse
-import json
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from cnntui.cli import parse_key_values
 from cnntui.config import load_config
 from cnntui.engine.trainer import Trainer
 
@@ -27,14 +27,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=24)
     parser.add_argument("--set", dest="settings", action="append", default=[], metavar="K=V")
     args = parser.parse_args(argv)
-    overrides: dict[str, object] = {"epochs": 1, "device": "cuda", "health_every": 0}
-    for pair in args.settings:
-        key, _, value = pair.partition("=")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
-    overrides["max_steps"] = args.steps
+    overrides = {
+        "epochs": 1,
+        "device": "cuda",
+        "health_every": 0,
+        **parse_key_values(args.settings),
+        "max_steps": args.steps,
+    }
     config = load_config(args.preset, overrides=overrides)
     Trainer(config, write_run_dir=False).run()
     trainer = Trainer(config, write_run_dir=False)

@@ -18,15 +18,16 @@ import io
 import json
 import platform
 import statistics
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from bench.dashboard import cnntui_command
 from bench.reference import fashion_mnist_loaders, torchvision_root, train_ch6
 from bench.terminal import run_dashboard
+from cnntui.cli import parse_key_values
 from cnntui.config import load_config
 from cnntui.engine.setup import device_name, resolve_device
 from cnntui.engine.trainer import Trainer
@@ -88,10 +89,9 @@ def run_with_dashboard(
 ) -> Measurement:
     """The real command, dashboard open in a 160x48 terminal, closed when training ends."""
     run_dir = Path(tempfile.mkdtemp(prefix=f"{preset}-", dir=runs_root))
-    command = [sys.executable, "-m", "cnntui", "run", preset, "--epochs", str(epochs),
-               "--device", str(device), "--run-dir", str(run_dir), "--exit-on-finish"]  # fmt: skip
+    command = [*cnntui_command(preset, epochs, run_dir, str(device)), "--exit-on-finish"]
     for key, value in overrides.items():
-        command += ["--set", f"{key}={json.dumps(value)}"]
+        command += ["--set", f"{key}={value}"]  # read back by the same parser as below
     run_dashboard(command)
     return engine_measurement(preset, run_dir)
 
@@ -106,17 +106,6 @@ def engine_measurement(preset: str, run_dir: Path) -> Measurement:
         summary["train_seconds"],
         summary["final"]["test_accuracy"],
     )
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, object]:
-    overrides: dict[str, object] = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
-    return overrides
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -134,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         help="a setting for the cnntui side only, repeatable",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    overrides = parse_overrides(args.overrides)
+    overrides = parse_key_values(args.overrides)
     run_cnntui = run_with_dashboard if args.dashboard else run_engine
 
     device = resolve_device(args.device)
