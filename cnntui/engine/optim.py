@@ -13,6 +13,13 @@ from torch import nn
 from cnntui.config import RunConfig
 from cnntui.errors import UsageError
 
+BUILTIN_CLASSES = {
+    "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "rmsprop": torch.optim.RMSprop,
+}
+
 
 def build_optimizer(
     config: RunConfig,
@@ -61,14 +68,6 @@ def build_optimizer(
         # The eager warm-up steps before a capture are by design; torch would warn about them.
         optimizer._warned_capturable_if_run_uncaptured = True  # type: ignore[attr-defined]
     return optimizer
-
-
-BUILTIN_CLASSES = {
-    "sgd": torch.optim.SGD,
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "rmsprop": torch.optim.RMSprop,
-}
 
 
 def step_is_capturable(name: str) -> bool:

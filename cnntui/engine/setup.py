@@ -137,7 +137,6 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     torch.manual_seed(seed)
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.benchmark = False  # until the model is known: see use_cudnn_benchmark
 
 
 def use_cudnn_benchmark(config: RunConfig, model: nn.Module) -> bool:
@@ -196,6 +195,7 @@ def prepare_run(
     model = built.module
     initialize_weights(model, config.init)
     model.to(device)
+    # Set for every run, before any convolution: a process may hold an earlier run's setting.
     torch.backends.cudnn.benchmark = use_cudnn_benchmark(config, model)
     # The choice is written into the config (config.json, checkpoints), so a resumed run keeps
     # the layout and with it the exact arithmetic of the original.
