@@ -75,12 +75,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help="which of engine,headless,dashboard to run"
+    )
     args = parser.parse_args(argv)
+    modes = [m for m in MODES if m in args.modes.split(",")]
     root = Path(tempfile.mkdtemp(prefix="cnntui-bench-dash-"))
-    whole: dict[str, list[float]] = {mode: [] for mode in MODES}
-    later: dict[str, list[float]] = {mode: [] for mode in MODES}
+    whole: dict[str, list[float]] = {mode: [] for mode in modes}
+    later: dict[str, list[float]] = {mode: [] for mode in modes}
     for round_ in range(args.rounds):
-        order = list(MODES) if round_ % 2 == 0 else list(reversed(MODES))
+        order = modes if round_ % 2 == 0 else list(reversed(modes))
         for mode in order:
             summary = MODES[mode](args.preset, args.epochs, root / f"{mode}-{round_}", args.device)
             whole[mode].append(summary["examples_per_sec"])
@@ -89,15 +93,25 @@ def main(argv: list[str] | None = None) -> None:
                 later[mode].append(rate)
             after = f"  epochs 2+: {rate:,.0f} ex/s" if rate is not None else ""
             print(f"round {round_ + 1} {mode:>9}: {whole[mode][-1]:,.0f} ex/s{after}", flush=True)
+    print_table(args.preset, args.epochs, {"whole run": whole, "epochs 2+": later})
+
+
+def ratio(medians: dict[str, float], top: str, bottom: str) -> str:
+    return f"{medians[top] / medians[bottom]:.3f}" if {top, bottom} <= medians.keys() else "-"
+
+
+def print_table(preset: str, epochs: int, spans: dict[str, dict[str, list[float]]]) -> None:
+    """Medians over the rounds, one row per span; a ratio only where both of its modes ran."""
     print("\n| preset | epochs | over | engine ex/s | headless ex/s | dashboard ex/s | "
           "headless/engine | dashboard/headless |\n|---|---|---|---|---|---|---|---|")  # fmt: skip
-    for label, rates in (("whole run", whole), ("epochs 2+", later)):
+    for label, rates in spans.items():
         if not all(rates.values()):
             continue
-        bare, off, on = (statistics.median(rates[m]) for m in MODES)
+        medians = {mode: statistics.median(values) for mode, values in rates.items()}
+        cells = [f"{medians[m]:,.0f}" if m in medians else "-" for m in MODES]
         print(
-            f"| {args.preset} | {args.epochs} | {label} | {bare:,.0f} | {off:,.0f} | {on:,.0f} | "
-            f"{off / bare:.3f} | {on / off:.3f} |"
+            f"| {preset} | {epochs} | {label} | {' | '.join(cells)} | "
+            f"{ratio(medians, 'headless', 'engine')} | {ratio(medians, 'dashboard', 'headless')} |"
         )
 
 

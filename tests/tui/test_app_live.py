@@ -22,8 +22,8 @@ async def test_panes_fill_from_a_live_run(held_trainer: FakeTrainer) -> None:
         assert "ETA" in header
         table = app.query_one(LayerTable)
         assert table.row_count == 12
-        assert table.get_cell("0", "status").plain == "vanish"
-        assert table.get_cell("3", "grad").plain == "0.012"
+        assert table.cell("0", "status").text == "vanish"
+        assert table.cell("3", "grad").text == "0.012"
         assert "RSS" in pane_text(app, "#device") and "185%" in pane_text(app, "#device")
         numbers = pane_text(app, "#throughput-numbers")
         assert "ex/s now" in numbers and "waiting on data 4.0%" in numbers

@@ -1,33 +1,54 @@
-"""The layer table: the shape report's rows with live per-layer health, problems coloured."""
+"""The layer table: the shape report's rows with live per-layer health, problems coloured.
+
+A Line-API widget rather than a DataTable. Health changes a few times a second, and a DataTable
+re-renders every one of its cells through Rich on any cell update: 25 ms for LeNet's dozen rows
+on an idle core, several times that while training keeps the cores busy, all of it holding the
+GIL the training thread needs. Here each row is one cached Strip keyed by its cells' text, so an
+update costs the rows whose numbers changed, and a redraw of unchanged rows costs nothing.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import ClassVar
 
-from rich.text import Text
-from textual.geometry import Region
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual.geometry import Region, Size
+from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import DataTable
 
 from cnntui.tui import format as fmt
 from cnntui.tui.layer_health import LayerRow, as_float
 from cnntui.tui.state import RunState
 from cnntui.tui.widgets.paced import PacedRedraw
 
-# (key, label, width): health columns get fixed widths because their first cells are empty
-# and DataTable sizes a column once, from what it holds when the row is added.
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    min_width: int = 0  # health columns are empty at first; they start this wide
+    right: bool = False  # numbers are right-aligned
+
+
 COLUMNS = (
-    ("name", "Layer", None),
-    ("type", "Type", None),
-    ("output", "Output", None),
-    ("params", "Params", None),
-    ("grad", "‖grad‖", 7),
-    ("act_mean", "act μ", 7),
-    ("act_std", "act σ", 7),
-    ("dead", "dead", 4),
-    ("status", "status", 7),
+    Column("name", "Layer"),
+    Column("type", "Type"),
+    Column("output", "Output"),
+    Column("params", "Params", right=True),
+    Column("grad", "‖grad‖", 7, right=True),
+    Column("act_mean", "act μ", 7, right=True),
+    Column("act_std", "act σ", 7, right=True),
+    Column("dead", "dead", 4, right=True),
+    Column("status", "status", 7),
 )
-HEALTH_COLUMNS = ("grad", "act_mean", "act_std", "dead", "status")
+COLUMN_INDEX = {column.key: i for i, column in enumerate(COLUMNS)}
+FIRST_WIDTHS = [max(cell_len(column.label), column.min_width) for column in COLUMNS]
+CELL_PADDING = 1  # spaces either side of every cell
 
 # Words as well as colours, so a problem reads the same without colour.
 CONDITION_STYLES = {
@@ -39,84 +60,170 @@ CONDITION_STYLES = {
 }
 
 
-class LayerTable(DataTable):
-    """A row per layer; health cells update in place so the cursor and scroll stay put."""
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    style: str = ""  # a Rich style string; "" takes the table's own
 
+
+Cells = tuple[Cell, ...]
+HEADER_CELLS: Cells = tuple(Cell(column.label) for column in COLUMNS)
+HEADER = -1  # the header's key among the cached row strips
+
+
+class LayerTable(ScrollView, can_focus=True):
+    """A row per layer under a fixed header; scrolls with the arrow keys when focused."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"layer-table--header"}
     DEFAULT_CSS = """
     LayerTable {
         height: 1fr;
+        background: $surface;
+        color: $foreground;
+        &:focus { background-tint: $foreground 5%; }
+        & > .layer-table--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        &:ansi > .layer-table--header {
+            background: ansi_bright_blue;
+            color: ansi_default;
+        }
     }
     """
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
-        self._row_names: list[str] = []
+        super().__init__(**kwargs)
         self._state: RunState | None = None
-        # Health arrives a few times a second; a dozen rows of styled cells is worth a redraw
-        # about once a second (cnntui/tui/widgets/paced.py).
+        self._rows: list[Cells] = []
+        self._names: list[str] = []
+        self._widths = list(FIRST_WIDTHS)
+        self._strips: dict[int, tuple[tuple, Strip]] = {}  # row index -> (its key, its strip)
+        self._base_style = self._header_style = Style()
+        # Health arrives a few times a second; the table follows it about once a second
+        # (cnntui/tui/widgets/paced.py), though a redraw now costs little.
         self.pacing = PacedRedraw(self, self._redraw)
-        for key, label, width in COLUMNS:
-            self.add_column(label, key=key, width=width)
+
+    # --- data -----------------------------------------------------------------------------------
+
+    @property
+    def row_count(self) -> int:
+        return len(self._rows)
+
+    def cell(self, layer: str, column: str) -> Cell:
+        """The cell shown for `layer` (a row name) in `column` (a key of COLUMNS)."""
+        return self._rows[self._names.index(layer)][COLUMN_INDEX[column]]
 
     def update_from(self, state: RunState) -> None:
         self._state = state
         # New rows and a run's final numbers show at once; live health samples are paced.
-        new_rows = [row.name for row in state.layers] != self._row_names
+        new_rows = [row.name for row in state.layers] != self._names
         self.pacing.request(now=new_rows or not state.active)
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        started = time.perf_counter()
-        try:
-            return super().render_lines(crop)
-        finally:
-            self.pacing.rendered(time.perf_counter() - started)
 
     def _redraw(self) -> None:
         state = self._state
         if state is None:
             return
+        rows = [row_cells(row) for row in state.layers]
         names = [row.name for row in state.layers]
-        if names[: len(self._row_names)] != self._row_names:
-            self.clear()
-            self._row_names = []
-        for row in state.layers[len(self._row_names) :]:
-            self.add_row(*self._static_cells(row), *self._health_cells(row), key=row.name)
-            self._row_names.append(row.name)
-        for row in state.layers:
-            if row.stat is None:
-                continue
-            for key, cell in zip(HEALTH_COLUMNS, self._health_cells(row), strict=True):
-                self.update_cell(row.name, key, cell)
+        # Columns grow to fit what they have shown, and never shrink under a live run's numbers.
+        start = self._widths if names == self._names else FIRST_WIDTHS
+        widths = [
+            max([start[i], *(cell_len(row[i].text) for row in rows)]) for i in range(len(COLUMNS))
+        ]
+        if names != self._names or widths != self._widths:
+            self._names, self._rows, self._widths = names, rows, widths
+            self._strips.clear()
+            self.virtual_size = Size(self._table_width(), len(rows) + 1)
+            self.refresh()
+        else:
+            old_rows, self._rows = self._rows, rows
+            for index, (old, new) in enumerate(zip(old_rows, rows, strict=True)):
+                if old != new:
+                    self._refresh_row(index)
         self.border_subtitle = f"step {state.health_step:,}" if state.health_step else ""
 
-    def _static_cells(self, row: LayerRow) -> list[Text]:
-        params = "" if row.params is None else fmt.count(row.params)
-        return [
-            Text(row.name),
-            Text(row.type, style="dim"),
-            Text(row.output_shape),
-            Text(params, justify="right"),
-        ]
+    def _table_width(self) -> int:
+        return sum(self._widths) + 2 * CELL_PADDING * len(self._widths)
 
-    def _health_cells(self, row: LayerRow) -> list[Text]:
-        stat = row.stat
-        condition = row.condition
-        word, style = CONDITION_STYLES.get(condition, (condition, ""))
-        if stat is None:
-            return [Text("")] * len(HEALTH_COLUMNS)
-        grad = as_float(stat.grad_norm)
-        dead = as_float(stat.dead_fraction)
-        grad_style = style if condition in ("vanishing", "exploding") else ""
-        dead_style = style if condition == "dead" else ""
-        return [
-            Text(fmt.metric(grad) if grad is not None else "", style=grad_style, justify="right"),
-            Text(_optional(stat.act_mean), justify="right"),
-            Text(_optional(stat.act_std), justify="right"),
-            Text(
-                fmt.percent(dead, 0) if dead is not None else "", style=dead_style, justify="right"
-            ),
-            Text(word, style=style),
-        ]
+    def _refresh_row(self, index: int) -> None:
+        line = index + 1  # line 0 is the header, which stays put
+        if 1 <= line - self.scroll_offset.y < self.size.height:
+            self.refresh_line(line)
+
+    # --- rendering ------------------------------------------------------------------------------
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        started = time.perf_counter()
+        # Looked up once a render, not once a line: a DOM style lookup costs more than a row.
+        self._base_style = self.rich_style
+        self._header_style = self._base_style + self.get_component_rich_style("layer-table--header")
+        try:
+            return super().render_lines(crop)
+        finally:
+            self.pacing.rendered(time.perf_counter() - started)
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        style = self._base_style
+        if y == 0:
+            style = self._header_style  # the header's band runs the pane's whole width
+            strip = self._cached_strip(HEADER, HEADER_CELLS, style)
+        else:
+            index = scroll_y + y - 1
+            if index >= len(self._rows):
+                return Strip.blank(self.size.width, style)
+            strip = self._cached_strip(index, self._rows[index], style)
+        return strip.crop_extend(scroll_x, scroll_x + self.size.width, style)
+
+    def _cached_strip(self, index: int, cells: Cells, style: Style) -> Strip:
+        key = (cells, tuple(self._widths), style)
+        cached = self._strips.get(index)
+        if cached is None or cached[0] != key:
+            cached = (key, self._strip(cells, style))
+            self._strips[index] = cached
+        return cached[1]
+
+    def _strip(self, cells: Cells, base: Style) -> Strip:
+        pad = " " * CELL_PADDING
+        segments = []
+        for cell, column, width in zip(cells, COLUMNS, self._widths, strict=True):
+            text = set_cell_size(cell.text, width) if cell_len(cell.text) > width else cell.text
+            gap = " " * (width - cell_len(text))
+            text = gap + text if column.right else text + gap
+            style = base + parse_style(cell.style) if cell.style else base
+            segments += [Segment(pad, base), Segment(text, style), Segment(pad, base)]
+        return Strip(segments, self._table_width())
+
+
+@lru_cache(maxsize=64)
+def parse_style(style: str) -> Style:
+    return Style.parse(style)
+
+
+def row_cells(row: LayerRow) -> Cells:
+    """The text and style of each of a row's cells: static facts, then the latest health."""
+    params = "" if row.params is None else fmt.count(row.params)
+    static = (Cell(row.name), Cell(row.type, "dim"), Cell(row.output_shape), Cell(params))
+    return static + health_cells(row)
+
+
+def health_cells(row: LayerRow) -> Cells:
+    stat = row.stat
+    if stat is None:
+        return (Cell(""),) * (len(COLUMNS) - 4)
+    condition = row.condition
+    word, style = CONDITION_STYLES.get(condition, (condition, ""))
+    dead = as_float(stat.dead_fraction)
+    dead_text = fmt.percent(dead, 0) if dead is not None else ""
+    return (
+        Cell(_optional(stat.grad_norm), style if condition in ("vanishing", "exploding") else ""),
+        Cell(_optional(stat.act_mean)),
+        Cell(_optional(stat.act_std)),
+        Cell(dead_text, style if condition == "dead" else ""),
+        Cell(word, style),
+    )
 
 
 def _optional(value: object) -> str:

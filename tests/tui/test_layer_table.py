@@ -1,0 +1,86 @@
+"""The layer table: cells follow health, updates re-render only changed rows, long tables scroll."""
+
+from __future__ import annotations
+
+from scripted_run import health, run_started, scripted_events, until
+
+from cnntui.engine.events import LayerHealth, LayerStat
+from cnntui.tui.app import Dashboard
+from cnntui.tui.sources import ListSource
+from cnntui.tui.widgets.layers import LayerTable
+
+WIDE, NARROW = (160, 48), (80, 24)
+
+
+def screen_lines(table: LayerTable) -> list[str]:
+    return [table.render_line(y).text for y in range(table.size.height)]
+
+
+def count_row_renders(table: LayerTable) -> list[int]:
+    """Each time the table turns a row's cells into a strip, one entry."""
+    calls: list[int] = []
+    real = table._strip
+
+    def counting(cells, style):
+        calls.append(1)
+        return real(cells, style)
+
+    table._strip = counting
+    return calls
+
+
+async def test_a_health_sample_rerenders_only_the_rows_whose_numbers_changed() -> None:
+    app = Dashboard(ListSource(scripted_events()))
+    async with app.run_test(size=WIDE) as pilot:
+        table = app.query_one(LayerTable)
+        assert await until(pilot, lambda: table.row_count == 12 and not app.state.active)
+        await pilot.pause()
+        renders = count_row_renders(table)
+        sample = health(400, 0.0)
+        sample.layers[2] = LayerStat("3", grad_norm=0.5, weight_norm=3.1, update_ratio=1e-4)
+        app.state.apply([sample])
+        table.update_from(app.state)  # a finished run's table follows at once
+        await pilot.pause()
+        assert table.cell("3", "grad").text == "0.5"
+        row = next(line for line in screen_lines(table) if line.split()[:2] == ["3", "Conv2d"])
+        assert "0.5" in row.split()
+        assert len(renders) == 1  # layer 3's row; not the header, not the eleven others
+
+
+async def test_columns_widen_for_numbers_longer_than_their_first_width() -> None:
+    events = scripted_events()
+    wide_value = LayerHealth(
+        step=300, layers=[LayerStat("1", act_mean=-0.0012345, act_std=0.5)], time=events[-1].time
+    )
+    app = Dashboard(ListSource([*events, wide_value]))
+    async with app.run_test(size=WIDE) as pilot:
+        table = app.query_one(LayerTable)
+        assert await until(pilot, lambda: app.state.health_step == 300)
+        await pilot.pause()
+        row = next(line for line in screen_lines(table) if line.split()[:2] == ["1", "Sigmoid"])
+        assert "-0.001234" in row.split()  # whole: 9 cells in a column that started 7 wide
+
+
+async def test_a_long_table_scrolls_under_a_fixed_header() -> None:
+    started = run_started()
+    layers = [
+        {"name": f"block{i}.conv", "type": "Conv2d", "output_shapes": [[1, 64, 8, 8]],
+         "params": 36928, "is_leaf": True, "call_index": 0}
+        for i in range(60)
+    ]  # fmt: skip
+    started.shapes = {**started.shapes, "rows": layers}
+    app = Dashboard(ListSource([started]))
+    async with app.run_test(size=NARROW) as pilot:
+        await pilot.press("2")  # the narrow layout's layers view
+        table = app.query_one(LayerTable)
+        assert await until(pilot, lambda: table.row_count == 60)
+        table.focus()
+        await pilot.press("end")
+        await pilot.pause()
+        lines = screen_lines(table)
+        assert lines[0].split()[:3] == ["Layer", "Type", "Output"]
+        assert any(line.split()[:1] == ["block59.conv"] for line in lines)
+        assert not any(line.split()[:1] == ["block0.conv"] for line in lines)
+        await pilot.press("home")
+        await pilot.pause()
+        assert screen_lines(table)[1].split()[:1] == ["block0.conv"]
