@@ -50,8 +50,10 @@ def run_in_terminal(
     return process.wait(), written
 
 
-def run_dashboard(argv: list[str], columns: int = 160, lines: int = 48) -> None:
+def run_dashboard(
+    argv: list[str], columns: int = 160, lines: int = 48, env: dict[str, str] | None = None
+) -> None:
     """Run a `cnntui run ... --exit-on-finish` in a terminal; fail unless it drew and exited 0."""
-    code, written = run_in_terminal(argv, columns, lines)
+    code, written = run_in_terminal(argv, columns, lines, env)
     if code != 0 or written < 10_000:
         raise SystemExit(f"{' '.join(argv[2:])} exited {code} after drawing {written} bytes")

@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState
 from cnntui.engine.events import Event, RunFailed
 from cnntui.errors import EXIT_INTERRUPTED
 from cnntui.tui import signals
-from cnntui.tui.pacing import UI_CPU_BUDGET, TickPacer
+from cnntui.tui.pacing import UI_CPU_BUDGET, TickPacer, drawing_phase
 from cnntui.tui.screens import HelpScreen, QuitScreen
 from cnntui.tui.sources import EventSource
 from cnntui.tui.state import PANES, RunState
@@ -39,7 +39,7 @@ from cnntui.tui.widgets.loss_chart import LossChart
 from cnntui.tui.widgets.throughput import ThroughputPane
 from cnntui.tui.widgets.view_bar import ViewBar
 
-POLL_INTERVAL = 0.25  # seconds between drains at most: 4 Hz is live (cnntui/tui/pacing.py)
+POLL_INTERVAL = 0.5  # seconds between drains at most (cnntui/tui/pacing.py)
 VIEWS = ("charts", "layers", "system", "log")
 # Below this the panes do not fit side by side: show one group at a time behind tabs.
 NARROW_WIDTH = 110
@@ -88,6 +88,7 @@ class Dashboard(App[int]):
         poll_interval: float = POLL_INTERVAL,
         ui_cpu_budget: float | None = UI_CPU_BUDGET,
         handle_signals: bool = False,
+        draw_phase_seconds: float | None = None,
     ) -> None:
         super().__init__()
         self.source = source
@@ -98,6 +99,7 @@ class Dashboard(App[int]):
         self.poll_interval = poll_interval
         # None: a tick every poll_interval whatever it costs (tests that want a fixed rate).
         self.ui_cpu_budget = ui_cpu_budget
+        self.draw_phase_seconds = draw_phase_seconds  # benchmarks only: see DRAW_PHASES_ENV
         self.handle_signals = handle_signals
         self.state = RunState()
         if self.read_only:
@@ -207,8 +209,12 @@ class Dashboard(App[int]):
         self._refresh_panes(changed)
 
     def _paced_tick(self) -> None:
-        self.drain_events()
-        self.set_timer(self._pacer.next_interval(), self._paced_tick)
+        if drawing_phase(time.time(), self.draw_phase_seconds):
+            self.drain_events()
+            interval = self._pacer.next_interval()
+        else:  # an idle slice must not make the drawing ones that follow run faster
+            interval = self._pacer.skip()
+        self.set_timer(interval, self._paced_tick)
 
     def _check_quiet(self) -> set[str]:
         """A tailed run that stops writing events may have been killed: say so in the header."""

@@ -12,8 +12,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-UI_CPU_BUDGET = 0.05  # share of one core the dashboard's thread may use while a run trains
+# Share of one core the dashboard's thread may use while a run trains. On 2 cores that training
+# keeps busy, every millisecond of it came out of training about one for one: at 5% the
+# dashboard cost LeNet 6-8% of its throughput, at 2.5% (with the GIL handed back sooner, see
+# cnntui/tui/app.py) within the noise of bench/draw_cost.py.
+UI_CPU_BUDGET = 0.025
 LONGEST_INTERVAL = 2.0  # seconds: slower than this and the panes stop feeling live
+
+# bench/dashboard.py's same-run comparison: with this set to P seconds, the dashboard draws only
+# in the even P-second slices of the wall clock, so one run trains beside a drawing dashboard and
+# an idle one, alternately, under the same machine conditions.
+DRAW_PHASES_ENV = "CNNTUI_BENCH_DRAW_PHASES"
+
+
+def drawing_phase(wall_time: float, phase_seconds: float | None) -> bool:
+    """Whether the dashboard draws at `wall_time` (time.time()) when it alternates by phases."""
+    return not phase_seconds or int(wall_time // phase_seconds) % 2 == 0
 
 
 class TickPacer:
@@ -47,4 +61,9 @@ class TickPacer:
             wanted = self.interval * share / self.budget
             self.interval = min(self.longest, max(self.base, (self.interval + wanted) / 2))
         self._wall, self._cpu = wall, cpu
+        return self.interval
+
+    def skip(self) -> float:
+        """For a tick that did no work: measure afresh from now, keep the interval."""
+        self._wall, self._cpu = self._wall_clock(), self._thread_clock()
         return self.interval

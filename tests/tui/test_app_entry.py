@@ -14,6 +14,7 @@ from scripted_run import FakeTrainer, scripted_events, until
 
 from cnntui.tui import app as app_module
 from cnntui.tui import signals
+from cnntui.tui.dashboard import Dashboard
 
 
 def _headless(monkeypatch: pytest.MonkeyPatch, autopilot) -> None:
@@ -54,6 +55,42 @@ def test_run_dashboard_exit_on_finish_returns_the_run_code(
     _headless(monkeypatch, just_watch)
     assert app_module.run_dashboard(trainer, exit_on_finish=True) == 0
     assert trainer.calls == []
+
+
+def test_run_dashboard_hands_the_gil_back_quickly_while_it_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    trainer = FakeTrainer(scripted_events(), exit_code=0)
+    during = []
+
+    async def note_the_interval(pilot) -> None:
+        during.append(sys.getswitchinterval())
+
+    before = sys.getswitchinterval()
+    _headless(monkeypatch, note_the_interval)
+    assert app_module.run_dashboard(trainer, exit_on_finish=True) == 0
+    assert during == [pytest.approx(app_module.GIL_SWITCH_INTERVAL)] and during[0] < before
+    assert sys.getswitchinterval() == pytest.approx(before)  # restored for the rest of the process
+
+
+async def test_in_idle_draw_phases_the_dashboard_leaves_events_waiting() -> None:
+    """bench/draw_cost.py's switch: odd wall-clock slices draw nothing, even ones catch up."""
+    from test_chart_throttle import TrickleSource
+
+    # Slices of 10^9 s: we are in slice 1 (2001 to 2033), an idle one.
+    app = Dashboard(
+        TrickleSource(scripted_events(), per_drain=5),
+        poll_interval=0.02,
+        ui_cpu_budget=1.0,  # ticks at the base rate: what is tested is whether they drain
+        draw_phase_seconds=1e9,
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.5)  # some 25 ticks
+        assert app.state.step <= 40  # the drain at mount (5 events), and none of the ticks since
+        app.draw_phase_seconds = None  # drawing from now on
+        assert await until(pilot, lambda: app.state.status == "finished", timeout=10)
 
 
 def test_watch_dashboard_replays_and_quits(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

@@ -46,6 +46,17 @@ def test_a_ui_over_budget_slows_down_until_it_fits_and_speeds_up_again() -> None
     assert last == 0.25
 
 
+def test_a_skipped_tick_keeps_the_interval_and_restarts_the_measurement() -> None:
+    clocks = FakeClocks()
+    pacer = pacer_with(clocks)
+    clocks.wall, clocks.cpu = 1.0, 0.2  # 20% of a core: four times the budget
+    slowed = pacer.next_interval()
+    assert slowed > 0.25
+    clocks.wall += 10.0  # ten idle seconds, skipped: they neither count nor speed it up
+    assert pacer.skip() == slowed
+    assert clocks.tick(pacer, 0.05) == slowed  # on budget from the skip on: unchanged
+
+
 def test_the_interval_never_passes_the_longest() -> None:
     clocks = FakeClocks()
     pacer = pacer_with(clocks)
