@@ -26,11 +26,12 @@ from bench.dashboard import cnntui_command
 from bench.terminal import run_dashboard
 from cnntui.tui.pacing import DRAW_PHASES_ENV, drawing_phase
 
-MARGIN = 0.3  # seconds either side of a slice boundary whose windows are not counted
+MARGIN = 0.3  # seconds either side of a slice boundary whose windows are not counted (at most)
 
 
 def phase_rates(events_file: Path, phase: float, skip_epochs: int = 1) -> dict[str, float]:
     """Examples/sec over the drawing and the idle slices of one run's training windows."""
+    margin = min(MARGIN, phase / 8)
     examples = {True: 0.0, False: 0.0}
     seconds = {True: 0.0, False: 0.0}
     previous = 0
@@ -45,7 +46,7 @@ def phase_rates(events_file: Path, phase: float, skip_epochs: int = 1) -> dict[s
         end = event["time"]
         start = end - duration
         middle = (start + end) / 2
-        near_boundary = (middle - MARGIN) // phase != (middle + MARGIN) // phase
+        near_boundary = (middle - margin) // phase != (middle + margin) // phase
         if near_boundary or start // phase != end // phase:
             continue
         drawing = drawing_phase(middle, phase)

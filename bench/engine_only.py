@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     if trainer.run() != 0:
         raise SystemExit(f"the engine run of {args.preset} failed: {trainer.summary['message']}")
     summary = trainer.summary
-    print(json.dumps({k: summary[k] for k in ("examples_per_sec", "epochs")}))
+    keys = ("examples_per_sec", "epochs", "train_seconds", "reporting_seconds")
+    print(json.dumps({k: summary[k] for k in keys}))
 
 
 if __name__ == "__main__":

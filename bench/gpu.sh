@@ -5,12 +5,13 @@
 #   bash bench/gpu.sh lenet       # LeNet vs d2l, dashboard open, 10 epochs x 2 rounds: ~2 min
 #   bash bench/gpu.sh alexnet     # AlexNet vs d2l, dashboard open, 10 epochs x 2 rounds: ~7 min
 #   bash bench/gpu.sh dashboard   # engine / headless / dashboard: AlexNet and LeNet: ~6 min
+#   bash bench/gpu.sh draw        # drawing vs idle dashboard within one run: ~4 min
 #   bash bench/gpu.sh profile     # kernel profiles of LeNet and AlexNet steady state: ~2 min
 #
 # Needs a CUDA GPU, Debian's Fashion-MNIST files in /usr/share/datasets/fashion-mnist (or
 # $CNNTUI_DATA) and cnntui's dependencies importable. Results go to ${OUT:-bench-gpu-out}/.
 set -euo pipefail
-part="${1:?which part: tests, lenet, alexnet, dashboard or profile}"
+part="${1:?which part: tests, lenet, alexnet, dashboard, draw or profile}"
 out="${OUT:-bench-gpu-out}"
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 CNNTUI_OFFLINE=1
@@ -24,6 +25,9 @@ case "$part" in
   dashboard)
     python3 -m bench.dashboard --preset alexnet --epochs 10 --rounds 2 --device cuda
     python3 -m bench.dashboard --preset lenet --epochs 10 --rounds 3 --device cuda ;;
+  draw)
+    python3 -m bench.draw_cost --preset alexnet --epochs 5 --rounds 2 --device cuda
+    python3 -m bench.draw_cost --preset lenet --epochs 60 --phase 1 --rounds 3 --device cuda ;;
   profile)
     python3 -m bench.profile_kernels lenet --steps 1000 --set epochs=5
     python3 -m bench.profile_kernels alexnet --steps 150 ;;

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,21 @@ def test_the_run_directory_holds_config_events_checkpoints_and_summary(tiny_conf
     state = load_checkpoint(run_dir / "last.pt")
     assert state["step"] == 32 and state["epoch"] == 2
     assert json.loads((run_dir / "config.json").read_text())["model"] == "lenet"
+
+
+def test_the_summary_says_how_long_subscribers_held_the_training_thread(tiny_config) -> None:
+    delivered: list[Event] = []
+
+    def slow_subscriber(event: Event) -> None:
+        delivered.append(event)
+        time.sleep(0.002)
+
+    trainer = Trainer(tiny_config, subscribers=[slow_subscriber])
+    assert trainer.run() == 0
+    summary = json.loads((Path(tiny_config.run_dir) / "summary.json").read_text())
+    # Every event but RunFinished (emitted after the summary is written) took 2 ms or more.
+    assert summary["reporting_seconds"] >= 0.002 * (len(delivered) - 1)
+    assert summary["reporting_seconds"] < summary["duration"]
 
 
 def stop_at(trainer_ref: list[Trainer], step: int):

@@ -394,6 +394,7 @@ class TrainingLoop:
             "duration": duration,
             "train_seconds": self.train_seconds,
             "data_wait_seconds": self.data_wait_seconds,
+            "reporting_seconds": self.trainer.reporting_seconds,
             "examples_per_sec": self.examples / self.train_seconds if self.train_seconds else None,
             "best_accuracy": self.best_accuracy,
             "final": {k: v for k, v in last.items() if k not in ("event", "time")},

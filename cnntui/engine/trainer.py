@@ -52,6 +52,9 @@ class Trainer:
         self.setup_done: RunSetup | None = None
         self._log: RunLogWriter | None = None
         self.summary: dict[str, Any] = {}  # what summary.json holds, once run() has returned
+        # Time the emitting thread spent in subscribers (run log, printers, the dashboard's
+        # buffer): what reporting costs training, measured where it is paid.
+        self.reporting_seconds = 0.0
 
     # --- control from other threads -----------------------------------------------------------
 
@@ -100,8 +103,10 @@ class Trainer:
         return self.setup_done
 
     def emit(self, event: Event) -> None:
+        started = time.perf_counter()
         for subscriber in self.subscribers:
             subscriber(event)
+        self.reporting_seconds += time.perf_counter() - started
 
     def run(self) -> int:
         """Train to the end (or a stop request); returns the process exit code."""

@@ -21,8 +21,9 @@ __all__ = ["Dashboard", "resolve_run_dir", "run_dashboard", "watch_dashboard"]
 # While the dashboard trains, the UI thread and the training thread share the GIL. The training
 # thread drops it for every op; if the UI thread picks it up mid-render, CPython lets it run on
 # for up to the switch interval (5 ms by default) before handing it back, and training waits
-# with every core idle. At 0.5 ms a render costs training little more than its own CPU time:
-# on 2 cores, drawing/idle throughput went from 0.945 to 1.00 (bench/draw_cost.py).
+# with every core idle. At 0.5 ms a render costs training little more than its own CPU time: on
+# 2 cores with a 2.5% UI budget, drawing/idle throughput went from 0.945 (4 runs) to 0.965-1.00
+# (10 runs) (bench/draw_cost.py).
 GIL_SWITCH_INTERVAL = 0.0005
 
 

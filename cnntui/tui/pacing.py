@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable
 
 # Share of one core the dashboard's thread may use while a run trains. On 2 cores that training
-# keeps busy, every millisecond of it came out of training about one for one: at 5% the
-# dashboard cost LeNet 6-8% of its throughput, at 2.5% (with the GIL handed back sooner, see
-# cnntui/tui/app.py) within the noise of bench/draw_cost.py.
-UI_CPU_BUDGET = 0.025
+# keeps busy, the UI's time comes out of training about one for one (bench/draw_cost.py, LeNet:
+# drawing/idle 0.94 at 5%, 0.965 at 2.5% and 0.98 at 1.5%, with the GIL handed back within
+# 0.5 ms, cnntui/tui/app.py). Renders are cheaper on an idle core, so a GPU box with cores to
+# spare gets livelier panes out of the same budget.
+UI_CPU_BUDGET = 0.015
 LONGEST_INTERVAL = 2.0  # seconds: slower than this and the panes stop feeling live
 
 # bench/dashboard.py's same-run comparison: with this set to P seconds, the dashboard draws only

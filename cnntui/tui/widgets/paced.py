@@ -16,7 +16,7 @@ from collections.abc import Callable
 from textual.widget import Widget
 
 MIN_REDRAW_INTERVAL = 1.0
-REDRAW_BUDGET = 0.008  # a third of the dashboard's whole budget (cnntui/tui/pacing.py)
+REDRAW_BUDGET = 0.005  # a third of the dashboard's whole budget (cnntui/tui/pacing.py) each
 
 
 class PacedRedraw:
