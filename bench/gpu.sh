@@ -5,7 +5,7 @@
 #   bash bench/gpu.sh lenet       # LeNet vs d2l, dashboard open, 10 epochs x 2 rounds: ~2 min
 #   bash bench/gpu.sh alexnet     # AlexNet vs d2l, dashboard open, 10 epochs x 2 rounds: ~7 min
 #   bash bench/gpu.sh dashboard   # engine / headless / dashboard: AlexNet and LeNet: ~6 min
-#   bash bench/gpu.sh draw        # drawing vs idle dashboard within one run: ~4 min
+#   bash bench/gpu.sh draw        # drawing vs idle dashboard within one run, UI thread share: ~5 min
 #   bash bench/gpu.sh profile     # kernel profiles of LeNet and AlexNet steady state: ~2 min
 #
 # Needs a CUDA GPU, Debian's Fashion-MNIST files in /usr/share/datasets/fashion-mnist (or
@@ -27,7 +27,8 @@ case "$part" in
     python3 -m bench.dashboard --preset lenet --epochs 10 --rounds 3 --device cuda ;;
   draw)
     python3 -m bench.draw_cost --preset alexnet --epochs 5 --rounds 2 --device cuda
-    python3 -m bench.draw_cost --preset lenet --epochs 60 --phase 1 --rounds 3 --device cuda ;;
+    python3 -m bench.draw_cost --preset lenet --epochs 60 --phase 1 --rounds 3 --device cuda
+    python3 -m bench.ui_share --preset alexnet --epochs 3 --device cuda ;;
   profile)
     python3 -m bench.profile_kernels lenet --steps 1000 --set epochs=5
     python3 -m bench.profile_kernels alexnet --steps 150 ;;

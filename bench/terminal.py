@@ -14,14 +14,20 @@ import select
 import struct
 import subprocess
 import termios
+from collections.abc import Callable
 
 
 def run_in_terminal(
-    argv: list[str], columns: int = 160, lines: int = 48, env: dict[str, str] | None = None
+    argv: list[str],
+    columns: int = 160,
+    lines: int = 48,
+    env: dict[str, str] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> tuple[int, int]:
     """Run `argv` with a `columns` x `lines` terminal as stdin, stdout and stderr.
 
-    Returns (exit code, bytes the program wrote to the terminal).
+    `on_start` is called with the program's pid once it runs. Returns (exit code, bytes the
+    program wrote to the terminal).
     """
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
@@ -31,6 +37,8 @@ def run_in_terminal(
         argv, stdin=slave, stdout=slave, stderr=slave, env=child_env, start_new_session=True
     )
     os.close(slave)
+    if on_start is not None:
+        on_start(process.pid)
     written = 0
     try:
         while True:
