@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -27,6 +28,13 @@ def run_command(
 
         return launch_command(nproc, target, preset, overrides, resume, headless, json_output)
 
+    if wants_dashboard(headless, json_output) and "WORLD_SIZE" not in os.environ:
+        # The dashboard opens once torch is loaded and the run is set up: seconds of a blank
+        # terminal on a small machine otherwise. It opens on the alternate screen, so this line
+        # is what the terminal shows again when it closes.
+        what = target or preset or (f"the run in {resume}" if resume else "the run")
+        print(f"cnntui: setting up {what}…", file=sys.stderr, flush=True)
+
     from cnntui.engine.distributed import context_from_env
     from cnntui.engine.trainer import Trainer
 
@@ -44,7 +52,7 @@ def run_command(
         # A rank of a data-parallel run: never a dashboard (the launcher shows one), and only
         # rank 0 reports; the others print nothing but their own errors.
         headless, json_output = True, json_output and dist.is_main
-    use_dashboard = not (headless or json_output) and sys.stdout.isatty() and sys.stdin.isatty()
+    use_dashboard = wants_dashboard(headless, json_output)
     trainer = Trainer(config, resume_from=resume, resume_overrides=overrides)
     if json_output:
         from cnntui.headless import JsonReporter
@@ -67,6 +75,11 @@ def run_command(
         trainer.subscribe(make_reporter(json_output=False))
     with stop_on_signals(trainer):
         return trainer.run()
+
+
+def wants_dashboard(headless: bool, json_output: bool) -> bool:
+    """A terminal on both ends, and no request for lines instead."""
+    return not (headless or json_output) and sys.stdout.isatty() and sys.stdin.isatty()
 
 
 def set_up_off_the_main_thread(trainer: Any) -> None:

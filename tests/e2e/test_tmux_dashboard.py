@@ -138,6 +138,8 @@ def test_live_run_stays_open_when_done_until_q(terminal: Terminal, tmp_path: Pat
     terminal.press("q")
     assert terminal.exit_code() == 0
     assert (only_run_dir(tmp_path) / "last.pt").exists()
+    # Back on the normal screen: the line that stood there while torch and the data loaded.
+    assert "cnntui: setting up lenet…" in terminal.screen()
 
 
 def test_watch_newest_run_read_only_in_16_colours_without_colour(
