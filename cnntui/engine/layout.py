@@ -34,14 +34,23 @@ def has_wide_convs(model: nn.Module) -> bool:
     return bool(inner) and sum(c >= WIDE_CONV_CHANNELS for c in inner) * 2 > len(inner)
 
 
+def layout_by_rule(model: nn.Module, device: torch.device) -> bool | None:
+    """The layout where no timing is needed (see the module docstring); None where only timing
+    can tell: a conv net on the CPU."""
+    if not has_conv(model) or device.type not in ("cpu", "cuda"):
+        return False
+    if device.type == "cuda":
+        return has_wide_convs(model)
+    return None
+
+
 def prefer_channels_last(
     model: nn.Module, sample: torch.Tensor, targets: torch.Tensor, device: torch.device
 ) -> bool:
     """True when channels_last is the faster layout for training `model` on `device`."""
-    if not has_conv(model) or device.type not in ("cpu", "cuda"):
-        return False
-    if device.type == "cuda":
-        return has_wide_convs(model)  # see the module docstring
+    ruled = layout_by_rule(model, device)
+    if ruled is not None:
+        return ruled
     sample, targets = sample[:MAX_TUNE_EXAMPLES], targets[:MAX_TUNE_EXAMPLES]
     with torch.random.fork_rng(devices=[]):  # dropout in the probe must not shift the run's RNG
         contiguous = _seconds_per_pass(model, sample, targets, channels_last=False)

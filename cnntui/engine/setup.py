@@ -91,12 +91,11 @@ def device_name(device: torch.device) -> str:
 def use_channels_last(config: RunConfig, model: nn.Module, data: Any, device: torch.device) -> bool:
     if config.channels_last is not None:
         return config.channels_last
-    from cnntui.engine.layout import has_conv, has_wide_convs, prefer_channels_last
+    from cnntui.engine.layout import layout_by_rule, prefer_channels_last
 
-    if not has_conv(model):
-        return False
-    if device.type == "cuda":
-        return has_wide_convs(model)  # a rule, not a timing: see cnntui/engine/layout.py
+    ruled = layout_by_rule(model, device)  # no conv, or CUDA: the same in every run
+    if ruled is not None:
+        return ruled
     if config.deterministic or distributed.context_from_env().enabled:
         # A timing-based choice could differ between two runs of the same seed, or two ranks.
         return False
