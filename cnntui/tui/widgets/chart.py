@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 
 from rich.text import Text
@@ -55,11 +54,8 @@ class MetricChart(PlotextPlot):
         width, height = self.size.width, self.size.height
         if state is None or not self.has_data(state) or width < 12 or height < 4:
             return Text(self.empty_text, style="dim", justify="center")
-        started = time.perf_counter()
-        try:
+        with self.pacing.measure():
             return self._render_plot(state, width, height)
-        finally:
-            self.pacing.rendered(time.perf_counter() - started)
 
     def _render_plot(self, state: RunState, width: int, height: int) -> RenderResult:
         plt = self.plt
@@ -73,7 +69,7 @@ class MetricChart(PlotextPlot):
         return self.plot_text()
 
     def plot_text(self) -> Text:
-        """What PlotextPlot.render returns (the sized, themed figure), at half its cost: read from
+        """What PlotextPlot.render returns (the sized, themed figure), 20-50% cheaper: read from
         plotext's matrix rather than printed as ANSI and decoded again (cnntui/tui/plot_text.py)."""
         plot, (width, height) = self.plt, self.size
         plot.plotsize(width, height)

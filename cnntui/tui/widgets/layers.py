@@ -9,7 +9,6 @@ update costs the rows whose numbers changed, and a redraw of unchanged rows cost
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import ClassVar
@@ -155,14 +154,13 @@ class LayerTable(ScrollView, can_focus=True):
     # --- rendering ------------------------------------------------------------------------------
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        started = time.perf_counter()
-        # Looked up once a render, not once a line: a DOM style lookup costs more than a row.
-        self._base_style = self.rich_style
-        self._header_style = self._base_style + self.get_component_rich_style("layer-table--header")
-        try:
+        with self.pacing.measure():
+            # Looked up once a render, not once a line: a DOM style lookup costs more than a row.
+            self._base_style = self.rich_style
+            self._header_style = self._base_style + self.get_component_rich_style(
+                "layer-table--header"
+            )
             return super().render_lines(crop)
-        finally:
-            self.pacing.rendered(time.perf_counter() - started)
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset

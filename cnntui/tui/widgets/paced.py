@@ -9,9 +9,10 @@ cached strips, but health numbers that change four times a second are unreadable
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from textual.widget import Widget
 
@@ -47,6 +48,15 @@ class PacedRedraw:
 
     def rendered(self, seconds: float) -> None:
         self.render_seconds = seconds
+
+    @contextlib.contextmanager
+    def measure(self) -> Iterator[None]:
+        """Times the render inside it, and reports it through `rendered` even if it raises."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.rendered(time.perf_counter() - started)
 
     def _run(self) -> None:
         # A timer left pending by an earlier request finds the redraw already done: harmless.
