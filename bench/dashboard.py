@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.terminal import run_dashboard
@@ -54,18 +55,25 @@ def headless(preset: str, epochs: int, run_dir: Path, device: str) -> Summary:
     return read_summary(run_dir)
 
 
-def dashboard(preset: str, epochs: int, run_dir: Path, device: str) -> Summary:
+def dashboard(
+    preset: str,
+    epochs: int,
+    run_dir: Path,
+    device: str,
+    env: dict[str, str] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> Summary:
+    """The run with its dashboard, in a terminal, closed when training ends (`on_start` gets the
+    pid: bench/ui_share.py samples it)."""
     command = [*cnntui_command(preset, epochs, run_dir, device), "--exit-on-finish"]
-    run_dashboard(command)
+    run_dashboard(command, env=env, on_start=on_start)
     return read_summary(run_dir)
 
 
 def idle_dashboard(preset: str, epochs: int, run_dir: Path, device: str) -> Summary:
     """The dashboard open but never drawing (its 10^9-second slice is an idle one): what being
     there costs, without what drawing costs (that is bench/draw_cost.py)."""
-    command = [*cnntui_command(preset, epochs, run_dir, device), "--exit-on-finish"]
-    run_dashboard(command, env={**os.environ, DRAW_PHASES_ENV: "1e9"})
-    return read_summary(run_dir)
+    return dashboard(preset, epochs, run_dir, device, env={**os.environ, DRAW_PHASES_ENV: "1e9"})
 
 
 def later_epochs_rate(summary: Summary) -> float | None:

@@ -22,8 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.dashboard import cnntui_command
-from bench.terminal import run_dashboard
+from bench.dashboard import dashboard
 from cnntui.tui.pacing import DRAW_PHASES_ENV, drawing_phase
 
 MARGIN = 0.3  # seconds either side of a slice boundary whose windows are not counted (at most)
@@ -75,8 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     print("|---|---|---|---|---|")
     for round_ in range(args.rounds):
         run_dir = root / f"draw-{round_}"
-        command = cnntui_command(args.preset, args.epochs, run_dir, args.device)
-        run_dashboard([*command, "--exit-on-finish"], env=env)
+        dashboard(args.preset, args.epochs, run_dir, args.device, env=env)
         rates = phase_rates(run_dir / "events.jsonl", args.phase)
         ratio = rates["drawing"] / rates["idle"] if rates["idle"] else float("nan")
         ratios.append(ratio)

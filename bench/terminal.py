@@ -59,9 +59,13 @@ def run_in_terminal(
 
 
 def run_dashboard(
-    argv: list[str], columns: int = 160, lines: int = 48, env: dict[str, str] | None = None
+    argv: list[str],
+    columns: int = 160,
+    lines: int = 48,
+    env: dict[str, str] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> None:
     """Run a `cnntui run ... --exit-on-finish` in a terminal; fail unless it drew and exited 0."""
-    code, written = run_in_terminal(argv, columns, lines, env)
+    code, written = run_in_terminal(argv, columns, lines, env, on_start)
     if code != 0 or written < 10_000:
         raise SystemExit(f"{' '.join(argv[2:])} exited {code} after drawing {written} bytes")

@@ -21,8 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.dashboard import cnntui_command
-from bench.terminal import run_in_terminal
+from bench.dashboard import dashboard
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 
@@ -88,11 +87,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     run_dir = Path(tempfile.mkdtemp(prefix="cnntui-bench-ui-")) / "run"
     sampler = MainThreadSampler()
-    command = [*cnntui_command(args.preset, args.epochs, run_dir, args.device), "--exit-on-finish"]
-    code, _ = run_in_terminal(command, on_start=sampler.start)
-    sampler.stop()
-    if code != 0:
-        raise SystemExit(f"the run exited {code}")
+    try:
+        dashboard(args.preset, args.epochs, run_dir, args.device, on_start=sampler.start)
+    finally:
+        sampler.stop()
     start, end = training_window(run_dir / "events.jsonl")
     share = sampler.share_between(start, end)
     print(f"{args.preset}, {args.epochs} epochs: the UI thread used {share:.1%} of a core "
