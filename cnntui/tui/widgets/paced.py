@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 
+from textual.timer import Timer
 from textual.widget import Widget
 
 MIN_REDRAW_INTERVAL = 1.0
@@ -31,7 +32,7 @@ class PacedRedraw:
         self.redraw = redraw
         self.render_seconds = 0.0  # the last render's cost
         self._last = -math.inf
-        self._pending = False
+        self._pending: Timer | None = None
 
     @property
     def interval(self) -> float:
@@ -42,9 +43,8 @@ class PacedRedraw:
         wait = self._last + self.interval - time.monotonic()
         if now or wait <= 0:
             self._run()
-        elif not self._pending:
-            self._pending = True
-            self.widget.set_timer(wait, self._run)
+        elif self._pending is None:
+            self._pending = self.widget.set_timer(wait, self._run_deferred)
 
     def rendered(self, seconds: float) -> None:
         self.render_seconds = seconds
@@ -58,8 +58,15 @@ class PacedRedraw:
         finally:
             self.rendered(time.perf_counter() - started)
 
+    def _run_deferred(self) -> None:
+        self._pending = None  # this timer has fired; it is not stopped from inside its callback
+        self._run()
+
     def _run(self) -> None:
-        # A timer left pending by an earlier request finds the redraw already done: harmless.
-        self._pending = False
+        # A redraw that runs at once takes the place of the deferred one, which would otherwise
+        # follow it within the spacing.
+        if self._pending is not None:
+            self._pending.stop()
+            self._pending = None
         self._last = time.monotonic()
         self.redraw()
