@@ -16,6 +16,7 @@ from cnntui.config import RunConfig, apply_settings
 from cnntui.engine import distributed
 from cnntui.engine.distributed import SINGLE, DistContext
 from cnntui.engine.events import RunStarted
+from cnntui.engine.fit import checked_shapes
 from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weights
 from cnntui.errors import UsageError
 from cnntui.runlog import CONFIG_FILE, new_run_dir, write_json
@@ -192,6 +193,11 @@ def prepare_run(
         options=config.model_options,
     )
     model = built.module
+    # Before anything runs the model (the layout probe, the first step) or the run directory
+    # exists: images that cannot go through it are a usage error, said in plain words.
+    shapes = checked_shapes(
+        model, config.model, built.default_input, data.input_shape, config.dataset
+    )
     initialize_weights(model, config.init)
     model.to(device)
     # Set for every run, before any convolution: a process may hold an earlier run's setting.
@@ -206,7 +212,6 @@ def prepare_run(
         # oneDNN and cuDNN run faster; 1-channel input batches are already in that layout.
         model.to(memory_format=torch.channels_last)
     num_params = sum(p.numel() for p in model.parameters())
-    shapes = _shapes_report(model, (1, *data.input_shape))
     if dist.enabled:
         if not hasattr(data.train, "shard"):
             raise UsageError(
@@ -305,17 +310,3 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: dict[str, Any]
             step = state.get("step")
             if isinstance(step, torch.Tensor):
                 state["step"] = step.to(param.device if step_on_device else "cpu")
-
-
-def _shapes_report(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, Any] | None:
-    """The layer table for the dashboard; a model the tracer cannot handle still trains."""
-    try:
-        from cnntui.shapes import trace_model
-    except ImportError:
-        return None
-    try:
-        # "cpu": one example's forward on real cpu tensors, 0.1 s for AlexNet; the first forward
-        # on meta imports sympy and torch._dynamo, 2 s before the first step.
-        return trace_model(model, input_shape, device="cpu").to_dict()
-    except Exception:
-        return None
