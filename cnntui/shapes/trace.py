@@ -90,14 +90,11 @@ def trace_model(
     if torch_device.type == "cuda":
         return trace_on(torch_device)
     if torch_device.type == "cpu" and _real_trace_is_cheap(module, shape, torch_dtype):
-        report = trace_on(CPU, explain=False)
-        if report is not None:
-            return report
-        # A failure is explained from a meta trace, as for a large input: the same error text,
-        # size search and notes whatever the input's size.
+        # A failure is explained from this same cpu trace (only the size search runs on meta),
+        # so the report says where its rows came from.
+        return trace_on(CPU)
 
     report = trace_on(META)
-    assert report is not None
     if report.failure is None or not _meta_cannot_run(report.exception):
         return report
     reason = report.failure.error
@@ -113,7 +110,6 @@ def trace_model(
             f"is too big to trace with real tensors on the cpu; try --input {smaller}"
         )
     report = trace_on(CPU)
-    assert report is not None
     report.notes.append(f"traced with real cpu tensors: the meta device cannot run it ({reason})")
     return report
 
@@ -128,9 +124,8 @@ def _trace_on(
     requested: str,
     default_input: Shape | None,
     search_sizes: bool,
-    explain: bool = True,
-) -> ShapeReport | None:
-    """The report of a trace on `device`; None when it failed and `explain` is False."""
+) -> ShapeReport:
+    """The report of a trace on `device`, its failure explained."""
     model = placed_copy(module, device, dtype)
     x = make_input(shape, device, dtype)
     if device.type == "cuda":
@@ -143,8 +138,6 @@ def _trace_on(
         peak = torch.cuda.max_memory_allocated(device)
 
     failure = None
-    if result.exception is not None and not explain:
-        return None
     if result.exception is not None:
         probe = None
         # A model meta cannot run gets traced again on cpu; searching sizes on meta is futile.
