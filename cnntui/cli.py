@@ -70,7 +70,9 @@ def models(
 
 @app.command()
 def shapes(
-    model: Annotated[str, typer.Argument(help="Zoo name, torchvision:NAME, or module:attr.")],
+    model: Annotated[
+        str, typer.Argument(help="Zoo name, torchvision:NAME, module:attr, or file.py:attr.")
+    ],
     input_shape: Annotated[
         str | None,
         typer.Option(

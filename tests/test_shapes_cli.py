@@ -115,6 +115,7 @@ def test_wrong_spatial_size(runs: dict[str, Result]) -> None:
         "expects 400 input features (in_features=400) but got 1x576 (576 features)",
         "--input 1x1x28x28 fits",
         "Linear(576, 120) would accept 1x1x32x32",
+        "lenet · input 1x1x32x32 · float32 · traced on cpu",
     )
 
 
@@ -225,3 +226,69 @@ def test_user_module_without_input_asks_for_one(tmp_path: Path) -> None:
     nets.write_text(USER_NETS)
     with pytest.raises(UsageError, match="pass --input"):
         shapes_command(f"{nets}:WrongFlatten", None, None, "float32", "cpu", None, {}, False, False)
+
+
+def test_a_factory_that_raises_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nets = tmp_path / "m.py"
+    nets.write_text('def bad():\n    raise RuntimeError("boom")\n')
+    result = run_in_process([f"{nets}:bad", "--input", "1x3x8x8"], monkeypatch, capsys)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert (
+        result.stderr
+        == f"cnntui: error: building the model from {nets}:bad failed: RuntimeError: boom\n"
+    )
+
+
+def test_debug_shows_where_a_factory_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import traceback
+
+    from cnntui.cli import main
+    from cnntui.errors import UsageError
+
+    nets = tmp_path / "m.py"
+    nets.write_text('def bad():\n    raise RuntimeError("boom")\n')
+    monkeypatch.setattr(
+        sys, "argv", ["cnntui", "shapes", f"{nets}:bad", "-i", "1x3x8x8", "--debug"]
+    )
+    with pytest.raises(UsageError) as raised:
+        main()  # --debug lets the error through, so Python prints its traceback
+    shown = "".join(traceback.format_exception(raised.value))
+    assert 'raise RuntimeError("boom")' in shown and "RuntimeError: boom" in shown
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("nosuchmod:X", "cannot import nosuchmod: No module named 'nosuchmod'"),
+        ("os:path", "os:path is neither an nn.Module nor a class or function that makes one"),
+        ("{tmp}/nofile.py:f", "model file {tmp}/nofile.py does not exist"),
+        ("{tmp}/broken.py:f", "importing {tmp}/broken.py failed: ZeroDivisionError: division by"),
+    ],
+)
+def test_a_model_that_does_not_load_says_why_before_asking_for_input(
+    ref: str,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "broken.py").write_text("1 / 0\n")
+    ref, message = ref.format(tmp=tmp_path), message.format(tmp=tmp_path)
+    result = run_in_process([ref], monkeypatch, capsys)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert message in result.stderr
+    assert "pass --input" not in result.stderr
+
+
+def test_help_names_every_model_form(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run_in_process(["--help"], monkeypatch, capsys)
+    assert result.returncode == 0
+    assert "Zoo name, torchvision:NAME, module:attr, or file.py:attr." in said(result)

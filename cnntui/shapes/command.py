@@ -71,6 +71,10 @@ def _input_shape(
     if input_text is not None:
         return parse_input_shape(input_text, model_input)
     if model_input is None:
+        # A typo in the module, file or attribute is the more useful thing to hear first.
+        from cnntui.zoo.external import load_user_target
+
+        load_user_target(model)
         raise UsageError(
             f"{model} does not say what input it takes; pass --input, e.g. --input 1x3x224x224"
         )

@@ -38,6 +38,28 @@ def build_user_model(
     ref: str, in_channels: int | None, num_classes: int | None, options: dict[str, Any]
 ) -> nn.Module:
     """Load `package.module:attr` or `path/to/file.py:attr` and make an nn.Module of it."""
+    target = load_user_target(ref)
+    if isinstance(target, nn.Module):
+        return target
+    kwargs = dict(options)
+    accepted = _accepted_keywords(target)
+    for key, value in (("in_channels", in_channels), ("num_classes", num_classes)):
+        if value is not None and (accepted is None or key in accepted):
+            kwargs[key] = value
+    try:
+        built = target(**kwargs)
+    except TypeError as exc:
+        raise UsageError(f"{ref}: {exc}") from exc
+    except Exception as exc:
+        # The user's own code failed: one line names it; --debug shows the chained traceback.
+        raise UsageError(f"building the model from {ref} failed: {_one_line(exc)}") from exc
+    if not isinstance(built, nn.Module):
+        raise UsageError(f"{ref} returned {type(built).__name__}, not an nn.Module")
+    return built
+
+
+def load_user_target(ref: str) -> Any:
+    """The module, class or factory `ref` names, imported but not called; UsageError if none."""
     location, _, attr = ref.rpartition(":")
     if not location or not attr:
         raise UsageError(f"model reference {ref!r} should look like module:attr or file.py:attr")
@@ -49,23 +71,9 @@ def build_user_model(
         close = difflib.get_close_matches(attr, public, n=3)
         hint = f" (did you mean {' or '.join(close)}?)" if close else ""
         raise UsageError(f"{location} has no attribute {attr!r}{hint}") from None
-
-    if isinstance(target, nn.Module):
-        return target
-    if not callable(target):
+    if not isinstance(target, nn.Module) and not callable(target):
         raise UsageError(f"{ref} is neither an nn.Module nor a class or function that makes one")
-    kwargs = dict(options)
-    accepted = _accepted_keywords(target)
-    for key, value in (("in_channels", in_channels), ("num_classes", num_classes)):
-        if value is not None and (accepted is None or key in accepted):
-            kwargs[key] = value
-    try:
-        built = target(**kwargs)
-    except TypeError as exc:
-        raise UsageError(f"{ref}: {exc}") from None
-    if not isinstance(built, nn.Module):
-        raise UsageError(f"{ref} returned {type(built).__name__}, not an nn.Module")
-    return built
+    return target
 
 
 def _load_module(location: str) -> Any:
@@ -79,12 +87,24 @@ def _load_module(location: str) -> Any:
             raise UsageError(f"cannot load {location} as a Python module")
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[module_name]
+            raise UsageError(f"importing {location} failed: {_one_line(exc)}") from exc
         return module
     try:
         return importlib.import_module(location)
     except ModuleNotFoundError as exc:
         raise UsageError(f"cannot import {location}: {exc}") from None
+    except Exception as exc:
+        raise UsageError(f"importing {location} failed: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    """`Type: first line of the message`, the way a traceback's last line names an error."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def _accepted_keywords(target: Any) -> set[str] | None:
