@@ -99,7 +99,7 @@ def test_checkpoints_round_trip_with_weights_only(tmp_path) -> None:
 
 def test_a_crash_during_save_leaves_the_previous_checkpoint_intact(tmp_path) -> None:
     path = tmp_path / "last.pt"
-    save_checkpoint({"model": {"w": torch.zeros(2)}, "step": 1}, path)
+    save_checkpoint({"model": {"w": torch.zeros(2)}, "step": 1, "config": {}}, path)
     # A child process starts writing a big checkpoint and dies mid-write (os._exit: no cleanup).
     script = textwrap.dedent(
         f"""
@@ -114,7 +114,8 @@ def test_a_crash_during_save_leaves_the_previous_checkpoint_intact(tmp_path) -> 
             os._exit(9)  # killed after the bytes hit the temp file, before the rename
 
         torch.save = dying_save
-        checkpoint.save_checkpoint({{"model": {{"w": torch.ones(1000)}}, "step": 2}}, {str(path)!r})
+        state = {{"model": {{"w": torch.ones(1000)}}, "step": 2, "config": {{}}}}
+        checkpoint.save_checkpoint(state, {str(path)!r})
         """
     )
     child = subprocess.run([sys.executable, "-c", script], capture_output=True)

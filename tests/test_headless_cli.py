@@ -106,8 +106,8 @@ def test_a_checkpoint_cannot_run_code(tmp_path) -> None:
 
     evil.write_bytes(pickle.dumps({"model": Payload()}))
     out = cnntui("eval", str(evil))
-    assert out.returncode == 1 and not marker.exists()
-    assert "cannot read checkpoint" in out.stderr
+    assert out.returncode == 2 and not marker.exists()
+    assert "is not a cnntui checkpoint" in out.stderr and "weights_only" not in out.stderr
 
 
 def test_resume_from_the_command_line(tmp_path) -> None:

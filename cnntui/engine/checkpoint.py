@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from cnntui.errors import CnntuiError
+from cnntui.errors import UsageError
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
@@ -48,11 +50,41 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     if path.is_dir():
         path = path / "last.pt"
     if not path.is_file():
-        raise CnntuiError(f"checkpoint {path} does not exist")
+        raise UsageError(f"checkpoint {path} does not exist")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about the pickle protocol of files it then refuses; the error says more.
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # unpickling refuses anything but tensors and plain data
-        raise CnntuiError(f"cannot read checkpoint {path}: {exc}") from None
-    if not isinstance(state, dict) or "model" not in state:
-        raise CnntuiError(f"{path} is not a cnntui checkpoint (no model state)")
+        raise UsageError(_unreadable(path, exc)) from exc
+    # Both readers, `eval` and `--resume`, rebuild the run from its saved config.
+    missing = [
+        key for key in ("model", "config") if not isinstance(state, dict) or key not in state
+    ]
+    if missing:
+        what = " or ".join({"model": "model state", "config": "saved config"}[k] for k in missing)
+        raise UsageError(f"{path} is not a cnntui checkpoint (no {what}){_WHAT_TO_PASS}")
     return state
+
+
+_WHAT_TO_PASS = "; pass a run directory or the last.pt or best.pt in one"
+_UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
+
+
+def _unreadable(path: Path, exc: Exception) -> str:
+    """Why torch.load refused `path`, in a line; torch's own text advises weights_only=False."""
+    unsafe = _UNSAFE_GLOBAL.search(str(exc))
+    if unsafe:
+        return (
+            f"{path} is not a cnntui checkpoint: it holds a Python object ({unsafe.group(1)}), "
+            "and cnntui loads only tensors and plain data so that a file cannot run code"
+        )
+    with open(path, "rb") as f:
+        start = f.read(len(_ZIP_MAGIC))
+    if not start:
+        return f"cannot read checkpoint {path}: the file is empty"
+    if start == _ZIP_MAGIC:
+        return f"cannot read checkpoint {path}: the file is damaged or cut short"
+    return f"{path} is not a cnntui checkpoint (not a file torch.save wrote){_WHAT_TO_PASS}"

@@ -1,0 +1,110 @@
+"""`cnntui eval` and `cnntui run --resume` on files that are not cnntui checkpoints.
+
+Both read checkpoints through one loader, which never unpickles code; its refusals are one line
+and exit 2, and never pass on PyTorch's advice to load with weights_only=False.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from collections import OrderedDict
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnntui.cli import main
+
+
+class Opaque:
+    """A class a weights-only load refuses."""
+
+
+def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str, str]:
+    """The CLI's own entry point, exit code and all, in this process."""
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(sys, "argv", ["cnntui", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    captured = capsys.readouterr()
+    return int(exited.value.code or 0), captured.out, captured.err
+
+
+def write_python_file(path: Path) -> Path:
+    path.write_text('def bad():\n    raise RuntimeError("boom")\n')
+    return path
+
+
+def write_object_file(path: Path) -> Path:
+    torch.save({"model": {"w": torch.zeros(2)}, "config": {}, "extra": Opaque()}, path)
+    return path
+
+
+def write_state_dict(path: Path) -> Path:
+    torch.save(OrderedDict(w=torch.zeros(2)), path)  # model.state_dict(), not a checkpoint
+    return path
+
+
+def write_truncated(path: Path) -> Path:
+    torch.save({"model": {"w": torch.zeros(100)}, "config": {}}, path)
+    path.write_bytes(path.read_bytes()[:100])
+    return path
+
+
+def write_plain_pickle(path: Path) -> Path:
+    path.write_bytes(pickle.dumps({"model": [1, 2]}, protocol=4))
+    return path
+
+
+CASES = {
+    "python": (
+        "m.py",
+        write_python_file,
+        "{path} is not a cnntui checkpoint (not a file torch.save wrote)",
+    ),
+    "object": (
+        "o.pt",
+        write_object_file,
+        "{path} is not a cnntui checkpoint: it holds a Python object ({opaque})",
+    ),
+    "state_dict": (
+        "w.pt",
+        write_state_dict,
+        "{path} is not a cnntui checkpoint (no model state or saved config)",
+    ),
+    "truncated": (
+        "t.pt",
+        write_truncated,
+        "cannot read checkpoint {path}: the file is damaged or cut short",
+    ),
+    "pickle": (
+        "p.pkl",
+        write_plain_pickle,
+        "{path} is not a cnntui checkpoint (not a file torch.save wrote)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("command", [["eval"], ["run", "--headless", "--resume"]])
+def test_a_file_that_is_not_a_checkpoint_is_one_line_and_exit_2(
+    case: str, command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    name, write, message = CASES[case]
+    path = write(tmp_path / name)
+    code, out, err = run_cli([*command, str(path)], monkeypatch, capsys)
+    assert code == 2
+    assert out == ""
+    opaque = f"{Opaque.__module__}.Opaque"
+    assert err.startswith(f"cnntui: error: {message.format(path=path, opaque=opaque)}")
+    assert err.count("\n") == 1
+    assert "weights_only" not in err
+
+
+def test_a_missing_checkpoint_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    code, _, err = run_cli(["eval", str(tmp_path / "none.pt")], monkeypatch, capsys)
+    assert code == 2
+    assert err == f"cnntui: error: checkpoint {tmp_path / 'none.pt'} does not exist\n"
