@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import sys
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,35 +74,72 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def validate(self, source: str = "the configuration") -> RunConfig:
-        """Check values that type checks cannot; raise UsageError naming the key and source."""
+    def validate(
+        self, source: str = "the configuration", sources: dict[str, str] | None = None
+    ) -> RunConfig:
+        """Check values that type checks cannot; raise UsageError naming the key and where it
+        was set: `sources[key]` when given (a preset file, the command line), else `source`."""
 
         def bad(key: str, why: str) -> UsageError:
-            return UsageError(f"{source}: {key} {why}")
+            return UsageError(f"{(sources or {}).get(key, source)}: {key} {why}")
 
+        for key, value in self.to_dict().items():
+            # NaN passes no range check below by failing every comparison; say so plainly.
+            if isinstance(value, float) and not math.isfinite(value):
+                raise bad(key, f"must be a finite number, got {value}")
         if self.epochs < 1:
             raise bad("epochs", f"must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
             raise bad("batch_size", f"must be at least 1, got {self.batch_size}")
-        if self.lr <= 0:
-            raise bad("lr", f"must be positive, got {self.lr}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise bad("max_steps", f"must be at least 1, got {self.max_steps}")
         if not 0 <= self.val_split < 1:
             raise bad("val_split", f"must be in [0, 1), got {self.val_split}")
-        if self.schedule not in SCHEDULES:
-            raise bad("schedule", f"must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.resize is not None and not 1 <= self.resize <= 4096:
+            raise bad("resize", f"must be between 1 and 4096, got {self.resize}")
+        self._validate_optimization(bad)
         if self.init not in INITS:
             raise bad("init", f"must be one of {', '.join(INITS)}, got {self.init!r}")
         if self.amp not in AMP_MODES:
             raise bad("amp", f"must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
-        if self.resize is not None and not 1 <= self.resize <= 4096:
-            raise bad("resize", f"must be between 1 and 4096, got {self.resize}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise bad("max_steps", f"must be at least 1, got {self.max_steps}")
+        # Intervals: the loop would quietly read 0 as 1 (eval, checkpoints) or spin (seconds).
+        for key in ("eval_every", "checkpoint_every"):
+            if getattr(self, key) < 1:
+                raise bad(key, f"must be at least 1, got {getattr(self, key)}")
+        if self.health_every < 0:
+            raise bad("health_every", f"must be 0 (never) or more, got {self.health_every}")
+        for key in ("log_interval", "device_stats_interval"):
+            if getattr(self, key) <= 0:
+                raise bad(key, f"must be positive (seconds), got {getattr(self, key)}")
+        return self
+
+    def _validate_optimization(self, bad: Callable[[str, str], UsageError]) -> None:
+        """The optimiser, schedule and loss settings: a value outside these ranges does not
+        fail, it trains wrongly (a negative gamma or clip norm flips the update's sign)."""
+        if self.lr <= 0:
+            raise bad("lr", f"must be positive, got {self.lr}")
+        if not 0 <= self.momentum < 1:
+            raise bad("momentum", f"must be in [0, 1), got {self.momentum}")
+        if self.nesterov and self.momentum == 0 and self.optimizer.lower() == "sgd":
+            raise bad("nesterov", "needs a momentum above 0 (e.g. --set momentum=0.9)")
+        if self.weight_decay < 0:
+            raise bad("weight_decay", f"must be 0 or more, got {self.weight_decay}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise bad(
+                "grad_clip",
+                f"must be positive (the largest gradient norm kept), got {self.grad_clip}; "
+                "leave it unset for no clipping",
+            )
         if not 0 <= self.label_smoothing < 1:
             raise bad("label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
-        if self.log_interval <= 0:
-            raise bad("log_interval", "must be positive")
-        return self
+        if self.schedule not in SCHEDULES:
+            raise bad("schedule", f"must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.warmup_epochs < 0:
+            raise bad("warmup_epochs", f"must be 0 or more, got {self.warmup_epochs}")
+        if self.step_size < 1:
+            raise bad("step_size", f"must be at least 1 (epochs), got {self.step_size}")
+        if not 0 < self.gamma <= 1:
+            raise bad("gamma", f"must be in (0, 1] (the factor the lr decays by), got {self.gamma}")
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
@@ -186,11 +225,14 @@ def load_config(
     `--preset PATH` names the preset explicitly; then TARGET, if given, overrides its model.
     """
     config = RunConfig()
+    sources: dict[str, str] = {}  # where each key was set, for the message that rejects it
     preset_path = find_preset(preset) if preset else find_preset(target) if target else None
     if preset and preset_path is None:
         raise UsageError(f"unknown preset {preset!r}; see `cnntui presets`")
     if preset_path is not None:
-        config = apply_settings(config, read_preset(preset_path), str(preset_path))
+        settings = read_preset(preset_path)
+        config = apply_settings(config, settings, str(preset_path))
+        sources.update(dict.fromkeys(settings, str(preset_path)))
     if target and (preset or preset_path is None):
         config = apply_settings(config, {"model": target}, "the command line")
     if preset_path is None and target:
@@ -199,4 +241,5 @@ def load_config(
         if ":" not in target:
             resolve_spec(target)  # unknown names fail here, with suggestions
     config = apply_settings(config, overrides or {}, "the command line")
-    return config.validate(str(preset_path) if preset_path else "the command line")
+    sources.update(dict.fromkeys(overrides or {}, "the command line"))
+    return config.validate("the command line", sources)
