@@ -6,6 +6,7 @@ Every command imports its heavy machinery (torch, Textual) inside its body, so `
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -102,6 +103,8 @@ def shapes(
     """Every layer's output shape, parameters and FLOPs, and where shapes stop fitting."""
     from cnntui.shapes.command import shapes_command
 
+    if num_classes is not None and num_classes < 1:
+        raise UsageError(f"--num-classes must be at least 1, got {num_classes}")
     code = shapes_command(
         model=model,
         input_text=input_shape,
@@ -150,7 +153,9 @@ def run(
         typer.Option(help="Mixed precision: off, bf16, fp16 (CUDA) or auto (bf16 on a GPU)."),
     ] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
-    run_dir: Annotated[str | None, typer.Option(help="Write the run here.")] = None,
+    run_dir: Annotated[
+        str | None, typer.Option(help="Write the run here: a new or empty directory.")
+    ] = None,
     runs_root: Annotated[
         str | None, typer.Option(help="Parent of new run directories (default runs/).")
     ] = None,
@@ -210,6 +215,14 @@ def run(
     overrides.update({k: v for k, v in flags.items() if v is not None})
     if opt:
         overrides["model_options"] = parse_key_values(opt)
+    if resume is not None:
+        check_resume_path(resume)
+    elif overrides.get("run_dir") and os.environ.get("RANK", "0") == "0":
+        # Rank 0 alone writes the run directory: the other ranks of a data-parallel run would
+        # find its files there. (`--nproc` checks in the launching process too, before any rank.)
+        from cnntui.runlog import check_new_run_dir
+
+        check_new_run_dir(Path(overrides["run_dir"]))
     code = run_command(
         target,
         preset,
@@ -221,6 +234,20 @@ def run(
         nproc=nproc,
     )
     raise typer.Exit(code)
+
+
+def check_resume_path(path: Path) -> None:
+    """`--resume` takes a run directory with a last.pt, or a checkpoint file."""
+    if not path.exists():
+        raise UsageError(
+            f"--resume {path}: no such run directory or checkpoint file; give the directory "
+            "of an earlier run (e.g. one under runs/) or a .pt file"
+        )
+    if path.is_dir() and not (path / "last.pt").is_file():
+        raise UsageError(
+            f"--resume {path}: the directory holds no last.pt to continue from "
+            "(a run writes it at the end of an epoch and when it stops)"
+        )
 
 
 @app.command()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from cnntui.engine.events import Event, event_from_dict
+from cnntui.errors import UsageError
 
 EVENTS_FILE = "events.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -33,6 +34,26 @@ def new_run_dir(root: Path, model: str, dataset: str) -> Path:
         path = base.with_name(f"{base.name}-{n}")
     path.mkdir(parents=True)
     return path
+
+
+# Files that only a run writes: a directory holding one of them is a run, not a place for one.
+RUN_FILES = (EVENTS_FILE, CONFIG_FILE, SUMMARY_FILE, "last.pt", "best.pt")
+
+
+def check_new_run_dir(path: Path) -> None:
+    """Refuse a `--run-dir` that already holds a run: a second run there would replace its
+    checkpoints, config and summary and append to its events. A missing or empty directory (or
+    one with other files) is fine."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--run-dir {path} is a file, not a directory; pick another path")
+    found = [name for name in RUN_FILES if (path / name).exists()]
+    if found:
+        raise UsageError(
+            f"--run-dir {path} already holds a run ({', '.join(found)}); pick a new directory, "
+            f"or continue that run with `cnntui run --resume {path}` (add --epochs N to train "
+            "it for longer)"
+        )
 
 
 def _json_safe(value: Any) -> Any:

@@ -1,0 +1,113 @@
+"""`cnntui run` options through the real command: where a run is written, what --resume takes,
+where a bad value came from, and the words of the headless summary."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# One batch per epoch: the smallest run that writes every file of a run directory.
+ONE_STEP = ["--dataset", "synthetic:1x28x28:10:train=64:test=64", "-b", "64", "--epochs", "1"]
+
+
+def cnntui(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cnntui", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    run_dir = tmp_path_factory.mktemp("runs") / "j1"
+    out = cnntui("run", "mlp", *ONE_STEP, "--headless", "--run-dir", str(run_dir))
+    assert out.returncode == 0, out.stderr
+    return run_dir, out
+
+
+def snapshot(run_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(run_dir.iterdir())}
+
+
+@pytest.mark.parametrize("how", ["--run-dir", "--set"])
+def test_a_run_dir_that_holds_a_run_is_refused_and_left_alone(finished_run, how) -> None:
+    run_dir, _ = finished_run
+    before = snapshot(run_dir)
+    where = ["--run-dir", str(run_dir)] if how == "--run-dir" else ["--set", f"run_dir={run_dir}"]
+    out = cnntui("run", "mlp", *ONE_STEP, "--headless", *where)
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"cnntui: error: --run-dir {run_dir} already holds a run")
+    assert f"cnntui run --resume {run_dir}" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert snapshot(run_dir) == before
+
+
+def test_an_empty_existing_directory_takes_a_new_run(tmp_path) -> None:
+    run_dir = tmp_path / "made-by-hand"
+    run_dir.mkdir()
+    out = cnntui("run", "mlp", *ONE_STEP, "--headless", "--run-dir", str(run_dir))
+    assert out.returncode == 0, out.stderr
+    assert (run_dir / "events.jsonl").exists() and (run_dir / "last.pt").exists()
+
+
+def test_a_run_dir_that_is_a_file_is_a_usage_error(tmp_path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("mine")
+    out = cnntui("run", "mlp", *ONE_STEP, "--headless", "--run-dir", str(path))
+    assert out.returncode == 2
+    assert f"--run-dir {path} is a file, not a directory" in out.stderr
+    assert path.read_text() == "mine"
+
+
+def test_resume_of_a_missing_path_is_a_usage_error(tmp_path) -> None:
+    out = cnntui("run", "--resume", str(tmp_path / "nope"), "--headless")
+    assert out.returncode == 2
+    assert f"--resume {tmp_path / 'nope'}: no such run directory or checkpoint" in out.stderr
+
+
+def test_resume_of_a_directory_without_last_pt_is_a_usage_error(tmp_path) -> None:
+    out = cnntui("run", "--resume", str(tmp_path), "--headless")
+    assert out.returncode == 2
+    assert "holds no last.pt to continue from" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--epochs", "-1"], "epochs must be at least 1, got -1"),
+        (["-b", "0"], "batch_size must be at least 1, got 0"),
+        (["--lr", "-1"], "lr must be positive, got -1.0"),
+        (["--val-split", "1.5"], "val_split must be in [0, 1), got 1.5"),
+        (["--schedule", "foo"], "schedule must be one of"),
+        (["--set", "grad_clip=-1"], "grad_clip must be positive"),
+    ],
+)
+def test_a_bad_flag_is_blamed_on_the_command_line_not_the_preset(flags, message) -> None:
+    out = cnntui("run", "lenet", *flags, "--headless")
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"cnntui: error: the command line: {message}")
+    assert "lenet.toml" not in out.stderr
+
+
+def test_shapes_refuses_zero_classes() -> None:
+    out = cnntui("shapes", "lenet", "--num-classes", "0")
+    assert out.returncode == 2
+    assert out.stderr.strip() == "cnntui: error: --num-classes must be at least 1, got 0"
+
+
+def test_headless_lines_count_one_epoch_and_one_step_in_the_singular(finished_run) -> None:
+    _, out = finished_run
+    assert "1 epoch x 1 step of 64" in out.stdout
+    assert out.stdout.rstrip().splitlines()[-1].startswith("finished after 1 step in ")
+    assert "1 epochs" not in out.stdout and "1 steps" not in out.stdout
+
+
+def test_a_diverged_run_says_diverged_once(tmp_path) -> None:
+    out = cnntui("run", "mlp", *ONE_STEP, "--epochs", "3", "--lr", "1e30", "--headless",
+                 "--run-dir", str(tmp_path / "run"))  # fmt: skip
+    assert out.returncode == 3, out.stderr
+    last = out.stdout.rstrip().splitlines()[-1]
+    assert last.startswith("diverged after ") and ": loss became nan at step " in last
+    assert last.count("diverged") == 1
