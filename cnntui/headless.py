@@ -22,6 +22,7 @@ from cnntui.engine.events import (
     StepMetrics,
 )
 from cnntui.runlog import event_to_json
+from cnntui.wording import plural
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -47,7 +48,7 @@ def epoch_line(event: EpochSummary, epochs: int) -> str:
 
 def finished_line(event: RunFinished) -> str:
     best = f", best accuracy {_percent(event.best_accuracy)}" if event.best_accuracy else ""
-    text = f"{event.status} after {event.step} steps in {event.duration:.1f}s{best}"
+    text = f"{event.status} after {plural(event.step, 'step')} in {event.duration:.1f}s{best}"
     return f"{text}: {event.message}" if event.message else text
 
 
@@ -83,8 +84,9 @@ class PlainReporter:
             ranks = f" on {event.world_size} ranks" if event.world_size > 1 else ""
             self.write(
                 f"run {event.run_name}: {event.model} on {event.dataset}, {event.device} "
-                f"({event.device_name}), {event.num_params:,} parameters, {event.epochs} epochs "
-                f"x {event.steps_per_epoch} steps of {event.batch_size}{ranks}{resumed}"
+                f"({event.device_name}), {event.num_params:,} parameters, "
+                f"{plural(event.epochs, 'epoch')} x {plural(event.steps_per_epoch, 'step')} "
+                f"of {event.batch_size}{ranks}{resumed}"
             )
             if event.run_dir:
                 self.write(f"run directory: {event.run_dir}")

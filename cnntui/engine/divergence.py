@@ -47,7 +47,9 @@ class DivergenceWatch:
             if layer is not None:
                 where = f"; the first layer with a non-finite gradient is {layer!r}"
         raise Diverged(
-            f"training diverged: loss became {value} at step {bad_step} "
+            # No "training diverged:" in front: every place that shows this message shows the
+            # run's status ("diverged") beside it.
+            f"loss became {value} at step {bad_step} "
             f"(epoch {epoch + 1}){where}. Try a lower learning rate (now {self.lr}) "
             "or --set grad_clip=1.0.",
             bad_step,
