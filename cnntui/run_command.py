@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cnntui.config import RunConfig, load_config
-from cnntui.errors import CnntuiError
+from cnntui.errors import EXIT_INTERRUPTED, CnntuiError
 
 
 def run_command(
@@ -58,16 +58,20 @@ def run_command(
         from cnntui.headless import JsonReporter
 
         trainer.subscribe(JsonReporter())
-    # Bad data paths, unknown options: one clean error before anything opens.
-    if use_dashboard:
-        set_up_off_the_main_thread(trainer)
-    else:
+    try:
+        # Bad data paths, unknown options: one clean error before anything opens.
+        if use_dashboard:
+            set_up_off_the_main_thread(trainer)
+            from cnntui.tui.app import run_dashboard
+
+            return run_dashboard(trainer, exit_on_finish=exit_on_finish)
         trainer.setup()
-
-    if use_dashboard:
-        from cnntui.tui.app import run_dashboard
-
-        return run_dashboard(trainer, exit_on_finish=exit_on_finish)
+    except KeyboardInterrupt:
+        # Ctrl-C while setting up or while the dashboard loads: before the first event.
+        if not trainer.discard_unstarted():
+            raise
+        print("cnntui: interrupted before training started; nothing was saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
     if not json_output and dist.is_main:
         from cnntui.headless import make_reporter
@@ -101,7 +105,13 @@ def set_up_off_the_main_thread(trainer: Any) -> None:
 
     thread = threading.Thread(target=set_up, name="cnntui-setup", daemon=True)
     thread.start()
-    thread.join()
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        # Ctrl-C reaches the main thread only. The setup goes on to its end (seconds), so that
+        # the caller can discard the run directory it creates; a second Ctrl-C leaves at once.
+        thread.join()
+        raise
     if failure:
         raise failure[0]
 

@@ -6,6 +6,7 @@ threads talk to (controls, state); `TrainingLoop` in loop.py does the work.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 import traceback
@@ -24,7 +25,7 @@ from cnntui.engine.events import Event, RunFailed, RunFinished
 from cnntui.engine.loop import TrainingLoop
 from cnntui.engine.setup import RunSetup, prepare_run
 from cnntui.errors import EXIT_DIVERGED, EXIT_ERROR, EXIT_OK, CnntuiError
-from cnntui.runlog import SUMMARY_FILE, RunLogWriter, write_json
+from cnntui.runlog import CONFIG_FILE, EVENTS_FILE, SUMMARY_FILE, RunLogWriter, write_json
 
 Subscriber = Callable[[Event], None]
 
@@ -101,6 +102,28 @@ class Trainer:
                 self._log = RunLogWriter(self.setup_done.run_dir)
                 self.subscribers.insert(0, self._log)
         return self.setup_done
+
+    def discard_unstarted(self) -> bool:
+        """Remove the run directory of a run stopped before its first event; False when the
+        run had started (its directory stays).
+
+        It holds only config.json and an empty events.jsonl: nothing was trained. Left behind,
+        it would be the newest run, which `cnntui watch` opens and waits on for ever. A resumed
+        run's directory has its earlier events, and stays."""
+        if self.state != "starting":
+            return False
+        if self.setup_done is None or self.run_dir is None or self._log is None:
+            return True
+        self._log.close()
+        self.subscribers.remove(self._log)
+        self._log = None
+        run_dir = self.run_dir
+        events = run_dir / EVENTS_FILE
+        names = {path.name for path in run_dir.iterdir()}
+        if names <= {CONFIG_FILE, EVENTS_FILE} and events.stat().st_size == 0:
+            shutil.rmtree(run_dir)
+            self.setup_done.run_dir = None
+        return True
 
     def emit(self, event: Event) -> None:
         started = time.perf_counter()

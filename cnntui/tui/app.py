@@ -13,6 +13,7 @@ from cnntui.engine.buffer import EventBuffer
 from cnntui.errors import EXIT_INTERRUPTED, UsageError
 from cnntui.runlog import EVENTS_FILE, newest_run
 from cnntui.tui.dashboard import Dashboard, Trainer
+from cnntui.tui.outcome import RunOutcome
 from cnntui.tui.pacing import DRAW_PHASES_ENV
 from cnntui.tui.sources import BufferSource, FileSource
 
@@ -31,6 +32,8 @@ def run_dashboard(trainer: Trainer, exit_on_finish: bool = False) -> int:
     """Train with the live dashboard; the run's exit code, or 130 when the user quit early."""
     buffer = EventBuffer()
     trainer.subscribe(buffer)
+    outcome = RunOutcome()
+    trainer.subscribe(outcome)
     app = Dashboard(
         BufferSource(buffer),
         trainer,
@@ -51,6 +54,10 @@ def run_dashboard(trainer: Trainer, exit_on_finish: bool = False) -> int:
             # However the app ended, the trainer stops cleanly and writes last.pt and summary.
             trainer.request_stop()
             app.trainer_done.wait()
+        if not app.trainer_started:
+            trainer.discard_unstarted()
+    line = outcome.line()
+    print(line or "cnntui: stopped before training started; nothing was saved", file=sys.stderr)
     if interrupted:
         return EXIT_INTERRUPTED
     return app.return_code if app.return_code is not None else app.run_exit_code

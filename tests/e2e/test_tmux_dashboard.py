@@ -127,6 +127,10 @@ def test_live_run_pause_confusion_and_quit(terminal: Terminal, tmp_path: Path) -
     assert (run_dir / "last.pt").exists()
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "interrupted"
+    # Back on the normal screen, the run's end and where it is, not only the set-up line.
+    screen = terminal.screen()
+    assert "cnntui: interrupted after" in screen
+    assert f"run directory: runs/{run_dir.name}" in screen.replace("\n", "")
 
 
 def test_live_run_stays_open_when_done_until_q(terminal: Terminal, tmp_path: Path) -> None:
@@ -138,8 +142,21 @@ def test_live_run_stays_open_when_done_until_q(terminal: Terminal, tmp_path: Pat
     terminal.press("q")
     assert terminal.exit_code() == 0
     assert (only_run_dir(tmp_path) / "last.pt").exists()
-    # Back on the normal screen: the line that stood there while torch and the data loaded.
-    assert "cnntui: setting up lenet…" in terminal.screen()
+    # Back on the normal screen: the line that stood there while torch and the data loaded,
+    # then how the run ended.
+    screen = terminal.screen()
+    assert "cnntui: setting up lenet…" in screen
+    assert "cnntui: finished after 16 steps" in screen
+
+
+def test_ctrl_c_while_setting_up_leaves_no_run_behind(terminal: Terminal, tmp_path: Path) -> None:
+    terminal.start(cnntui("run", "lenet", "--dataset", "synthetic", "--epochs", "1"))
+    terminal.wait_for("cnntui: setting up lenet…", timeout=STARTUP_TIMEOUT)
+    terminal.press("C-c")
+    assert terminal.exit_code() == 130
+    runs = tmp_path / "runs"
+    assert not runs.exists() or not any(runs.iterdir())  # nothing `watch` would open and wait on
+    assert "Traceback" not in terminal.screen()
 
 
 def test_watch_newest_run_read_only_in_16_colours_without_colour(

@@ -1,0 +1,33 @@
+"""The line the terminal keeps once the dashboard has closed.
+
+The dashboard draws on the alternate screen, so when it closes the terminal shows again what was
+there before: the "setting up" line. Without a last line the user sees no result, no exit status
+and no run directory, as if setup had hung.
+"""
+
+from __future__ import annotations
+
+from cnntui.engine.events import Event, RunFinished, RunStarted
+from cnntui.headless import finished_line
+
+
+class RunOutcome:
+    """A subscriber that keeps how the run ended and where its directory is."""
+
+    def __init__(self) -> None:
+        self.run_dir: str | None = None
+        self.finished: RunFinished | None = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.run_dir = event.run_dir
+        elif isinstance(event, RunFinished):
+            self.finished = event
+
+    def line(self) -> str | None:
+        """ "cnntui: finished after 470 steps in 28.1s, best accuracy 71.70% · runs/…"; None
+        for a run that never ended (it never started)."""
+        if self.finished is None:
+            return None
+        where = f" · run directory: {self.run_dir}" if self.run_dir else ""
+        return f"cnntui: {finished_line(self.finished)}{where}"
