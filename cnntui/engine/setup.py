@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import platform
@@ -21,6 +22,7 @@ from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weig
 from cnntui.errors import UsageError
 from cnntui.runlog import CONFIG_FILE, new_run_dir, write_json
 from cnntui.zoo import build_model
+from cnntui.zoo.lazy import materialize
 
 
 @dataclass
@@ -193,6 +195,10 @@ def prepare_run(
         options=config.model_options,
     )
     model = built.module
+    # Lazy layers get their parameters from a first forward. Images that do not fit make it
+    # raise: the shape check below says so in plain words.
+    with contextlib.suppress(Exception):
+        materialize(model, (1, *data.input_shape))
     # Before anything runs the model (the layout probe, the first step) or the run directory
     # exists: images that cannot go through it are a usage error, said in plain words.
     shapes = checked_shapes(

@@ -40,6 +40,7 @@ from cnntui.shapes.report import (
 )
 from cnntui.shapes.search import SizeProbe
 from cnntui.shapes.units import format_shape
+from cnntui.zoo.lazy import materialized_copy
 
 META = torch.device("meta")
 CPU = torch.device("cpu")
@@ -73,6 +74,14 @@ def trace_model(
     # A torch.compile wrapper would compile the trace itself; its original module has the layers.
     if type(module).__name__ == "OptimizedModule" and hasattr(module, "_orig_mod"):
         module = module._orig_mod
+    try:
+        # d2l's style: lazy layers, which hold no parameters until a first forward.
+        module = materialized_copy(module, (1, *shape[1:]))
+    except Exception as exc:
+        raise UsageError(
+            f"{model_name or type(module).__name__}: its lazy layers could not be built for "
+            f"input {'x'.join(map(str, shape))}: {type(exc).__name__}: {exc}"
+        ) from None
     torch_dtype = resolve_dtype(dtype)
     torch_device = resolve_device(device)
     name = model_name or type(module).__name__

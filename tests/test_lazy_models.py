@@ -1,0 +1,59 @@
+"""d2l writes its nets with lazy layers (nn.LazyConv2d, nn.LazyLinear): shapes and run take them."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from torch import nn
+
+from cnntui.engine.trainer import Trainer
+from cnntui.errors import UsageError
+from cnntui.shapes import trace_model
+from cnntui.zoo.lazy import has_lazy_parameters
+
+LAZY_LENET = """
+from torch import nn
+
+def net():
+    return nn.Sequential(
+        nn.LazyConv2d(6, kernel_size=5, padding=2), nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.LazyConv2d(16, kernel_size=5), nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Flatten(),
+        nn.LazyLinear(120), nn.Sigmoid(),
+        nn.LazyLinear(84), nn.Sigmoid(),
+        nn.LazyLinear(10),
+    )
+"""
+
+
+def lazy_lenet() -> nn.Module:
+    namespace: dict = {}
+    exec(LAZY_LENET, namespace)
+    return namespace["net"]()
+
+
+def test_shapes_of_a_lazy_net_match_the_eager_one_and_leave_it_lazy() -> None:
+    model = lazy_lenet()
+    report = trace_model(model, (1, 1, 28, 28), model_name="lazy-lenet")
+    assert report.ok
+    assert report.totals.params == 61_706  # d2l's LeNet, as the zoo's eager one has
+    assert [row.output_shape for row in report.leaf_rows()][-1] == (1, 10)
+    assert has_lazy_parameters(model)  # the trace built a copy
+
+
+def test_a_lazy_net_on_an_input_too_small_is_a_plain_error() -> None:
+    with pytest.raises(UsageError, match="lazy layers could not be built for input 1x1x3x3"):
+        trace_model(lazy_lenet(), (1, 1, 3, 3), model_name="lazy-lenet")
+
+
+def test_a_lazy_net_from_a_file_trains(tiny_config, tmp_path) -> None:
+    source = tmp_path / "lazy_lenet.py"
+    source.write_text(LAZY_LENET)
+    config = dataclasses.replace(tiny_config, model=f"{source}:net", epochs=1, model_options={})
+    trainer = Trainer(config)
+    assert trainer.run() == 0
+    assert trainer.setup_done is not None
+    assert sum(p.numel() for p in trainer.setup_done.model.parameters()) == 61_706
