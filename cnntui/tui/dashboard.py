@@ -60,6 +60,9 @@ class Trainer(Protocol):
     def request_evaluate(self) -> None: ...
 
 
+CONTROL_ACTIONS = frozenset({"pause", "resume", "save", "evaluate"})
+
+
 class Dashboard(App[int]):
     """The training monitor. With a trainer it drives a live run; without, it is read-only."""
 
@@ -67,7 +70,11 @@ class Dashboard(App[int]):
     TITLE = "cnntui"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "toggle_pause", "Pause"),
+        # One key, two labels: check_action leaves the one that says what p does now.
+        Binding("p", "pause", "Pause"),
+        Binding("p", "resume", "Resume"),
+        # While watching, the control keys are not offered, only answered.
+        Binding("p,s,e", "read_only", show=False),
         Binding("s", "save", "Save"),
         Binding("e", "evaluate", "Eval"),
         Binding("c", "toggle_confusion", "Confusion"),
@@ -230,6 +237,19 @@ class Dashboard(App[int]):
     def _refresh_panes(self, changed: set[str]) -> None:
         for pane in changed:
             self._panes[pane].update_from(self.state)  # type: ignore[attr-defined]
+        if "header" in changed and not self.read_only:
+            self.refresh_bindings()  # Pause or Resume (check_action)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Which keys the footer offers: no controls while watching (the run is someone
+        else's), and Resume instead of Pause while paused."""
+        if action == "read_only":
+            return self.read_only
+        if action in CONTROL_ACTIONS and self.read_only:
+            return False
+        if action in ("pause", "resume"):
+            return (self.state.status == "paused") == (action == "resume")
+        return True
 
     # -- the training thread -----------------------------------------------------------------
 
@@ -331,15 +351,24 @@ class Dashboard(App[int]):
     # -- key actions -------------------------------------------------------------------------
 
     def _control(self, verb: str) -> bool:
-        """Whether a control key may act now; says why not when it may not."""
+        """Whether a control key may act now; says why not when it may not. (While watching,
+        check_action sends the keys to action_read_only instead.)"""
         if self.read_only:
-            where = f" {self.watch_path}" if self.watch_path else ""
-            self.notify(f"Read-only: watching{where}; {verb} works in the live dashboard.")
             return False
         if not self.training_active or self.state.status in ("stopping", "finished", "failed"):
             self.notify(f"Cannot {verb}: the run is not active.", severity="warning")
             return False
         return True
+
+    def action_read_only(self) -> None:
+        where = f" {self.watch_path}" if self.watch_path else ""
+        self.notify(f"Read-only: watching{where}; p, s and e work in the live dashboard.")
+
+    def action_pause(self) -> None:
+        self.action_toggle_pause()
+
+    def action_resume(self) -> None:
+        self.action_toggle_pause()
 
     def action_toggle_pause(self) -> None:
         if not self._control("pause"):

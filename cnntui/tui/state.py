@@ -29,6 +29,7 @@ from cnntui.engine.events import (
 from cnntui.tui import format as fmt
 from cnntui.tui.downsample import DecimatingSeries
 from cnntui.tui.layer_health import CONDITION_TEXT, LayerRow, as_float, rows_from_shapes
+from cnntui.wording import plural
 
 PANES = ("header", "layers", "loss", "accuracy", "device", "throughput", "log", "confusion")
 
@@ -82,6 +83,9 @@ class RunState:
         self.steps_per_sec: float | None = None
         self.examples_per_sec: float | None = None
         self.average_examples_per_sec: float | None = None
+        self.step_before_window = 0  # where the next StepMetrics window starts counting
+        self.trained_seconds = 0.0
+        self.trained_examples = 0.0
         self.data_wait: float | None = None
         self.lr: float | None = None
         self.examples_per_sec_history: deque[float] = deque(maxlen=THROUGHPUT_HISTORY)
@@ -147,7 +151,7 @@ class RunState:
         if status == self.status:
             return set()
         self.status = status
-        return {"header"}
+        return {"header", "throughput"}  # the throughput pane says "paused" rather than a rate
 
     def note(self, level: str, text: str) -> set[str]:
         """Add a line to the log pane."""
@@ -160,20 +164,21 @@ class RunState:
             self._reset()  # a second run in the same stream starts a fresh picture
         self.started = event
         self.status = "running"
-        self.step = event.start_step
+        self.step = self.step_before_window = event.start_step
         self.epoch = event.start_step // event.steps_per_epoch if event.steps_per_epoch else 0
         self.layers = rows_from_shapes(event.shapes)
         resumed = f", resumed at step {event.start_step:,}" if event.start_step else ""
         self.note(
             "info",
-            f"started {event.model} on {event.dataset} ({event.device}): {event.epochs} epochs × "
-            f"{event.steps_per_epoch:,} steps, batch {event.batch_size}, "
+            f"started {event.model} on {event.dataset} ({event.device}): "
+            f"{plural(event.epochs, 'epoch')} × {plural(event.steps_per_epoch, 'step')}, "
+            f"batch {event.batch_size}, "
             f"{event.num_params:,} parameters{resumed}",
         )
         return set(PANES)
 
     def _on_step(self, event: StepMetrics) -> set[str]:
-        self.step, self.epoch, self.epoch_step = event.step, event.epoch, event.epoch_step
+        self.epoch, self.epoch_step = event.epoch, event.epoch_step
         self.elapsed = as_float(event.elapsed) or self.elapsed
         self.lr = as_float(event.lr)
         self.steps_per_sec = as_float(event.steps_per_sec)
@@ -181,8 +186,16 @@ class RunState:
         self.data_wait = as_float(event.data_wait)
         if self.examples_per_sec is not None and math.isfinite(self.examples_per_sec):
             self.examples_per_sec_history.append(self.examples_per_sec)
-        if self.elapsed > 0:
-            self.average_examples_per_sec = event.examples / self.elapsed
+        # The average over the training windows only: elapsed time also holds pauses and
+        # evaluations, which the engine keeps out of its windows (and of summary.json's figure).
+        steps = event.step - self.step_before_window
+        self.step_before_window = event.step
+        if steps > 0 and self.steps_per_sec and self.examples_per_sec:
+            seconds = steps / self.steps_per_sec
+            self.trained_seconds += seconds
+            self.trained_examples += seconds * self.examples_per_sec
+            self.average_examples_per_sec = self.trained_examples / self.trained_seconds
+        self.step = event.step
         changed = {"header", "throughput", "loss", "accuracy"}
         losses = [as_float(v) for v in event.losses] or [as_float(event.loss)]
         values = [math.nan if v is None else v for v in losses]

@@ -40,13 +40,21 @@ async def test_p_pauses_and_resumes(held_trainer: FakeTrainer) -> None:
     app = live_app(held_trainer)
     async with app.run_test(size=WIDE) as pilot:
         await until(pilot, lambda: app.state.step == 100)
+        assert app.active_bindings["p"].binding.description == "Pause"
         await pilot.press("p")
         assert held_trainer.calls == ["toggle_pause"]
         assert "PAUSED" in pane_text(app, "#header")
+        # The footer offers what p does now, and the rate of the last window is not "now".
+        assert app.active_bindings["p"].binding.description == "Resume"
+        assert "paused ·" in pane_text(app, "#throughput-numbers") and "ex/s now" not in pane_text(
+            app, "#throughput-numbers"
+        )
         assert await until(pilot, lambda: "paused at step 100" in log_text(app))
         await pilot.press("p")
         assert held_trainer.calls == ["toggle_pause", "toggle_pause"]
         assert await until(pilot, lambda: "RUNNING" in pane_text(app, "#header"))
+        assert app.active_bindings["p"].binding.description == "Pause"
+        assert "ex/s now" in pane_text(app, "#throughput-numbers")
 
 
 async def test_s_saves_a_checkpoint(held_trainer: FakeTrainer) -> None:

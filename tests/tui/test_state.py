@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from scripted_run import failing_events, lenet_shapes, run_started, scripted_events
 
 from cnntui.engine.events import (
@@ -63,7 +64,11 @@ def test_eta_and_throughput_while_running() -> None:
     assert state.status == "running"
     assert state.eta is not None and state.eta > 0
     assert state.steps_per_sec and state.examples_per_sec
-    assert state.average_examples_per_sec == 100 * 256 / 5.0
+    # The windows' examples over the windows' seconds (each window of 10 steps at its rate).
+    windows = [e for e in scripted_events(finish=False, upto_step=100) if e.kind == "step"]
+    seconds = sum(10 / w.steps_per_sec for w in windows)
+    examples = sum(10 / w.steps_per_sec * w.examples_per_sec for w in windows)
+    assert state.average_examples_per_sec == pytest.approx(examples / seconds)
     assert len(state.examples_per_sec_history) == 10
 
 
@@ -134,7 +139,8 @@ def test_failure_shows_error_and_traceback() -> None:
 def test_state_changes_update_status_and_log() -> None:
     state = RunState()
     state.apply([run_started()])
-    assert state.apply([StateChanged(state="paused", step=7)]) == {"header", "log"}
+    # The throughput pane too: it says "paused" instead of the last window's rate.
+    assert state.apply([StateChanged(state="paused", step=7)]) == {"header", "throughput", "log"}
     assert state.status == "paused" and state.log[-1].text == "paused at step 7"
     assert state.apply([StateChanged(state="paused", step=7)]) == set()
 
@@ -180,3 +186,20 @@ def test_numbers_fit_narrow_columns() -> None:
     assert fmt.size_bytes(1.5 * 1024**3) == "1.5 GiB" and fmt.size_bytes(12) == "12 B"
     assert fmt.rate(12345.6) == "12,346" and fmt.rate(2.5e6) == "2.50M" and fmt.rate(7.25) == "7.2"
     assert fmt.percent(0.912) == "91.2%" and fmt.percent(None) == "–"
+
+
+def test_the_average_rate_leaves_out_pauses_and_evaluations() -> None:
+    started, *_ = scripted_events(upto_step=10)
+    state = RunState()
+    state.apply([started])
+
+    def window(step: int, rate: float, elapsed: float) -> StepMetrics:
+        return StepMetrics(
+            step=step, epoch=0, epoch_step=step, loss=1.0, accuracy=0.5, lr=0.1,
+            examples_per_sec=rate, steps_per_sec=rate / 256, data_wait=0.0,
+            examples=step * 256, elapsed=elapsed,
+        )  # fmt: skip
+
+    # 10 steps at 2,560 ex/s (1 s), a 60 s pause, 10 steps at 1,280 ex/s (2 s).
+    state.apply([window(10, 2560.0, 1.0), window(20, 1280.0, 63.0)])
+    assert state.average_examples_per_sec == pytest.approx(20 * 256 / 3.0)

@@ -49,12 +49,15 @@ async def test_replay_of_a_finished_run_fills_every_pane(tmp_path: Path) -> None
         assert "Ankle boot" in pane_text(app, "#confusion-table")
 
 
-async def test_control_keys_are_read_only_with_a_notice(tmp_path: Path) -> None:
+async def test_control_keys_are_not_offered_but_answered_while_watching(tmp_path: Path) -> None:
     run_dir = record(tmp_path / "run", scripted_events(finish=False, upto_step=50))
     app = watch_app(run_dir)
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: app.state.step == 50)
-        for key in ("p", "s", "e"):
+        shown = {key for key, active in app.active_bindings.items() if active.binding.show}
+        assert not {"p", "s", "e"} & shown  # the run is someone else's
+        assert {"c", "l", "q"} <= shown
+        for key in ("p", "s", "e"):  # answered, though not offered
             await pilot.press(key)
         messages = [n.message for n in app._notifications]
         assert len(messages) == 3 and all(m.startswith("Read-only") for m in messages)

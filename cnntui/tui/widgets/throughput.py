@@ -14,8 +14,12 @@ from cnntui.tui.state import RunState
 def throughput_text(state: RunState) -> Text:
     """Three short lines (a 34-column pane fits them); data wait past 20 % turns yellow."""
     text = Text()
-    text.append(f"{fmt.rate(state.examples_per_sec)}", style="bold")
-    text.append(" ex/s now · ")
+    if state.status == "paused":  # the last window's rate is not what happens now
+        text.append("paused", style="bold yellow")
+        text.append(" · ")
+    else:
+        text.append(f"{fmt.rate(state.examples_per_sec)}", style="bold")
+        text.append(" ex/s now · ")
     text.append(f"{fmt.rate(state.average_examples_per_sec)}", style="bold")
     text.append(" avg\n")
     text.append(f"{fmt.rate(state.steps_per_sec)} steps/s · lr {fmt.metric(state.lr)}\n")
