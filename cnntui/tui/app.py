@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cnntui.engine.buffer import EventBuffer
 from cnntui.errors import EXIT_INTERRUPTED, UsageError
-from cnntui.runlog import EVENTS_FILE, newest_run
+from cnntui.runlog import CONFIG_FILE, EVENTS_FILE, newest_run
 from cnntui.tui.dashboard import Dashboard, Trainer
 from cnntui.tui.outcome import RunOutcome
 from cnntui.tui.pacing import DRAW_PHASES_ENV
@@ -75,6 +75,14 @@ def resolve_run_dir(run_dir: Path | None, runs_root: Path = Path("runs")) -> Pat
         return path.parent
     if not path.is_dir():
         raise UsageError(f"not a run directory: {path}")
+    # An empty directory may be a run about to start (its --run-dir): watch waits for it. One
+    # that holds other things and no run files is a wrong path, and would be waited on for ever.
+    if (
+        not (path / EVENTS_FILE).exists()
+        and not (path / CONFIG_FILE).exists()
+        and any(path.iterdir())
+    ):
+        raise UsageError(f"not a run directory: {path} holds no {EVENTS_FILE}")
     return path
 
 

@@ -142,3 +142,12 @@ def test_file_source_hands_over_a_long_file_in_batches(tmp_path: Path) -> None:
     assert max(map(len, batches)) <= 10
     assert [e.kind for b in batches for e in b] == [e.kind for e in events]
     assert source.caught_up
+
+
+def test_a_directory_with_other_things_and_no_run_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a run")
+    with pytest.raises(UsageError, match=r"holds no events\.jsonl"):
+        resolve_run_dir(tmp_path)
+    empty = tmp_path / "about-to-start"
+    empty.mkdir()
+    assert resolve_run_dir(empty) == empty  # a run that has not written anything yet
