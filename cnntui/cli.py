@@ -285,6 +285,12 @@ def watch(
     ),
 ) -> None:
     """Open the dashboard on a run directory: a live tail of a running job, or a replay."""
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        # Textual would write its escape codes into a pipe or a file.
+        raise UsageError(
+            "watch draws a dashboard and needs a terminal; in a script, read the run's "
+            "events.jsonl (one JSON object per line) or summary.json"
+        )
     from cnntui.tui.app import watch_dashboard
 
     raise typer.Exit(watch_dashboard(run_dir, runs_root))

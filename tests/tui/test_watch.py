@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -151,3 +153,14 @@ def test_a_directory_with_other_things_and_no_run_is_refused(tmp_path: Path) -> 
     empty = tmp_path / "about-to-start"
     empty.mkdir()
     assert resolve_run_dir(empty) == empty  # a run that has not written anything yet
+
+
+def test_watch_into_a_pipe_says_it_needs_a_terminal(tmp_path: Path) -> None:
+    run_dir = record(tmp_path / "run", scripted_events())
+    out = subprocess.run(
+        [sys.executable, "-m", "cnntui", "watch", str(run_dir)],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "needs a terminal" in out.stderr and "events.jsonl" in out.stderr
+    assert "\x1b" not in out.stdout + out.stderr
