@@ -30,6 +30,7 @@ from cnntui.tui.screens import HelpScreen, QuitScreen
 from cnntui.tui.sources import EventSource
 from cnntui.tui.state import PANES, RunState
 from cnntui.tui.widgets.accuracy_chart import AccuracyChart
+from cnntui.tui.widgets.chart import pace_together
 from cnntui.tui.widgets.confusion import ConfusionPane
 from cnntui.tui.widgets.device import DevicePane
 from cnntui.tui.widgets.header import RunHeader
@@ -155,6 +156,7 @@ class Dashboard(App[int]):
             self.query_one(f"#{pane_id}").border_title = title
         # Held, not queried per tick: a tick during shutdown must not find the DOM half gone.
         self._panes = {name: self.query_one(f"#{name}") for name in PANES}
+        pace_together(self.query_one(LossChart), self.query_one(AccuracyChart))
         if self.watch_path is not None:
             self.sub_title = str(self.watch_path)
         self._narrow = self._is_narrow(self.size)

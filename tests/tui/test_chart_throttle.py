@@ -13,6 +13,7 @@ from scripted_run import scripted_events, until
 
 from cnntui.engine.events import Event
 from cnntui.tui.dashboard import Dashboard
+from cnntui.tui.widgets.accuracy_chart import AccuracyChart
 from cnntui.tui.widgets.chart import MetricChart
 from cnntui.tui.widgets.layers import LayerTable
 from cnntui.tui.widgets.paced import MIN_REDRAW_INTERVAL, REDRAW_BUDGET, PacedRedraw
@@ -78,7 +79,41 @@ async def test_a_slow_chart_redraws_less_often(monkeypatch) -> None:
         pacing = chart.pacing
         assert await until(pilot, lambda: pacing.render_seconds > 0, timeout=5)
         assert pacing.render_seconds >= 0.05
-        assert pacing.interval == pacing.render_seconds / REDRAW_BUDGET >= 2.5
+        # The loss and accuracy charts share one pacing: their two costs within two budgets.
+        assert pacing.budget == 2 * REDRAW_BUDGET
+        assert pacing.interval == pacing.render_seconds / pacing.budget >= 2.5
+
+
+async def test_loss_and_accuracy_redraw_together_from_the_same_state(monkeypatch) -> None:
+    redraws: list[tuple[str, int]] = []
+    real_redraw = MetricChart._redraw
+
+    def recording_redraw(self):
+        redraws.append((self.id, self._state.step if self._state else -1))
+        real_redraw(self)
+
+    monkeypatch.setattr(MetricChart, "_redraw", recording_redraw)
+    real_render_plot = AccuracyChart._render_plot
+
+    def slow_render_plot(self, state, width, height):
+        started = time.perf_counter()
+        while time.perf_counter() - started < 0.02:
+            pass  # paced alone, this chart would redraw every 4 s and the loss chart every 1 s
+        return real_render_plot(self, state, width, height)
+
+    monkeypatch.setattr(AccuracyChart, "_render_plot", slow_render_plot)
+    events = scripted_events(finish=False)
+    source = TrickleSource(events, per_drain=2)
+    app = Dashboard(source, poll_interval=0.02, ui_cpu_budget=None)
+    async with app.run_test(size=(160, 48)) as pilot:
+        assert await until(pilot, lambda: not source._events, timeout=10)
+        assert await until(pilot, lambda: len(redraws) >= 4, timeout=10)
+    # Every redraw is a pair: loss then accuracy, at the same step.
+    pairs = list(zip(redraws[::2], redraws[1::2], strict=False))
+    assert pairs and all(
+        (loss[0], accuracy[0]) == ("loss", "accuracy") and loss[1] == accuracy[1]
+        for loss, accuracy in pairs
+    )
 
 
 async def test_the_layer_table_follows_health_at_most_once_a_second_and_catches_up() -> None:

@@ -12,7 +12,7 @@ from textual_plotext import PlotextPlot
 from cnntui.tui.downsample import SeriesView, ema
 from cnntui.tui.plot_text import figure_text
 from cnntui.tui.state import RunState
-from cnntui.tui.widgets.paced import PacedRedraw
+from cnntui.tui.widgets.paced import REDRAW_BUDGET, PacedRedraw
 
 Y_AXIS_WIDTH = 8  # columns plotext takes for the y tick labels and the frame
 SMOOTHING = 0.6
@@ -54,7 +54,7 @@ class MetricChart(PlotextPlot):
         width, height = self.size.width, self.size.height
         if state is None or not self.has_data(state) or width < 12 or height < 4:
             return Text(self.empty_text, style="dim", justify="center")
-        with self.pacing.measure():
+        with self.pacing.measure(self):
             return self._render_plot(state, width, height)
 
     def _render_plot(self, state: RunState, width: int, height: int) -> RenderResult:
@@ -148,3 +148,22 @@ def latest_values(pairs: Sequence[tuple[str, float | None]], fmt_value) -> str:
     """`train 0.372 · val 0.482 · x: epochs` for the pairs that have a value."""
     parts = [f"{name} {fmt_value(value)}" for name, value in pairs if value is not None]
     return " · ".join([*parts, "x: epochs"])
+
+
+def pace_together(*charts: MetricChart) -> None:
+    """Charts that share an x axis redraw in the same frame, from the same state.
+
+    Paced apart, each at its own cost, they drifted: on a loaded machine one capture showed the
+    loss chart's axis ending at epoch 0.99 beside accuracy's at 1.67. Together they cost the sum
+    of their renders, within the sum of their budgets."""
+
+    def redraw_all() -> None:
+        # The first update of the pair may redraw before the others were handed the state.
+        state = next((chart._state for chart in charts if chart._state is not None), None)
+        for chart in charts:
+            chart._state = state
+            chart._redraw()
+
+    shared = PacedRedraw(charts[0], redraw_all, REDRAW_BUDGET * len(charts))
+    for chart in charts:
+        chart.pacing = shared

@@ -27,16 +27,24 @@ class PacedRedraw:
     The widget reports each render's cost through `rendered(seconds)`.
     """
 
-    def __init__(self, widget: Widget, redraw: Callable[[], None]) -> None:
+    def __init__(
+        self, widget: Widget, redraw: Callable[[], None], budget: float = REDRAW_BUDGET
+    ) -> None:
         self.widget = widget
         self.redraw = redraw
-        self.render_seconds = 0.0  # the last render's cost
+        self.budget = budget
+        self._costs: dict[object, float] = {}  # the last render's cost, per part redrawn
         self._last = -math.inf
         self._pending: Timer | None = None
 
     @property
+    def render_seconds(self) -> float:
+        """What one redraw costs: the last render of each part it redraws, added up."""
+        return sum(self._costs.values())
+
+    @property
     def interval(self) -> float:
-        return max(MIN_REDRAW_INTERVAL, self.render_seconds / REDRAW_BUDGET)
+        return max(MIN_REDRAW_INTERVAL, self.render_seconds / self.budget)
 
     def request(self, now: bool = False) -> None:
         """Redraw when the spacing allows; `now`: at once (new structure, a run that ended)."""
@@ -46,17 +54,18 @@ class PacedRedraw:
         elif self._pending is None:
             self._pending = self.widget.set_timer(wait, self._run_deferred)
 
-    def rendered(self, seconds: float) -> None:
-        self.render_seconds = seconds
+    def rendered(self, seconds: float, part: object = None) -> None:
+        self._costs[part] = seconds
 
     @contextlib.contextmanager
-    def measure(self) -> Iterator[None]:
-        """Times the render inside it, and reports it through `rendered` even if it raises."""
+    def measure(self, part: object = None) -> Iterator[None]:
+        """Times the render inside it (of `part`, where one redraw renders several), and
+        reports it through `rendered` even if it raises."""
         started = time.perf_counter()
         try:
             yield
         finally:
-            self.rendered(time.perf_counter() - started)
+            self.rendered(time.perf_counter() - started, part)
 
     def _run_deferred(self) -> None:
         self._pending = None  # this timer has fired; it is not stopped from inside its callback
