@@ -25,6 +25,7 @@ from cnntui.engine.events import (
     StepMetrics,
 )
 from cnntui.engine.trainer import Trainer
+from cnntui.errors import UsageError
 from cnntui.runlog import read_events
 
 
@@ -309,3 +310,11 @@ def test_amp_auto_is_resolved_and_recorded_for_the_resume(tiny_config) -> None:
     assert of(events, RunStarted)[0].config["amp"] == "off"
     saved = json.loads((Path(config.run_dir) / "config.json").read_text())
     assert saved["amp"] == "off"
+
+
+def test_a_bad_value_given_when_resuming_is_blamed_on_the_command_line(tiny_config) -> None:
+    first = Trainer(dataclasses.replace(tiny_config, epochs=1, max_steps=3))
+    assert first.run() == 0
+    resumed = Trainer(tiny_config, resume_from=first.run_dir, resume_overrides={"lr": -1.0})
+    with pytest.raises(UsageError, match=r"^the command line: lr "):
+        resumed.setup()

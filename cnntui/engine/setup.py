@@ -163,7 +163,9 @@ def prepare_run(
         fields = RunConfig.__dataclass_fields__
         saved = {k: v for k, v in resume_state["config"].items() if k in fields}
         config = apply_settings(RunConfig(), saved, "the checkpoint's config")
-        config = apply_settings(config, resume_overrides or {}, "the command line").validate()
+        config = apply_settings(config, resume_overrides or {}, "the command line").validate(
+            "the checkpoint's config", dict.fromkeys(resume_overrides or {}, "the command line")
+        )
     dist = distributed.context_from_env()
     device = distributed.rank_device(resolve_device(config.device), dist)
     distributed.init_process_group(dist, device)
