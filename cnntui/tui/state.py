@@ -161,7 +161,12 @@ class RunState:
 
     def _on_run_started(self, event: RunStarted) -> set[str]:
         if self.started is not None:
-            self._reset()  # a second run in the same stream starts a fresh picture
+            # A resumed run appends to its own events.jsonl: its picture goes on from the
+            # earlier sessions. Any other second run in the stream starts a fresh one.
+            if event.start_step and event.run_name == self.started.run_name:
+                self.finished = self.failure = None
+            else:
+                self._reset()
         self.started = event
         self.status = "running"
         self.step = self.step_before_window = event.start_step

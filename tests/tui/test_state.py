@@ -10,6 +10,7 @@ from scripted_run import failing_events, lenet_shapes, run_started, scripted_eve
 from cnntui.engine.events import (
     LayerHealth,
     LayerStat,
+    RunFinished,
     RunStarted,
     StateChanged,
     StepMetrics,
@@ -203,3 +204,19 @@ def test_the_average_rate_leaves_out_pauses_and_evaluations() -> None:
     # 10 steps at 2,560 ex/s (1 s), a 60 s pause, 10 steps at 1,280 ex/s (2 s).
     state.apply([window(10, 2560.0, 1.0), window(20, 1280.0, 63.0)])
     assert state.average_examples_per_sec == pytest.approx(20 * 256 / 3.0)
+
+
+def test_a_resumed_run_goes_on_from_its_earlier_sessions() -> None:
+    state = RunState()
+    first = scripted_events(finish=False, upto_step=150)
+    state.apply(first)
+    state.apply([RunFinished(status="interrupted", exit_code=130, step=150, epoch=1, duration=9.0)])
+    points = len(state.loss)
+    resumed = RunStarted(**{**run_started().__dict__, "start_step": 150})
+    later = [
+        e for e in scripted_events() if e.kind != "run_started" and getattr(e, "step", 0) > 150
+    ]
+    state.apply([resumed, *later])
+    assert state.status == "finished" and state.step == 300
+    assert len(state.loss) > points  # the first session's points are still there
+    assert state.loss.view(1000).xs[0] <= 10  # from the first window of the first session
