@@ -130,7 +130,9 @@ def run(
         typer.Option(help="fmnist, mnist, cifar10, synthetic[:CxHxW[:classes]], folder:PATH."),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs to train.")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", "-b")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", "-b", help="Examples per training step.")
+    ] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
     optimizer: Annotated[
         str | None, typer.Option(help="sgd, adam, adamw, rmsprop or any torch.optim class.")
@@ -147,7 +149,9 @@ def run(
         bool | None, typer.Option("--augment/--no-augment", help="Random crop and flip.")
     ] = None,
     val_split: Annotated[float | None, typer.Option(help="Fraction held out.")] = None,
-    seed: Annotated[int | None, typer.Option()] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for weights, shuffling and augmentation.")
+    ] = None,
     amp: Annotated[
         str | None,
         typer.Option(help="Mixed precision: off, bf16, fp16 (CUDA) or auto (bf16 on a GPU)."),
@@ -265,7 +269,12 @@ def eval_(
     checkpoint: Annotated[Path, typer.Argument(help="A .pt checkpoint or a run directory.")],
     data_dir: Annotated[str | None, typer.Option(help="Folder with the data set files.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
-    batch_size: Annotated[int | None, typer.Option("--batch-size", "-b")] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size", "-b", help="Examples per batch (default: the run's, at least 256)."
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
