@@ -16,6 +16,7 @@ def presets_as_records() -> list[dict[str, object]]:
                 "name": name,
                 "model": data.get("model"),
                 "dataset": data.get("dataset"),
+                "resize": data.get("resize"),  # the image side the recipe trains at, if resized
                 "epochs": data.get("epochs"),
                 "batch_size": data.get("batch_size"),
                 "optimizer": data.get("optimizer"),
@@ -36,13 +37,14 @@ def print_presets(json_output: bool = False) -> None:
     from rich.table import Table
 
     table = Table(title="cnntui presets", title_justify="left")
-    for column in ("preset", "model", "data", "epochs", "batch", "optimizer", "lr"):
+    # "optim", not "optimizer": the table fits 80 columns with the image sizes in "data".
+    for column in ("preset", "model", "data", "epochs", "batch", "optim", "lr"):
         table.add_column(column, justify="right" if column in ("epochs", "batch", "lr") else "left")
     for r in records:
         table.add_row(
             str(r["name"]),
             str(r["model"]),
-            str(r["dataset"]),
+            f"{r['dataset']}@{r['resize']}" if r["resize"] else str(r["dataset"]),
             str(r["epochs"]),
             str(r["batch_size"]),
             str(r["optimizer"]),
