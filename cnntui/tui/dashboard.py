@@ -198,6 +198,7 @@ class Dashboard(App[int]):
         for widget_id, shown in visible.items():
             self.query_one(f"#{widget_id}").display = shown
         self.query_one("#charts-row").set_class(narrow, "-stacked")
+        self.query_one("#log").set_class(narrow, "-fill")
         self.query_one(ViewBar).set_active(view)
 
     # -- events ------------------------------------------------------------------------------
