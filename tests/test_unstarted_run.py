@@ -1,11 +1,15 @@
-"""A run stopped before it started leaves nothing behind; one that ran says how it ended."""
+"""A run stopped before it started leaves nothing behind; one that ran says how it ended;
+one that would overwrite another is refused."""
 
 from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from cnntui.engine.events import RunFinished
 from cnntui.engine.trainer import Trainer
+from cnntui.errors import UsageError
 from cnntui.tui.outcome import RunOutcome
 
 
@@ -54,3 +58,14 @@ def test_the_outcome_line_of_an_interrupted_run_without_a_directory() -> None:
     outcome = RunOutcome()
     outcome(RunFinished(status="interrupted", exit_code=130, step=7, epoch=0, duration=1.5))
     assert outcome.line() == "cnntui: interrupted after 7 steps in 1.5s"
+
+
+def test_a_run_dir_from_the_api_that_holds_a_run_is_refused_and_left_alone(tiny_config) -> None:
+    first = Trainer(dataclasses.replace(tiny_config, epochs=1, max_steps=2))
+    assert first.run() == 0
+    run_dir = first.run_dir
+    before = {path.name: path.read_bytes() for path in run_dir.iterdir()}
+    second = Trainer(tiny_config)  # the same run_dir, not a resume
+    with pytest.raises(UsageError, match="already holds a run"):
+        second.setup()
+    assert {path.name: path.read_bytes() for path in run_dir.iterdir()} == before

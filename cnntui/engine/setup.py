@@ -20,7 +20,7 @@ from cnntui.engine.events import RunStarted
 from cnntui.engine.fit import checked_shapes
 from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weights
 from cnntui.errors import UsageError
-from cnntui.runlog import CONFIG_FILE, new_run_dir, write_json
+from cnntui.runlog import CONFIG_FILE, check_new_run_dir, new_run_dir, write_json
 from cnntui.zoo import build_model
 from cnntui.zoo.lazy import materialize
 
@@ -167,6 +167,10 @@ def prepare_run(
             "the checkpoint's config", dict.fromkeys(resume_overrides or {}, "the command line")
         )
     dist = distributed.context_from_env()
+    if resume_state is None and write_run_dir and dist.is_main and config.run_dir:
+        # Before seconds of set-up: a run_dir from a preset or the Python API gets the same
+        # refusal as --run-dir, which the CLI checks before it gets here.
+        check_new_run_dir(Path(config.run_dir))
     device = distributed.rank_device(resolve_device(config.device), dist)
     distributed.init_process_group(dist, device)
     seed_everything(config.seed, config.deterministic)
