@@ -119,7 +119,7 @@ def launch(nproc: int, args: list[str], log_dir: Path | None = None) -> int:
     try:
         elastic_launch(config, entrypoint=sys.executable)("-m", "cnntui", *args)
     except ChildFailedError as exc:
-        rank, failure = exc.get_first_failure()
+        rank, failure = root_failure(exc.failures)
         code = failure.exitcode
         how = f"was killed by {failure.signal_name()}" if code < 0 else f"exited with code {code}"
         print(
@@ -182,3 +182,17 @@ def launch_with_dashboard(
         tail = (run_dir / LAUNCH_LOG).read_text(errors="replace").splitlines()[-20:]
         print("\n".join(tail), file=sys.stderr)
     return code
+
+
+def root_failure(failures: dict[int, Any]) -> tuple[int, Any]:
+    """The rank to blame: one killed by a signal (SIGKILL, SIGABRT; not the launcher's own
+    SIGTERM) over the first to exit, since its peers fail only after it, when a collective
+    breaks; and the earliest among equals. A rank that exits fast can be seen before the
+    killed one it lost."""
+
+    def rank_key(item: tuple[int, Any]) -> tuple[bool, float]:
+        _, failure = item
+        killed = failure.exitcode < 0 and failure.signal_name() != "SIGTERM"
+        return (not killed, failure.timestamp)
+
+    return min(failures.items(), key=rank_key)

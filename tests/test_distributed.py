@@ -210,3 +210,23 @@ def test_sigint_stops_every_rank_and_saves_last(tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "interrupted"
     assert load_checkpoint(run_dir)["step"] == summary["steps"]
+
+
+class Failure:
+    def __init__(self, exitcode: int, timestamp: float, signal: str = "") -> None:
+        self.exitcode, self.timestamp, self._signal = exitcode, timestamp, signal
+
+    def signal_name(self) -> str:
+        return self._signal
+
+
+def test_the_launcher_blames_the_killed_rank_not_the_first_to_exit() -> None:
+    from cnntui.launch import root_failure
+
+    # Rank 0 left first with an error, because its collective broke when rank 1 was killed.
+    failures = {0: Failure(1, 10.0), 1: Failure(-9, 10.2, "SIGKILL")}
+    assert root_failure(failures)[0] == 1
+    # The launcher's own SIGTERM to the survivors is not a cause.
+    failures = {0: Failure(-15, 10.3, "SIGTERM"), 1: Failure(1, 10.1)}
+    assert root_failure(failures)[0] == 1
+    assert root_failure({0: Failure(2, 11.0), 1: Failure(1, 10.5)})[0] == 1  # the earliest
