@@ -6,7 +6,6 @@ Every command imports its heavy machinery (torch, Textual) inside its body, so `
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -221,9 +220,10 @@ def run(
         overrides["model_options"] = parse_key_values(opt)
     if resume is not None:
         check_resume_path(resume)
-    elif overrides.get("run_dir") and os.environ.get("RANK", "0") == "0":
-        # Rank 0 alone writes the run directory: the other ranks of a data-parallel run would
-        # find its files there. (`--nproc` checks in the launching process too, before any rank.)
+    elif nproc is not None and overrides.get("run_dir"):
+        # The launcher checks before any rank starts: a rank that refused would be reported
+        # as a failed rank. A single process checks in its own set-up (prepare_run), where a
+        # run_dir from a preset or the Python API is checked too.
         from cnntui.runlog import check_new_run_dir
 
         check_new_run_dir(Path(overrides["run_dir"]))
