@@ -83,7 +83,6 @@ class RunState:
         self.steps_per_sec: float | None = None
         self.examples_per_sec: float | None = None
         self.average_examples_per_sec: float | None = None
-        self.step_before_window = 0  # where the next StepMetrics window starts counting
         self.trained_seconds = 0.0
         self.trained_examples = 0.0
         self.data_wait: float | None = None
@@ -169,7 +168,7 @@ class RunState:
                 self._reset()
         self.started = event
         self.status = "running"
-        self.step = self.step_before_window = event.start_step
+        self.step = event.start_step
         self.epoch = event.start_step // event.steps_per_epoch if event.steps_per_epoch else 0
         self.layers = rows_from_shapes(event.shapes)
         resumed = f", resumed at step {event.start_step:,}" if event.start_step else ""
@@ -193,8 +192,9 @@ class RunState:
             self.examples_per_sec_history.append(self.examples_per_sec)
         # The average over the training windows only: elapsed time also holds pauses and
         # evaluations, which the engine keeps out of its windows (and of summary.json's figure).
-        steps = event.step - self.step_before_window
-        self.step_before_window = event.step
+        # A window starts where the last one ended: every event that moves `step` between them
+        # (an epoch's end, the finish) comes after a window's flush and carries its step.
+        steps = event.step - self.step
         if steps > 0 and self.steps_per_sec and self.examples_per_sec:
             seconds = steps / self.steps_per_sec
             self.trained_seconds += seconds
