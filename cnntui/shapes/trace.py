@@ -74,17 +74,17 @@ def trace_model(
     # A torch.compile wrapper would compile the trace itself; its original module has the layers.
     if type(module).__name__ == "OptimizedModule" and hasattr(module, "_orig_mod"):
         module = module._orig_mod
+    name = model_name or type(module).__name__
     try:
         # d2l's style: lazy layers, which hold no parameters until a first forward.
         module = materialized_copy(module, (1, *shape[1:]))
     except Exception as exc:
         raise UsageError(
-            f"{model_name or type(module).__name__}: its lazy layers could not be built for "
-            f"input {'x'.join(map(str, shape))}: {type(exc).__name__}: {exc}"
+            f"{name}: its lazy layers could not be built for input {format_shape(shape)}: "
+            f"{type(exc).__name__}: {exc}"
         ) from None
     torch_dtype = resolve_dtype(dtype)
     torch_device = resolve_device(device)
-    name = model_name or type(module).__name__
     default = tuple(default_input) if default_input is not None else None
     trace_on = functools.partial(
         _trace_on,

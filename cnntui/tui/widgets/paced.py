@@ -1,11 +1,12 @@
 """Redraws spaced by what they cost, for the panes whose render is expensive.
 
-A chart (plotext, then ANSI to rich) takes 10-20 ms to render on an idle core and several times
-that on a machine whose cores training keeps busy, all of it on the UI thread and holding the
-GIL the training thread needs. Such a pane follows the data at most once a second, and no more
-often than keeps its renders within REDRAW_BUDGET of the time; the last update is never dropped,
-only delayed. The layer table goes through the same pacing: its rows cost little since they are
-cached strips, but health numbers that change four times a second are unreadable anyway."""
+A chart (plotext's matrix, read into rich Text) takes 5-15 ms to render on an idle core and
+several times that on a machine whose cores training keeps busy, all of it on the UI thread and
+holding the GIL the training thread needs. Such a pane follows the data at most once a second,
+and no more often than keeps its renders within REDRAW_BUDGET of the time; the last update is
+never dropped, only delayed. The layer table goes through the same pacing: its rows cost little
+since they are cached strips, but health numbers that change four times a second are unreadable
+anyway."""
 
 from __future__ import annotations
 
