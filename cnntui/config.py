@@ -58,6 +58,7 @@ class RunConfig:
     channels_last: bool | None = None  # None: whichever layout trains faster (timed at start)
     compile: bool = False
     cuda_graph: bool | None = None  # replay the training step as one CUDA graph (None: if it can)
+    matmul_stem: bool | None = None  # first conv as im2col + GEMM (None: on CUDA where it applies)
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"  # auto, cpu, cuda, cuda:1, mps

@@ -101,8 +101,9 @@ class TrainingLoop:
         self.trainer.state = "running"
         self.emit(self.setup.started_event())
         self.emit(StateChanged(state="running", step=self.step))
-        if self.setup.cuda_graph_note:
-            self.emit(LogMessage(level="info", message=self.setup.cuda_graph_note))
+        for note in (self.setup.cuda_graph_note, self.setup.stem_note):
+            if note:
+                self.emit(LogMessage(level="info", message=note))
         if self.dist.enabled:
             n = self.dist.world_size
             self.emit(

@@ -41,6 +41,7 @@ class RunSetup:
     eager_model: nn.Module | None = None  # the uncompiled module when config.compile is set
     cuda_graph: bool = False  # the training step is captured and replayed (cnntui.engine.graph)
     cuda_graph_note: str | None = None  # why (not), for the log
+    stem_note: str | None = None  # the first convolution runs as im2col + GEMM, for the log
     start_step: int = 0
     start_epoch: int = 0
     start_batch: int = 0  # batches of `start_epoch` already done (mid-epoch resume)
@@ -135,6 +136,19 @@ def resolve_amp(amp: str, device: torch.device) -> str:
     return "off"
 
 
+def matmul_stem_note(config: RunConfig, model: nn.Module, device: torch.device) -> str | None:
+    """Run the first convolution as im2col + GEMM where cuDNN is slow at it (cnntui.engine.stem):
+    on CUDA in channels_last, the layout its result comes in. A line for the log when it does."""
+    from cnntui.engine.stem import use_matmul_stem
+
+    wanted = config.matmul_stem
+    if wanted is None:
+        wanted = device.type == "cuda" and bool(config.channels_last)
+    if not wanted or not use_matmul_stem(model):
+        return None
+    return "the first convolution runs as im2col + one GEMM (--set matmul_stem=false: cuDNN)"
+
+
 def seed_everything(seed: int, deterministic: bool) -> None:
     torch.manual_seed(seed)
     if deterministic:
@@ -223,6 +237,7 @@ def prepare_run(
         # Weights in channels_last make every conv produce channels_last activations, which
         # oneDNN and cuDNN run faster; 1-channel input batches are already in that layout.
         model.to(memory_format=torch.channels_last)
+    stem_note = matmul_stem_note(config, model, device)
     num_params = sum(p.numel() for p in model.parameters())
     if dist.enabled:
         if not hasattr(data.train, "shard"):
@@ -261,6 +276,7 @@ def prepare_run(
         eager_model=model,
         cuda_graph=cuda_graph,
         cuda_graph_note=cuda_graph_note,
+        stem_note=stem_note,
         dist=dist,
     )
     if resume_state is not None:
