@@ -141,7 +141,8 @@ def test_a_graphed_run_trains_exactly_as_the_eager_one(tmp_path, optimizer) -> N
 
 
 @needs_cuda
-def test_dropout_and_bf16_train_through_the_graph(tmp_path) -> None:
+@pytest.mark.parametrize("matmul_stem", [True, False])
+def test_dropout_and_bf16_train_through_the_graph(tmp_path, matmul_stem) -> None:
     config = gpu_config(
         tmp_path,
         "alex",
@@ -153,11 +154,13 @@ def test_dropout_and_bf16_train_through_the_graph(tmp_path) -> None:
         amp="bf16",
         deterministic=False,
         epochs=4,
+        matmul_stem=matmul_stem,
     )
     code, events = train(config)
     assert code == 0, [e.error for e in events if isinstance(e, RunFailed)]
     assert messages(events, "warning") == []
     assert any("replays as one CUDA graph" in m for m in messages(events, "info"))
+    assert any("im2col" in m for m in messages(events, "info")) is matmul_stem
     epochs = [e for e in events if isinstance(e, EpochSummary)]
     assert epochs[-1].train_loss < epochs[0].train_loss
 

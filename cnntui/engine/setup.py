@@ -136,17 +136,34 @@ def resolve_amp(amp: str, device: torch.device) -> str:
     return "off"
 
 
-def matmul_stem_note(config: RunConfig, model: nn.Module, device: torch.device) -> str | None:
-    """Run the first convolution as im2col + GEMM where cuDNN is slow at it (cnntui.engine.stem):
-    on CUDA in channels_last, the layout its result comes in. A line for the log when it does."""
-    from cnntui.engine.stem import use_matmul_stem
+def matmul_stem_note(
+    config: RunConfig,
+    model: nn.Module,
+    device: torch.device,
+    batch_shape: tuple[int, ...],
+    autocast_dtype: torch.dtype | None,
+) -> str | None:
+    """Run the first convolution as im2col + GEMM where cuDNN is slower at it
+    (cnntui.engine.stem). Left to `auto`, only on CUDA in channels_last (the layout its result
+    comes in), and only where timing both ways on this GPU says so. A line for the log if so."""
+    from cnntui.engine.stem import stem_conv, time_both_ways, use_matmul_stem
 
-    wanted = config.matmul_stem
-    if wanted is None:
-        wanted = device.type == "cuda" and bool(config.channels_last)
-    if not wanted or not use_matmul_stem(model):
+    stem = stem_conv(model)
+    if stem is None or config.matmul_stem is False:
         return None
-    return "the first convolution runs as im2col + one GEMM (--set matmul_stem=false: cuDNN)"
+    timing = ""
+    if config.matmul_stem is None:
+        if device.type != "cuda" or not config.channels_last or config.deterministic:
+            return None
+        ordinary, matmul = time_both_ways(stem, batch_shape, autocast_dtype)
+        if matmul >= ordinary:
+            return None
+        timing = f" ({matmul * 1e3:.2f} ms a batch against cuDNN's {ordinary * 1e3:.2f})"
+    use_matmul_stem(model)
+    return (
+        f"the first convolution runs as im2col + one GEMM{timing}; "
+        "--set matmul_stem=false keeps it ordinary"
+    )
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -237,7 +254,6 @@ def prepare_run(
         # Weights in channels_last make every conv produce channels_last activations, which
         # oneDNN and cuDNN run faster; 1-channel input batches are already in that layout.
         model.to(memory_format=torch.channels_last)
-    stem_note = matmul_stem_note(config, model, device)
     num_params = sum(p.numel() for p in model.parameters())
     if dist.enabled:
         if not hasattr(data.train, "shard"):
@@ -260,6 +276,13 @@ def prepare_run(
     if autocast_dtype is torch.float16 and device.type != "cuda":
         raise UsageError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
     scaler = torch.amp.GradScaler(device.type) if autocast_dtype is torch.float16 else None
+    stem_note = matmul_stem_note(
+        config,
+        model,
+        device,
+        (config.batch_size // dist.world_size, *data.input_shape),
+        autocast_dtype,
+    )
 
     setup = RunSetup(
         config=config,
