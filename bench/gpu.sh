@@ -7,18 +7,19 @@
 #   bash bench/gpu.sh dashboard   # engine / headless / dashboard: AlexNet and LeNet: ~6 min
 #   bash bench/gpu.sh draw        # drawing vs idle dashboard within one run, UI thread share: ~5 min
 #   bash bench/gpu.sh profile     # kernel profiles of LeNet and AlexNet steady state: ~2 min
+#   bash bench/gpu.sh stem        # the first convolution, cuDNN vs im2col + GEMM, per preset: ~1 min
 #
 # Needs a CUDA GPU, Debian's Fashion-MNIST files in /usr/share/datasets/fashion-mnist (or
 # $CNNTUI_DATA) and cnntui's dependencies importable. Results go to ${OUT:-bench-gpu-out}/.
 set -euo pipefail
-part="${1:?which part: tests, lenet, alexnet, dashboard, draw or profile}"
+part="${1:?which part: tests, lenet, alexnet, dashboard, draw, stem or profile}"
 out="${OUT:-bench-gpu-out}"
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 CNNTUI_OFFLINE=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
 case "$part" in
   tests)
-    python3 -m pytest -q -p no:cacheprovider tests/test_cuda_graph.py tests/test_shapes_trace.py ;;
+    python3 -m pytest -q -p no:cacheprovider tests/test_cuda_graph.py tests/test_shapes_trace.py tests/test_stem.py ;;
   lenet|alexnet)
     python3 -m bench.run --presets "$part" --epochs 10 --rounds 2 --device cuda --dashboard \
       --json "$out/$part-dashboard-10ep.json" ;;
@@ -26,9 +27,11 @@ case "$part" in
     python3 -m bench.dashboard --preset alexnet --epochs 10 --rounds 2 --device cuda
     python3 -m bench.dashboard --preset lenet --epochs 10 --rounds 3 --device cuda ;;
   draw)
-    python3 -m bench.draw_cost --preset alexnet --epochs 5 --rounds 2 --device cuda
+    python3 -m bench.draw_cost --preset alexnet --epochs 10 --phase 2 --rounds 2 --device cuda
     python3 -m bench.draw_cost --preset lenet --epochs 60 --phase 1 --rounds 3 --device cuda
     python3 -m bench.ui_share --preset alexnet --epochs 3 --device cuda ;;
+  stem)
+    python3 -m bench.stem_conv ;;
   profile)
     python3 -m bench.profile_kernels lenet --steps 1000 --set epochs=5
     python3 -m bench.profile_kernels alexnet --steps 150 ;;
