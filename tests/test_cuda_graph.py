@@ -166,11 +166,12 @@ def test_dropout_and_bf16_train_through_the_graph(tmp_path, matmul_stem) -> None
 
 
 class SyncsInForward(nn.Module):
-    """A forward that reads a value back to the host: legal eagerly, impossible in a capture."""
+    """A forward that reads a value back to the host: legal eagerly, impossible in a capture.
+    Its dropout draws from the CUDA generator before the failing read, inside the capture."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+        self.body = nn.Sequential(nn.Flatten(), nn.Dropout(0.1), nn.Linear(28 * 28, 10))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.body(x)
@@ -193,6 +194,9 @@ def test_a_step_that_cannot_be_captured_falls_back_to_eager_with_a_warning(
     assert sum(len(e.losses) for e in events if isinstance(e, StepMetrics)) == 16
     # The run went on eagerly after the failed capture and still learned something.
     assert [e for e in events if isinstance(e, EpochSummary)][-1].test_accuracy > 0.1
+    # The aborted capture left the generator usable by the rest of the process: torch 2.11 left
+    # it marked as capturing, and every later random draw on the GPU raised.
+    assert torch.rand(4, device="cuda").shape == (4,)
 
 
 # --- the orchestration, on any machine ---------------------------------------------------------

@@ -126,15 +126,35 @@ class StepGraph:
         # then writes them afresh, which is what zero_grad would have achieved.
         self.clear_gradients()
         graph = torch.cuda.CUDAGraph()
+        restore_generator = _generator_restorer(self.device)
         try:
             # thread_local: a dashboard thread's CUDA calls must not break (or join) the capture.
             with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 self.body(self.static_x, self.static_y)
         except torch.OutOfMemoryError:
+            restore_generator()
             raise
         except Exception as exc:
+            restore_generator()
             raise CaptureFailed(f"{type(exc).__name__}: {exc}") from exc
         self.graph = graph
+
+
+def _generator_restorer(device: torch.device) -> Callable[[], None]:
+    """A way to put the device's default random generator back as it was before a capture.
+
+    A capture that fails never reaches the generator's capture epilogue: torch 2.11 then keeps it
+    marked as capturing, and the next random draw outside a capture (the eager step's dropout,
+    say) raises "Offset increment outside graph capture encountered unexpectedly". Swapping in a
+    copy taken before the capture also rewinds what the capture drew, so the eager fallback
+    draws the same numbers as a run that never tried."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    generator = torch.cuda.default_generators[index]
+    try:
+        saved = generator.clone_state()
+    except (AttributeError, RuntimeError, NotImplementedError):  # a torch without graph-safe RNG
+        return lambda: None
+    return lambda: generator.graphsafe_set_state(saved)
 
 
 def _shape_key(x: torch.Tensor, y: torch.Tensor) -> tuple:
