@@ -1,0 +1,10 @@
+exec > >(tee $OUT/log) 2>&1
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl >/dev/null 2>&1 || echo PIPFAIL
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 CNNTUI_OFFLINE=1
+mkdir -p /usr/share/datasets/fashion-mnist && cp .gpu/fmnist/*.gz /usr/share/datasets/fashion-mnist/
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; python3 -c "import torch; print(torch.__version__)"
+timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_graph.py tests/test_shapes_trace.py tests/test_stem.py 2>&1 | tail -4
+timeout 100 python3 -m bench.stem_conv 2>&1 | grep -v Warn
+timeout 150 python3 -m bench.profile_kernels alexnet --steps 150 --rows 30 2>&1 | grep -v -i warn
+timeout 60 python3 -m bench.profile_kernels alexnet --steps 150 --rows 12 --set matmul_stem=false 2>&1 | grep -v -i warn
+timeout 250 python3 -m bench.run --presets alexnet --epochs 10 --rounds 1 --device cuda --dashboard --json $OUT/alexnet.json 2>&1 | grep -v Warn
