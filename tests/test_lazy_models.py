@@ -57,3 +57,19 @@ def test_a_lazy_net_from_a_file_trains(tiny_config, tmp_path) -> None:
     assert trainer.run() == 0
     assert trainer.setup_done is not None
     assert sum(p.numel() for p in trainer.setup_done.model.parameters()) == 61_706
+
+
+def test_a_lazy_net_that_the_images_cannot_build_is_refused_before_the_run_starts(
+    tiny_config, tmp_path
+) -> None:
+    source = tmp_path / "lazy_lenet.py"
+    source.write_text(LAZY_LENET)
+    config = dataclasses.replace(
+        tiny_config,
+        model=f"{source}:net",
+        model_options={},
+        dataset="synthetic:1x3x3:10:train=64:test=16",
+    )
+    with pytest.raises(UsageError, match="lazy layers could not be built for input 1x1x3x3"):
+        Trainer(config).setup()
+    assert not (tmp_path / "run").exists()  # refused before the run directory exists

@@ -42,6 +42,8 @@ def checked_shapes(
             report = trace_model(
                 model, input_shape, device="cpu", model_name=model_name, default_input=default_input
             )
+    except UsageError:
+        raise  # the tracer's own plain words: a lazy net that these images cannot build
     except Exception:
         return None
     failure = report.failure
