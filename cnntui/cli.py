@@ -126,7 +126,10 @@ def run(
     preset: Annotated[str | None, typer.Option(help="Preset name or path to a .toml.")] = None,
     dataset: Annotated[
         str | None,
-        typer.Option(help="fmnist, mnist, cifar10, synthetic[:CxHxW[:classes]], folder:PATH."),
+        typer.Option(
+            help="fmnist, mnist, cifar10, folder:PATH, or synthetic (generated; its shape and "
+            "classes as synthetic:CxHxW:CLASSES)."
+        ),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs to train.")] = None,
     batch_size: Annotated[
@@ -173,13 +176,14 @@ def run(
         ),
     ] = None,
     headless: Annotated[
-        bool, typer.Option(help="No dashboard: progress lines (automatic when not a TTY).")
+        bool,
+        typer.Option("--headless", help="No dashboard: progress lines (automatic when not a TTY)."),
     ] = False,
     json_output: Annotated[
         bool, typer.Option("--json", help="Headless, one JSON event per line on stdout.")
     ] = False,
     exit_on_finish: Annotated[
-        bool, typer.Option(help="Close the dashboard when training ends.")
+        bool, typer.Option("--exit-on-finish", help="Close the dashboard when training ends.")
     ] = False,
     nproc: Annotated[
         int | None,

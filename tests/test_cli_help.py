@@ -18,3 +18,19 @@ def test_every_option_has_help_text() -> None:
         if param.param_type_name == "option" and not getattr(param, "help", None)
     ]
     assert silent == []
+
+
+def test_help_fits_an_80_column_terminal_without_cutting_words() -> None:
+    """Rich cuts a word longer than the help column with an ellipsis: the dataset spec was."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": "80", "TERM": "xterm"}
+    for command in ("run", "shapes", "watch", "eval", "presets"):
+        out = subprocess.run(
+            [sys.executable, "-m", "cnntui", command, "--help"],
+            capture_output=True, text=True, env=env, check=True,
+        )  # fmt: skip
+        assert "…" not in out.stdout, (command, out.stdout)
+        assert max(len(line) for line in out.stdout.splitlines()) <= 80

@@ -47,8 +47,8 @@ def percent(fraction: float | None, digits: int = 1) -> str:
     return f"{fraction * 100:.{digits}f}%"
 
 
-def metric(value: float | None) -> str:
-    """Losses and norms: four significant digits, scientific when tiny or huge."""
+def metric(value: float | None, digits: int = 4) -> str:
+    """Losses and norms: `digits` significant digits, scientific when tiny or huge."""
     if value is None:
         return "–"
     if not math.isfinite(value):
@@ -56,7 +56,7 @@ def metric(value: float | None) -> str:
     if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
         mantissa, exponent = f"{value:.1e}".split("e")
         return f"{mantissa}e{int(exponent)}"  # 2.0e-4, not 2.0e-04: table columns are tight
-    return f"{value:.4g}"
+    return f"{value:.{digits}g}"
 
 
 def count(value: int | None) -> str:

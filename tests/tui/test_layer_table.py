@@ -7,7 +7,7 @@ from scripted_run import health, run_started, scripted_events, until
 from cnntui.engine.events import LayerHealth, LayerStat
 from cnntui.tui.app import Dashboard
 from cnntui.tui.sources import ListSource
-from cnntui.tui.widgets.layers import LayerTable
+from cnntui.tui.widgets.layers import LayerTable, spread_gaps
 
 WIDE, NARROW = (160, 48), (80, 24)
 
@@ -58,7 +58,40 @@ async def test_columns_widen_for_numbers_longer_than_their_first_width() -> None
         assert await until(pilot, lambda: app.state.health_step == 300)
         await pilot.pause()
         row = next(line for line in screen_lines(table) if line.split()[:2] == ["1", "Sigmoid"])
-        assert "-0.001234" in row.split()  # whole: 9 cells in a column that started 7 wide
+        assert "-0.00123" in row.split()  # whole: 8 cells in a column that started 6 wide
+
+
+async def test_a_live_lenet_table_fits_a_120_column_terminal_without_scrolling_sideways() -> None:
+    events = scripted_events()
+    # Numbers as wide as a live LeNet's: negative means, tiny gradients, a dying layer.
+    live = LayerHealth(
+        step=300,
+        layers=[
+            LayerStat(
+                str(i), grad_norm=1.234e-4 if i % 2 else 0.01234, act_mean=-0.012345,
+                act_std=0.123456, dead_fraction=1.0 if i == 4 else 0.5,
+            )
+            for i in range(12)
+        ],
+        time=events[-1].time,
+    )  # fmt: skip
+    app = Dashboard(ListSource([*events, live]))
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(LayerTable)
+        assert await until(pilot, lambda: app.state.health_step == 300)
+        await pilot.pause()
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        header = screen_lines(table)[0].split()
+        assert header[-2:] == ["dead", "status"]
+        assert "-0.0123" in next(line for line in screen_lines(table) if line.split()[0] == "1")
+
+
+def test_spare_room_goes_to_the_gaps_between_numbers_first() -> None:
+    widths = [5, 9, 8, 6, 6, 6, 6, 4, 7]  # 57 columns of cells, 10 gaps
+    assert spread_gaps(widths, 57 + 10) == [1] * 10
+    assert spread_gaps(widths, 57 + 13) == [1, 1, 1, 1, 2, 2, 2, 1, 1, 1]
+    assert spread_gaps(widths, 200) == [2] * 10
+    assert spread_gaps(widths, 20) == [1] * 10  # no room: one space each, and it scrolls
 
 
 async def test_a_long_table_scrolls_under_a_fixed_header() -> None:

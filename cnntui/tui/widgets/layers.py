@@ -39,15 +39,21 @@ COLUMNS = (
     Column("type", "Type"),
     Column("output", "Output"),
     Column("params", "Params", right=True),
-    Column("grad", "‖grad‖", 7, right=True),
-    Column("act_mean", "act μ", 7, right=True),
-    Column("act_std", "act σ", 7, right=True),
+    Column("grad", "‖grad‖", 6, right=True),
+    Column("act_mean", "act μ", 6, right=True),
+    Column("act_std", "act σ", 6, right=True),
     Column("dead", "dead", 4, right=True),
     Column("status", "status", 7),
 )
 COLUMN_INDEX = {column.key: i for i, column in enumerate(COLUMNS)}
 FIRST_WIDTHS = [max(cell_len(column.label), column.min_width) for column in COLUMNS]
-CELL_PADDING = 1  # spaces either side of every cell
+# Spaces before every cell and after the last: at least one, two where the pane has the room.
+# The spare columns go first to the gaps between numbers, where one space reads worst. So the
+# table fits a 120-column terminal's pane (about 72 columns) with a live LeNet's numbers rather
+# than scroll sideways, and spreads out on a wider one.
+GAP_PRIORITY = (4, 5, 6, 7, 3, 8, 1, 2, 0, 9)  # gap indices: gap i comes before column i
+MAX_GAP = 2
+HEALTH_DIGITS = 3  # significant digits of the health numbers: trends, not exact values
 
 # Words as well as colours, so a problem reads the same without colour.
 CONDITION_STYLES = {
@@ -98,6 +104,7 @@ class LayerTable(ScrollView, can_focus=True):
         self._rows: list[Cells] = []
         self._names: list[str] = []
         self._widths = list(FIRST_WIDTHS)
+        self._gaps = [MAX_GAP] * (len(COLUMNS) + 1)
         self._strips: dict[int, tuple[tuple, Strip]] = {}  # row index -> (its key, its strip)
         self._base_style = self._header_style = Style()
         # Health arrives a few times a second; the table follows it about once a second
@@ -133,9 +140,7 @@ class LayerTable(ScrollView, can_focus=True):
         ]
         if names != self._names or widths != self._widths:
             self._names, self._rows, self._widths = names, rows, widths
-            self._strips.clear()
-            self.virtual_size = Size(self._table_width(), len(rows) + 1)
-            self.refresh()
+            self._relayout()
         else:
             old_rows, self._rows = self._rows, rows
             for index, (old, new) in enumerate(zip(old_rows, rows, strict=True)):
@@ -144,7 +149,17 @@ class LayerTable(ScrollView, can_focus=True):
         self.border_subtitle = f"step {state.health_step:,}" if state.health_step else ""
 
     def _table_width(self) -> int:
-        return sum(self._widths) + 2 * CELL_PADDING * len(self._widths)
+        return sum(self._widths) + sum(self._gaps)
+
+    def _relayout(self) -> None:
+        """New column widths or a new pane width: share out the gaps, drop the cached rows."""
+        self._gaps = spread_gaps(self._widths, self.scrollable_content_region.width)
+        self._strips.clear()
+        self.virtual_size = Size(self._table_width(), len(self._rows) + 1)
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self._relayout()
 
     def _refresh_row(self, index: int) -> None:
         line = index + 1  # line 0 is the header, which stays put
@@ -176,7 +191,7 @@ class LayerTable(ScrollView, can_focus=True):
         return strip.crop_extend(scroll_x, scroll_x + self.size.width, style)
 
     def _cached_strip(self, index: int, cells: Cells, style: Style) -> Strip:
-        key = (cells, tuple(self._widths), style)
+        key = (cells, tuple(self._widths), tuple(self._gaps), style)
         cached = self._strips.get(index)
         if cached is None or cached[0] != key:
             cached = (key, self._strip(cells, style))
@@ -184,15 +199,25 @@ class LayerTable(ScrollView, can_focus=True):
         return cached[1]
 
     def _strip(self, cells: Cells, base: Style) -> Strip:
-        pad = " " * CELL_PADDING
         segments = []
-        for cell, column, width in zip(cells, COLUMNS, self._widths, strict=True):
+        for cell, column, width, gap in zip(cells, COLUMNS, self._widths, self._gaps, strict=False):
             text = set_cell_size(cell.text, width) if cell_len(cell.text) > width else cell.text
-            gap = " " * (width - cell_len(text))
-            text = gap + text if column.right else text + gap
+            fill = " " * (width - cell_len(text))
+            text = fill + text if column.right else text + fill
             style = base + parse_style(cell.style) if cell.style else base
-            segments += [Segment(pad, base), Segment(text, style), Segment(pad, base)]
+            segments += [Segment(" " * gap, base), Segment(text, style)]
+        segments.append(Segment(" " * self._gaps[-1], base))
         return Strip(segments, self._table_width())
+
+
+def spread_gaps(widths: list[int], room: int) -> list[int]:
+    """The spaces before each column and after the last, for columns of `widths` in a pane of
+    `room` columns: one each, and a second, in GAP_PRIORITY order, while the table still fits."""
+    gaps = [1] * (len(widths) + 1)
+    spare = room - sum(widths) - len(gaps)
+    for index in GAP_PRIORITY[: max(0, spare)]:
+        gaps[index] = MAX_GAP
+    return gaps
 
 
 @lru_cache(maxsize=64)
@@ -226,4 +251,4 @@ def health_cells(row: LayerRow) -> Cells:
 
 def _optional(value: object) -> str:
     number = as_float(value)
-    return "" if number is None else fmt.metric(number)
+    return "" if number is None else fmt.metric(number, HEALTH_DIGITS)
