@@ -35,30 +35,24 @@ def run_command(
         what = target or preset or (f"the run in {resume}" if resume else "the run")
         print(f"cnntui: setting up {what}…", file=sys.stderr, flush=True)
 
-    from cnntui.engine.distributed import context_from_env
-    from cnntui.engine.trainer import Trainer
-
-    if resume is not None:
-        if target or preset:
-            raise CnntuiError("--resume continues a run with its own config; drop the preset", 2)
-        config = RunConfig()  # replaced by the checkpoint's config in setup()
-    else:
-        if not target and not preset:
-            raise CnntuiError("name a preset or model to run, e.g. `cnntui run lenet`", 2)
-        config = load_config(target or "", preset, overrides)
-
-    dist = context_from_env()
-    if dist.enabled:
-        # A rank of a data-parallel run: never a dashboard (the launcher shows one), and only
-        # rank 0 reports; the others print nothing but their own errors.
-        headless, json_output = True, json_output and dist.is_main
-    use_dashboard = wants_dashboard(headless, json_output)
-    trainer = Trainer(config, resume_from=resume, resume_overrides=overrides)
-    if json_output:
-        from cnntui.headless import JsonReporter
-
-        trainer.subscribe(JsonReporter())
+    config = resolve_config(target, preset, overrides, resume)
+    trainer = None
     try:
+        # Torch loads here (seconds): a Ctrl-C from now until the first event leaves nothing.
+        from cnntui.engine.distributed import context_from_env
+        from cnntui.engine.trainer import Trainer
+
+        dist = context_from_env()
+        if dist.enabled:
+            # A rank of a data-parallel run: never a dashboard (the launcher shows one), and only
+            # rank 0 reports; the others print nothing but their own errors.
+            headless, json_output = True, json_output and dist.is_main
+        use_dashboard = wants_dashboard(headless, json_output)
+        trainer = Trainer(config, resume_from=resume, resume_overrides=overrides)
+        if json_output:
+            from cnntui.headless import JsonReporter
+
+            trainer.subscribe(JsonReporter())
         # Bad data paths, unknown options: one clean error before anything opens.
         if use_dashboard:
             set_up_off_the_main_thread(trainer)
@@ -67,8 +61,8 @@ def run_command(
             return run_dashboard(trainer, exit_on_finish=exit_on_finish)
         trainer.setup()
     except KeyboardInterrupt:
-        # Ctrl-C while setting up or while the dashboard loads: before the first event.
-        if not trainer.discard_unstarted():
+        # Ctrl-C while loading, setting up or while the dashboard loads: before the first event.
+        if trainer is not None and not trainer.discard_unstarted():
             raise
         print("cnntui: interrupted before training started; nothing was saved", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -82,6 +76,18 @@ def run_command(
     if dist.enabled:
         leave_rank(code)
     return code
+
+
+def resolve_config(
+    target: str | None, preset: str | None, overrides: dict[str, Any], resume: Path | None
+) -> RunConfig:
+    if resume is not None:
+        if target or preset:
+            raise CnntuiError("--resume continues a run with its own config; drop the preset", 2)
+        return RunConfig()  # replaced by the checkpoint's config in setup()
+    if not target and not preset:
+        raise CnntuiError("name a preset or model to run, e.g. `cnntui run lenet`", 2)
+    return load_config(target or "", preset, overrides)
 
 
 def leave_rank(code: int) -> None:
@@ -112,24 +118,44 @@ def set_up_off_the_main_thread(trainer: Any) -> None:
     setup in a thread that had exited (the same as setup and training in one thread).
     """
     failure: list[BaseException] = []
+    finished = threading.Event()
 
     def set_up() -> None:
         try:
             trainer.setup()
         except BaseException as exc:
             failure.append(exc)
+        finally:
+            finished.set()
 
     thread = threading.Thread(target=set_up, name="cnntui-setup", daemon=True)
     thread.start()
     try:
-        thread.join()
+        finished.wait()
     except KeyboardInterrupt:
         # Ctrl-C reaches the main thread only. The setup goes on to its end (seconds), so that
-        # the caller can discard the run directory it creates; a second Ctrl-C leaves at once.
-        thread.join()
+        # the caller can discard the run directory it creates. This waits on an event, not on
+        # the thread: Python 3.11's Thread.join, interrupted, can mark a running thread as
+        # stopped, and the next join then returns at once. The interpreter was then torn down
+        # under a setup thread still inside torch, which aborts the process when that thread
+        # wakes ("terminate called without an active exception", exit 134 instead of 130).
+        try:
+            finished.wait()
+        except KeyboardInterrupt:
+            leave_during_setup()
         raise
+    thread.join()
     if failure:
         raise failure[0]
+
+
+def leave_during_setup() -> None:
+    """A second Ctrl-C while the set-up runs: leave now, without the interpreter's teardown,
+    which would abort with the setup thread inside torch. The run directory is made at the end
+    of the set-up, so there is none to leave behind yet."""
+    print("cnntui: interrupted during set-up; nothing was saved", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(EXIT_INTERRUPTED)
 
 
 class stop_on_signals:

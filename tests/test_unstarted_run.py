@@ -4,12 +4,19 @@ one that would overwrite another is refused."""
 from __future__ import annotations
 
 import dataclasses
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
 
 import pytest
 
 from cnntui.engine.events import RunFinished
 from cnntui.engine.trainer import Trainer
 from cnntui.errors import UsageError
+from cnntui.run_command import set_up_off_the_main_thread
 from cnntui.tui.outcome import RunOutcome
 
 
@@ -69,3 +76,56 @@ def test_a_run_dir_from_the_api_that_holds_a_run_is_refused_and_left_alone(tiny_
     with pytest.raises(UsageError, match="already holds a run"):
         second.setup()
     assert {path.name: path.read_bytes() for path in run_dir.iterdir()} == before
+
+
+class SlowSetup:
+    """A trainer whose set-up takes a second, as torch's first import and the data take longer."""
+
+    def __init__(self) -> None:
+        self.finished = threading.Event()
+
+    def setup(self) -> None:
+        time.sleep(1.0)
+        self.finished.set()
+
+
+def interrupt_main_thread_after(seconds: float) -> threading.Timer:
+    main = threading.main_thread().ident
+    assert main is not None
+    timer = threading.Timer(seconds, signal.pthread_kill, (main, signal.SIGINT))
+    timer.start()
+    return timer
+
+
+def test_ctrl_c_during_the_set_up_waits_for_the_set_up_to_end() -> None:
+    """Otherwise the interpreter is torn down under a setup thread inside torch, which aborts the
+    process (exit 134): on Python 3.11 an interrupted Thread.join marks a running thread as
+    stopped, and joining it again returned at once."""
+    trainer = SlowSetup()
+    interrupt_main_thread_after(0.2)
+    with pytest.raises(KeyboardInterrupt):
+        set_up_off_the_main_thread(trainer)
+    assert trainer.finished.is_set()
+
+
+def test_a_second_ctrl_c_during_the_set_up_leaves_at_once_with_130() -> None:
+    script = textwrap.dedent(
+        """
+        import os, signal, sys, threading, time
+        from cnntui.run_command import set_up_off_the_main_thread
+
+        class Slow:
+            def setup(self):
+                time.sleep(30)
+
+        main = threading.main_thread().ident
+        for delay in (0.3, 0.6):
+            threading.Timer(delay, signal.pthread_kill, (main, signal.SIGINT)).start()
+        set_up_off_the_main_thread(Slow())
+        """
+    )
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 130, out.stderr
+    assert "interrupted during set-up; nothing was saved" in out.stderr
+    assert time.monotonic() - started < 20  # did not wait for the 30 s set-up
