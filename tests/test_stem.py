@@ -136,6 +136,13 @@ def test_a_net_without_a_stem_convolution_is_left_alone() -> None:
     assert matmul_stem_note(config, model, torch.device("cpu"), (1, 1, 28, 28), None) is None
 
 
+def test_a_first_convolution_that_does_not_read_the_image_is_left_alone() -> None:
+    model = nn.Sequential(nn.Conv2d(4, 8, 3), nn.Conv2d(8, 8, 3))
+    config = RunConfig(matmul_stem=True)
+    assert matmul_stem_note(config, model, torch.device("cpu"), (2, 1, 28, 28), None) is None
+    assert type(model[0]) is nn.Conv2d
+
+
 def test_timing_both_ways_leaves_the_stem_and_the_random_state_as_they_were() -> None:
     conv = nn.Conv2d(1, 8, 5)
     before = torch.random.get_rng_state()

@@ -149,8 +149,8 @@ def matmul_stem_note(
     from cnntui.engine.stem import stem_conv, time_both_ways, use_matmul_stem
 
     stem = stem_conv(model)
-    if stem is None or config.matmul_stem is False:
-        return None
+    if stem is None or config.matmul_stem is False or stem.in_channels != batch_shape[1]:
+        return None  # (the first conv registered may not be the one that reads the image)
     timing = ""
     if config.matmul_stem is None:
         if device.type != "cuda" or not config.channels_last or config.deterministic:
