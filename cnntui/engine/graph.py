@@ -16,6 +16,7 @@ A capture freezes the step's shapes and every Python number in it, which decides
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import torch
@@ -154,7 +155,14 @@ def _generator_restorer(device: torch.device) -> Callable[[], None]:
         saved = generator.clone_state()
     except (AttributeError, RuntimeError, NotImplementedError):  # a torch without graph-safe RNG
         return lambda: None
-    return lambda: generator.graphsafe_set_state(saved)
+
+    def restore() -> None:
+        # Best effort: the eager fallback must not fail for want of it (a capture that drew no
+        # random numbers leaves nothing to restore).
+        with contextlib.suppress(RuntimeError, NotImplementedError):
+            generator.graphsafe_set_state(saved)
+
+    return restore
 
 
 def _shape_key(x: torch.Tensor, y: torch.Tensor) -> tuple:
