@@ -60,9 +60,10 @@ def time_both_ways(
     """Seconds per training pass (forward and weight gradient) of the stem on a batch of
     `batch_shape`, as it is and as im2col + GEMM, on the stem's device, each the best of rounds.
 
-    Which way wins depends on the shape and the GPU (on an H100: AlexNet's 11x11 stem 0.64 ms
-    against cuDNN's 1.71, VGG's 3x3 one 2.0 against 7.5, GoogLeNet's 7x7 at batch 128 0.79
-    against 0.65), so the engine asks the hardware rather than a rule."""
+    Which way wins depends on the shape and the GPU (on an H100: AlexNet's 11x11 stem 0.48 ms
+    against cuDNN's 1.72, VGG's 3x3 one 1.6 against 7.6, GoogLeNet's 7x7 at batch 128 0.41
+    against 0.65, though 0.79 before the patch rows were aligned), so the engine asks the
+    hardware rather than a rule."""
     ordinary = copy.deepcopy(conv)
     ordinary.__class__ = nn.Conv2d
     matmul = copy.deepcopy(ordinary)
