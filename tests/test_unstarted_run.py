@@ -65,6 +65,8 @@ def test_the_outcome_line_of_an_interrupted_run_without_a_directory() -> None:
     outcome = RunOutcome()
     outcome(RunFinished(status="interrupted", exit_code=130, step=7, epoch=0, duration=1.5))
     assert outcome.line() == "cnntui: interrupted after 7 steps in 1.5s"
+    outcome(RunFinished(status="interrupted", exit_code=130, step=1177, epoch=4, duration=34.1))
+    assert outcome.line() == "cnntui: interrupted after 1,177 steps in 34.1s"
 
 
 def test_a_run_dir_from_the_api_that_holds_a_run_is_refused_and_left_alone(tiny_config) -> None:

@@ -13,6 +13,7 @@ from torch import nn
 
 from cnntui.shapes.report import Geometry, Shape
 from cnntui.shapes.units import format_shape
+from cnntui.wording import plural
 
 CONVS: dict[type[nn.Module], int] = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
 TRANSPOSED_CONVS: dict[type[nn.Module], int] = {
@@ -118,9 +119,9 @@ def _conv(module: nn.Module, x: Shape, rank: int) -> Mismatch | None:
         _, _, rest = module.extra_repr().partition(", ")
         return Mismatch(
             "channels",
-            expected=f"{_plural(module.in_channels, 'input channel')} "
+            expected=f"{plural(module.in_channels, 'input channel')} "
             f"(in_channels={module.in_channels})",
-            got=f"{format_shape(x)} ({_plural(channels, 'channel')})",
+            got=f"{format_shape(x)} ({plural(channels, 'channel')})",
             fix=f"{name}({channels}, {rest})",
         )
     if isinstance(module, tuple(TRANSPOSED_CONVS)) or module.padding == "same":
@@ -181,8 +182,8 @@ def _batch_norm(module: nn.Module, x: Shape, ranks: tuple[int, ...]) -> Mismatch
         arrived_is = SMALLER if features < module.num_features else LARGER
     return Mismatch(
         "norm_features",
-        expected=f"{_plural(module.num_features, noun)} (num_features={module.num_features})",
-        got=f"{format_shape(x)} ({_plural(features, noun)})",
+        expected=f"{plural(module.num_features, noun)} (num_features={module.num_features})",
+        got=f"{format_shape(x)} ({plural(features, noun)})",
         fix=f"{name}({features})",
         arrived_is=arrived_is,
     )
@@ -197,8 +198,8 @@ def _group_norm(module: nn.GroupNorm, x: Shape) -> Mismatch | None:
     )
     return Mismatch(
         "norm_features",
-        expected=f"{_plural(module.num_channels, 'channel')} (num_channels={module.num_channels})",
-        got=f"{format_shape(x)} ({_plural(channels, 'channel')})",
+        expected=f"{plural(module.num_channels, 'channel')} (num_channels={module.num_channels})",
+        got=f"{format_shape(x)} ({plural(channels, 'channel')})",
         fix=fix,
     )
 
@@ -229,7 +230,3 @@ def _layout(rank: int) -> str:
 
 def _per_dim(value: int | tuple[int, ...], rank: int) -> tuple[int, ...]:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * rank
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
