@@ -14,10 +14,11 @@ passes both ways, on a copy of the model, and keep the faster one.
 from __future__ import annotations
 
 import copy
-import time
 
 import torch
 from torch import nn
+
+from cnntui.engine.timing import best_seconds_per_call
 
 TIMED_PASSES = 3
 WIDE_CONV_CHANNELS = 32  # a conv whose input has this many channels is "wide" (on CUDA)
@@ -65,11 +66,9 @@ def _seconds_per_pass(
     if channels_last:
         probe = probe.to(memory_format=torch.channels_last)
     loss_fn = nn.CrossEntropyLoss()
-    best = float("inf")
-    for i in range(TIMED_PASSES + 1):  # the first pass warms up oneDNN's kernel caches
-        start = time.perf_counter()
+
+    def one_pass() -> None:
         loss_fn(probe(x), y).backward()
         probe.zero_grad(set_to_none=True)
-        if i:
-            best = min(best, time.perf_counter() - start)
-    return best
+
+    return best_seconds_per_call(one_pass, x.device, rounds=TIMED_PASSES)

@@ -18,11 +18,12 @@ back to cuDNN at run time), and the weights keep their names: checkpoints are un
 from __future__ import annotations
 
 import copy
-import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from cnntui.engine.timing import best_seconds_per_call
 
 MAX_STEM_CHANNELS = 4  # cuDNN's tensor-core kernels want more input channels than an image has
 GEMM_ALIGNMENT = 8  # elements per row of the patch matrix: 16-byte rows for bf16 tensor cores
@@ -75,35 +76,20 @@ def time_both_ways(
 
 
 def _seconds_per_pass(
-    conv: nn.Module, x: torch.Tensor, autocast_dtype: torch.dtype | None, passes: int = 5
+    conv: nn.Module, x: torch.Tensor, autocast_dtype: torch.dtype | None
 ) -> float:
-    device_type = x.device.type
-    grad = None
+    grad = torch.ones_like(_forward(conv, x, autocast_dtype))
 
     def one_pass() -> None:
-        nonlocal grad
-        with torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            out = conv(x)
-        if grad is None:
-            grad = torch.ones_like(out)
-        out.backward(grad)
+        _forward(conv, x, autocast_dtype).backward(grad)
         conv.zero_grad(set_to_none=True)
 
-    best = float("inf")
-    for round_ in range(3):  # the first round warms up (cuDNN autotuning, cuBLAS handles)
-        synchronize(x.device)
-        start = time.perf_counter()
-        for _ in range(passes if round_ else 1):
-            one_pass()
-        synchronize(x.device)
-        if round_:
-            best = min(best, (time.perf_counter() - start) / passes)
-    return best
+    return best_seconds_per_call(one_pass, x.device, rounds=2, calls_per_round=5)
 
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def _forward(conv: nn.Module, x: torch.Tensor, autocast_dtype: torch.dtype | None) -> torch.Tensor:
+    with torch.autocast(x.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        return conv(x)
 
 
 class MatmulStemConv2d(nn.Conv2d):
