@@ -51,8 +51,13 @@ FIRST_WIDTHS = [max(cell_len(column.label), column.min_width) for column in COLU
 # The spare columns go first to the gaps between numbers, where one space reads worst. So the
 # table fits a 120-column terminal's pane (about 72 columns) with a live LeNet's numbers rather
 # than scroll sideways, and spreads out on a wider one.
-GAP_PRIORITY = (4, 5, 6, 7, 3, 8, 1, 2, 0, 9)  # gap indices: gap i comes before column i
 MAX_GAP = 2
+# Gap i comes before column i; the last one closes the row.
+GAP_PRIORITY = (
+    *(COLUMN_INDEX[key] for key in ("grad", "act_mean", "act_std", "dead", "params", "status")),
+    *(COLUMN_INDEX[key] for key in ("type", "output", "name")),
+    len(COLUMNS),
+)
 HEALTH_DIGITS = 3  # significant digits of the health numbers: trends, not exact values
 
 # Words as well as colours, so a problem reads the same without colour.
@@ -200,7 +205,8 @@ class LayerTable(ScrollView, can_focus=True):
 
     def _strip(self, cells: Cells, base: Style) -> Strip:
         segments = []
-        for cell, column, width, gap in zip(cells, COLUMNS, self._widths, self._gaps, strict=False):
+        columns = zip(cells, COLUMNS, self._widths, self._gaps[:-1], strict=True)
+        for cell, column, width, gap in columns:
             text = set_cell_size(cell.text, width) if cell_len(cell.text) > width else cell.text
             fill = " " * (width - cell_len(text))
             text = fill + text if column.right else text + fill
