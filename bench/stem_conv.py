@@ -12,14 +12,13 @@ rounds, both ways in the same process.
 from __future__ import annotations
 
 import argparse
-import copy
 
 import torch
 from torch import nn
 
 from cnntui.config import load_config
 from cnntui.engine.layout import has_wide_convs
-from cnntui.engine.setup import resolve_amp
+from cnntui.engine.setup import AUTOCAST_DTYPES, resolve_amp
 from cnntui.engine.stem import time_both_ways
 from cnntui.zoo import build_model
 
@@ -41,9 +40,9 @@ def main(argv: list[str] | None = None) -> None:
         stem = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
         wide = has_wide_convs(model)
         amp = resolve_amp(config.amp, torch.device("cuda"))
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+        dtype = AUTOCAST_DTYPES.get(amp)
         fmt = torch.channels_last if wide else torch.contiguous_format
-        stem = copy.deepcopy(stem).cuda().to(memory_format=fmt)
+        stem = stem.cuda().to(memory_format=fmt)
         shape = (config.batch_size, 1, size, size)
         rounds = [time_both_ways(stem, shape, dtype) for _ in range(args.rounds)]
         a, b = (min(times) * 1e3 for times in zip(*rounds, strict=True))

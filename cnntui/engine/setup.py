@@ -136,6 +136,9 @@ def resolve_amp(amp: str, device: torch.device) -> str:
     return "off"
 
 
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}  # "off": no autocast
+
+
 def matmul_stem_note(
     config: RunConfig,
     model: nn.Module,
@@ -272,7 +275,7 @@ def prepare_run(
     schedule = build_schedule(config, optimizer, len(data.train))
     # Written back like the layout: a resumed run keeps the arithmetic it started with.
     config = dataclasses.replace(config, amp=resolve_amp(config.amp, device))
-    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
+    autocast_dtype = AUTOCAST_DTYPES.get(config.amp)
     if autocast_dtype is torch.float16 and device.type != "cuda":
         raise UsageError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
     scaler = torch.amp.GradScaler(device.type) if autocast_dtype is torch.float16 else None
