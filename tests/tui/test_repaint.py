@@ -7,9 +7,10 @@ and the throughput numbers change on every tick of a live run.
 from __future__ import annotations
 
 from conftest import replay_app
+from scripted_run import scripted_events
 
 from cnntui.engine.events import DeviceStats, RunFailed
-from cnntui.tui.state import RunState
+from cnntui.tui.state import PANES, RunState
 from cnntui.tui.widgets.device import DevicePane
 from cnntui.tui.widgets.header import RunHeader
 
@@ -85,3 +86,17 @@ async def test_the_header_relayouts_only_when_the_problem_line_comes(monkeypatch
         await pilot.pause()
         assert layouts == [False, False, True]
         assert "out of memory" in str(header.render())
+
+
+async def test_every_pane_takes_an_update_while_the_app_tears_its_children_down() -> None:
+    """A paced tick can land while the app shuts down and removes widgets; CI once failed on a
+    pane that queried its own children by id at that moment."""
+    app = replay_app([])
+    async with app.run_test(size=(160, 48)) as pilot:
+        state = RunState()
+        state.apply(scripted_events(epochs=1, steps_per_epoch=30))
+        for pane_id in PANES:
+            await app.query_one(f"#{pane_id}").remove_children()
+        await pilot.pause()
+        for pane_id in PANES:
+            app.query_one(f"#{pane_id}").update_from(state)

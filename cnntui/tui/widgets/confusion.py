@@ -64,13 +64,15 @@ class ConfusionPane(ScrollableContainer):
         super().__init__(**kwargs)
         hint = "" if read_only else " — press e to evaluate now"
         self._empty = Text(f"no evaluation yet{hint}", style="dim")
+        # Held rather than queried: an update during shutdown must not find the child gone.
+        self._body = Static(self._empty, id="confusion-table")
 
     def compose(self) -> ComposeResult:
-        yield Static(self._empty, id="confusion-table")
+        yield self._body
 
     def update_from(self, state: RunState) -> None:
         evaluation = state.evaluation
-        body = self.query_one("#confusion-table", Static)
+        body = self._body
         if evaluation is None:
             body.update(self._empty)
             return

@@ -48,13 +48,17 @@ class ThroughputPane(Vertical):
     }
     """
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        # Held rather than queried: an update during shutdown must not find the children gone.
+        self._numbers = Static(Text("no steps yet", style="dim"), id="throughput-numbers")
+        self._sparkline = Sparkline([], id="throughput-sparkline")
+
     def compose(self) -> ComposeResult:
-        yield Static(Text("no steps yet", style="dim"), id="throughput-numbers")
-        yield Sparkline([], id="throughput-sparkline")
+        yield self._numbers
+        yield self._sparkline
 
     def update_from(self, state: RunState) -> None:
         # Three lines in a fixed height: a repaint, never a relayout of the screen.
-        self.query_one("#throughput-numbers", Static).update(throughput_text(state), layout=False)
-        self.query_one("#throughput-sparkline", Sparkline).data = list(
-            state.examples_per_sec_history
-        )
+        self._numbers.update(throughput_text(state), layout=False)
+        self._sparkline.data = list(state.examples_per_sec_history)
