@@ -157,7 +157,7 @@ class RunFinished(Event):
     status: str  # "finished", "interrupted", "diverged"
     exit_code: int
     step: int
-    epoch: int
+    epoch: int  # epochs completed: also the 0-based epoch a resumed run goes on with
     duration: float
     best_accuracy: float | None = None
     message: str = ""
