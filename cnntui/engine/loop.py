@@ -56,14 +56,14 @@ class TrainingLoop:
         self.step = setup.start_step
         self.epoch = setup.start_epoch
         self.best_accuracy: float | None = setup.best_accuracy
-        self.history: list[dict[str, Any]] = []
+        self.history: list[dict[str, Any]] = list(setup.history)
         self.dist = setup.dist
         # In a data-parallel run, the flush point is agreed by all ranks (a collective): rank 0
         # picks how many steps the next window holds from its own timing.
         self._next_flush = 1
         self._stop_agreed = False
         self.health = HealthMonitor(
-            unwrap(setup.model) if self.dist.enabled else setup.model,
+            unwrap(setup.model),  # the layer table's names, not torch.compile's "_orig_mod.0"
             self.config.health_every,
             # Deterministic runs keep a reproducible event log: samples by step count alone.
             min_seconds=0.0 if self.config.deterministic else MIN_SECONDS_BETWEEN_SAMPLES,
@@ -76,11 +76,16 @@ class TrainingLoop:
         self.data_wait_seconds = 0.0
         self.divergence = DivergenceWatch(self.health, self.config.lr)
         self._autocast = setup.autocast_dtype
-        self.last_saved_step: int | None = None
+        self._last_saved: tuple[Any, ...] | None = None  # what last.pt holds
         self.steps = StepRunner(setup, self.loss_fn, self.window, self.emit)
+        # The epoch so far. Checkpoints keep it, so a run resumed mid-epoch reports the whole
+        # epoch's loss, accuracy and speed, not just the part after the resume.
         self._epoch_loss_sum = 0.0
         self._epoch_correct = 0
         self._epoch_examples = 0
+        self._epoch_started: float | None = None  # perf_counter, minus the epoch's earlier time
+        self._epoch_paused = 0.0  # serving requests: kept out of the epoch's time
+        self.epoch_seconds = 0.0
 
     @property
     def model(self) -> nn.Module:
@@ -113,15 +118,20 @@ class TrainingLoop:
                     f"({config.batch_size // n} per rank), learning rate {config.lr}",
                 )
             )
+        if self.max_steps_reached():  # a resumed run that had already got there
+            return EXIT_OK
         while self.epoch < config.epochs:
             finished_epoch = self.train_epoch()
             if not finished_epoch:
                 return EXIT_INTERRUPTED if self.controls.stop_requested.is_set() else EXIT_OK
             self.end_epoch()
             self.epoch += 1
-            if config.max_steps is not None and self.step >= config.max_steps:
+            if self.max_steps_reached():
                 break
         return EXIT_OK
+
+    def max_steps_reached(self) -> bool:
+        return self.config.max_steps is not None and self.step >= self.config.max_steps
 
     def train_epoch(self) -> bool:
         """Train one epoch; False when it stopped early (stop request or max_steps)."""
@@ -130,9 +140,16 @@ class TrainingLoop:
         epoch_step = self.setup.start_batch
         loader.set_epoch(self.epoch, start_batch=epoch_step)
         self.model.train()
-        self._epoch_loss_sum, self._epoch_correct, self._epoch_examples = 0.0, 0, 0
-        epoch_started = window_started = time.perf_counter()
-        data_wait = paused = 0.0  # paused: time serving requests, kept out of throughput
+        earlier = self.setup.epoch_progress or {}  # the part of the epoch before a resume
+        self.setup.epoch_progress = None
+        self._epoch_loss_sum = float(earlier.get("loss_sum", 0.0))
+        self._epoch_correct = int(earlier.get("correct", 0))
+        self._epoch_examples = int(earlier.get("examples", 0))
+        earlier_seconds = float(earlier.get("seconds", 0.0))
+        window_started = time.perf_counter()
+        self._epoch_started = window_started - earlier_seconds
+        self._epoch_paused = 0.0
+        data_wait = 0.0
         batches = iter(loader)
         # Host timers measure data waits only where the data arrives synchronously.
         timed_fetch = self.device.type != "cuda" or getattr(loader, "waits_on_host", True)
@@ -165,7 +182,7 @@ class TrainingLoop:
                     self.maybe_sample_device()
                     if self._stop_agreed:
                         return self.stop_with_peers()
-                if config.max_steps is not None and self.step >= config.max_steps:
+                if self.max_steps_reached():
                     completed = epoch_step >= len(loader)
                     return completed
                 # Ranks agree on a stop at the next flush; pause, save and evaluate requests
@@ -175,7 +192,7 @@ class TrainingLoop:
                     served = time.perf_counter()
                     if not self.handle_requests(epoch_step):
                         return False
-                    paused += time.perf_counter() - served
+                    self._epoch_paused += time.perf_counter() - served
                     window_started, data_wait = time.perf_counter(), 0.0
         except BaseException:
             failed = True
@@ -184,10 +201,18 @@ class TrainingLoop:
             # A failing rank must not enter a collective its peers will never join.
             if not (failed and self.dist.enabled):
                 self.flush_window(time.perf_counter() - window_started, data_wait, epoch_step)
-            self.epoch_seconds = time.perf_counter() - epoch_started - paused
-            self.train_seconds += self.epoch_seconds
+            self.epoch_seconds = self.epoch_elapsed()
+            self._epoch_started = None
+            self.train_seconds += self.epoch_seconds - earlier_seconds  # this process's
             # Where a resumed run picks up: the next batch, or the next epoch's first.
             self.setup.start_batch = 0 if completed else epoch_step
+
+    def epoch_elapsed(self) -> float:
+        """Seconds of training in the current epoch, before a resume included; the finished
+        epoch's once it has ended."""
+        if self._epoch_started is None:
+            return self.epoch_seconds
+        return time.perf_counter() - self._epoch_started - self._epoch_paused
 
     def stop_with_peers(self) -> bool:
         """A rank asked to stop (a signal): every rank stops after the same step."""
@@ -212,7 +237,7 @@ class TrainingLoop:
         self.divergence.check(reading, first_step, self.epoch)
         self.examples += reading.examples
         self.data_wait_seconds += data_wait
-        loss_mean = sum(reading.losses) / len(reading.losses)
+        loss_mean = reading.mean_loss
         self._epoch_loss_sum += loss_mean * reading.examples
         self._epoch_correct += reading.correct
         self._epoch_examples += reading.examples
@@ -314,7 +339,7 @@ class TrainingLoop:
             step=self.step,
             train_loss=self._epoch_loss_sum / max(1, self._epoch_examples),
             train_accuracy=self._epoch_correct / max(1, self._epoch_examples),
-            duration=getattr(self, "epoch_seconds", 0.0),
+            duration=self.epoch_seconds,
         )
         summary.examples_per_sec = self._epoch_examples / max(summary.duration, 1e-9)
         last_epoch = self.epoch + 1 >= config.epochs or (
@@ -344,9 +369,7 @@ class TrainingLoop:
             self.epoch -= 1
 
     def checkpoint_state(self) -> dict[str, Any]:
-        model = getattr(self.model, "_orig_mod", self.model)
-        if self.dist.enabled:
-            model = unwrap(model)
+        model = unwrap(self.model)
         state: dict[str, Any] = {
             "format": "cnntui-checkpoint-1",
             "cnntui_version": __version__,
@@ -356,6 +379,8 @@ class TrainingLoop:
             "step": self.step,
             "epoch": self.epoch,
             "epoch_batch": self.setup.start_batch,
+            "epoch_progress": self.epoch_progress() if self.setup.start_batch else None,
+            "history": self.history,
             "best_accuracy": self.best_accuracy,
             "config": self.config.to_dict(),
             "classes": list(self.data.classes),
@@ -368,16 +393,27 @@ class TrainingLoop:
             state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
         return state
 
+    def epoch_progress(self) -> dict[str, float]:
+        return {
+            "loss_sum": self._epoch_loss_sum,
+            "correct": self._epoch_correct,
+            "examples": self._epoch_examples,
+            "seconds": self.epoch_elapsed(),
+        }
+
     def save(self, reason: str) -> None:
         run_dir = self.setup.run_dir
         if run_dir is None:
             return
         name = "best.pt" if reason == "best" else "last.pt"
-        if name == "last.pt" and self.last_saved_step == self.step:
+        # Not the step alone: a manual save on an epoch's last batch comes before the epoch's
+        # end (its evaluation, a new best, the next epoch to resume at), which must be saved.
+        saved = (self.step, self.epoch, self.setup.start_batch, self.best_accuracy)
+        if name == "last.pt" and self._last_saved == saved:
             return  # the end of the run right after the last epoch's save: nothing new
         path = save_checkpoint(self.checkpoint_state(), run_dir / name)
         if name == "last.pt":
-            self.last_saved_step = self.step
+            self._last_saved = saved
         self.emit(CheckpointSaved(step=self.step, path=str(path), reason=reason))
 
     def summary(self, status: str, code: int, duration: float, message: str) -> dict[str, Any]:

@@ -24,11 +24,20 @@ class WindowReading:
     steps: int
     examples: int
     losses: list[float]  # per step
+    sizes: list[int]  # per step, this process's examples: the losses' weights
     correct: int
     first_nonfinite_loss: int | None  # index in the window
     first_nonfinite_grad: int | None  # index in the window
     bad_grad_params: list[int]  # parameter indices with a non-finite gradient at that step
     extra: list[float] = field(default_factory=list)  # `read(extra=...)`, summed over ranks
+
+    @property
+    def mean_loss(self) -> float:
+        """The mean loss per example: a short last batch weighs less than a full one, so the
+        figure does not depend on how steps were grouped into windows."""
+        return sum(loss * n for loss, n in zip(self.losses, self.sizes, strict=True)) / max(
+            1, sum(self.sizes)
+        )
 
 
 class StepWindow:
@@ -107,6 +116,7 @@ class StepWindow:
             steps=n,
             examples=examples,
             losses=losses,
+            sizes=self._sizes,
             correct=int(correct),
             first_nonfinite_loss=first_loss,
             first_nonfinite_grad=first_grad,

@@ -1,0 +1,177 @@
+"""A stopped and resumed run reports and trains as the run would have without the stop.
+
+Most runs here have a ragged last batch (1,000 images in batches of 64: 15 of 64 and one of 40)
+and read their metrics after every step, so the cases where a window, an epoch and a request
+meet at the same step are all reached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnntui.engine.checkpoint import load_checkpoint
+from cnntui.engine.events import EpochSummary, Event, LayerHealth, RunStarted, StepMetrics
+from cnntui.engine.trainer import Trainer
+from cnntui.errors import UsageError
+
+STEPS_PER_EPOCH = 16
+
+
+@pytest.fixture
+def ragged_config(tiny_config):
+    return dataclasses.replace(
+        tiny_config,
+        dataset="synthetic:1x28x28:10:train=1000:test=200",
+        log_interval=1e-9,  # a window per step
+        health_every=0,
+        deterministic=True,
+        channels_last=False,
+    )
+
+
+def train(config, at_step=None, request="stop", **kwargs) -> tuple[int, list[Event]]:
+    """Run to the end; with `at_step`, make a request (as the dashboard's keys do) when that
+    step's metrics arrive."""
+    events: list[Event] = []
+    trainer = Trainer(config, subscribers=[events.append], **kwargs)
+
+    def request_at(event: Event) -> None:
+        if isinstance(event, StepMetrics) and event.step == at_step:
+            getattr(trainer, f"request_{request}")()
+
+    if at_step is not None:
+        trainer.subscribe(request_at)
+    return trainer.run(), events
+
+
+def epochs_of(events: list[Event]) -> list[EpochSummary]:
+    return [e for e in events if isinstance(e, EpochSummary)]
+
+
+def summary_of(config) -> dict:
+    return json.loads((Path(config.run_dir) / "summary.json").read_text())
+
+
+def with_dir(config, tmp_path: Path, name: str):
+    return dataclasses.replace(config, run_dir=str(tmp_path / name))
+
+
+def test_the_epoch_loss_weighs_each_example_once_however_steps_are_grouped(ragged_config, tmp_path):
+    per_step = epochs_of(train(ragged_config)[1])
+    one_window_config = dataclasses.replace(ragged_config, log_interval=3600.0)
+    one_window = epochs_of(train(with_dir(one_window_config, tmp_path, "one-window"))[1])
+    assert [e.train_loss for e in per_step] == pytest.approx(
+        [e.train_loss for e in one_window], rel=1e-6
+    )
+
+
+@pytest.mark.parametrize("stop_at", [20, STEPS_PER_EPOCH], ids=["mid-epoch", "epoch's last"])
+def test_a_resumed_epoch_reports_the_whole_epoch(ragged_config, tmp_path, stop_at) -> None:
+    """Stopped on an epoch's last batch, the epoch has not ended yet (no evaluation): the
+    resumed run ends it, with the sums of the batches before the stop."""
+    straight = epochs_of(train(with_dir(ragged_config, tmp_path, "straight"))[1])
+    cut = with_dir(ragged_config, tmp_path, "cut")
+    assert train(cut, at_step=stop_at)[0] == 130
+    code, events = train(cut, resume_from=Path(cut.run_dir))
+    assert code == 0
+    resumed = epochs_of(events)
+    assert resumed[0].epoch == (stop_at - 1) // STEPS_PER_EPOCH
+    assert resumed[0].train_loss == pytest.approx(straight[resumed[0].epoch].train_loss, rel=1e-6)
+    assert resumed[0].train_accuracy == straight[resumed[0].epoch].train_accuracy
+    assert resumed[0].test_accuracy == straight[resumed[0].epoch].test_accuracy
+    assert resumed[0].examples_per_sec < 1e6  # the epoch's time before the stop is counted
+    summary = summary_of(cut)
+    assert [e["epoch"] for e in summary["epochs"]] == [0, 1]
+    assert summary["epochs_completed"] == 2
+
+
+def test_a_save_on_an_epochs_last_batch_does_not_stand_in_for_the_epochs_end(
+    ragged_config,
+) -> None:
+    """A manual save at the run's last step comes before the epoch's evaluation; last.pt must
+    still be written after it, saying the run is done."""
+    assert train(ragged_config, at_step=2 * STEPS_PER_EPOCH, request="save")[0] == 0
+    state = load_checkpoint(Path(ragged_config.run_dir) / "last.pt")
+    summary = summary_of(ragged_config)
+    assert (state["step"], state["epoch"], state["epoch_batch"]) == (32, 2, 0)
+    assert state["best_accuracy"] == summary["best_accuracy"]
+    code, events = train(ragged_config, resume_from=Path(ragged_config.run_dir))
+    assert code == 0 and not epochs_of(events)  # nothing left to do
+
+
+def test_a_run_resumed_at_its_max_steps_trains_no_further(ragged_config) -> None:
+    config = dataclasses.replace(ragged_config, max_steps=5)
+    assert train(config)[0] == 0
+    code, events = train(config, resume_from=Path(config.run_dir))
+    assert code == 0
+    assert not [e for e in events if isinstance(e, StepMetrics)]
+    assert load_checkpoint(Path(config.run_dir) / "last.pt")["step"] == 5
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
+def test_a_resumed_schedule_ends_with_the_weights_of_an_uninterrupted_run(
+    ragged_config, tmp_path, schedule
+) -> None:
+    config = dataclasses.replace(ragged_config, schedule=schedule, warmup_epochs=0.5)
+    train(with_dir(config, tmp_path, "straight"))
+    cut = with_dir(config, tmp_path, "cut")
+    assert train(cut, at_step=21)[0] == 130
+    assert train(cut, resume_from=Path(cut.run_dir))[0] == 0
+    final = load_checkpoint(tmp_path / "cut" / "last.pt")["model"]
+    expected = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
+    for key in expected:
+        torch.testing.assert_close(final[key], expected[key], rtol=0, atol=0)
+
+
+def test_a_learning_rate_given_when_resuming_is_the_one_used(ragged_config) -> None:
+    config = dataclasses.replace(ragged_config, epochs=1)
+    assert train(config)[0] == 0
+    code, events = train(
+        config, resume_from=Path(config.run_dir), resume_overrides={"epochs": 2, "lr": 0.001}
+    )
+    assert code == 0
+    assert {e.lr for e in events if isinstance(e, StepMetrics)} == {0.001}
+
+
+def test_more_epochs_of_a_one_cycle_run_stretch_its_schedule(ragged_config) -> None:
+    config = dataclasses.replace(ragged_config, epochs=1, schedule="onecycle")
+    assert train(config)[0] == 0
+    code, events = train(config, resume_from=Path(config.run_dir), resume_overrides={"epochs": 2})
+    assert code == 0, [e for e in events if e.kind == "failed"]
+    rates = [e.lr for e in events if isinstance(e, StepMetrics)]
+    assert len(rates) == STEPS_PER_EPOCH and rates[-1] < rates[0]  # the second half's descent
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("batch_size", 32), ("seed", 1), ("dataset", "synthetic:1x28x28:10")]
+)
+def test_what_the_run_is_cannot_change_when_resuming(ragged_config, key, value) -> None:
+    config = dataclasses.replace(ragged_config, epochs=1, max_steps=3)
+    assert train(config)[0] == 0
+    resumed = Trainer(config, resume_from=Path(config.run_dir), resume_overrides={key: value})
+    with pytest.raises(UsageError, match=rf"^the command line: {key} cannot change when resuming"):
+        resumed.setup()
+
+
+def test_health_under_torch_compile_uses_the_layer_tables_names(tiny_config, monkeypatch):
+    class Compiled(torch.nn.Module):  # what matters of torch.compile's wrapper: `_orig_mod`
+        def __init__(self, model: torch.nn.Module) -> None:
+            super().__init__()
+            self._orig_mod = model
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self._orig_mod(x)
+
+    monkeypatch.setattr(torch, "compile", Compiled)
+    config = dataclasses.replace(tiny_config, compile=True, epochs=1, health_every=1)
+    code, events = train(config)
+    assert code == 0
+    started = next(e for e in events if isinstance(e, RunStarted))
+    table = {row["name"] for row in started.shapes["rows"]}
+    sampled = {layer.name for e in events if isinstance(e, LayerHealth) for layer in e.layers}
+    assert sampled and sampled <= table
