@@ -209,6 +209,34 @@ def test_divergence_names_the_step_and_the_layer(tiny_config, tmp_path, log_inte
     assert summary["status"] == "diverged" and summary["exit_code"] == 3
 
 
+BREAKS_AFTER_NAN = """
+
+class BreaksAfterNan(Net):
+    def forward(self, x):
+        if self.calls >= 6:  # the loss went NaN at step 6, not yet read
+            raise RuntimeError("the data worker died")
+        return super().forward(x)
+"""
+
+
+def test_an_error_is_reported_as_itself_when_the_unread_loss_had_diverged(
+    tiny_config, tmp_path
+) -> None:
+    path = tmp_path / "nanmodel.py"
+    path.write_text(textwrap.dedent(NAN_MODEL) + textwrap.dedent(BREAKS_AFTER_NAN))
+    config = dataclasses.replace(
+        tiny_config,
+        model=f"{path}:BreaksAfterNan",
+        model_options={},
+        momentum=0.0,
+        health_every=0,
+        log_interval=60.0,
+    )
+    code, events, _ = train(config)
+    assert code == 1
+    assert events[-1].kind == "failed" and "the data worker died" in events[-1].error
+
+
 def test_max_steps_stops_early_and_keeps_a_resumable_checkpoint(tiny_config) -> None:
     code, events, _ = train(dataclasses.replace(tiny_config, max_steps=5))
     assert code == 0

@@ -6,6 +6,7 @@ read about every 100 ms. Requests from other threads are served between batches.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -198,9 +199,14 @@ class TrainingLoop:
             failed = True
             raise
         finally:
-            # A failing rank must not enter a collective its peers will never join.
-            if not (failed and self.dist.enabled):
-                self.flush_window(time.perf_counter() - window_started, data_wait, epoch_step)
+            seconds = time.perf_counter() - window_started
+            if not failed:
+                self.flush_window(seconds, data_wait, epoch_step)
+            elif not self.dist.enabled:  # a failing rank must not enter a lone collective
+                # The steps before the failure still reach the log, but a second error here
+                # (the window's loss already diverged) must not replace the one on its way out.
+                with contextlib.suppress(Exception):
+                    self.flush_window(seconds, data_wait, epoch_step)
             self.epoch_seconds = self.epoch_elapsed()
             self._epoch_started = None
             self.train_seconds += self.epoch_seconds - earlier_seconds  # this process's
