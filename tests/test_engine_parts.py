@@ -12,12 +12,15 @@ import pytest
 import torch
 from torch import nn
 
+import cnntui.engine.tally as tally_module
 from cnntui.config import RunConfig
 from cnntui.engine.checkpoint import load_checkpoint, save_checkpoint
 from cnntui.engine.device_stats import DeviceMonitor
 from cnntui.engine.health import HealthMonitor
 from cnntui.engine.layout import prefer_channels_last
 from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weights
+from cnntui.engine.tally import EpochTally
+from cnntui.engine.window import WindowReading
 from cnntui.errors import CnntuiError, UsageError
 from cnntui.zoo import build_model
 
@@ -177,3 +180,18 @@ def test_health_samples_at_most_four_a_second_unless_the_run_is_deterministic() 
     assert not paced.due(7)  # never between multiples of `every`
     by_count = HealthMonitor(model, every=5, min_seconds=0.0)
     assert [by_count.due(step) for step in (5, 7, 10, 15)] == [True, False, True, True]
+
+
+def test_an_epoch_tally_leaves_out_paused_time_and_carries_a_resumed_epochs_part(
+    monkeypatch,
+) -> None:
+    clock = iter([100.0, 107.0, 107.0, 107.0])  # begin, then the reads of the clock
+    monkeypatch.setattr(tally_module.time, "perf_counter", lambda: next(clock))
+    tally = EpochTally.begin({"loss_sum": 20.0, "correct": 5, "examples": 10, "seconds": 3.0})
+    tally.add(WindowReading(2, 30, [1.0, 2.0], [20, 10], 12, None, None, []))
+    tally.pause(2.0)
+    assert (tally.examples, tally.correct) == (40, 17)
+    assert tally.loss == pytest.approx((20.0 + (1.0 * 20 + 2.0 * 10)) / 40)
+    assert tally.seconds == pytest.approx(3.0 + 7.0 - 2.0)
+    assert tally.stop() == pytest.approx(5.0)  # this process's share: the 3 s came before
+    assert tally.seconds == pytest.approx(8.0)  # stopped: the clock is no longer read

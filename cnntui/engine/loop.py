@@ -32,6 +32,7 @@ from cnntui.engine.events import (
 from cnntui.engine.health import MIN_SECONDS_BETWEEN_SAMPLES, HealthMonitor
 from cnntui.engine.setup import RunSetup
 from cnntui.engine.step import StepRunner
+from cnntui.engine.tally import EpochTally
 from cnntui.engine.window import StepWindow, WindowReading
 from cnntui.errors import EXIT_INTERRUPTED, EXIT_OK
 
@@ -79,14 +80,7 @@ class TrainingLoop:
         self._autocast = setup.autocast_dtype
         self._last_saved: tuple[Any, ...] | None = None  # what last.pt holds
         self.steps = StepRunner(setup, self.loss_fn, self.window, self.emit)
-        # The epoch so far. Checkpoints keep it, so a run resumed mid-epoch reports the whole
-        # epoch's loss, accuracy and speed, not just the part after the resume.
-        self._epoch_loss_sum = 0.0
-        self._epoch_correct = 0
-        self._epoch_examples = 0
-        self._epoch_started: float | None = None  # perf_counter, minus the epoch's earlier time
-        self._epoch_paused = 0.0  # serving requests: kept out of the epoch's time
-        self.epoch_seconds = 0.0
+        self.tally = EpochTally()
 
     @property
     def model(self) -> nn.Module:
@@ -141,15 +135,9 @@ class TrainingLoop:
         epoch_step = self.setup.start_batch
         loader.set_epoch(self.epoch, start_batch=epoch_step)
         self.model.train()
-        earlier = self.setup.epoch_progress or {}  # the part of the epoch before a resume
+        self.tally = EpochTally.begin(self.setup.epoch_progress)  # the part before a resume
         self.setup.epoch_progress = None
-        self._epoch_loss_sum = float(earlier.get("loss_sum", 0.0))
-        self._epoch_correct = int(earlier.get("correct", 0))
-        self._epoch_examples = int(earlier.get("examples", 0))
-        earlier_seconds = float(earlier.get("seconds", 0.0))
         window_started = time.perf_counter()
-        self._epoch_started = window_started - earlier_seconds
-        self._epoch_paused = 0.0
         data_wait = 0.0
         batches = iter(loader)
         # Host timers measure data waits only where the data arrives synchronously.
@@ -193,7 +181,7 @@ class TrainingLoop:
                     served = time.perf_counter()
                     if not self.handle_requests(epoch_step):
                         return False
-                    self._epoch_paused += time.perf_counter() - served
+                    self.tally.pause(time.perf_counter() - served)
                     window_started, data_wait = time.perf_counter(), 0.0
         except BaseException:
             failed = True
@@ -207,18 +195,9 @@ class TrainingLoop:
                 # (the window's loss already diverged) must not replace the one on its way out.
                 with contextlib.suppress(Exception):
                     self.flush_window(seconds, data_wait, epoch_step)
-            self.epoch_seconds = self.epoch_elapsed()
-            self._epoch_started = None
-            self.train_seconds += self.epoch_seconds - earlier_seconds  # this process's
+            self.train_seconds += self.tally.stop()
             # Where a resumed run picks up: the next batch, or the next epoch's first.
             self.setup.start_batch = 0 if completed else epoch_step
-
-    def epoch_elapsed(self) -> float:
-        """Seconds of training in the current epoch, before a resume included; the finished
-        epoch's once it has ended."""
-        if self._epoch_started is None:
-            return self.epoch_seconds
-        return time.perf_counter() - self._epoch_started - self._epoch_paused
 
     def stop_with_peers(self) -> bool:
         """A rank asked to stop (a signal): every rank stops after the same step."""
@@ -244,9 +223,7 @@ class TrainingLoop:
         self.examples += reading.examples
         self.data_wait_seconds += data_wait
         loss_mean = reading.mean_loss
-        self._epoch_loss_sum += loss_mean * reading.examples
-        self._epoch_correct += reading.correct
-        self._epoch_examples += reading.examples
+        self.tally.add(reading)
         seconds = max(seconds, 1e-9)
         self.emit(
             StepMetrics(
@@ -343,11 +320,11 @@ class TrainingLoop:
         summary = EpochSummary(
             epoch=self.epoch,
             step=self.step,
-            train_loss=self._epoch_loss_sum / max(1, self._epoch_examples),
-            train_accuracy=self._epoch_correct / max(1, self._epoch_examples),
-            duration=self.epoch_seconds,
+            train_loss=self.tally.loss,
+            train_accuracy=self.tally.accuracy,
+            duration=self.tally.seconds,
+            examples_per_sec=self.tally.examples_per_sec,
         )
-        summary.examples_per_sec = self._epoch_examples / max(summary.duration, 1e-9)
         last_epoch = self.epoch + 1 >= config.epochs or (
             config.max_steps is not None and self.step >= config.max_steps
         )
@@ -385,7 +362,7 @@ class TrainingLoop:
             "step": self.step,
             "epoch": self.epoch,
             "epoch_batch": self.setup.start_batch,
-            "epoch_progress": self.epoch_progress() if self.setup.start_batch else None,
+            "epoch_progress": self.tally.progress() if self.setup.start_batch else None,
             "history": self.history,
             "best_accuracy": self.best_accuracy,
             "config": self.config.to_dict(),
@@ -398,14 +375,6 @@ class TrainingLoop:
         if self.device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
         return state
-
-    def epoch_progress(self) -> dict[str, float]:
-        return {
-            "loss_sum": self._epoch_loss_sum,
-            "correct": self._epoch_correct,
-            "examples": self._epoch_examples,
-            "seconds": self.epoch_elapsed(),
-        }
 
     def save(self, reason: str) -> None:
         run_dir = self.setup.run_dir

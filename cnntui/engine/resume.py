@@ -1,0 +1,120 @@
+"""Resuming a run: its config with the resuming command line's changes, and its checkpoint
+put back so that the run goes on as if it had never stopped."""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from cnntui.config import RunConfig, apply_settings
+from cnntui.errors import UsageError
+
+if TYPE_CHECKING:
+    from cnntui.engine.setup import RunSetup
+
+# What the checkpoint's weights, optimiser state and place in the data were made with: a
+# resumed run cannot change them and stay the same run.
+FIXED_ON_RESUME = (
+    "model",
+    "model_options",
+    "dataset",
+    "resize",
+    "normalize",
+    "val_split",
+    "batch_size",
+    "seed",
+    "optimizer",
+)
+
+
+def resumed_config(state: dict[str, Any], overrides: dict[str, Any]) -> RunConfig:
+    """The checkpoint's config, plus only what the user set on the resuming command line."""
+    fields = RunConfig.__dataclass_fields__
+    saved = {k: v for k, v in state["config"].items() if k in fields}
+    check_resume_overrides(saved, overrides)
+    config = apply_settings(RunConfig(), saved, "the checkpoint's config")
+    return apply_settings(config, overrides, "the command line").validate(
+        "the checkpoint's config", dict.fromkeys(overrides, "the command line")
+    )
+
+
+def check_resume_overrides(saved: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Refuse a resume that would change what the run is; anything else (epochs, learning rate,
+    momentum, weight decay, schedule, intervals) applies from the resumed step on."""
+    for key in FIXED_ON_RESUME:
+        if key in overrides and key in saved and overrides[key] != saved[key]:
+            raise UsageError(
+                f"the command line: {key} cannot change when resuming (the run was started "
+                f"with {key} = {saved[key]!r}); start a new run to change it"
+            )
+
+
+def restore(setup: RunSetup, state: dict[str, Any]) -> None:
+    """Put a checkpoint back so the run continues exactly where it stopped, under this run's
+    settings: a learning rate or schedule given when resuming applies from here on."""
+    setup.model.load_state_dict(state["model"])
+    load_optimizer_state(setup.optimizer, state["optimizer"])
+    fast_forward(setup.schedule, int(state["schedule"]["last_epoch"]), setup.config)
+    if setup.scaler is not None and "scaler" in state:
+        setup.scaler.load_state_dict(state["scaler"])
+    setup.start_step = int(state["step"])
+    setup.start_epoch = int(state["epoch"])
+    setup.start_batch = int(state.get("epoch_batch", 0))
+    setup.history = list(state.get("history", []))  # older checkpoints have none
+    setup.epochs_before = setup.start_epoch - len(setup.history)
+    setup.epoch_progress = state.get("epoch_progress") if setup.start_batch else None
+    setup.best_accuracy = state.get("best_accuracy")
+    torch.set_rng_state(state["rng_cpu"])
+    if setup.device.type == "cuda" and "rng_cuda" in state:
+        torch.cuda.set_rng_state(state["rng_cuda"], setup.device)
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: dict[str, Any]) -> None:
+    """The checkpoint's optimiser state (momentum buffers, Adam's moments) under this run's
+    hyperparameters.
+
+    load_state_dict also takes every group's settings from the checkpoint, and they belong to
+    the run that wrote it: a learning rate or weight decay given when resuming would be
+    silently dropped, a CUDA-graph run resumed on a CPU would keep `capturable` (which fails
+    there), and a CPU checkpoint resumed on a GPU would refuse the capture."""
+    fresh = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    optimizer.load_state_dict(saved)
+    for group, settings in zip(optimizer.param_groups, fresh, strict=True):
+        group.update(settings)
+        step_on_device = bool(group.get("capturable") or group.get("fused"))
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            step = state.get("step")
+            if isinstance(step, torch.Tensor):
+                state["step"] = step.to(param.device if step_on_device else "cpu")
+
+
+def fast_forward(
+    schedule: torch.optim.lr_scheduler.LRScheduler, steps: int, config: RunConfig
+) -> None:
+    """Move this run's freshly built schedule to `steps` steps done and set the learning rate
+    it gives there.
+
+    Not the checkpoint's schedule state: that holds the old run's base learning rates and, for
+    one-cycle, its total step count, so a resume with more epochs would end in "Tried to step
+    N times" and one with a new learning rate would keep the old. Every schedule here is a
+    function of the step, so the fresh one at the same step is the old one where nothing
+    changed."""
+    state = schedule.state_dict()
+    state["last_epoch"] = steps
+    state["_step_count"] = steps + 1
+    schedule.load_state_dict(state)
+    with warnings.catch_warnings():  # get_lr outside step() warns; here it is the point
+        warnings.simplefilter("ignore")
+        try:
+            lrs = schedule.get_lr()
+        except ValueError:  # one-cycle past its end: fewer epochs than already trained
+            raise UsageError(
+                f"the command line: epochs {config.epochs}: the one-cycle schedule would end "
+                f"before step {steps}, where the run already is"
+            ) from None
+    for group, lr in zip(schedule.optimizer.param_groups, lrs, strict=True):
+        group["lr"] = lr
+    schedule._last_lr = list(lrs)  # what get_last_lr() reports: the rate of the next step
