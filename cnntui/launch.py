@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from cnntui.errors import EXIT_ERROR, EXIT_INTERRUPTED, UsageError
+from cnntui.runlog import LAUNCH_LOG, make_dir
 
-LAUNCH_LOG = "launch.log"
 # How long a stopping rank may take to finish its batch and save last.pt before it is killed.
 SHUTDOWN_TIMEOUT_S = 30
 
@@ -146,7 +146,7 @@ def launch_with_dashboard(
     from cnntui.tui.app import Dashboard
     from cnntui.tui.sources import FileSource
 
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(run_dir, "--run-dir")
     args = worker_args(target, preset, overrides, resume, json_output=False)
     command = [sys.executable, "-m", "cnntui", *args, "--nproc", str(nproc)]
     with open(run_dir / LAUNCH_LOG, "ab") as log:

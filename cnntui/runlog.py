@@ -32,27 +32,60 @@ def new_run_dir(root: Path, model: str, dataset: str) -> Path:
     while path.exists():
         n += 1
         path = base.with_name(f"{base.name}-{n}")
-    path.mkdir(parents=True)
+    make_dir(path, f"--runs-root {root}")
     return path
+
+
+def make_dir(path: Path, named_by: str) -> None:
+    """mkdir -p, with a usage error naming the option instead of an OSError's traceback."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{named_by}: cannot create {path} ({exc.strerror or exc})") from None
+
+
+def check_can_create(path: Path, named_by: str) -> None:
+    """Before set-up's seconds: a directory that cannot be made is refused now, not after."""
+    ancestor = Path(os.path.abspath(path))
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"{named_by}: cannot create {path}: {ancestor} is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"{named_by}: cannot create {path}: no permission to write in {ancestor}")
 
 
 # Files that only a run writes: a directory holding one of them is a run, not a place for one.
 RUN_FILES = (EVENTS_FILE, CONFIG_FILE, SUMMARY_FILE, "last.pt", "best.pt")
+# Written into the run directory before rank 0 starts (`run --nproc` with the dashboard).
+LAUNCH_LOG = "launch.log"
 
 
 def check_new_run_dir(path: Path) -> None:
-    """Refuse a `--run-dir` that already holds a run: a second run there would replace its
-    checkpoints, config and summary and append to its events. A missing or empty directory (or
-    one with other files) is fine."""
+    """Refuse a `--run-dir` that is not new or empty: a second run in a run's directory would
+    replace its checkpoints, config and summary and append to its events, and in any other
+    directory the run's files would be mixed with files it does not own."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise UsageError(f"--run-dir {path} is a file, not a directory; pick another path")
+    check_can_create(path, "--run-dir")
     found = [name for name in RUN_FILES if (path / name).exists()]
     if found:
-        raise UsageError(
-            f"--run-dir {path} already holds a run ({', '.join(found)}); pick a new directory, "
-            f"or continue that run with `cnntui run --resume {path}` (add --epochs N to train "
+        go_on = (
+            f", or continue that run with `cnntui run --resume {path}` (add --epochs N to train "
             "it for longer)"
+            if (path / "last.pt").exists()
+            else ""
+        )
+        raise UsageError(
+            f"--run-dir {path} already holds a run ({', '.join(found)}); pick a new directory"
+            + go_on
+        )
+    others = sorted(p.name for p in path.iterdir() if p.name != LAUNCH_LOG) if path.is_dir() else []
+    if others:
+        shown = ", ".join(others[:3]) + (", …" if len(others) > 3 else "")
+        raise UsageError(
+            f"--run-dir {path} is not empty (it holds {shown}); pick a new or empty directory"
         )
 
 

@@ -100,17 +100,37 @@ def test_a_save_on_an_epochs_last_batch_does_not_stand_in_for_the_epochs_end(
     summary = summary_of(ragged_config)
     assert (state["step"], state["epoch"], state["epoch_batch"]) == (32, 2, 0)
     assert state["best_accuracy"] == summary["best_accuracy"]
-    code, events = train(ragged_config, resume_from=Path(ragged_config.run_dir))
-    assert code == 0 and not epochs_of(events)  # nothing left to do
 
 
-def test_a_run_resumed_at_its_max_steps_trains_no_further(ragged_config) -> None:
-    config = dataclasses.replace(ragged_config, max_steps=5)
+@pytest.mark.parametrize(
+    ("limit", "message"),
+    [
+        ({"epochs": 1}, r"already trained its 1 epoch \(16 steps\); add --epochs N with N over 1"),
+        ({"max_steps": 5}, r"already reached its max_steps \(5 steps\); add --max-steps N"),
+    ],
+)
+def test_resuming_a_finished_run_as_it_was_is_refused_and_leaves_it_alone(
+    ragged_config, limit, message
+) -> None:
+    config = dataclasses.replace(ragged_config, **limit)
     assert train(config)[0] == 0
-    code, events = train(config, resume_from=Path(config.run_dir))
-    assert code == 0
-    assert not [e for e in events if isinstance(e, StepMetrics)]
-    assert load_checkpoint(Path(config.run_dir) / "last.pt")["step"] == 5
+    run_dir = Path(config.run_dir)
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    with pytest.raises(UsageError, match=message):
+        Trainer(config, resume_from=run_dir).setup()
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+
+
+def test_a_resumed_runs_summary_counts_the_whole_run(ragged_config) -> None:
+    config = dataclasses.replace(ragged_config, epochs=1)
+    assert train(config)[0] == 0
+    first = summary_of(config)
+    resumed = train(config, resume_from=Path(config.run_dir), resume_overrides={"epochs": 2})
+    assert resumed[0] == 0
+    summary = summary_of(config)
+    assert (summary["steps"], summary["examples"]) == (32, 2000)
+    assert summary["train_seconds"] > first["train_seconds"]
+    assert [e["epoch"] for e in summary["epochs"]] == [0, 1]
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
@@ -148,7 +168,13 @@ def test_more_epochs_of_a_one_cycle_run_stretch_its_schedule(ragged_config) -> N
 
 
 @pytest.mark.parametrize(
-    ("key", "value"), [("batch_size", 32), ("seed", 1), ("dataset", "synthetic:1x28x28:10")]
+    ("key", "value"),
+    [
+        ("batch_size", 32),
+        ("seed", 1),
+        ("dataset", "synthetic:1x28x28:10"),
+        ("model_options", {"activation": "sigmoid", "pool": "avg"}),
+    ],
 )
 def test_what_the_run_is_cannot_change_when_resuming(ragged_config, key, value) -> None:
     config = dataclasses.replace(ragged_config, epochs=1, max_steps=3)
@@ -175,3 +201,13 @@ def test_health_under_torch_compile_uses_the_layer_tables_names(tiny_config, mon
     table = {row["name"] for row in started.shapes["rows"]}
     sampled = {layer.name for e in events if isinstance(e, LayerHealth) for layer in e.layers}
     assert sampled and sampled <= table
+
+
+def test_a_resumed_run_stays_in_its_own_directory(ragged_config, tmp_path) -> None:
+    config = dataclasses.replace(ragged_config, epochs=1, max_steps=3)
+    assert train(config)[0] == 0
+    elsewhere = {"epochs": 2, "run_dir": str(tmp_path / "elsewhere")}
+    resumed = Trainer(config, resume_from=Path(config.run_dir), resume_overrides=elsewhere)
+    with pytest.raises(UsageError, match="a resumed run goes on in its own directory"):
+        resumed.setup()
+    assert not (tmp_path / "elsewhere").exists()

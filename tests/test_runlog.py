@@ -1,8 +1,11 @@
-"""The run log: events survive a JSON round trip and readers tolerate a half-written line."""
+"""The run log: events survive a JSON round trip, readers tolerate a half-written line, and a
+new run gets a directory of its own."""
 
 from __future__ import annotations
 
 import json
+
+import pytest
 
 from cnntui.engine.events import (
     EpochSummary,
@@ -12,7 +15,17 @@ from cnntui.engine.events import (
     StepMetrics,
     event_from_dict,
 )
-from cnntui.runlog import EventReader, RunLogWriter, event_to_json, newest_run, read_events
+from cnntui.errors import UsageError
+from cnntui.runlog import (
+    LAUNCH_LOG,
+    EventReader,
+    RunLogWriter,
+    check_new_run_dir,
+    event_to_json,
+    new_run_dir,
+    newest_run,
+    read_events,
+)
 
 
 def step(i: int, loss: float = 0.5) -> StepMetrics:
@@ -79,3 +92,33 @@ def test_newest_run_picks_the_latest_events_file(tmp_path) -> None:
         os.utime(tmp_path / name / "events.jsonl", (mtime, mtime))
     (tmp_path / "not-a-run").mkdir()
     assert newest_run(tmp_path) == tmp_path / "b"
+
+
+def test_a_run_dir_holding_other_files_is_refused(tmp_path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(
+        UsageError, match=r"is not empty \(it holds notes.txt\); pick a new or empty"
+    ):
+        check_new_run_dir(tmp_path)
+
+
+def test_the_launchers_log_is_the_one_file_a_new_run_dir_may_hold(tmp_path) -> None:
+    (tmp_path / LAUNCH_LOG).write_text("rank 0 starting")  # `run --nproc` writes it first
+    check_new_run_dir(tmp_path)
+    check_new_run_dir(tmp_path / "not-yet")
+
+
+def test_only_a_run_that_can_go_on_is_offered_resume(tmp_path) -> None:
+    (tmp_path / "events.jsonl").write_text("")  # a diverged run: no last.pt
+    with pytest.raises(UsageError) as refused:
+        check_new_run_dir(tmp_path)
+    assert "already holds a run (events.jsonl)" in str(refused.value)
+    assert "--resume" not in str(refused.value)
+
+
+def test_a_directory_under_a_file_is_refused_before_set_up(tmp_path) -> None:
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(UsageError, match=r"^--run-dir: cannot create .*afile is a file"):
+        check_new_run_dir(tmp_path / "afile" / "run")
+    with pytest.raises(UsageError, match=r"^--runs-root .*: cannot create"):
+        new_run_dir(tmp_path / "afile", "lenet", "fmnist")

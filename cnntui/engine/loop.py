@@ -72,10 +72,11 @@ class TrainingLoop:
         )
         self.device_monitor = DeviceMonitor(self.device)
         self.window = StepWindow(WINDOW_CAPACITY, self.device, list(setup.model.parameters()))
-        self.examples = 0
+        # Totals over the whole run, the part before a resume included (as `step` is).
+        self.examples = int(setup.totals.get("examples", 0))
         self.started = time.perf_counter()
-        self.train_seconds = 0.0
-        self.data_wait_seconds = 0.0
+        self.train_seconds = float(setup.totals.get("train_seconds", 0.0))
+        self.data_wait_seconds = float(setup.totals.get("data_wait_seconds", 0.0))
         self.divergence = DivergenceWatch(self.health, self.config.lr)
         self._autocast = setup.autocast_dtype
         self._last_saved: tuple[Any, ...] | None = None  # what last.pt holds
@@ -113,8 +114,6 @@ class TrainingLoop:
                     f"({config.batch_size // n} per rank), learning rate {config.lr}",
                 )
             )
-        if self.max_steps_reached():  # a resumed run that had already got there
-            return EXIT_OK
         while self.epoch < config.epochs:
             finished_epoch = self.train_epoch()
             if not finished_epoch:
@@ -364,6 +363,11 @@ class TrainingLoop:
             "epoch_batch": self.setup.start_batch,
             "epoch_progress": self.tally.progress() if self.setup.start_batch else None,
             "history": self.history,
+            "totals": {
+                "examples": self.examples,
+                "train_seconds": self.train_seconds,
+                "data_wait_seconds": self.data_wait_seconds,
+            },
             "best_accuracy": self.best_accuracy,
             "config": self.config.to_dict(),
             "classes": list(self.data.classes),

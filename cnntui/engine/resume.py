@@ -10,6 +10,7 @@ import torch
 
 from cnntui.config import RunConfig, apply_settings
 from cnntui.errors import UsageError
+from cnntui.wording import plural
 
 if TYPE_CHECKING:
     from cnntui.engine.setup import RunSetup
@@ -35,14 +36,39 @@ def resumed_config(state: dict[str, Any], overrides: dict[str, Any]) -> RunConfi
     saved = {k: v for k, v in state["config"].items() if k in fields}
     check_resume_overrides(saved, overrides)
     config = apply_settings(RunConfig(), saved, "the checkpoint's config")
-    return apply_settings(config, overrides, "the command line").validate(
+    config = apply_settings(config, overrides, "the command line").validate(
         "the checkpoint's config", dict.fromkeys(overrides, "the command line")
     )
+    check_something_left(state, config)
+    return config
+
+
+def check_something_left(state: dict[str, Any], config: RunConfig) -> None:
+    """A finished run resumed as it was has nothing to train; saying so beats rewriting its
+    summary and last.pt with an empty run."""
+    step, epoch = int(state["step"]), int(state["epoch"])
+    if epoch >= config.epochs:
+        raise UsageError(
+            f"the run has already trained its {plural(config.epochs, 'epoch')} "
+            f"({plural(step, 'step')}); add "
+            f"--epochs N with N over {config.epochs} to train it for longer"
+        )
+    if config.max_steps is not None and step >= config.max_steps:
+        raise UsageError(
+            f"the run has already reached its max_steps ({plural(step, 'step')}); add "
+            f"--max-steps N with N over {step} to train it for longer"
+        )
 
 
 def check_resume_overrides(saved: dict[str, Any], overrides: dict[str, Any]) -> None:
     """Refuse a resume that would change what the run is; anything else (epochs, learning rate,
     momentum, weight decay, schedule, intervals) applies from the resumed step on."""
+    for key, flag in (("run_dir", "--run-dir"), ("runs_root", "--runs-root")):
+        if overrides.get(key):
+            raise UsageError(
+                f"the command line: {flag}: a resumed run goes on in its own directory; leave "
+                f"{flag} out (or start a new run there)"
+            )
     for key in FIXED_ON_RESUME:
         if key in overrides and key in saved and overrides[key] != saved[key]:
             raise UsageError(
@@ -65,6 +91,7 @@ def restore(setup: RunSetup, state: dict[str, Any]) -> None:
     setup.history = list(state.get("history", []))  # older checkpoints have none
     setup.epochs_before = setup.start_epoch - len(setup.history)
     setup.epoch_progress = state.get("epoch_progress") if setup.start_batch else None
+    setup.totals = dict(state.get("totals") or {})
     setup.best_accuracy = state.get("best_accuracy")
     torch.set_rng_state(state["rng_cpu"])
     if setup.device.type == "cuda" and "rng_cuda" in state:

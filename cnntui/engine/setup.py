@@ -22,7 +22,14 @@ from cnntui.engine.fit import checked_shapes
 from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weights
 from cnntui.engine.resume import restore, resumed_config
 from cnntui.errors import UsageError
-from cnntui.runlog import CONFIG_FILE, check_new_run_dir, new_run_dir, write_json
+from cnntui.runlog import (
+    CONFIG_FILE,
+    check_can_create,
+    check_new_run_dir,
+    make_dir,
+    new_run_dir,
+    write_json,
+)
 from cnntui.zoo import build_model
 from cnntui.zoo.lazy import materialize
 
@@ -51,6 +58,7 @@ class RunSetup:
     best_accuracy: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # the epochs' summaries so far
     epoch_progress: dict[str, float] | None = None  # the half-done epoch's sums, when resuming
+    totals: dict[str, float] = field(default_factory=dict)  # examples and seconds before it
     dist: DistContext = SINGLE
 
     def started_event(self) -> RunStarted:
@@ -199,10 +207,13 @@ def prepare_run(
     if resume_state is not None:
         config = resumed_config(resume_state, resume_overrides or {})
     dist = distributed.context_from_env()
-    if resume_state is None and write_run_dir and dist.is_main and config.run_dir:
+    if resume_state is None and write_run_dir and dist.is_main:
         # Before seconds of set-up: a run_dir from a preset or the Python API gets the same
-        # refusal as --run-dir, which the CLI checks before it gets here.
-        check_new_run_dir(Path(config.run_dir))
+        # refusal as --run-dir.
+        if config.run_dir:
+            check_new_run_dir(Path(config.run_dir))
+        else:
+            check_can_create(Path(config.runs_root), "--runs-root")
     device = distributed.rank_device(resolve_device(config.device), dist)
     distributed.init_process_group(dist, device)
     seed_everything(config.seed, config.deterministic)
@@ -311,7 +322,7 @@ def prepare_run(
     elif write_run_dir and dist.is_main:
         if config.run_dir:
             setup.run_dir = Path(config.run_dir)
-            setup.run_dir.mkdir(parents=True, exist_ok=True)
+            make_dir(setup.run_dir, "--run-dir")
         else:
             setup.run_dir = new_run_dir(Path(config.runs_root), config.model, config.dataset)
     if not dist.is_main:
