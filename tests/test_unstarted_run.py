@@ -131,3 +131,33 @@ def test_a_second_ctrl_c_during_the_set_up_leaves_at_once_with_130() -> None:
     assert out.returncode == 130, out.stderr
     assert "interrupted during set-up; nothing was saved" in out.stderr
     assert time.monotonic() - started < 20  # did not wait for the 30 s set-up
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_termination_during_the_set_up_ends_as_ctrl_c_does(signum) -> None:
+    """Before the trainer's own handlers exist, a job scheduler's SIGTERM or a closed SSH
+    session's SIGHUP used to kill the process without a word (exit 143 or 129)."""
+    script = textwrap.dedent(
+        """
+        import time
+        from cnntui.cli import app
+        from cnntui.engine.trainer import Trainer
+
+        def slow_setup(self):
+            print("setting up", flush=True)
+            time.sleep(30)
+
+        Trainer.setup = slow_setup
+        app(["run", "lenet", "--headless", "--dataset", "synthetic:1x28x28:10:train=64:test=64"])
+        """
+    )
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None and process.stdout.readline() == "setting up\n"
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted before training started; nothing was saved" in stderr
+    assert time.monotonic() - started < 25  # did not wait for the 30 s set-up
