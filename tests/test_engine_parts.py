@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+import cnntui.engine.layout as layout_module
 import cnntui.engine.tally as tally_module
 from cnntui.config import RunConfig
 from cnntui.engine.checkpoint import load_checkpoint, save_checkpoint
@@ -145,6 +146,35 @@ def test_layout_probe_leaves_the_model_and_the_rng_alone() -> None:
     assert all(p.grad is None for p in model.parameters())
     mlp = build_model("mlp").module
     assert prefer_channels_last(mlp, x, y, torch.device("cpu")) is False
+
+
+def batch_sizes_seen(model: nn.Module) -> list[int]:
+    """The batch size of every forward pass of `model` and of the probe's copies of it."""
+    sizes: list[int] = []
+    model.register_forward_pre_hook(lambda _module, args: sizes.append(len(args[0])))
+    return sizes
+
+
+def test_the_layout_probe_sizes_its_passes_to_the_net(monkeypatch) -> None:
+    """ResNet-18 at 96 pixels took 100 s to probe on 2 cores over 256 examples a pass."""
+    x, y = torch.rand(256, 1, 28, 28), torch.randint(0, 10, (256,))
+    model = build_model("lenet").module
+    sizes = batch_sizes_seen(model)
+    prefer_channels_last(model, x, y, torch.device("cpu"))
+    assert max(sizes) == 256  # a fast net: the full probe batch
+    monkeypatch.setattr(layout_module, "PASS_SECONDS", 1e-3)  # as if LeNet were 200x slower
+    sizes.clear()
+    prefer_channels_last(model, x, y, torch.device("cpu"))
+    assert 4 <= max(sizes) < 256
+
+
+def test_a_net_too_slow_to_time_gets_the_width_rule(monkeypatch) -> None:
+    monkeypatch.setattr(layout_module, "PASS_SECONDS", 1e-9)
+    x, y = torch.rand(256, 1, 28, 28), torch.randint(0, 10, (256,))
+    model = build_model("lenet").module
+    sizes = batch_sizes_seen(model)
+    assert prefer_channels_last(model, x, y, torch.device("cpu")) is False  # 6 and 16 channels
+    assert sizes == [4, 4]  # the warm-up and the timed pass that found it slow
 
 
 def test_cpu_device_stats_report_process_memory() -> None:

@@ -8,7 +8,10 @@ cannot decide on a GPU: eager passes of a small net measure the launch overhead,
 
 On the CPU it depends on the net: oneDNN runs d2l's LeNet 1.5x faster in channels_last, but LeNet
 with batch norm over 6 and 16 channels 20% slower. So on the CPU we time a few forward/backward
-passes both ways, on a copy of the model, and keep the faster one.
+passes both ways, on a copy of the model, and keep the faster one. The passes are sized to the
+net: 256 examples for LeNet (a few milliseconds each), a handful for ResNet-18 at 96 pixels, whose
+pass over 256 examples takes 10 s on 2 cores (the probe took 100 s before it was sized). A net
+too big to time even on a handful follows the GPU's rule.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from torch import nn
 
 from cnntui.engine.timing import best_seconds_per_call
 
-TIMED_PASSES = 3
 WIDE_CONV_CHANNELS = 32  # a conv whose input has this many channels is "wide" (on CUDA)
-MAX_TUNE_EXAMPLES = 256  # enough to rank the layouts, small enough to take well under a second
+MAX_TUNE_EXAMPLES = 256  # enough to rank the layouts of a small net
+MIN_TUNE_EXAMPLES = 4
+PASS_SECONDS = 0.2  # a timed pass lasts up to this: the whole probe stays around 2 s
 
 
 def has_conv(model: nn.Module) -> bool:
@@ -52,15 +56,29 @@ def prefer_channels_last(
     ruled = layout_by_rule(model, device)
     if ruled is not None:
         return ruled
-    sample, targets = sample[:MAX_TUNE_EXAMPLES], targets[:MAX_TUNE_EXAMPLES]
     with torch.random.fork_rng(devices=[]):  # dropout in the probe must not shift the run's RNG
+        examples = _examples_per_pass(model, sample, targets)
+        if examples is None:
+            return has_wide_convs(model)
+        sample, targets = sample[:examples], targets[:examples]
         contiguous = _seconds_per_pass(model, sample, targets, channels_last=False)
         channels_last = _seconds_per_pass(model, sample, targets, channels_last=True)
     return channels_last < contiguous
 
 
+def _examples_per_pass(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> int | None:
+    """How many examples a timed pass takes to last about PASS_SECONDS, from a warm pass over a
+    few; None when even a few take several times that."""
+    few = min(len(x), MIN_TUNE_EXAMPLES)
+    seconds = _seconds_per_pass(model, x[:few], y[:few], channels_last=False, rounds=1)
+    if seconds > 5 * PASS_SECONDS:
+        return None
+    fitting = int(PASS_SECONDS / max(seconds, 1e-9) * few)
+    return max(few, min(fitting, MAX_TUNE_EXAMPLES, len(x)))
+
+
 def _seconds_per_pass(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, channels_last: bool
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, channels_last: bool, rounds: int = 3
 ) -> float:
     probe = copy.deepcopy(model).train()
     if channels_last:
@@ -71,4 +89,4 @@ def _seconds_per_pass(
         loss_fn(probe(x), y).backward()
         probe.zero_grad(set_to_none=True)
 
-    return best_seconds_per_call(one_pass, x.device, rounds=TIMED_PASSES)
+    return best_seconds_per_call(one_pass, x.device, rounds=rounds)
