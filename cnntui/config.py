@@ -236,6 +236,12 @@ def load_config(
         sources.update(dict.fromkeys(settings, str(preset_path)))
     if target and (preset or preset_path is None):
         config = apply_settings(config, {"model": target}, "the command line")
+    elif preset_path is not None and "model" not in settings and "model" not in (overrides or {}):
+        # Otherwise the default model (LeNet) would train without a word.
+        raise UsageError(
+            f'{preset_path}: the preset names no model; add a line such as model = "lenet" '
+            "(`cnntui models` lists them)"
+        )
     if preset_path is None and target:
         from cnntui.zoo import resolve_spec
 

@@ -82,6 +82,15 @@ def test_user_preset_file(tmp_path) -> None:
     assert (config.model, config.epochs, config.lr) == ("mlp", 3, 0.01)
 
 
+def test_a_preset_file_without_a_model_is_refused_unless_one_is_given(tmp_path) -> None:
+    path = tmp_path / "no-model.toml"
+    path.write_text("epochs = 1\n")
+    with pytest.raises(UsageError, match=r"no-model\.toml: the preset names no model"):
+        load_config("", preset=str(path))
+    assert load_config("mlp", preset=str(path)).model == "mlp"
+    assert load_config("", preset=str(path), overrides={"model": "mlp"}).model == "mlp"
+
+
 def test_unknown_key_names_the_key_and_the_file(tmp_path) -> None:
     path = tmp_path / "typo.toml"
     path.write_text('model = "lenet"\nlearning_rate = 0.1\nepoch = 3\n')
