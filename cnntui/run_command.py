@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,28 +40,31 @@ def run_command(
     config = resolve_config(target, preset, overrides, resume)
     trainer = None
     try:
-        # Torch loads here (seconds): a Ctrl-C from now until the first event leaves nothing.
-        from cnntui.engine.distributed import context_from_env
-        from cnntui.engine.trainer import Trainer
+        with terminations_as_ctrl_c():
+            # Torch loads here (seconds): a Ctrl-C from now until the first event leaves nothing.
+            from cnntui.engine.distributed import context_from_env
+            from cnntui.engine.trainer import Trainer
 
-        dist = context_from_env()
-        if dist.enabled:
-            # A rank of a data-parallel run: never a dashboard (the launcher shows one), and only
-            # rank 0 reports; the others print nothing but their own errors.
-            headless, json_output = True, json_output and dist.is_main
-        use_dashboard = wants_dashboard(headless, json_output)
-        trainer = Trainer(config, resume_from=resume, resume_overrides=overrides)
-        if json_output:
-            from cnntui.headless import JsonReporter
+            dist = context_from_env()
+            if dist.enabled:
+                # A rank of a data-parallel run: never a dashboard (the launcher shows one), and
+                # only rank 0 reports; the others print nothing but their own errors.
+                headless, json_output = True, json_output and dist.is_main
+            use_dashboard = wants_dashboard(headless, json_output)
+            trainer = Trainer(config, resume_from=resume, resume_overrides=overrides)
+            if json_output:
+                from cnntui.headless import JsonReporter
 
-            trainer.subscribe(JsonReporter())
-        # Bad data paths, unknown options: one clean error before anything opens.
+                trainer.subscribe(JsonReporter())
+            # Bad data paths, unknown options: one clean error before anything opens.
+            if use_dashboard:
+                set_up_off_the_main_thread(trainer)
+            else:
+                trainer.setup()
         if use_dashboard:
-            set_up_off_the_main_thread(trainer)
             from cnntui.tui.app import run_dashboard
 
             return run_dashboard(trainer, exit_on_finish=exit_on_finish)
-        trainer.setup()
     except KeyboardInterrupt:
         # Ctrl-C while loading, setting up or while the dashboard loads: before the first event.
         if trainer is not None and not trainer.discard_unstarted():
@@ -147,6 +152,23 @@ def set_up_off_the_main_thread(trainer: Any) -> None:
     thread.join()
     if failure:
         raise failure[0]
+
+
+@contextlib.contextmanager
+def terminations_as_ctrl_c() -> Iterator[None]:
+    """Until training starts, SIGTERM and SIGHUP end the run as Ctrl-C does (a message, exit
+    130) instead of killing the process without a word; from then on `stop_on_signals` (or the
+    dashboard) handles all three."""
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            sig = getattr(signal, name)
+            previous[sig] = signal.signal(sig, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def leave_during_setup() -> None:
