@@ -117,3 +117,42 @@ async def test_a_long_table_scrolls_under_a_fixed_header() -> None:
         await pilot.press("home")
         await pilot.pause()
         assert screen_lines(table)[1].split()[:1] == ["block0.conv"]
+
+
+async def test_a_table_taller_than_its_pane_leaves_room_for_the_scrollbar() -> None:
+    # The README's 116x34: twelve rows and a header in a pane nine lines high, so the vertical
+    # scrollbar takes two columns; gaps shared out before it showed pushed the table under it
+    # and a horizontal scrollbar hid a row.
+    app = Dashboard(ListSource([]))
+    async with app.run_test(size=(116, 34)) as pilot:
+        await pilot.pause()
+        table = app.query_one(LayerTable)
+        app.state.apply(scripted_events())  # as `watch` gets them: after the layout is done
+        table.update_from(app.state)
+        await pilot.pause()
+        assert table.show_vertical_scrollbar
+        assert not table.show_horizontal_scrollbar
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+
+
+async def test_a_finished_run_draws_the_same_table_followed_live_or_replayed() -> None:
+    events = scripted_events()
+    prefix = scripted_events(finish=False, upto_step=100)
+    # A mean that was briefly long widens its column while the run is followed live.
+    long = LayerHealth(
+        step=100, layers=[LayerStat("1", act_mean=-0.0012345, act_std=0.5)], time=prefix[-1].time
+    )
+    followed = Dashboard(ListSource([*prefix, long]))
+    replayed = Dashboard(ListSource([*prefix, long, *events[len(prefix) :]]))
+    async with followed.run_test(size=WIDE) as pilot:
+        table = followed.query_one(LayerTable)
+        assert await until(pilot, lambda: table.cell("1", "act_mean").text == "-0.00123")
+        followed.state.apply(events[len(prefix) :])  # the rest of the run, to its end
+        table.update_from(followed.state)
+        await pilot.pause()
+        followed_lines = screen_lines(table)
+    async with replayed.run_test(size=WIDE) as pilot:
+        table = replayed.query_one(LayerTable)
+        assert await until(pilot, lambda: table.row_count == 12 and not replayed.state.active)
+        await pilot.pause()
+        assert screen_lines(table) == followed_lines

@@ -139,7 +139,10 @@ class LayerTable(ScrollView, can_focus=True):
         rows = [row_cells(row) for row in state.layers]
         names = [row.name for row in state.layers]
         # Columns grow to fit what they have shown, and never shrink under a live run's numbers.
-        start = self._widths if names == self._names else FIRST_WIDTHS
+        # A run that has ended fits its last numbers, so it reads the same whether it was
+        # followed from the start or replayed (`run` and `watch` of one run draw one table).
+        keep_widths = names == self._names and state.active
+        start = self._widths if keep_widths else FIRST_WIDTHS
         widths = [
             max([start[i], *(cell_len(row[i].text) for row in rows)]) for i in range(len(COLUMNS))
         ]
@@ -158,10 +161,19 @@ class LayerTable(ScrollView, can_focus=True):
 
     def _relayout(self) -> None:
         """New column widths or a new pane width: share out the gaps, drop the cached rows."""
-        self._gaps = spread_gaps(self._widths, self.scrollable_content_region.width)
+        self._gaps = spread_gaps(self._widths, self._room_for_table())
         self._strips.clear()
         self.virtual_size = Size(self._table_width(), len(self._rows) + 1)
         self.refresh()
+
+    def _room_for_table(self) -> int:
+        """The columns the table will have. Textual shows the vertical scrollbar only after the
+        new virtual size is set; gaps shared out before that overflow it by the bar's width, and
+        a horizontal scrollbar appears, hiding a row, for a table that fits."""
+        width, height = self.container_size
+        if len(self._rows) + 1 > height:  # the rows and the header
+            width -= self.styles.scrollbar_size_vertical
+        return width
 
     def on_resize(self) -> None:
         self._relayout()
