@@ -24,10 +24,11 @@ from textual.worker import Worker, WorkerState
 
 from cnntui.engine.events import Event, RunFailed
 from cnntui.errors import EXIT_INTERRUPTED
+from cnntui.runlog import EVENTS_FILE
 from cnntui.tui import signals
 from cnntui.tui.pacing import UI_CPU_BUDGET, TickPacer, drawing_phase
 from cnntui.tui.screens import HelpScreen, QuitScreen
-from cnntui.tui.sources import EventSource
+from cnntui.tui.sources import EventSource, events_written
 from cnntui.tui.state import PANES, RunState
 from cnntui.tui.widgets.accuracy_chart import AccuracyChart
 from cnntui.tui.widgets.chart import pace_together
@@ -121,7 +122,7 @@ class Dashboard(App[int]):
         self._show_confusion = False
         self._narrow = False
         self._dropped_seen = 0
-        self._last_event_at = time.monotonic()
+        self._last_event_at = self._opened_at = time.monotonic()
         self._panes: dict[str, Widget] = {}
 
     # -- layout ------------------------------------------------------------------------------
@@ -157,11 +158,14 @@ class Dashboard(App[int]):
         # Held, not queried per tick: a tick during shutdown must not find the DOM half gone.
         self._panes = {name: self.query_one(f"#{name}") for name in PANES}
         pace_together(self.query_one(LossChart), self.query_one(AccuracyChart))
+        first_panes = {"header", "layers", "confusion", "throughput"}
         if self.watch_path is not None:
             self.sub_title = str(self.watch_path)
+            if not events_written(self.watch_path):
+                first_panes |= self._announce_waiting(self.watch_path)
         self._narrow = self._is_narrow(self.size)
         self._apply_layout()
-        self._refresh_panes({"header", "layers", "confusion", "throughput"})
+        self._refresh_panes(first_panes)
         self.drain_events()
         if self.ui_cpu_budget is None:
             self.set_interval(self.poll_interval, self.drain_events)
@@ -210,7 +214,7 @@ class Dashboard(App[int]):
         if events:
             self._last_event_at = time.monotonic()
         if self.read_only:
-            changed |= self._check_quiet()
+            changed |= self._check_quiet() | self._count_wait()
         dropped = self.source.dropped
         if dropped > self._dropped_seen:
             lost = dropped - self._dropped_seen
@@ -225,6 +229,31 @@ class Dashboard(App[int]):
         else:  # an idle slice must not make the drawing ones that follow run faster
             interval = self._pacer.skip()
         self.set_timer(interval, self._paced_tick)
+
+    def _announce_waiting(self, run_dir: Path) -> set[str]:
+        """`watch` on a directory no run has written to yet (a `run --run-dir` about to start)
+        waits for it; the header and the log say so, or the empty dashboard looks hung."""
+        header = self._panes["header"]
+        assert isinstance(header, RunHeader)
+        header.awaiting = run_dir
+        events_file = run_dir / EVENTS_FILE
+        return self.state.note(
+            "info",
+            f"no run has written to {run_dir} yet: waiting for {events_file} "
+            f"(`cnntui run … --run-dir {run_dir}` writes it)",
+        )
+
+    def _count_wait(self) -> set[str]:
+        """While no run has started, the header shows how long it has waited, by the second."""
+        header = self._panes["header"]
+        assert isinstance(header, RunHeader)
+        if header.awaiting is None or self.state.started is not None:
+            return set()
+        waited = time.monotonic() - self._opened_at
+        if round(waited) == round(header.waited):
+            return set()
+        header.waited = waited
+        return {"header"}
 
     def _check_quiet(self) -> set[str]:
         """A tailed run that stops writing events may have been killed: say so in the header."""
@@ -410,7 +439,7 @@ class Dashboard(App[int]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(read_only=self.read_only))
 
     def action_quit_dashboard(self) -> None:
         if isinstance(self.screen, QuitScreen):  # ctrl+c twice: yes

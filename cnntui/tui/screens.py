@@ -10,19 +10,40 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-HELP_TEXT = """\
-[b]p[/b]  pause / resume training
-[b]s[/b]  save a checkpoint now
-[b]e[/b]  evaluate now (the validation split, else test)
-[b]c[/b]  show / hide the confusion matrix of the last evaluation
-[b]l[/b]  loss chart: linear / log scale
-[b]1-4[/b]  narrow terminals: charts, layers, system, log
-[b]tab[/b]  move focus (layer table, log) · arrows scroll
-[b]?[/b]  this help
-[b]q[/b]  quit (while training: stops after saving last.pt)
+# What each key does, in the order the help lists them. The control keys act on a live run
+# only: `watch` reads someone else's run, and its help must not offer keys that do nothing.
+CONTROL_KEYS = (
+    ("p", "pause / resume training"),
+    ("s", "save a checkpoint now"),
+    ("e", "evaluate now (the validation split, else test)"),
+)
+VIEW_KEYS = (
+    ("c", "show / hide the confusion matrix of the last evaluation"),
+    ("l", "loss chart: linear / log scale"),
+    ("1-4", "narrow terminals: charts, layers, system, log"),
+    ("tab", "move focus (layer table, log) · arrows scroll"),
+    ("?", "this help"),
+)
+QUIT_LIVE = ("q", "quit (while training: stops after saving last.pt)")
+QUIT_WATCH = ("q", "quit (a run still writing goes on: watch only reads it)")
+READ_ONLY_NOTE = "Read-only: pausing, saving and evaluating belong to `cnntui run`."
+LAYER_STATUS = (
+    "Layer status: [yellow]vanish[/] gradient norm < 1e-7 · [red]explode[/] > 1e3 or not finite "
+    "· [magenta]dead[/] > 50% of ReLU units always zero."
+)
 
-Layer status: [yellow]vanish[/] gradient norm < 1e-7 · [red]explode[/] > 1e3 or not finite \
-· [magenta]dead[/] > 50% of ReLU units always zero."""
+
+def help_text(read_only: bool) -> str:
+    """The help for the keys that work in this mode: `watch` (read_only) or a live run."""
+    if read_only:
+        lines = [READ_ONLY_NOTE, "", *key_lines([*VIEW_KEYS, QUIT_WATCH])]
+    else:
+        lines = key_lines([*CONTROL_KEYS, *VIEW_KEYS, QUIT_LIVE])
+    return "\n".join([*lines, "", LAYER_STATUS])
+
+
+def key_lines(keys: list[tuple[str, str]]) -> list[str]:
+    return [f"[b]{key}[/b]  {what}" for key, what in keys]
 
 
 class QuitScreen(ModalScreen[bool]):
@@ -71,7 +92,7 @@ class QuitScreen(ModalScreen[bool]):
 
 
 class HelpScreen(ModalScreen[None]):
-    """The key reference; any of escape, ? or q closes it."""
+    """The key reference for the keys that work here; any of escape, ? or q closes it."""
 
     DEFAULT_CSS = """
     HelpScreen {
@@ -90,8 +111,12 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "close", "Close", priority=True)
     ]
 
+    def __init__(self, read_only: bool) -> None:
+        super().__init__()
+        self.read_only = read_only
+
     def compose(self) -> ComposeResult:
-        yield Static(HELP_TEXT)
+        yield Static(help_text(self.read_only))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -34,6 +34,12 @@ class BufferSource:
         return self.buffer.drain()
 
 
+def events_written(run_dir: Path) -> bool:
+    """Whether a run has written any events to `run_dir` yet."""
+    events = Path(run_dir) / EVENTS_FILE
+    return events.is_file() and events.stat().st_size > 0
+
+
 class FileSource:
     """Tails a run's events.jsonl from a background thread; a partly written line waits.
 

@@ -31,6 +31,12 @@ def plain(renderable: object, width: int = 200) -> str:
     return console.file.getvalue()
 
 
+def help_keys(app: Dashboard) -> set[str]:
+    """The keys the open help screen lists: each key line is the key, two spaces, what it does."""
+    text = plain(app.screen.query_one(Static).content)
+    return {line.split("  ")[0].strip() for line in text.splitlines() if "  " in line.strip()}
+
+
 def log_text(app: Dashboard) -> str:
     return "\n".join(strip.text for strip in app.query_one("#log").lines)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import live_app, log_text, pane_text
+from conftest import help_keys, live_app, log_text, pane_text
 from scripted_run import FakeTrainer, failing_events, scripted_events, until
 
 from cnntui.tui.screens import HelpScreen, QuitScreen
@@ -104,6 +104,7 @@ async def test_question_mark_opens_help_and_escape_closes_it(held_trainer: FakeT
     async with app.run_test(size=WIDE) as pilot:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
+        assert {"p", "s", "e", "c", "l", "q"} <= help_keys(app)  # the controls work here
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 

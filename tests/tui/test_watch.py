@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import log_text, pane_text
+from conftest import help_keys, log_text, pane_text
 from scripted_run import scripted_events, until
 
 from cnntui.errors import UsageError
 from cnntui.runlog import EVENTS_FILE, RunLogWriter, event_to_json
 from cnntui.tui import dashboard
 from cnntui.tui.app import Dashboard, resolve_run_dir
+from cnntui.tui.screens import HelpScreen
 from cnntui.tui.sources import FileSource
 from cnntui.tui.widgets.layers import LayerTable
 
@@ -69,6 +71,18 @@ async def test_control_keys_are_not_offered_but_answered_while_watching(tmp_path
     assert app.return_code == 0
 
 
+async def test_help_while_watching_lists_only_the_keys_that_work(tmp_path: Path) -> None:
+    run_dir = record(tmp_path / "run", scripted_events())
+    app = watch_app(run_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        keys = help_keys(app)
+        assert not {"p", "s", "e"} & keys  # pause, save and evaluate only answer "read-only"
+        assert {"c", "l", "?", "q"} <= keys
+        assert "Read-only" in pane_text(app.screen, "Static")
+
+
 async def test_tail_picks_up_new_lines_and_waits_for_a_partial_one(tmp_path: Path) -> None:
     events = scripted_events()
     run_dir = record(tmp_path / "run", events[:5])
@@ -88,16 +102,42 @@ async def test_tail_picks_up_new_lines_and_waits_for_a_partial_one(tmp_path: Pat
         assert len(app.state.loss) == 300
 
 
-async def test_watching_a_run_that_has_not_started_yet(tmp_path: Path) -> None:
+async def test_watching_a_directory_no_run_has_written_to_says_what_it_waits_for(
+    tmp_path: Path,
+) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     app = watch_app(run_dir)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause(0.1)
-        assert "waiting for the run to start" in pane_text(app, "#header")
-        assert "WAITING" in pane_text(app, "#header")
+        header = pane_text(app, "#header")
+        assert f"no run has written to {run_dir} yet" in header
+        assert f"WAITING  for {run_dir / EVENTS_FILE}" in header
+        assert "elapsed" not in header  # no run, no run clock stuck at 0:00
+        log = " ".join(log_text(app).split())  # unwrapped
+        assert f"no run has written to {run_dir} yet: waiting for {run_dir / EVENTS_FILE}" in log
+        # The wait is counted, so the dashboard does not look hung.
+        assert "waited 0:00" in pane_text(app, "#header")
+        counted = re.compile(r"waited 0:0[1-9]")  # a busy machine may tick past 0:01
+
+        def header_counts() -> bool:
+            return counted.search(pane_text(app, "#header")) is not None
+
+        assert await until(pilot, header_counts, timeout=10)
         record(run_dir, scripted_events(finish=False, upto_step=20))
         assert await until(pilot, lambda: app.state.step == 20)
+        await pilot.pause(0.05)
+        header = pane_text(app, "#header")
+        assert "20231114-221320-lenet-fmnist" in header and "no run has written" not in header
+        assert "waited" not in header and "RUNNING" in header
+
+
+async def test_a_run_that_has_written_is_not_announced_as_awaited(tmp_path: Path) -> None:
+    run_dir = record(tmp_path / "run", scripted_events(finish=False, upto_step=20))
+    app = watch_app(run_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        assert await until(pilot, lambda: app.state.step == 20)
+        assert "no run has written" not in log_text(app) + pane_text(app, "#header")
 
 
 def test_resolve_run_dir(tmp_path: Path) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.text import Text
 from textual.widgets import Static
 
+from cnntui.runlog import EVENTS_FILE
 from cnntui.tui import format as fmt
 from cnntui.tui.state import RunState
 
@@ -40,6 +43,9 @@ class RunHeader(Static):
         super().__init__(**kwargs)
         self.mode = mode  # "live" or "watch"
         self.quiet_for: float | None = None  # watch: seconds since the last event, when long
+        # watch: the run directory no run has written to yet, and how long it has been waited on
+        self.awaiting: Path | None = None
+        self.waited = 0.0
         self._state: RunState | None = None
         self._has_problem_line = False
 
@@ -68,6 +74,9 @@ class RunHeader(Static):
         line.append("cnntui ", style="bold")
         line.append("watch " if self.mode == "watch" else "", style="reverse")
         started = state.started
+        if started is None and self.awaiting is not None:
+            line.append(f"no run has written to {self.awaiting} yet", style="bold")
+            return line
         if started is None:
             line.append("waiting for the run to start…", style="dim")
             return line
@@ -83,6 +92,10 @@ class RunHeader(Static):
         line = Text()
         line.append(badge, style=style)
         started = state.started
+        if started is None and self.awaiting is not None:
+            # No epoch, step or elapsed time to show: a clock stuck at 0:00 looks like a hang.
+            line.append(f"  for {self.awaiting / EVENTS_FILE}  waited {fmt.duration(self.waited)}")
+            return line
         epochs = started.epochs if started else 0
         epoch = min(state.epoch + 1, epochs) if epochs else state.epoch + 1
         total = state.total_steps
