@@ -79,6 +79,33 @@ def test_rejections_are_one_line_usage_errors(text: str, words: str) -> None:
     assert "\n" not in message
 
 
+@pytest.mark.parametrize(
+    "text", ["1x28x28x", "28xx28", "x28x28", "1x1x", "1xx28", "1,,28", "1, ,28", "(1, 1, 28,)"]
+)
+def test_an_empty_dimension_is_rejected_as_one(text: str) -> None:
+    # Some of these used to pass with the empty part dropped, others to fail as "cut short".
+    with pytest.raises(UsageError, match="a dimension is empty") as raised:
+        parse_input_shape(text, LENET_INPUT)
+    assert "cut short" not in str(raised.value)
+
+
+@given(
+    full_shapes,
+    st.sampled_from(["x", "X", ",", "×", ", ", " x "]),
+    st.data(),
+)
+def test_a_separator_more_anywhere_is_an_empty_dimension(
+    shape: list[int], separator: str, data: st.DataObject
+) -> None:
+    parts = [str(d) for d in shape]
+    # At 0 the extra separator leads, at len(parts) it trails, anywhere else it doubles one.
+    at = data.draw(st.integers(min_value=0, max_value=len(parts)))
+    between = 2 if 0 < at < len(parts) else 1
+    text = separator.join(parts[:at]) + separator * between + separator.join(parts[at:])
+    with pytest.raises(UsageError, match="a dimension is empty"):
+        parse_input_shape(text, LENET_INPUT)
+
+
 def test_short_form_needs_a_default_input() -> None:
     with pytest.raises(UsageError, match="whole shape"):
         parse_input_shape("224", None)

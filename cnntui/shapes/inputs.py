@@ -11,7 +11,9 @@ MAX_DIM = 1_000_000
 MAX_ELEMENTS = 2**31
 MAX_RANK = 5  # N x C x D x H x W, the largest input a Conv3d takes
 
-_SEPARATORS = re.compile(r"[x×,\s]+", re.IGNORECASE)
+# One x, × or comma with any spaces around it, or a run of spaces alone: "1, 1" and "1 x 1" are one
+# separator each, so two separators in a row always mean a dimension was left empty ("28xx28").
+_SEPARATOR = re.compile(r"\s*[x×,]\s*|\s+", re.IGNORECASE)
 _BRACKETS = "()[]"
 _COUNT_WORDS = {1: "one size is", 2: "two sizes are"}
 
@@ -38,7 +40,12 @@ def _numbers(text: str) -> list[int]:
     stripped = text.strip().strip(_BRACKETS).strip()
     if not stripped:
         raise UsageError(f"bad --input {text!r}: expected a shape such as 1x1x224x224 or 224")
-    tokens = [t for t in _SEPARATORS.split(stripped) if t]
+    tokens = _SEPARATOR.split(stripped)
+    if "" in tokens:
+        raise UsageError(
+            f"bad --input {text!r}: a dimension is empty (a separator with no size on one side); "
+            "give a size between every pair of separators, e.g. 1x1x224x224"
+        )
     sizes = []
     for token in tokens:
         if not token.isascii() or not token.isdigit():
@@ -56,8 +63,6 @@ def _numbers(text: str) -> list[int]:
         if size > MAX_DIM:
             raise UsageError(f"bad --input {text!r}: {size:,} is larger than {MAX_DIM:,}")
         sizes.append(size)
-    if not sizes:
-        raise UsageError(f"bad --input {text!r}: expected a shape such as 1x1x224x224 or 224")
     if len(sizes) > MAX_RANK:
         raise UsageError(
             f"bad --input {text!r}: {len(sizes)} sizes, at most {MAX_RANK} (NxCxDxHxW)"
