@@ -151,6 +151,56 @@ def test_rank_mismatch_suggests_the_models_input() -> None:
     assert report.failure.suggested_input == (1, 1, 28, 28)
 
 
+def format_input(shape: tuple[int, ...]) -> str:
+    return "--input " + "x".join(str(d) for d in shape)
+
+
+@pytest.mark.parametrize(
+    ("name", "shape"),
+    [
+        ("lenet5-cifar", (1, 1, 32, 32)),  # the channels are all that is wrong
+        ("lenet", (1, 3, 8, 8)),  # with one channel, 8x8 is still too small
+        ("alexnet", (1, 3, 32, 32)),
+        ("lenet", (1, 3, 40, 40)),  # with one channel, 40x40 is too large
+    ],
+)
+def test_a_channel_hint_suggests_an_input_that_traces(name: str, shape: tuple[int, ...]) -> None:
+    failure = trace_zoo(name, shape).failure
+    assert failure is not None and failure.kind == "channels"
+    suggested = failure.suggested_input
+    assert suggested is not None
+    assert suggested[1] == build_model(name).default_input[0]
+    assert format_input(suggested) in (failure.hint or "")
+    assert trace_zoo(name, suggested).ok
+
+
+def test_a_channel_hint_says_both_problems() -> None:
+    failure = trace_zoo("lenet", (1, 3, 8, 8)).failure
+    assert failure is not None
+    assert failure.hint == (
+        "lenet takes 1 input channel, and 1x1x8x8 is too small for it: the smallest input "
+        "that works is --input 1x1x28x28 (sides 28 to 31 work)."
+    )
+
+
+def test_a_channel_hint_suggests_nothing_when_no_input_runs() -> None:
+    # The second conv can never get its 5 channels: no input the user picks can fix that.
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Conv2d(5, 4, 3))
+    failure = trace_model(model, (1, 3, 8, 8)).failure
+    assert failure is not None and failure.kind == "channels"
+    assert failure.suggested_input is None
+    assert "takes 1 input channel, and 1x1x8x8 does not run either" in (failure.hint or "")
+
+
+def test_a_rank_hint_suggests_the_models_input_only_when_it_traces() -> None:
+    built = build_model("lenet")
+    # A default input the model does not take (as a user's wrong note would give).
+    report = trace_model(built.module, (1, 784), default_input=(1, 32, 32))
+    assert report.failure is not None and report.failure.kind == "rank"
+    assert report.failure.suggested_input is None
+    assert "1x1x32x32" not in (report.failure.hint or "")
+
+
 class DataDependent(nn.Module):
     """Branches on a value, which a meta tensor does not have."""
 
@@ -163,6 +213,29 @@ class DataDependent(nn.Module):
         if x.mean() > 10:
             x = x * 2
         return self.fc(x)
+
+
+class ConvThenDataDependent(nn.Module):
+    """A first conv, then a branch on a value: the meta device cannot check any input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.fc = nn.Linear(4 * 6 * 6, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x).flatten(1)
+        if x.mean() > 10:
+            x = x * 2
+        return self.fc(x)
+
+
+def test_a_channel_hint_that_no_trace_can_check_claims_no_more_than_the_channels() -> None:
+    failure = trace_model(ConvThenDataDependent(), (1, 3, 8, 8)).failure
+    assert failure is not None and failure.kind == "channels"
+    # Not "does not run either": the meta probe cannot tell, which is no evidence of a failure.
+    assert failure.hint == "ConvThenDataDependent takes 1 input channel."
+    assert failure.suggested_input is None
 
 
 def test_small_float32_inputs_are_traced_on_real_cpu_tensors() -> None:

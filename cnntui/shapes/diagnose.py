@@ -7,12 +7,13 @@ import re
 
 from torch import nn
 
-from cnntui.shapes.contracts import Mismatch, find_mismatch
+from cnntui.shapes.contracts import LARGER, SMALLER, Mismatch, find_mismatch
 from cnntui.shapes.forward import RecordedForward
 from cnntui.shapes.recorder import Call
 from cnntui.shapes.report import Shape, ShapeFailure
-from cnntui.shapes.search import SideRange, SizeProbe
+from cnntui.shapes.search import FITS, UNKNOWN, SideRange, SizeProbe
 from cnntui.shapes.units import format_shape, format_shapes
+from cnntui.wording import plural
 
 # Mismatches that a different input size can cure, so a size search is worth running.
 SIZE_KINDS = ("features", "too_small", "norm_features")
@@ -98,7 +99,11 @@ def one_line_repr(module: nn.Module) -> str:
 
 
 class _Advisor:
-    """Turns a mismatch into a concrete next step, searching input sizes when size can help."""
+    """Turns a mismatch into a concrete next step, searching input sizes when size can help.
+
+    Every input it suggests has been traced on a meta copy of the model and runs: a hint that
+    fixes one problem and walks into the next would send the user round in circles.
+    """
 
     def __init__(
         self,
@@ -114,47 +119,30 @@ class _Advisor:
         self.input_shape = tuple(input_shape)
         self.model_name = model_name
         self.default_input = default_input
-        self.default_shape = _default_shape(self.input_shape, default_input)
-        self.probe = probe
+        self.sizes = _SizeFinder(probe, self.input_shape, default_input)
 
     def for_mismatch(self, mismatch: Mismatch) -> tuple[str | None, Shape | None]:
         if mismatch.kind in ("channels", "norm_features") and mismatch.arrived_is is None:
-            return self._channels(mismatch), self._channels_input(mismatch)
+            return self._channels(mismatch)
         if mismatch.kind in SIZE_KINDS:
             return self._sizes(mismatch)
         if mismatch.kind == "rank" and self.default_input is not None:
-            shape = (self.input_shape[0], *self.default_input)
-            layout = f"{len(shape)}-D input"
-            return f"{self.model_name} takes {layout}: --input {format_shape(shape)}.", shape
+            return self._rank(self.default_input)
         return self.any_fitting_input()
 
     def any_fitting_input(self, *extra: str | None) -> tuple[str | None, Shape | None]:
         """The model's own input if it runs, else the nearest square side that does."""
-        side = self._side_that_fits()
-        if side is None or self.probe is None:
+        suggested = self.sizes.nearby()
+        if suggested is None:
             return _join(*extra), None
-        suggested = self.probe.resized(side)
         return _join(f"--input {format_shape(suggested)} fits", *extra), suggested
 
-    def _side_that_fits(self) -> int | None:
-        if self.probe is None or len(self.input_shape) < 2:
-            return None
-        shape = self.default_shape
-        # The probe varies square sides only, keeping the given batch and channels.
-        if (
-            shape is not None
-            and shape != self.input_shape
-            and shape[:2] == self.input_shape[:2]
-            and len(set(shape[2:])) == 1
-            and self.probe.fits(shape[-1])
-        ):
-            return shape[-1]
-        start = self.input_shape[-1]
-        for step in range(1, NEARBY_SIDES + 1):
-            for side in (start - step, start + step):
-                if side >= 1 and self.probe.fits(side):
-                    return side
-        return None
+    def _rank(self, default_input: Shape) -> tuple[str | None, Shape | None]:
+        shape = (self.input_shape[0], *default_input)
+        takes = f"{self.model_name} takes {len(shape)}-D input"
+        if self.sizes.around(shape).runs_as_given() != FITS:
+            return f"{takes}.", None
+        return f"{takes}: --input {format_shape(shape)}.", shape
 
     def _is_first_layer(self) -> bool:
         """Whether the failing layer sees the model's input, untouched by any earlier layer."""
@@ -167,46 +155,112 @@ class _Advisor:
                 return False
         return True
 
-    def _channels_input(self, mismatch: Mismatch) -> Shape | None:
-        if mismatch.kind != "channels" or not self._is_first_layer():
-            return None
-        wanted = self.failing.module.in_channels
-        return (self.input_shape[0], wanted, *self.input_shape[2:])
-
-    def _channels(self, mismatch: Mismatch) -> str | None:
-        suggested = self._channels_input(mismatch)
-        if suggested is not None:
-            wanted = suggested[1]
-            noun = "channel" if wanted == 1 else "channels"
-            return (
-                f"{self.model_name} takes {wanted} input {noun}: "
-                f"use --input {format_shape(suggested)}."
-            )
+    def _channels(self, mismatch: Mismatch) -> tuple[str | None, Shape | None]:
+        if mismatch.kind == "channels" and self._is_first_layer():
+            return self._with_channels(self.failing.module.in_channels)
         if mismatch.fix is None:
-            return None
+            return None, None
         # Not the model's input: an earlier layer of the model itself produces what arrived.
-        return f"An earlier layer of the model produces this: {mismatch.fix} would accept it."
+        return f"An earlier layer of the model produces this: {mismatch.fix} would accept it.", None
+
+    def _with_channels(self, wanted: int) -> tuple[str | None, Shape | None]:
+        """The input with the channels the first layer takes, resized too when that alone fails:
+        lenet on 3x8x8 needs one channel and a larger image, and should hear both at once."""
+        batch, _, *spatial = self.input_shape
+        rechanneled = (batch, wanted, *spatial)
+        takes = f"{self.model_name} takes {plural(wanted, 'input channel')}"
+        sizes = self.sizes.around(rechanneled)
+        outcome = sizes.runs_as_given()
+        if outcome in (None, UNKNOWN):
+            return f"{takes}.", None  # no trace can confirm a suggestion
+        if outcome == FITS:
+            return f"{takes}: use --input {format_shape(rechanneled)}.", rechanneled
+        problem = f"{takes}, and {format_shape(rechanneled)} {_SIZE_PROBLEMS.get(outcome, _OTHER)}"
+        found = sizes.in_band(smallest=outcome == SMALLER) if outcome in _SIZE_PROBLEMS else None
+        if found is None:
+            nearby = sizes.nearby()
+            found = (f"--input {format_shape(nearby)} fits", nearby) if nearby else None
+        if found is None:
+            return f"{problem}; no input size that runs was found.", None
+        words, suggested = found
+        return f"{problem}: {words}.", suggested
 
     def _sizes(self, mismatch: Mismatch) -> tuple[str | None, Shape | None]:
         fix = None
         if mismatch.fix:
             fix = f"{mismatch.fix} would accept {format_shape(self.input_shape)}"
-        sides = self._fitting_sides() if mismatch.arrived_is else None
-        if sides is None:
+        too_small = mismatch.kind == "too_small"
+        found = self.sizes.in_band(smallest=too_small) if mismatch.arrived_is else None
+        if found is None:
             return self.any_fitting_input(fix)
-        assert self.probe is not None
-        if mismatch.kind == "too_small":
-            suggested = self.probe.resized(sides.low)
-            hint = f"The smallest input that works is --input {format_shape(suggested)}"
-            return _join(hint + _band(sides, self.default_shape), fix), suggested
-        suggested = self.probe.resized(self._preferred_side(sides))
-        hint = f"--input {format_shape(suggested)} fits" + _band(sides, self.default_shape)
-        return _join(hint, fix and f"or {fix}"), suggested
+        words, suggested = found
+        if too_small:
+            return _join(words[0].upper() + words[1:], fix), suggested
+        return _join(words, fix and f"or {fix}"), suggested
 
-    def _fitting_sides(self) -> SideRange | None:
+
+# How an input with the right channels can still fail, by what the size search found.
+_SIZE_PROBLEMS = {SMALLER: "is too small for it", LARGER: "is too large for it"}
+_OTHER = "does not run either"
+
+
+class _SizeFinder:
+    """Input sizes that run, searched around one input by tracing a meta copy of the model."""
+
+    def __init__(
+        self, probe: SizeProbe | None, input_shape: Shape, default_input: Shape | None
+    ) -> None:
+        self.probe = probe
+        self.input_shape = input_shape
+        self.default_input = default_input
+        self.default_shape = _default_shape(input_shape, default_input)
+
+    def around(self, input_shape: Shape) -> _SizeFinder:
+        """The same search around another input (other channels, another rank)."""
+        probe = self.probe.with_input(input_shape) if self.probe is not None else None
+        return _SizeFinder(probe, input_shape, self.default_input)
+
+    def runs_as_given(self) -> str | None:
+        """The probe's outcome for the input itself; None with nothing to trace on."""
+        return self.probe.outcome_as_given() if self.probe is not None else None
+
+    def in_band(self, smallest: bool) -> tuple[str, Shape] | None:
+        """A side from the band of sides that fit, with words for it that name the band: the
+        smallest when `smallest`, else the model's own side or the one nearest the given."""
         if self.probe is None or len(self.input_shape) < 2:
             return None
-        return self.probe.fitting_sides()
+        sides = self.probe.fitting_sides()
+        if sides is None:
+            return None
+        band = _band(sides, self.default_shape)
+        if smallest:
+            suggested = self.probe.resized(sides.low)
+            words = f"the smallest input that works is --input {format_shape(suggested)}{band}"
+        else:
+            suggested = self.probe.resized(self._preferred_side(sides))
+            words = f"--input {format_shape(suggested)} fits{band}"
+        return words, suggested
+
+    def nearby(self) -> Shape | None:
+        """The model's own input if it runs, else the nearest square side that does."""
+        if self.probe is None or len(self.input_shape) < 2:
+            return None
+        shape = self.default_shape
+        # The probe varies square sides only, keeping the given batch and channels.
+        if (
+            shape is not None
+            and shape != self.input_shape
+            and shape[:2] == self.input_shape[:2]
+            and len(set(shape[2:])) == 1
+            and self.probe.fits(shape[-1])
+        ):
+            return self.probe.resized(shape[-1])
+        start = self.input_shape[-1]
+        for step in range(1, NEARBY_SIDES + 1):
+            for side in (start - step, start + step):
+                if side >= 1 and self.probe.fits(side):
+                    return self.probe.resized(side)
+        return None
 
     def _preferred_side(self, sides: SideRange) -> int:
         """The model's own size when it fits, else the fitting side nearest the given one."""

@@ -109,3 +109,10 @@ def make_input(shape: Sequence[int], device: torch.device, dtype: torch.dtype) -
     # Random rather than zeros so data-dependent branches see something like real data.
     generator = torch.Generator(device=device).manual_seed(0)
     return torch.randn(tuple(shape), dtype=dtype, device=device, generator=generator)
+
+
+def meta_cannot_run(exc: BaseException | None) -> bool:
+    """Whether an error comes from the meta device itself (data-dependent ops), not the model."""
+    if exc is None:
+        return False
+    return isinstance(exc, NotImplementedError) or "meta" in str(exc).lower()

@@ -15,12 +15,13 @@ from torch import nn
 
 from cnntui.shapes.contracts import LARGER, SMALLER, find_mismatch
 from cnntui.shapes.forward import run_recorded
-from cnntui.shapes.placement import make_input
+from cnntui.shapes.placement import make_input, meta_cannot_run
 from cnntui.shapes.recorder import Call
 from cnntui.shapes.report import Shape
 
 FITS = "fits"
 OTHER = "other"  # failed in a way input size does not explain
+UNKNOWN = "unknown"  # the meta device cannot run the model (data-dependent code): no verdict
 
 SIDE_LIMIT = 4096  # largest image side tried; meta tensors make big sides cheap
 FEATURE_LIMIT = 1 << 20  # largest feature count tried for NxF inputs
@@ -74,13 +75,28 @@ class SizeProbe:
             return (*self.input_shape[:2], *([side] * (len(self.input_shape) - 2)))
         return (*self.input_shape[:-1], side)
 
+    def with_input(self, input_shape: Shape) -> SizeProbe:
+        """A probe of the same model around another input: other channels or another rank."""
+        return SizeProbe(self.model, input_shape, self.dtype)
+
     def outcome(self, side: int) -> str:
-        """FITS, SMALLER (input too small), LARGER (too large) or OTHER, for a square `side`."""
+        """FITS, SMALLER (input too small), LARGER (too large), OTHER or UNKNOWN, for a square
+        `side`."""
         if side not in self._outcomes:
-            x = make_input(self.resized(side), torch.device("meta"), self.dtype)
-            result = run_recorded(self.model, x, count_flops=False)
-            self._outcomes[side] = _classify(result.ok, result.failing)
+            self._outcomes[side] = self._outcome_of(self.resized(side))
         return self._outcomes[side]
+
+    def outcome_as_given(self) -> str:
+        """outcome() for the probe's own input, its sides unchanged (square or not)."""
+        return self._outcome_of(self.input_shape)
+
+    def _outcome_of(self, shape: Shape) -> str:
+        x = make_input(shape, torch.device("meta"), self.dtype)
+        result = run_recorded(self.model, x, count_flops=False)
+        outcome = _classify(result.ok, result.failing)
+        if outcome == OTHER and meta_cannot_run(result.exception):
+            return UNKNOWN  # real tensors might run it: no failure is known
+        return outcome
 
     def fitting_sides(self, start: int | None = None) -> SideRange | None:
         """The band of square sides that fit, searched from `start`; None if none is found."""
@@ -99,7 +115,7 @@ class SizeProbe:
 
     def _ordered(self, side: int) -> str:
         outcome = self.outcome(side)
-        if outcome == OTHER:
+        if outcome not in (FITS, SMALLER, LARGER):
             raise _GaveUp
         return outcome
 

@@ -24,6 +24,7 @@ from cnntui.shapes.inputs import MAX_DIM, MAX_ELEMENTS
 from cnntui.shapes.placement import (
     dtype_name,
     make_input,
+    meta_cannot_run,
     placed_copy,
     resolve_device,
     resolve_dtype,
@@ -104,7 +105,7 @@ def trace_model(
         return trace_on(CPU)
 
     report = trace_on(META)
-    if report.failure is None or not _meta_cannot_run(report.exception):
+    if report.failure is None or not meta_cannot_run(report.exception):
         return report
     reason = report.failure.error
     if torch_device.type == "meta":
@@ -150,7 +151,7 @@ def _trace_on(
     if result.exception is not None:
         probe = None
         # A model meta cannot run gets traced again on cpu; searching sizes on meta is futile.
-        meta_limited = device.type == "meta" and _meta_cannot_run(result.exception)
+        meta_limited = device.type == "meta" and meta_cannot_run(result.exception)
         if search_sizes and not meta_limited:
             meta_model = model if device.type == "meta" else placed_copy(module, META, dtype)
             probe = SizeProbe(meta_model, shape, dtype)
@@ -253,13 +254,6 @@ def _real_trace_is_cheap(module: nn.Module, shape: Shape, dtype: torch.dtype) ->
     if dtype != torch.float32 or math.prod(shape) > REAL_MAX_ELEMENTS:
         return False
     return sum(p.numel() for p in module.parameters()) <= REAL_MAX_PARAMS
-
-
-def _meta_cannot_run(exc: BaseException | None) -> bool:
-    """Whether an error comes from the meta device itself (data-dependent ops), not the model."""
-    if exc is None:
-        return False
-    return isinstance(exc, NotImplementedError) or "meta" in str(exc).lower()
 
 
 def _device_label(device: torch.device) -> str:
