@@ -71,7 +71,11 @@ def models(
 @app.command()
 def shapes(
     model: Annotated[
-        str, typer.Argument(help="Zoo name, torchvision:NAME, module:attr, or file.py:attr.")
+        str,
+        typer.Argument(
+            help="Zoo name, torchvision:NAME, module:attr, or file.py:attr; or a preset "
+            "(`cnntui presets`), for the net `cnntui run` trains with it."
+        ),
     ],
     input_shape: Annotated[
         str | None,
@@ -79,7 +83,8 @@ def shapes(
             "--input",
             "-i",
             help="Input shape: 1x1x224x224, 1,1,224,224, '(1, 1, 224, 224)', or 224 "
-            "(batch 1, the model's channels). Default: the model's own input.",
+            "(batch 1, the model's channels). Default: the model's own input, or for a "
+            "preset its data set's images at its resize.",
         ),
     ] = None,
     depth: Annotated[

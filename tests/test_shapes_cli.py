@@ -115,7 +115,8 @@ def test_wrong_spatial_size(runs: dict[str, Result]) -> None:
         "expects 400 input features (in_features=400) but got 1x576 (576 features)",
         "--input 1x1x28x28 fits",
         "Linear(576, 120) would accept 1x1x32x32",
-        "lenet · input 1x1x32x32 · float32 · traced on cpu",
+        # lenet is also a preset, which `cnntui run lenet` trains: the header says so.
+        "lenet from preset lenet · input 1x1x32x32 · float32 · traced on cpu",
     )
 
 
@@ -127,6 +128,18 @@ def test_wrong_channels(
         "Layer 0 Conv2d(3, 16, kernel_size=(5, 5), stride=(1, 1))",
         "expects 3 input channels (in_channels=3) but got 1x1x32x32 (1 channel)",
         "use --input 1x3x32x32",
+    )
+
+
+def test_wrong_channels_and_too_small_are_both_fixed_by_the_hint(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Fixing the channels alone (1x1x8x8) would fail at the next layer.
+    assert_debugger_output(
+        run_in_process(["lenet", "--input", "3x8x8"], monkeypatch, capsys),
+        "expects 1 input channel (in_channels=1) but got 1x3x8x8 (3 channels)",
+        "lenet takes 1 input channel, and 1x1x8x8 is too small for it: "
+        "the smallest input that works is --input 1x1x28x28",
     )
 
 
@@ -291,4 +304,104 @@ def test_help_names_every_model_form(
 ) -> None:
     result = run_in_process(["--help"], monkeypatch, capsys)
     assert result.returncode == 0
-    assert "Zoo name, torchvision:NAME, module:attr, or file.py:attr." in said(result)
+    assert "Zoo name, torchvision:NAME, module:attr, or file.py:attr; or a preset" in said(result)
+
+
+def json_shapes(
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    input_text: str | None = None,
+    options: dict[str, object] | None = None,
+) -> tuple[int, dict]:
+    """`cnntui shapes NAME --json` in this process: the exit code and the document."""
+    code = shapes_command(
+        name, input_text, None, "float32", "cpu", None, options or {}, True, False
+    )
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_mlp_is_traced_at_the_side_its_image_size_option_sets(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, doc = json_shapes(capsys, "mlp", options={"image_size": 32})
+    assert code == 0
+    assert doc["input_shape"] == [1, 1, 32, 32]
+    assert doc["model_options"] == {"image_size": 32}
+
+
+def test_mlp_hint_names_the_size_it_is_built_for(capsys: pytest.CaptureFixture[str]) -> None:
+    code, doc = json_shapes(capsys, "mlp", "28", {"image_size": 32})
+    assert code == 1
+    assert doc["failure"]["suggested_input"] == [1, 1, 32, 32]
+    assert "built for 1x1x28x28" not in doc["failure"]["hint"]
+
+
+@pytest.mark.parametrize(
+    ("preset", "model", "options", "input_shape"),
+    [
+        ("lenet5-cifar10", "lenet5-cifar", {}, [1, 3, 32, 32]),  # a preset name only
+        ("vgg11", "vgg11", {"ratio": 4}, [1, 1, 224, 224]),  # a model's name as well
+        ("mlp-mnist", "mlp", {}, [1, 1, 28, 28]),
+    ],
+)
+def test_a_preset_shows_the_net_cnntui_run_trains(
+    preset: str,
+    model: str,
+    options: dict[str, object],
+    input_shape: list[int],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import torch
+
+    from cnntui.config import load_config
+    from cnntui.zoo import build_model
+
+    config = load_config(preset)
+    assert (config.model, config.model_options) == (model, options)  # what `run` trains
+    code, doc = json_shapes(capsys, preset)
+    assert code == 0
+    assert (doc["model"], doc["preset"], doc["model_options"]) == (model, preset, options)
+    assert doc["input_shape"] == input_shape
+    with torch.device("meta"):
+        trained = build_model(model, options=options).module
+    assert doc["totals"]["params"] == sum(p.numel() for p in trained.parameters())
+
+
+def test_a_preset_header_names_the_preset_and_its_options(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run_in_process(["vgg11"], monkeypatch, capsys)
+    assert result.returncode == 0
+    assert "vgg11 (ratio=4) from preset vgg11 · input 1x1x224x224 · float32" in result.stdout
+
+
+def test_options_replace_a_presets_as_in_cnntui_run(capsys: pytest.CaptureFixture[str]) -> None:
+    code, doc = json_shapes(capsys, "vgg11", options={"ratio": 8})
+    assert code == 0
+    assert doc["model_options"] == {"ratio": 8}
+
+
+def test_a_preset_file_sets_input_and_classes_from_its_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    preset = tmp_path / "small.toml"
+    preset.write_text('model = "lenet"\ndataset = "synthetic:3x20x20:7"\nresize = 28\n')
+    code, doc = json_shapes(capsys, str(preset))
+    # As `cnntui run` does: lenet built for the data's 3 channels, its 20x20 images resized.
+    assert code == 0
+    assert doc["input_shape"] == [1, 3, 28, 28]
+    assert doc["output_shapes"] == [[1, 7]]  # the data's classes
+    assert doc["preset"] == str(preset)
+
+
+def test_a_preset_whose_files_decide_the_image_size_asks_for_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cnntui.errors import UsageError
+
+    preset = tmp_path / "pets.toml"
+    preset.write_text('model = "lenet"\ndataset = "folder:/no/such/pets"\n')
+    with pytest.raises(UsageError, match="only its files know; pass --input"):
+        json_shapes(capsys, str(preset))
+    code, doc = json_shapes(capsys, str(preset), "1x1x28x28")
+    assert (code, doc["input_shape"]) == (0, [1, 1, 28, 28])

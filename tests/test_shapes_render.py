@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,12 @@ def test_report_round_trips_through_json(lenet: ShapeReport) -> None:
     for report in (lenet, failed, lenet.collapsed(0)):
         again = ShapeReport.from_dict(json.loads(report_json(report)))
         assert again == report
+
+
+def test_header_names_the_preset_and_options_the_net_came_from(lenet: ShapeReport) -> None:
+    # `cnntui shapes vgg11` traces the preset's ratio-4 net: a bare "vgg11" would hide that.
+    made = replace(lenet, preset="lenet", model_options={"activation": "relu"})
+    assert render(made, 120).splitlines()[0] == (
+        "lenet (activation=relu) from preset lenet · input 1x1x28x28 · float32 · traced on cpu"
+    )
+    assert ShapeReport.from_dict(json.loads(report_json(made))) == made

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from cnntui.errors import UsageError
-from cnntui.zoo import ZOO, build_model
+from cnntui.zoo import ZOO, build_model, default_input
 
 # Parameter counts of the nets as d2l defines them (1 channel in, 10 classes out).
 D2L_PARAMS = {
@@ -71,6 +71,34 @@ def test_unknown_option_is_a_usage_error() -> None:
         build_model("lenet", options={"colour": "red"})
     with pytest.raises(UsageError, match="unknown activation"):
         build_model("lenet", options={"activation": "swishy"})
+
+
+def test_mlp_lists_its_image_size_option() -> None:
+    from cnntui.zoo_listing import models_as_records
+
+    listed = {record["name"]: record for record in models_as_records()}
+    assert listed["mlp"]["options"] == {"image_size": 28}
+    with pytest.raises(UsageError, match=r"\(options: image_size\)"):
+        build_model("mlp", options={"foo": 1})
+
+
+def test_mlp_is_built_for_the_side_its_image_size_sets() -> None:
+    built = build_model("mlp", options={"image_size": 32})
+    assert built.default_input == (1, 32, 32) == default_input("mlp", {"image_size": 32})
+    assert built.module(torch.zeros(1, *built.default_input)).shape == (1, 10)
+    assert default_input("mlp") == (1, 28, 28)
+
+
+@pytest.mark.parametrize("side", ["abc", 0, 2.5, True])
+def test_a_bad_image_size_is_a_usage_error(side: object) -> None:
+    with pytest.raises(UsageError, match="image_size is the input's side"):
+        build_model("mlp", options={"image_size": side})
+
+
+def test_default_input_has_the_channels_the_model_was_built_with() -> None:
+    # A 3-channel CIFAR net built for 1-channel images is built for 1x32x32, and the shape
+    # hints that quote it must say so.
+    assert build_model("lenet5-cifar", in_channels=1).default_input == (1, 32, 32)
 
 
 def test_torchvision_models_build_without_weights() -> None:

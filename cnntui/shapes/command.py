@@ -1,13 +1,15 @@
-"""`cnntui shapes MODEL`: parse the options, build the model, trace it, print the report."""
+"""`cnntui shapes NAME`: resolve the model or preset, build it, trace it, print the report."""
 
 from __future__ import annotations
 
 import sys
 import traceback
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cnntui.errors import EXIT_ERROR, EXIT_OK, UsageError
 from cnntui.shapes.inputs import parse_input_shape
+from cnntui.shapes.target import ShapesTarget, missing_input, resolve_target
 
 if TYPE_CHECKING:
     from cnntui.zoo import BuiltModel
@@ -27,17 +29,16 @@ def shapes_command(
     """Run `cnntui shapes` and return its exit code; usage errors raise UsageError."""
     if depth is not None and depth < 0:
         raise UsageError(f"--depth must be 0 or more, got {depth}")
-    # The zoo answers these without torch, so a typo in the name or shape fails fast.
-    from cnntui.zoo import default_input
-
-    model_input = default_input(model)
-    input_shape = _input_shape(model, input_text, model_input)
+    # Before the model is built: a typo in a name or a shape fails in a moment.
+    target = resolve_target(model, options)
+    input_shape = _input_shape(target, input_text)
 
     from cnntui.shapes.placement import resolve_device, resolve_dtype
 
     torch_dtype = resolve_dtype(dtype)
     on_cuda = resolve_device(device).type == "cuda"
-    built = _build(model, num_classes, options, on_meta=not on_cuda)
+    classes = num_classes if num_classes is not None else target.num_classes
+    built = _build(target, classes, on_meta=not on_cuda)
 
     from cnntui.shapes.trace import trace_model
 
@@ -48,7 +49,9 @@ def shapes_command(
         device=device,
         model_name=built.name,
         default_input=built.default_input,
-    ).collapsed(depth)
+    )
+    # The header says which preset and options made this net, which the bare name may not.
+    report = replace(report, preset=target.preset, model_options=target.options).collapsed(depth)
 
     if json_output:
         from cnntui.shapes.render import report_json
@@ -65,25 +68,20 @@ def shapes_command(
     return EXIT_OK if report.ok else EXIT_ERROR
 
 
-def _input_shape(
-    model: str, input_text: str | None, model_input: tuple[int, ...] | None
-) -> tuple[int, ...]:
+def _input_shape(target: ShapesTarget, input_text: str | None) -> tuple[int, ...]:
     if input_text is not None:
-        return parse_input_shape(input_text, model_input)
-    if model_input is None:
+        return parse_input_shape(input_text, target.image)
+    if target.image is not None:
+        return (1, *target.image)
+    if target.preset is None:
         # A typo in the module, file or attribute is the more useful thing to hear first.
         from cnntui.zoo.external import load_user_target
 
-        load_user_target(model)
-        raise UsageError(
-            f"{model} does not say what input it takes; pass --input, e.g. --input 1x3x224x224"
-        )
-    return (1, *model_input)
+        load_user_target(target.model)
+    raise missing_input(target)
 
 
-def _build(
-    model: str, num_classes: int | None, options: dict[str, Any], on_meta: bool
-) -> BuiltModel:
+def _build(target: ShapesTarget, num_classes: int | None, on_meta: bool) -> BuiltModel:
     """Build the model, straight on the meta device when the trace will run there.
 
     A meta build skips allocating and initialising weights (half a gigabyte and a second for
@@ -91,10 +89,18 @@ def _build(
     """
     from cnntui.zoo import build_model
 
-    user_module = ":" in model and not model.startswith("torchvision:")
+    def build() -> BuiltModel:
+        return build_model(
+            target.model,
+            in_channels=target.in_channels,
+            num_classes=num_classes,
+            options=target.options,
+        )
+
+    user_module = ":" in target.model and not target.model.startswith("torchvision:")
     if not on_meta or user_module:
-        return build_model(model, num_classes=num_classes, options=options)
+        return build()
     import torch
 
     with torch.device("meta"):
-        return build_model(model, num_classes=num_classes, options=options)
+        return build()

@@ -55,10 +55,21 @@ def report_renderable(report: ShapeReport, width: int) -> RenderableType:
 def title_text(report: ShapeReport) -> Text:
     """What was traced: model, input, dtype and where the tensors lived."""
     return Text(
-        f"{report.model} · input {format_shape(report.input_shape)} · {report.dtype}"
+        f"{model_label(report)} · input {format_shape(report.input_shape)} · {report.dtype}"
         f" · traced on {report.traced_on}",
         style="bold",
     )
+
+
+def model_label(report: ShapeReport) -> str:
+    """The model with the options and preset it was built from: `vgg11 (ratio=4) from preset
+    vgg11`. A bare name would hide that the net differs from the model's defaults."""
+    label = report.model
+    if report.model_options:
+        label += " (" + ", ".join(f"{k}={v}" for k, v in report.model_options.items()) + ")"
+    if report.preset is not None:
+        label += f" from preset {report.preset}"
+    return label
 
 
 def layer_table(report: ShapeReport, wide: bool) -> Table:

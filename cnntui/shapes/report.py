@@ -144,6 +144,8 @@ class ShapeReport:
     failure: ShapeFailure | None = None
     notes: list[str] = field(default_factory=list)
     depth: int | None = None  # the --depth the rows were collapsed to
+    preset: str | None = None  # the preset whose net this is (`cnntui shapes vgg11`)
+    model_options: dict[str, Any] = field(default_factory=dict)  # as given: preset or -o
     # The exception itself, for --debug; never serialised.
     exception: BaseException | None = field(default=None, repr=False, compare=False)
 
@@ -179,6 +181,8 @@ class ShapeReport:
         return {
             "version": SCHEMA_VERSION,
             "model": self.model,
+            "preset": self.preset,
+            "model_options": dict(self.model_options),
             "input_shape": list(self.input_shape),
             "dtype": self.dtype,
             "device": self.device,
@@ -206,6 +210,8 @@ class ShapeReport:
             failure=ShapeFailure.from_dict(failure) if failure else None,
             notes=list(data.get("notes", [])),
             depth=data.get("depth"),
+            preset=data.get("preset"),
+            model_options=dict(data.get("model_options", {})),
         )
 
 

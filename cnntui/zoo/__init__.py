@@ -40,10 +40,11 @@ def resolve_spec(name: str) -> ModelSpec:
     )
 
 
-def default_input(name: str) -> tuple[int, int, int] | None:
-    """The (C, H, W) a model is meant for, without building it when the zoo knows."""
+def default_input(name: str, options: dict[str, Any] | None = None) -> tuple[int, int, int] | None:
+    """The (C, H, W) a model is meant for with these options, without building it when the zoo
+    knows."""
     if ":" not in name:
-        return resolve_spec(name).default_input
+        return resolve_spec(name).input_for(options)
     if name.startswith("torchvision:"):
         return (3, 224, 224)
     return None
@@ -77,10 +78,12 @@ def build_model(
         )
     factory = _import_factory(spec.factory)
     kwargs: dict[str, Any] = {**spec.options, **options}
-    kwargs["in_channels"] = in_channels if in_channels is not None else spec.default_input[0]
+    # What the net is really built for: the channels it was given and the side its options set.
+    built_for = spec.input_for(options, in_channels)
+    kwargs["in_channels"] = built_for[0]
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
-    return BuiltModel(factory(**kwargs), spec.name, spec.default_input)
+    return BuiltModel(factory(**kwargs), spec.name, built_for)
 
 
 def _import_factory(path: str) -> Any:

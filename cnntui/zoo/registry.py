@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cnntui.errors import UsageError
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -17,6 +19,26 @@ class ModelSpec:
     params: int  # parameter count with the default options, 1 channel in (3 for CIFAR), 10 out
     summary: str
     options: dict[str, object] = field(default_factory=dict)  # option name -> default
+    # The option that sets the square image side the model is built for (an MLP's first Linear
+    # is sized from it), so its input follows the option instead of default_input's side.
+    size_option: str | None = None
+
+    def input_for(
+        self, options: dict[str, object] | None = None, in_channels: int | None = None
+    ) -> tuple[int, int, int]:
+        """The (C, H, W) the model is built for with these options and input channels."""
+        channels, height, width = self.default_input
+        if in_channels is not None:
+            channels = in_channels
+        side = (options or {}).get(self.size_option) if self.size_option else None
+        if side is None:
+            return channels, height, width
+        if isinstance(side, bool) or not isinstance(side, int) or side < 1:
+            raise UsageError(
+                f"model {self.name}: option {self.size_option} is the input's side and must be "
+                f"a whole number of at least 1, got {side!r}"
+            )
+        return channels, side, side
 
 
 LENET_OPTIONS = {"activation": "sigmoid", "pool": "avg"}
@@ -54,6 +76,8 @@ ZOO: dict[str, ModelSpec] = {
             (1, 28, 28),
             266_610,
             "Multilayer perceptron 784-300-100-10 with ReLU",
+            {"image_size": 28},
+            size_option="image_size",
         ),
         ModelSpec(
             "alexnet",
