@@ -23,6 +23,27 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+
+def show_version(value: bool) -> None:
+    if value:
+        from cnntui import __version__
+
+        typer.echo(f"cnntui {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """A terminal UI training monitor for PyTorch CNNs."""
+
+
 ModelOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -163,7 +184,10 @@ def run(
         str | None,
         typer.Option(help="Mixed precision: off, bf16, fp16 (CUDA) or auto (bf16 on a GPU)."),
     ] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(help="Stop after this many steps (a smoke test: no final evaluation)."),
+    ] = None,
     run_dir: Annotated[
         str | None, typer.Option(help="Write the run here: a new or empty directory.")
     ] = None,
@@ -281,7 +305,10 @@ def eval_(
     batch_size: Annotated[
         int | None,
         typer.Option(
-            "--batch-size", "-b", help="Examples per batch (default: the run's, at least 256)."
+            "--batch-size",
+            "-b",
+            min=1,
+            help="Examples per batch (default: the run's, at least 256).",
         ),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

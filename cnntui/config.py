@@ -195,7 +195,8 @@ def presets_dir() -> Path:
 
 
 def list_presets() -> dict[str, Path]:
-    return {p.stem: p for p in sorted(presets_dir().glob("*.toml"))}
+    # By name, not file name: "lenet.toml" sorts after "lenet-bn.toml" ("." > "-").
+    return {p.stem: p for p in sorted(presets_dir().glob("*.toml"), key=lambda p: p.stem)}
 
 
 def read_preset(path: Path) -> dict[str, Any]:

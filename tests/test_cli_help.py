@@ -34,3 +34,21 @@ def test_help_fits_an_80_column_terminal_without_cutting_words() -> None:
         )  # fmt: skip
         assert "…" not in out.stdout, (command, out.stdout)
         assert max(len(line) for line in out.stdout.splitlines()) <= 80
+
+
+def test_version_prints_the_package_version() -> None:
+    from typer.testing import CliRunner
+
+    from cnntui import __version__
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"cnntui {__version__}"
+
+
+def test_eval_refuses_a_batch_size_under_one(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["eval", str(tmp_path), "-b", "0"])
+    assert result.exit_code == 2
+    assert "--batch-size" in result.output

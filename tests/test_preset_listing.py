@@ -22,3 +22,11 @@ def test_presets_at_80_columns_show_names_and_image_sizes_whole() -> None:
     assert "…" not in out.stdout
     assert "fmnist@224" in rows["alexnet"] and "fmnist@96" in rows["googlenet"]
     assert "@" not in rows["lenet"]  # trains at the data set's own 28x28
+
+
+def test_presets_are_listed_by_name() -> None:
+    from cnntui.config import list_presets
+
+    names = list(list_presets())
+    assert names == sorted(names)
+    assert names.index("lenet") < names.index("lenet-bn")
