@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cnntui.config import RunConfig, apply_settings, list_presets, load_config, read_preset
@@ -181,3 +183,11 @@ def test_a_bad_value_names_where_it_was_set(tmp_path) -> None:
         load_config("lenet", overrides={"epochs": -1})
     # A bad preset value that the command line replaces never counts.
     assert load_config("", preset=str(path), overrides={"epochs": 3}).epochs == 3
+
+
+def test_the_readme_documents_every_preset_key() -> None:
+    """`--set KEY=VALUE` takes any of them; the README's table is where a user finds them."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = readme[readme.index("### Preset keys") : readme.index("## Development")]
+    missing = [key for key in RunConfig.__dataclass_fields__ if f"`{key}`" not in table]
+    assert missing == []

@@ -30,6 +30,13 @@ def test_a_resize_the_model_cannot_take_is_a_usage_error_naming_the_fix(tmp_path
     assert not runs.exists() or not any(runs.iterdir())  # no run directory left behind
 
 
+def test_the_shapes_command_offered_builds_the_net_the_run_would() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.Flatten(), nn.Linear(8 * 30 * 30, 10))
+    with pytest.raises(UsageError) as caught:
+        checked_shapes(model, "net.py:net", None, (1, 28, 28), "fmnist", {"width": 8})
+    assert "cnntui shapes net.py:net --input 1x1x28x28 -o width=8" in str(caught.value)
+
+
 def test_a_model_that_wants_other_channels_says_so() -> None:
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten(), nn.Linear(8 * 26 * 26, 10))
     with pytest.raises(UsageError) as caught:

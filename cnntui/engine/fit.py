@@ -28,6 +28,7 @@ def checked_shapes(
     default_input: tuple[int, ...] | None,
     image_shape: tuple[int, int, int],
     dataset: str,
+    model_options: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """The shapes report of one example as a dict (None when the tracer cannot run the model);
     raises UsageError when the images cannot go through it."""
@@ -48,12 +49,18 @@ def checked_shapes(
         return None
     failure = report.failure
     if failure is not None and failure.kind in MISFIT_KINDS:
-        raise UsageError(misfit_message(model_name, dataset, input_shape, failure))
+        raise UsageError(
+            misfit_message(model_name, dataset, input_shape, failure, model_options or {})
+        )
     return report.to_dict()
 
 
 def misfit_message(
-    model_name: str, dataset: str, input_shape: tuple[int, int, int, int], failure: ShapeFailure
+    model_name: str,
+    dataset: str,
+    input_shape: tuple[int, int, int, int],
+    failure: ShapeFailure,
+    model_options: dict[str, Any],
 ) -> str:
     """What does not fit, in the run's own terms: its images, --resize, and the shapes command."""
     channels = input_shape[1]
@@ -68,5 +75,7 @@ def misfit_message(
             "pick a model and a data set that agree."
         )
     shape = "x".join(str(side) for side in input_shape)
-    lines.append(f"Every layer's shape: cnntui shapes {model_name} --input {shape}")
+    # With the run's options, or the command would show another net than the one refused.
+    options = "".join(f" -o {key}={value}" for key, value in model_options.items())
+    lines.append(f"Every layer's shape: cnntui shapes {model_name} --input {shape}{options}")
     return "\n".join(lines)

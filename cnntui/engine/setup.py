@@ -251,7 +251,12 @@ def prepare_run(
     # Before anything runs the model (the layout probe, the first step) or the run directory
     # exists: images that cannot go through it are a usage error, said in plain words.
     shapes = checked_shapes(
-        model, config.model, built.default_input, data.input_shape, config.dataset
+        model,
+        config.model,
+        built.default_input,
+        data.input_shape,
+        config.dataset,
+        config.model_options,
     )
     initialize_weights(model, config.init)
     model.to(device)
