@@ -74,6 +74,7 @@ def launch_command(
     resume: Path | None,
     headless: bool,
     json_output: bool,
+    exit_on_finish: bool = False,
 ) -> int:
     """The `run --nproc` entry: the dashboard over a headless launcher child, or just launch."""
     if nproc < 1:
@@ -86,7 +87,9 @@ def launch_command(
         overrides["run_dir"] = str(run_dir)
     use_dashboard = not (headless or json_output) and sys.stdout.isatty() and sys.stdin.isatty()
     if use_dashboard:
-        return launch_with_dashboard(nproc, target, preset, overrides, resume, run_dir)
+        return launch_with_dashboard(
+            nproc, target, preset, overrides, resume, run_dir, exit_on_finish
+        )
     return launch(nproc, worker_args(target, preset, overrides, resume, json_output))
 
 
@@ -141,8 +144,10 @@ def launch_with_dashboard(
     overrides: dict[str, Any],
     resume: Path | None,
     run_dir: Path,
+    exit_on_finish: bool = False,
 ) -> int:
-    """Show the dashboard on rank 0's run directory while a launcher child runs the ranks."""
+    """Show the dashboard on rank 0's run directory while a launcher child runs the ranks;
+    with `exit_on_finish` it closes when they are done, as a single process's dashboard does."""
     from cnntui.tui.app import Dashboard
     from cnntui.tui.sources import FileSource
 
@@ -161,6 +166,8 @@ def launch_with_dashboard(
         message = "all ranks finished" if code == 0 else f"the launch ended with exit code {code}"
         with contextlib.suppress(Exception):  # the dashboard may have closed already
             app.call_from_thread(app.notify, message, severity="error" if code else "information")
+            if exit_on_finish:
+                app.call_from_thread(app.exit)
 
     threading.Thread(target=tell_when_done, name="cnntui-launch", daemon=True).start()
     try:

@@ -28,7 +28,9 @@ def run_command(
     if nproc is not None:
         from cnntui.launch import launch_command
 
-        return launch_command(nproc, target, preset, overrides, resume, headless, json_output)
+        return launch_command(
+            nproc, target, preset, overrides, resume, headless, json_output, exit_on_finish
+        )
 
     if wants_dashboard(headless, json_output) and "WORLD_SIZE" not in os.environ:
         # The dashboard opens once torch is loaded and the run is set up: seconds of a blank

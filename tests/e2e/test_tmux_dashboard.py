@@ -149,6 +149,24 @@ def test_live_run_stays_open_when_done_until_q(terminal: Terminal, tmp_path: Pat
     assert "cnntui: finished after 16 steps" in screen
 
 
+def test_a_data_parallel_run_under_the_dashboard_closes_when_asked(
+    terminal: Terminal, tmp_path: Path
+) -> None:
+    """`--exit-on-finish` with `--nproc`: the dashboard over the launcher closed only on q.
+    The launcher's log is written into --run-dir before rank 0 checks the directory is new."""
+    run_dir = tmp_path / "ddp"
+    terminal.start(
+        cnntui(
+            "run", "lenet", "--dataset", "synthetic:1x28x28:10:train=512:test=128",
+            "--epochs", "1", "--device", "cpu", "--nproc", "2", "--exit-on-finish",
+            "--run-dir", str(run_dir),
+        )
+    )  # fmt: skip
+    assert terminal.exit_code(timeout=STARTUP_TIMEOUT + 60) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["steps"] == 2
+
+
 def test_ctrl_c_while_setting_up_leaves_no_run_behind(terminal: Terminal, tmp_path: Path) -> None:
     terminal.start(cnntui("run", "lenet", "--dataset", "synthetic", "--epochs", "1"))
     terminal.wait_for("cnntui: setting up lenet…", timeout=STARTUP_TIMEOUT)
