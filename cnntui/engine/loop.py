@@ -324,9 +324,7 @@ class TrainingLoop:
             duration=self.tally.seconds,
             examples_per_sec=self.tally.examples_per_sec,
         )
-        last_epoch = self.epoch + 1 >= config.epochs or (
-            config.max_steps is not None and self.step >= config.max_steps
-        )
+        last_epoch = self.epoch + 1 >= config.epochs or self.max_steps_reached()
         evaluate_now = (self.epoch + 1) % max(1, config.eval_every) == 0 or last_epoch
         if evaluate_now and self.dist.is_main:  # the other ranks wait at the next collective
             if self.data.val is not None:
