@@ -101,42 +101,6 @@ def test_the_summary_says_how_long_subscribers_held_the_training_thread(tiny_con
     assert summary["reporting_seconds"] < summary["duration"]
 
 
-def stop_at(trainer_ref: list[Trainer], step: int):
-    def subscriber(event: Event) -> None:
-        if isinstance(event, StepMetrics) and event.step >= step:
-            trainer_ref[0].request_stop()
-
-    return subscriber
-
-
-def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tiny_config, tmp_path) -> None:
-    config = dataclasses.replace(
-        tiny_config, augment=True, model_options={"activation": "relu", "pool": "max"}
-    )
-    interrupted_config = dataclasses.replace(config, run_dir=str(tmp_path / "cut"))
-    ref: list[Trainer] = []
-    first = Trainer(interrupted_config)
-    ref.append(first)
-    first.subscribe(stop_at(ref, 21))  # mid-way through the second epoch
-    assert first.run() == 130
-    cut = load_checkpoint(tmp_path / "cut" / "last.pt")
-    assert 21 <= cut["step"] < 32 and cut["epoch_batch"] > 0
-    # The memory layout was chosen by timing and recorded in the run's config; the resumed run
-    # must reuse it, and the uninterrupted run for comparison is given the same one.
-    layout = cut["config"]["channels_last"]
-    assert layout in (True, False)
-
-    code, events, _ = train(interrupted_config, resume_from=tmp_path / "cut")
-    assert code == 0
-    assert of(events, RunStarted)[0].start_step == cut["step"]
-    assert of(events, RunStarted)[0].config["channels_last"] is layout
-    train(dataclasses.replace(config, run_dir=str(tmp_path / "straight"), channels_last=layout))
-    final = load_checkpoint(tmp_path / "cut" / "last.pt")["model"]
-    expected = load_checkpoint(tmp_path / "straight" / "last.pt")["model"]
-    for key in expected:
-        torch.testing.assert_close(final[key], expected[key], rtol=0, atol=0)
-
-
 def test_pause_save_and_evaluate_requests_from_another_thread(tiny_config) -> None:
     config = dataclasses.replace(tiny_config, epochs=50)
     events: list[Event] = []
@@ -186,29 +150,6 @@ class Net(nn.Module):
 """
 
 
-# Every step its own window (the bad gradient and the bad loss are read apart), or one window.
-@pytest.mark.parametrize("log_interval", [1e-9, 60.0])
-def test_divergence_names_the_step_and_the_layer(tiny_config, tmp_path, log_interval) -> None:
-    path = tmp_path / "nanmodel.py"
-    path.write_text(textwrap.dedent(NAN_MODEL))
-    config = dataclasses.replace(
-        tiny_config,
-        model=f"{path}:Net",
-        model_options={},
-        momentum=0.0,
-        health_every=0,
-        log_interval=log_interval,
-    )
-    code, events, _ = train(config)
-    assert code == 3
-    finished = events[-1]
-    assert isinstance(finished, RunFinished) and finished.status == "diverged"
-    assert "at step 6" in finished.message
-    assert "'head' at step 5" in finished.message
-    summary = json.loads((Path(config.run_dir) / "summary.json").read_text())
-    assert summary["status"] == "diverged" and summary["exit_code"] == 3
-
-
 BREAKS_AFTER_NAN = """
 
 class BreaksAfterNan(Net):
@@ -219,19 +160,38 @@ class BreaksAfterNan(Net):
 """
 
 
-def test_an_error_is_reported_as_itself_when_the_unread_loss_had_diverged(
-    tiny_config, tmp_path
-) -> None:
+def nan_model_config(tiny_config, tmp_path: Path, model_class: str, log_interval: float):
+    """A run of one of the models above, written to a file as a user's own model would be."""
     path = tmp_path / "nanmodel.py"
     path.write_text(textwrap.dedent(NAN_MODEL) + textwrap.dedent(BREAKS_AFTER_NAN))
-    config = dataclasses.replace(
+    return dataclasses.replace(
         tiny_config,
-        model=f"{path}:BreaksAfterNan",
+        model=f"{path}:{model_class}",
         model_options={},
         momentum=0.0,
         health_every=0,
-        log_interval=60.0,
+        log_interval=log_interval,
     )
+
+
+# Every step its own window (the bad gradient and the bad loss are read apart), or one window.
+@pytest.mark.parametrize("log_interval", [1e-9, 60.0])
+def test_divergence_names_the_step_and_the_layer(tiny_config, tmp_path, log_interval) -> None:
+    config = nan_model_config(tiny_config, tmp_path, "Net", log_interval)
+    code, events, _ = train(config)
+    assert code == 3
+    finished = events[-1]
+    assert isinstance(finished, RunFinished) and finished.status == "diverged"
+    assert "at step 6" in finished.message
+    assert "'head' at step 5" in finished.message
+    summary = json.loads((Path(config.run_dir) / "summary.json").read_text())
+    assert summary["status"] == "diverged" and summary["exit_code"] == 3
+
+
+def test_an_error_is_reported_as_itself_when_the_unread_loss_had_diverged(
+    tiny_config, tmp_path
+) -> None:
+    config = nan_model_config(tiny_config, tmp_path, "BreaksAfterNan", log_interval=60.0)
     code, events, _ = train(config)
     assert code == 1
     assert events[-1].kind == "failed" and "the data worker died" in events[-1].error
