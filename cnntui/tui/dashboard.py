@@ -230,11 +230,16 @@ class Dashboard(App[int]):
             interval = self._pacer.skip()
         self.set_timer(interval, self._paced_tick)
 
+    @property
+    def _header(self) -> RunHeader:
+        header = self._panes["header"]
+        assert isinstance(header, RunHeader)
+        return header
+
     def _announce_waiting(self, run_dir: Path) -> set[str]:
         """`watch` on a directory no run has written to yet (a `run --run-dir` about to start)
         waits for it; the header and the log say so, or the empty dashboard looks hung."""
-        header = self._panes["header"]
-        assert isinstance(header, RunHeader)
+        header = self._header
         header.awaiting = run_dir
         events_file = run_dir / EVENTS_FILE
         return self.state.note(
@@ -245,8 +250,7 @@ class Dashboard(App[int]):
 
     def _count_wait(self) -> set[str]:
         """While no run has started, the header shows how long it has waited, by the second."""
-        header = self._panes["header"]
-        assert isinstance(header, RunHeader)
+        header = self._header
         if header.awaiting is None or self.state.started is not None:
             return set()
         waited = time.monotonic() - self._opened_at
@@ -258,8 +262,7 @@ class Dashboard(App[int]):
     def _check_quiet(self) -> set[str]:
         """A tailed run that stops writing events may have been killed: say so in the header."""
         quiet = time.monotonic() - self._last_event_at
-        header = self._panes["header"]
-        assert isinstance(header, RunHeader)
+        header = self._header
         quiet_for = quiet if self.state.active and quiet > STALE_AFTER else None
         if quiet_for is None and header.quiet_for is None:
             return set()
