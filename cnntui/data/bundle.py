@@ -190,17 +190,12 @@ def _read_raw(spec: DataSpec, data_dir, download, fetch, log):
     from cnntui.data.readers import read_cifar_set, read_idx_set
 
     if spec.name == "synthetic":
-        from cnntui.data.datasets import (
-            SYNTHETIC_DEFAULT_CLASSES,
-            SYNTHETIC_DEFAULT_SHAPE,
-            SYNTHETIC_DEFAULT_TEST,
-            SYNTHETIC_DEFAULT_TRAIN,
-        )
+        from cnntui.data.datasets import SYNTHETIC_DEFAULT_TEST, SYNTHETIC_DEFAULT_TRAIN
         from cnntui.data.synthetic import make_synthetic
 
         return make_synthetic(
-            spec.shape or SYNTHETIC_DEFAULT_SHAPE,
-            spec.num_classes or SYNTHETIC_DEFAULT_CLASSES,
+            spec.stored_shape,
+            spec.class_count,
             spec.train_size or SYNTHETIC_DEFAULT_TRAIN,
             spec.test_size or SYNTHETIC_DEFAULT_TEST,
             spec.seed,

@@ -150,13 +150,28 @@ class DataSpec:
         """The catalogue entry."""
         return DATASETS[self.name]
 
+    @property
+    def stored_shape(self) -> tuple[int, int, int] | None:
+        """(C, H, W) of the stored images, as far as the spec and the catalogue say without
+        reading files: synthetic's defaults filled in; None where only the files know."""
+        if self.name == "synthetic":
+            return self.shape or SYNTHETIC_DEFAULT_SHAPE
+        return self.info.input_shape
+
+    @property
+    def class_count(self) -> int | None:
+        """The number of classes, likewise: synthetic's default filled in."""
+        if self.name == "synthetic":
+            return self.num_classes or SYNTHETIC_DEFAULT_CLASSES
+        return self.info.num_classes
+
     def __str__(self) -> str:
         if self.name == "folder":
             return f"folder:{self.path}"
         if self.name != "synthetic":
             return self.name
         c, h, w = self.shape or SYNTHETIC_DEFAULT_SHAPE
-        text = f"synthetic:{c}x{h}x{w}:{self.num_classes or SYNTHETIC_DEFAULT_CLASSES}"
+        text = f"synthetic:{c}x{h}x{w}:{self.class_count}"
         for key, value, default in (
             ("train", self.train_size, None),
             ("test", self.test_size, None),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnntui.config import find_preset, load_config
-from cnntui.data.datasets import SYNTHETIC_DEFAULT_CLASSES, SYNTHETIC_DEFAULT_SHAPE, parse_data_spec
+from cnntui.data.datasets import parse_data_spec
 from cnntui.errors import UsageError
 from cnntui.zoo import default_input
 
@@ -62,11 +62,7 @@ def _data_image(dataset: str, resize: int | None) -> tuple[Image | None, int | N
     """One example's (C, H, W) after the resize, and the class count, from the catalogue alone:
     reading the files could mean a download. None where only the files can say (folder:PATH)."""
     spec = parse_data_spec(dataset)
-    if spec.name == "synthetic":
-        stored = spec.shape or SYNTHETIC_DEFAULT_SHAPE
-        num_classes = spec.num_classes or SYNTHETIC_DEFAULT_CLASSES
-    else:
-        stored, num_classes = spec.info.input_shape, spec.info.num_classes
+    stored, num_classes = spec.stored_shape, spec.class_count
     if stored is None:
         return None, num_classes
     channels, height, width = stored
