@@ -25,6 +25,30 @@ SCHEDULES = ("constant", "step", "cosine", "onecycle")
 INITS = ("default", "xavier", "kaiming")
 AMP_MODES = ("off", "auto", "bf16", "fp16")
 
+COMMAND_LINE = "the command line"  # the source of a value given to `cnntui run`
+# The keys `cnntui run` sets with a flag of their own; any other key is set with --set KEY=VALUE.
+# A test keeps this in step with the command's options.
+RUN_FLAGS = {
+    key: "--" + key.replace("_", "-")
+    for key in (
+        "dataset", "epochs", "batch_size", "lr", "optimizer", "schedule", "device", "data_dir",
+        "resize", "augment", "val_split", "seed", "amp", "max_steps", "run_dir", "runs_root",
+    )
+} | {"model_options": "--opt"}  # fmt: skip
+
+
+def command_line_name(key: str) -> str:
+    """What the user typed to set `key`, for messages: `--batch-size`, or `--set grad_clip`."""
+    return RUN_FLAGS.get(key, f"--set {key}")
+
+
+def blame(where: str, key: str, why: str) -> UsageError:
+    """A usage error for `key` set in `where`: the flag when it was the command line, since
+    that is what the user typed; `file: key ...` for a preset."""
+    if where == COMMAND_LINE:
+        return UsageError(f"{command_line_name(key)} {why}")
+    return UsageError(f"{where}: {key} {why}")
+
 
 @dataclass
 class RunConfig:
@@ -82,7 +106,7 @@ class RunConfig:
         was set: `sources[key]` when given (a preset file, the command line), else `source`."""
 
         def bad(key: str, why: str) -> UsageError:
-            return UsageError(f"{(sources or {}).get(key, source)}: {key} {why}")
+            return blame((sources or {}).get(key, source), key, why)
 
         for key, value in self.to_dict().items():
             # NaN passes no range check below by failing every comparison; say so plainly.
@@ -166,8 +190,12 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             continue
         if isinstance(base, type) and isinstance(value, base):
             return value
-    wanted = " or ".join(_describe(t) for t in allowed)
-    raise UsageError(f"{source}: {key} should be {wanted}, got {value!r}")
+    # None cannot be typed in TOML or on the command line: an optional key is left out instead.
+    wanted = " or ".join(_describe(t) for t in allowed if t is not type(None))
+    unset = " (or left unset)" if type(None) in allowed else ""
+    # From the command line, only --set reaches here: typer has already checked the flags' types.
+    where = f"--set {key}" if source == COMMAND_LINE else f"{source}: {key}"
+    raise UsageError(f"{where} should be {wanted}{unset}, got {value!r}")
 
 
 def apply_settings(config: RunConfig, settings: dict[str, Any], source: str) -> RunConfig:
@@ -177,7 +205,8 @@ def apply_settings(config: RunConfig, settings: dict[str, Any], source: str) -> 
         if key not in FIELDS:
             close = difflib.get_close_matches(key, FIELDS, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
-            raise UsageError(f"{source}: unknown key {key!r}{hint}")
+            where = "--set" if source == COMMAND_LINE else source
+            raise UsageError(f"{where}: unknown key {key!r}{hint}")
         values[key] = _coerce(key, value, source)
     return dataclasses.replace(config, **values)
 
@@ -236,7 +265,7 @@ def load_config(
         config = apply_settings(config, settings, str(preset_path))
         sources.update(dict.fromkeys(settings, str(preset_path)))
     if target and (preset or preset_path is None):
-        config = apply_settings(config, {"model": target}, "the command line")
+        config = apply_settings(config, {"model": target}, COMMAND_LINE)
     elif preset_path is not None and "model" not in settings and "model" not in (overrides or {}):
         # Otherwise the default model (LeNet) would train without a word.
         raise UsageError(
@@ -248,6 +277,6 @@ def load_config(
 
         if ":" not in target:
             resolve_spec(target)  # unknown names fail here, with suggestions
-    config = apply_settings(config, overrides or {}, "the command line")
-    sources.update(dict.fromkeys(overrides or {}, "the command line"))
-    return config.validate("the command line", sources)
+    config = apply_settings(config, overrides or {}, COMMAND_LINE)
+    sources.update(dict.fromkeys(overrides or {}, COMMAND_LINE))
+    return config.validate(COMMAND_LINE, sources)

@@ -125,11 +125,11 @@ def test_ints_are_accepted_for_floats_but_bools_are_not_ints() -> None:
 @pytest.mark.parametrize(
     ("key", "value", "fragment"),
     [
-        ("epochs", 0, "epochs must be at least 1"),
-        ("lr", -1.0, "lr must be positive"),
-        ("val_split", 1.0, "val_split must be in"),
-        ("schedule", "linear", "schedule must be one of"),
-        ("amp", "fp8", "amp must be one of"),
+        ("epochs", 0, "^--epochs must be at least 1"),
+        ("lr", -1.0, "^--lr must be positive"),
+        ("val_split", 1.0, "^--val-split must be in"),
+        ("schedule", "linear", "^--schedule must be one of"),
+        ("amp", "fp8", "^--amp must be one of"),
     ],
 )
 def test_values_out_of_range(key: str, value: object, fragment: str) -> None:
@@ -140,27 +140,27 @@ def test_values_out_of_range(key: str, value: object, fragment: str) -> None:
 @pytest.mark.parametrize(
     ("settings", "fragment"),
     [
-        ({"grad_clip": -1.0}, "grad_clip must be positive"),
-        ({"grad_clip": 0.0}, "grad_clip must be positive"),
-        ({"schedule": "step", "gamma": -1.0}, r"gamma must be in \(0, 1\]"),
-        ({"gamma": 0.0}, r"gamma must be in \(0, 1\]"),
-        ({"schedule": "onecycle", "warmup_epochs": -1.0}, "warmup_epochs must be 0 or more"),
-        ({"step_size": 0}, "step_size must be at least 1"),
-        ({"momentum": 1.0}, r"momentum must be in \[0, 1\)"),
-        ({"momentum": -0.5}, r"momentum must be in \[0, 1\)"),
-        ({"nesterov": True, "momentum": 0.0}, "nesterov needs a momentum above 0"),
-        ({"weight_decay": -1e-4}, "weight_decay must be 0 or more"),
-        ({"label_smoothing": -0.1}, "label_smoothing must be in"),
-        ({"eval_every": 0}, "eval_every must be at least 1"),
-        ({"checkpoint_every": 0}, "checkpoint_every must be at least 1"),
-        ({"health_every": -1}, "health_every must be 0"),
-        ({"device_stats_interval": 0.0}, "device_stats_interval must be positive"),
-        ({"lr": float("nan")}, "lr must be a finite number, got nan"),
-        ({"lr": float("inf")}, "lr must be a finite number, got inf"),
+        ({"grad_clip": -1.0}, "--set grad_clip must be positive"),
+        ({"grad_clip": 0.0}, "--set grad_clip must be positive"),
+        ({"schedule": "step", "gamma": -1.0}, r"--set gamma must be in \(0, 1\]"),
+        ({"gamma": 0.0}, r"--set gamma must be in \(0, 1\]"),
+        ({"schedule": "onecycle", "warmup_epochs": -1.0}, "--set warmup_epochs must be 0 or more"),
+        ({"step_size": 0}, "--set step_size must be at least 1"),
+        ({"momentum": 1.0}, r"--set momentum must be in \[0, 1\)"),
+        ({"momentum": -0.5}, r"--set momentum must be in \[0, 1\)"),
+        ({"nesterov": True, "momentum": 0.0}, "--set nesterov needs a momentum above 0"),
+        ({"weight_decay": -1e-4}, "--set weight_decay must be 0 or more"),
+        ({"label_smoothing": -0.1}, "--set label_smoothing must be in"),
+        ({"eval_every": 0}, "--set eval_every must be at least 1"),
+        ({"checkpoint_every": 0}, "--set checkpoint_every must be at least 1"),
+        ({"health_every": -1}, "--set health_every must be 0"),
+        ({"device_stats_interval": 0.0}, "--set device_stats_interval must be positive"),
+        ({"lr": float("nan")}, "--lr must be a finite number, got nan"),
+        ({"lr": float("inf")}, "--lr must be a finite number, got inf"),
     ],
 )
 def test_settings_that_would_train_wrongly_are_refused(settings: dict, fragment: str) -> None:
-    with pytest.raises(UsageError, match=f"^the command line: {fragment}"):
+    with pytest.raises(UsageError, match=f"^{fragment}"):
         load_config("mlp", overrides=settings)
 
 
@@ -178,8 +178,8 @@ def test_a_bad_value_names_where_it_was_set(tmp_path) -> None:
     path.write_text('model = "lenet"\nepochs = 0\n')
     with pytest.raises(UsageError, match=r"^.*mine\.toml: epochs must be at least 1, got 0$"):
         load_config("", preset=str(path))
-    # The preset is fine; the command line is not: blame the command line, not the file.
-    with pytest.raises(UsageError, match=r"^the command line: epochs must be at least 1, got -1$"):
+    # The preset is fine; the command line is not: blame the flag, not the file.
+    with pytest.raises(UsageError, match=r"^--epochs must be at least 1, got -1$"):
         load_config("lenet", overrides={"epochs": -1})
     # A bad preset value that the command line replaces never counts.
     assert load_config("", preset=str(path), overrides={"epochs": 3}).epochs == 3

@@ -197,19 +197,19 @@ def test_more_epochs_of_a_one_cycle_run_stretch_its_schedule(ragged_config) -> N
 
 
 @pytest.mark.parametrize(
-    ("key", "value"),
+    ("key", "value", "typed"),
     [
-        ("batch_size", 32),
-        ("seed", 1),
-        ("dataset", "synthetic:1x28x28:10"),
-        ("model_options", {"activation": "sigmoid", "pool": "avg"}),
+        ("batch_size", 32, "--batch-size"),
+        ("seed", 1, "--seed"),
+        ("dataset", "synthetic:1x28x28:10", "--dataset"),
+        ("model_options", {"activation": "sigmoid", "pool": "avg"}, "--opt"),
     ],
 )
-def test_what_the_run_is_cannot_change_when_resuming(ragged_config, key, value) -> None:
+def test_what_the_run_is_cannot_change_when_resuming(ragged_config, key, value, typed) -> None:
     config = dataclasses.replace(ragged_config, epochs=1, max_steps=3)
     assert train(config)[0] == 0
     resumed = Trainer(config, resume_from=Path(config.run_dir), resume_overrides={key: value})
-    with pytest.raises(UsageError, match=rf"^the command line: {key} cannot change when resuming"):
+    with pytest.raises(UsageError, match=rf"^{typed} cannot change when resuming"):
         resumed.setup()
 
 
@@ -237,6 +237,6 @@ def test_a_resumed_run_stays_in_its_own_directory(ragged_config, tmp_path) -> No
     assert train(config)[0] == 0
     elsewhere = {"epochs": 2, "run_dir": str(tmp_path / "elsewhere")}
     resumed = Trainer(config, resume_from=Path(config.run_dir), resume_overrides=elsewhere)
-    with pytest.raises(UsageError, match="a resumed run goes on in its own directory"):
+    with pytest.raises(UsageError, match="^--run-dir: a resumed run goes on in its own directory"):
         resumed.setup()
     assert not (tmp_path / "elsewhere").exists()

@@ -76,19 +76,42 @@ def test_resume_of_a_directory_without_last_pt_is_a_usage_error(tmp_path) -> Non
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--epochs", "-1"], "epochs must be at least 1, got -1"),
-        (["-b", "0"], "batch_size must be at least 1, got 0"),
-        (["--lr", "-1"], "lr must be positive, got -1.0"),
-        (["--val-split", "1.5"], "val_split must be in [0, 1), got 1.5"),
-        (["--schedule", "foo"], "schedule must be one of"),
-        (["--set", "grad_clip=-1"], "grad_clip must be positive"),
+        (["--epochs", "-1"], "--epochs must be at least 1, got -1"),
+        (["-b", "0"], "--batch-size must be at least 1, got 0"),
+        (["--lr", "-1"], "--lr must be positive, got -1.0"),
+        (["--val-split", "1.5"], "--val-split must be in [0, 1), got 1.5"),
+        (["--schedule", "foo"], "--schedule must be one of"),
+        (["--set", "grad_clip=-1"], "--set grad_clip must be positive"),
+        (["--set", "grad_clip=x"], "--set grad_clip should be float (or left unset), got 'x'"),
+        (["--set", "epochs=ten"], "--set epochs should be int, got 'ten'"),
+        (["--set", "learning_rate=0.1"], "--set: unknown key 'learning_rate'"),
     ],
 )
-def test_a_bad_flag_is_blamed_on_the_command_line_not_the_preset(flags, message) -> None:
+def test_a_bad_flag_is_named_as_typed_not_blamed_on_the_preset(flags, message) -> None:
     out = cnntui("run", "lenet", *flags, "--headless")
     assert out.returncode == 2
-    assert out.stderr.startswith(f"cnntui: error: the command line: {message}")
+    assert out.stderr.startswith(f"cnntui: error: {message}")
     assert "lenet.toml" not in out.stderr
+
+
+def test_every_key_with_a_run_flag_names_an_option_of_run() -> None:
+    """Messages name `--batch-size` for batch_size; that flag must exist, and every flag that
+    sets a key must be known, or its errors would read `--set KEY`."""
+    import typer.main
+
+    from cnntui.cli import app
+    from cnntui.config import RUN_FLAGS, RunConfig
+
+    command = typer.main.get_command(app).commands["run"]
+    options = {name for param in command.params for name in param.opts}
+    assert set(RUN_FLAGS.values()) <= options
+    assert set(RUN_FLAGS) <= set(RunConfig.__dataclass_fields__)
+    setting_options = {
+        f"--{param.name.replace('_', '-')}"
+        for param in command.params
+        if param.name in RunConfig.__dataclass_fields__
+    }
+    assert setting_options <= set(RUN_FLAGS.values())
 
 
 def test_shapes_refuses_zero_classes() -> None:

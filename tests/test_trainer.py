@@ -304,5 +304,5 @@ def test_a_bad_value_given_when_resuming_is_blamed_on_the_command_line(tiny_conf
     first = Trainer(dataclasses.replace(tiny_config, epochs=1, max_steps=3))
     assert first.run() == 0
     resumed = Trainer(tiny_config, resume_from=first.run_dir, resume_overrides={"lr": -1.0})
-    with pytest.raises(UsageError, match=r"^the command line: lr "):
+    with pytest.raises(UsageError, match=r"^--lr "):
         resumed.setup()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from cnntui.config import RunConfig, apply_settings
+from cnntui.config import COMMAND_LINE, RunConfig, apply_settings, blame, command_line_name
 from cnntui.errors import UsageError
 from cnntui.wording import plural
 
@@ -36,8 +36,8 @@ def resumed_config(state: dict[str, Any], overrides: dict[str, Any]) -> RunConfi
     saved = {k: v for k, v in state["config"].items() if k in fields}
     check_resume_overrides(saved, overrides)
     config = apply_settings(RunConfig(), saved, "the checkpoint's config")
-    config = apply_settings(config, overrides, "the command line").validate(
-        "the checkpoint's config", dict.fromkeys(overrides, "the command line")
+    config = apply_settings(config, overrides, COMMAND_LINE).validate(
+        "the checkpoint's config", dict.fromkeys(overrides, COMMAND_LINE)
     )
     check_something_left(state, config)
     return config
@@ -63,17 +63,20 @@ def check_something_left(state: dict[str, Any], config: RunConfig) -> None:
 def check_resume_overrides(saved: dict[str, Any], overrides: dict[str, Any]) -> None:
     """Refuse a resume that would change what the run is; anything else (epochs, learning rate,
     momentum, weight decay, schedule, intervals) applies from the resumed step on."""
-    for key, flag in (("run_dir", "--run-dir"), ("runs_root", "--runs-root")):
+    for key in ("run_dir", "runs_root"):
         if overrides.get(key):
+            flag = command_line_name(key)
             raise UsageError(
-                f"the command line: {flag}: a resumed run goes on in its own directory; leave "
-                f"{flag} out (or start a new run there)"
+                f"{flag}: a resumed run goes on in its own directory; leave {flag} out "
+                "(or start a new run there)"
             )
     for key in FIXED_ON_RESUME:
         if key in overrides and key in saved and overrides[key] != saved[key]:
-            raise UsageError(
-                f"the command line: {key} cannot change when resuming (the run was started "
-                f"with {key} = {saved[key]!r}); start a new run to change it"
+            raise blame(
+                COMMAND_LINE,
+                key,
+                f"cannot change when resuming (the run was started with {key} = "
+                f"{saved[key]!r}); start a new run to change it",
             )
 
 
@@ -139,7 +142,7 @@ def fast_forward(
             lrs = schedule.get_lr()
         except ValueError:  # one-cycle past its end: fewer epochs than already trained
             raise UsageError(
-                f"the command line: epochs {config.epochs}: the one-cycle schedule would end "
+                f"--epochs {config.epochs}: the one-cycle schedule would end "
                 f"before step {steps}, where the run already is"
             ) from None
     for group, lr in zip(schedule.optimizer.param_groups, lrs, strict=True):
