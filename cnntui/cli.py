@@ -49,6 +49,7 @@ ModelOption = Annotated[
     typer.Option(
         "--opt",
         "-o",
+        metavar="<key=value>",
         help="Model option KEY=VALUE, repeatable (e.g. -o activation=relu -o pool=max).",
     ),
 ]
@@ -103,6 +104,7 @@ def shapes(
         typer.Option(
             "--input",
             "-i",
+            metavar="<shape>",
             help="Input shape: 1x1x224x224, 1,1,224,224, '(1, 1, 224, 224)', or 224 "
             "(batch 1, the model's channels). Default: the model's own input, or for a "
             "preset its data set's images at its resize.",
@@ -170,7 +172,8 @@ def run(
     ] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N, mps.")] = None,
     data_dir: Annotated[
-        str | None, typer.Option(help="Folder with the data set files (searched first).")
+        str | None,
+        typer.Option(metavar="<dir>", help="Folder with the data set files (searched first)."),
     ] = None,
     resize: Annotated[int | None, typer.Option(help="Resize images to this square size.")] = None,
     augment: Annotated[
@@ -189,19 +192,26 @@ def run(
         typer.Option(help="Stop after this many steps (a smoke test: no final evaluation)."),
     ] = None,
     run_dir: Annotated[
-        str | None, typer.Option(help="Write the run here: a new or empty directory.")
+        str | None,
+        typer.Option(metavar="<dir>", help="Write the run here: a new or empty directory."),
     ] = None,
     runs_root: Annotated[
-        str | None, typer.Option(help="Parent of new run directories (default runs/).")
+        str | None,
+        typer.Option(metavar="<dir>", help="Parent of new run directories (default runs/)."),
     ] = None,
     resume: Annotated[
-        Path | None, typer.Option(help="Continue the run in RUN_DIR (or from a .pt file).")
+        Path | None,
+        typer.Option(
+            metavar="<dir|.pt>", help="Continue the run in this directory (or from a .pt file)."
+        ),
     ] = None,
     opt: ModelOption = None,
     set_: Annotated[
         list[str] | None,
         typer.Option(
-            "--set", help="Any preset key KEY=VALUE, repeatable (e.g. --set grad_clip=1)."
+            "--set",
+            metavar="<key=value>",
+            help="Any preset key KEY=VALUE, repeatable (e.g. --set grad_clip=1).",
         ),
     ] = None,
     headless: Annotated[
@@ -300,7 +310,9 @@ def presets(
 @app.command(name="eval")
 def eval_(
     checkpoint: Annotated[Path, typer.Argument(help="A .pt checkpoint or a run directory.")],
-    data_dir: Annotated[str | None, typer.Option(help="Folder with the data set files.")] = None,
+    data_dir: Annotated[
+        str | None, typer.Option(metavar="<dir>", help="Folder with the data set files.")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
     batch_size: Annotated[
         int | None,
