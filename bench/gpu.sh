@@ -8,11 +8,12 @@
 #   bash bench/gpu.sh draw        # drawing vs idle dashboard within one run, UI thread share: ~5 min
 #   bash bench/gpu.sh profile     # kernel profiles of LeNet and AlexNet steady state: ~2 min
 #   bash bench/gpu.sh stem        # the first convolution, cuDNN vs im2col + GEMM, per preset: ~1 min
+#   bash bench/gpu.sh pools       # AlexNet's ReLU + max-pool pairs: as written, swapped, compiled: ~1 min
 #
 # Needs a CUDA GPU, Debian's Fashion-MNIST files in /usr/share/datasets/fashion-mnist (or
 # $CNNTUI_DATA) and cnntui's dependencies importable. Results go to ${OUT:-bench-gpu-out}/.
 set -euo pipefail
-part="${1:?which part: tests, lenet, alexnet, dashboard, draw, stem or profile}"
+part="${1:?which part: tests, lenet, alexnet, dashboard, draw, stem, pools or profile}"
 out="${OUT:-bench-gpu-out}"
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 CNNTUI_OFFLINE=1
@@ -32,6 +33,8 @@ case "$part" in
     python3 -m bench.ui_share --preset alexnet --epochs 3 --device cuda ;;
   stem)
     python3 -m bench.stem_conv ;;
+  pools)
+    python3 -m bench.pool_variants --preset alexnet ;;
   profile)
     python3 -m bench.profile_kernels lenet --steps 1000 --set epochs=5
     python3 -m bench.profile_kernels alexnet --steps 150 ;;
