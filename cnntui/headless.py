@@ -6,8 +6,10 @@ as little as possible per event.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from cnntui.engine.events import (
@@ -21,6 +23,7 @@ from cnntui.engine.events import (
     StateChanged,
     StepMetrics,
 )
+from cnntui.reader_gone import LineWriter
 from cnntui.runlog import event_to_json
 from cnntui.wording import plural
 
@@ -53,29 +56,38 @@ def finished_line(event: RunFinished) -> str:
 
 
 class JsonReporter:
-    """One JSON object per event on stdout, and nothing else there."""
+    """One JSON object per event on stdout, and nothing else there.
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    `on_reader_gone` is called once if the reader of stdout leaves (a closed pipe)."""
+
+    def __init__(
+        self, stream: TextIO | None = None, on_reader_gone: Callable[[], None] | None = None
+    ) -> None:
         self.stream = stream or sys.stdout
+        self._out = LineWriter(self.stream, on_reader_gone)
 
     def __call__(self, event: Event) -> None:
-        self.stream.write(event_to_json(event) + "\n")
-        self.stream.flush()
+        self._out.write(event_to_json(event) + "\n")
 
 
 class PlainReporter:
     """Plain lines for logs and pipes: progress at most every `interval` seconds, no ANSI."""
 
-    def __init__(self, stream: TextIO | None = None, interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        interval: float = 5.0,
+        on_reader_gone: Callable[[], None] | None = None,
+    ) -> None:
         self.stream = stream or sys.stdout
+        self._out = LineWriter(self.stream, on_reader_gone)
         self.interval = interval
         self._last = 0.0
         self._epochs = 1
         self._steps_per_epoch = 1
 
     def write(self, line: str) -> None:
-        self.stream.write(line + "\n")
-        self.stream.flush()
+        self._out.write(line + "\n")
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -119,7 +131,9 @@ class PlainReporter:
 class RichReporter(PlainReporter):
     """On a terminal: a live progress bar per epoch, and the plain summary lines above it."""
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(
+        self, console: Console | None = None, on_reader_gone: Callable[[], None] | None = None
+    ) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -131,7 +145,7 @@ class RichReporter(PlainReporter):
         )
 
         self.console = console or Console()
-        super().__init__(interval=0)
+        super().__init__(self.console.file, interval=0, on_reader_gone=on_reader_gone)
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}"),
             BarColumn(),
@@ -148,6 +162,16 @@ class RichReporter(PlainReporter):
         self.console.print(line, highlight=False, markup=False)
 
     def __call__(self, event: Event) -> None:
+        if self._out.gone:
+            return
+        try:
+            self._draw(event)
+        except OSError:  # the terminal hung up (SSH dropped): stop drawing, let the run stop
+            with contextlib.suppress(Exception):
+                self.progress.stop()  # its refresh thread would keep writing to the dead tty
+            self._out.lose()
+
+    def _draw(self, event: Event) -> None:
         if isinstance(event, StepMetrics):
             self._progress_to(event)
             return
@@ -171,11 +195,15 @@ class RichReporter(PlainReporter):
         self.progress.update(self._task, completed=event.epoch_step, **fields)
 
 
-def make_reporter(json_output: bool, stream: TextIO | None = None) -> PlainReporter | JsonReporter:
+def make_reporter(
+    json_output: bool,
+    stream: TextIO | None = None,
+    on_reader_gone: Callable[[], None] | None = None,
+) -> PlainReporter | JsonReporter:
     """JSON if asked; a progress bar on a terminal; plain lines otherwise."""
     stream = stream or sys.stdout
     if json_output:
-        return JsonReporter(stream)
+        return JsonReporter(stream, on_reader_gone)
     if stream.isatty():
-        return RichReporter()
-    return PlainReporter(stream)
+        return RichReporter(on_reader_gone=on_reader_gone)
+    return PlainReporter(stream, on_reader_gone=on_reader_gone)

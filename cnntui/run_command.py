@@ -13,6 +13,7 @@ from typing import Any
 
 from cnntui.config import RunConfig, load_config
 from cnntui.errors import EXIT_INTERRUPTED, CnntuiError
+from cnntui.reader_gone import tell
 
 
 def run_command(
@@ -57,7 +58,7 @@ def run_command(
             if json_output:
                 from cnntui.headless import JsonReporter
 
-                trainer.subscribe(JsonReporter())
+                trainer.subscribe(JsonReporter(on_reader_gone=stop_when_reader_gone(trainer)))
             # Bad data paths, unknown options: one clean error before anything opens.
             if use_dashboard:
                 set_up_off_the_main_thread(trainer)
@@ -77,7 +78,9 @@ def run_command(
     if not json_output and dist.is_main:
         from cnntui.headless import make_reporter
 
-        trainer.subscribe(make_reporter(json_output=False))
+        trainer.subscribe(
+            make_reporter(json_output=False, on_reader_gone=stop_when_reader_gone(trainer))
+        )
     with stop_on_signals(trainer):
         code = trainer.run()
     if dist.enabled:
@@ -95,6 +98,20 @@ def resolve_config(
     if not target and not preset:
         raise CnntuiError("name a preset or model to run, e.g. `cnntui run lenet`", 2)
     return load_config(target or "", preset, overrides)
+
+
+def stop_when_reader_gone(trainer: Any) -> Any:
+    """What a reporter calls when stdout's reader has left (`--json | head -1`): the run stops
+    as on Ctrl-C (last.pt, summary.json, exit 130) instead of failing on the training thread."""
+
+    def stop() -> None:
+        tell(
+            "cnntui: stdout can no longer be written (its reader exited or the terminal closed);"
+            " finishing the batch, saving last.pt"
+        )
+        trainer.request_stop(reason="stdout closed")
+
+    return stop
 
 
 def leave_rank(code: int) -> None:
@@ -204,7 +221,7 @@ class stop_on_signals:
             # A second signal: the user means it. Restore the default and re-deliver.
             signal.signal(signum, self.previous.get(signum, signal.SIG_DFL))
             raise KeyboardInterrupt
-        print(f"\n{name}: finishing the batch, saving last.pt ...", file=sys.stderr, flush=True)
+        tell(f"\n{name}: finishing the batch, saving last.pt ...")
         self.trainer.request_stop(reason=name)
 
     def __exit__(self, *exc: object) -> None:

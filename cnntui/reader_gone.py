@@ -1,0 +1,61 @@
+"""Writing to a stdout whose reader may leave: `cnntui run --json | head -1`, or an SSH session
+that drops while a headless run prints to its terminal.
+
+The next write then raises (BrokenPipeError for a pipe, EIO for a hung-up terminal). Raised on
+the training thread, it used to fail the run: exit 1, and neither last.pt nor summary.json. A
+reporter catches it here instead, stops writing, and tells the run, which stops as it does on
+Ctrl-C: last.pt and summary.json are written and the exit code is 130.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+
+class LineWriter:
+    """Writes and flushes text until the reader goes; then calls `on_gone` once, drops the rest."""
+
+    def __init__(self, stream: TextIO, on_gone: Callable[[], None] | None = None) -> None:
+        self.stream = stream
+        self.on_gone = on_gone
+        self.gone = False
+
+    def write(self, text: str) -> None:
+        if self.gone:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except OSError:
+            self.lose()
+
+    def lose(self) -> None:
+        """The stream cannot be written any more (also for writers that draw it themselves)."""
+        if self.gone:
+            return
+        self.gone = True
+        silence(self.stream)
+        if self.on_gone is not None:
+            self.on_gone()
+
+
+def silence(stream: TextIO) -> None:
+    """Point a dead stdout at /dev/null, so that the interpreter's last flush of what is still
+    buffered does not fail (Python's documented recipe for SIGPIPE)."""
+    if stream is not sys.stdout and stream is not sys.__stdout__:
+        return
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())
+        os.close(devnull)
+
+
+def tell(text: str) -> None:
+    """A line on stderr that may go nowhere: after SIGHUP the terminal is usually gone, and a
+    failed write there (from a signal handler, on the training thread) must not end the run."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr, flush=True)

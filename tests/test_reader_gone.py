@@ -1,0 +1,89 @@
+"""A run whose stdout goes away (`--json | head -1`, an SSH session that drops) stops cleanly:
+last.pt and summary.json written, exit 130, no traceback."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+
+from cnntui.engine.events import RunFinished
+from cnntui.headless import JsonReporter, PlainReporter
+
+SYNTHETIC = "synthetic:1x28x28:10:train=1024:test=256"
+# Long enough that the run is still going when its reader leaves, however loaded the machine.
+RUN = ["run", "lenet", "--dataset", SYNTHETIC, "--epochs", "50", "-b", "16"]
+
+
+class ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def finished() -> RunFinished:
+    return RunFinished(status="finished", exit_code=0, step=1, epoch=1, duration=1.0)
+
+
+def test_reporters_tell_the_run_once_when_the_reader_has_gone() -> None:
+    for make in (JsonReporter, lambda out, gone: PlainReporter(out, on_reader_gone=gone)):
+        calls: list[int] = []
+        reporter = make(ClosedPipe(), lambda calls=calls: calls.append(1))
+        reporter(finished())  # raised BrokenPipeError into the training loop before
+        reporter(finished())
+        assert calls == [1]
+
+
+def assert_stopped_cleanly(run_dir, code: int, stderr: str) -> None:
+    assert code == 130, stderr
+    assert "Traceback" not in stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["exit_code"] == 130
+    assert (run_dir / "last.pt").is_file()
+    last = (run_dir / "events.jsonl").read_text().splitlines()[-1]
+    assert json.loads(last)["event"] == "finished"
+
+
+def test_json_into_a_reader_that_leaves_after_one_line(tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnntui", *RUN, "--json", "--run-dir", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert json.loads(proc.stdout.readline())["event"] == "run_started"
+    proc.stdout.close()  # as `| head -1` does
+    stderr = proc.stderr.read()
+    assert_stopped_cleanly(run_dir, proc.wait(timeout=300), stderr)
+    assert "stdout can no longer be written" in stderr
+
+
+def test_a_terminal_that_hangs_up_under_a_headless_run(tmp_path) -> None:
+    """SSH drops: the terminal goes and SIGHUP comes. Writing the signal's message to the dead
+    terminal raised EIO inside the training loop: exit 1, with neither last.pt nor summary."""
+    run_dir = tmp_path / "run"
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnntui", *RUN, "--headless", "--run-dir", str(run_dir)],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        start_new_session=True,
+    )
+    os.close(follower)
+    events = run_dir / "events.jsonl"
+    deadline = time.monotonic() + 300
+    while not (events.is_file() and b'"event":"step"' in events.read_bytes()):
+        assert time.monotonic() < deadline and proc.poll() is None
+        if select.select([leader], [], [], 0.05)[0]:
+            os.read(leader, 65536)  # keep the terminal drained, as a live one is
+    os.close(leader)  # the terminal is gone ...
+    proc.send_signal(signal.SIGHUP)  # ... and says so
+    code = proc.wait(timeout=300)
+    assert_stopped_cleanly(run_dir, code, "")
