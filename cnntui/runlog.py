@@ -110,7 +110,15 @@ class RunLogWriter:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] = open(self.run_dir / EVENTS_FILE, "a", encoding="utf-8")  # noqa: SIM115
+        path = self.run_dir / EVENTS_FILE
+        torn = ends_mid_line(path)
+        self._file: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        if torn:
+            # A run killed mid-write (kill -9, a crash) left half a line. Appended to as it is,
+            # the resumed run's first event (its run_started) would join that half and be
+            # skipped by every reader; ended here, only the torn half is.
+            self._file.write("\n")
+            self._file.flush()
 
     def __call__(self, event: Event) -> None:
         self._file.write(event_to_json(event) + "\n")
@@ -123,6 +131,19 @@ class RunLogWriter:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
+
+
+def ends_mid_line(path: Path) -> bool:
+    """Whether a file's last line has no newline (an empty or missing file has none)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() == 0:
+                return False
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
