@@ -355,9 +355,18 @@ def watch(
 
 def main() -> None:
     """Console entry point: user-facing errors become one line and an exit code."""
+    from cnntui.reader_gone import reader_left, silence, stdout_stat
+
     debug = "--debug" in sys.argv
+    stdout_before = stdout_stat()
     try:
         result = app(standalone_mode=False)
+    except SystemExit as exc:
+        # Rich (tables, --help) and click (print) meet a closed pipe by exiting 1: under
+        # `set -o pipefail`, `cnntui models | head -1` would fail a script for no fault.
+        if exc.code == 1 and reader_left(stdout_before):
+            sys.exit(0)
+        raise
     except CnntuiError as exc:
         if debug:
             raise
@@ -367,7 +376,10 @@ def main() -> None:
         print("Aborted.", file=sys.stderr)
         sys.exit(130)
     except BrokenPipeError:
-        sys.exit(0)  # `cnntui models | head`: the reader left, nothing went wrong
+        # `cnntui models | head`: the reader left, nothing went wrong. What is still buffered
+        # would fail the interpreter's last flush (exit 1) unless it goes to /dev/null.
+        silence(sys.stdout)
+        sys.exit(0)
     except Exception as exc:
         # Typer's bundled click reports usage errors through exceptions that can show themselves.
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):

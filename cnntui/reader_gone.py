@@ -4,13 +4,16 @@ that drops while a headless run prints to its terminal.
 The next write then raises (BrokenPipeError for a pipe, EIO for a hung-up terminal). Raised on
 the training thread, it used to fail the run: exit 1, and neither last.pt nor summary.json. A
 reporter catches it here instead, stops writing, and tells the run, which stops as it does on
-Ctrl-C: last.pt and summary.json are written and the exit code is 130.
+Ctrl-C: last.pt and summary.json are written and the exit code is 130. The other commands
+exit 0 when their reader leaves (`cnntui models | head -1`), as `head` itself would.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
+import stat
 import sys
 from collections.abc import Callable
 from typing import TextIO
@@ -59,3 +62,31 @@ def tell(text: str) -> None:
     failed write there (from a signal handler, on the training thread) must not end the run."""
     with contextlib.suppress(OSError, ValueError):
         print(text, file=sys.stderr, flush=True)
+
+
+def stdout_stat() -> os.stat_result | None:
+    """What stdout is now (a pipe, a file, a terminal), to tell later whether it was silenced."""
+    try:
+        return os.fstat(sys.__stdout__.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def reader_left(before: os.stat_result | None) -> bool:
+    """Whether the reader of stdout has gone since `before` was taken. Rich and click each exit
+    1 when it has (`cnntui models | head -1`): rich after pointing stdout at /dev/null, click
+    leaving the pipe as it is, where poll() reports the error of a pipe with no reader."""
+    now = stdout_stat()
+    if before is None or now is None:
+        return False
+    try:
+        devnull = os.stat(os.devnull)
+    except OSError:
+        return False
+    if os.path.samestat(now, devnull) and not os.path.samestat(before, devnull):
+        return True
+    if not stat.S_ISFIFO(now.st_mode) or not hasattr(select, "poll"):
+        return False
+    poller = select.poll()
+    poller.register(sys.__stdout__.fileno(), select.POLLOUT)
+    return any(mask & select.POLLERR for _, mask in poller.poll(0))

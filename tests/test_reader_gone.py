@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from cnntui.engine.events import RunFinished
 from cnntui.headless import JsonReporter, PlainReporter
 
@@ -87,3 +89,15 @@ def test_a_terminal_that_hangs_up_under_a_headless_run(tmp_path) -> None:
     proc.send_signal(signal.SIGHUP)  # ... and says so
     code = proc.wait(timeout=300)
     assert_stopped_cleanly(run_dir, code, "")
+
+
+@pytest.mark.parametrize("argv", [["models"], ["--help"], ["models", "--json"]])
+def test_a_listing_into_a_reader_that_left_exits_0(argv) -> None:
+    """`cnntui models | head -1` under `set -o pipefail`: rich exited 1 on the closed pipe."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnntui", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdout.close()  # the reader left before a line was written
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr
