@@ -67,13 +67,19 @@ def eval_command(
 def print_report(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
-    console.print(
-        f"[bold]{report['model']}[/] on {report['dataset']} (step {report['step']}): "
-        f"test accuracy [bold]{100 * report['test_accuracy']:.2f}%[/], "
-        f"loss {report['test_loss']:.4f}"
+    # One line however long the data set's name (synthetic:…, folder:PATH): in a pipe rich
+    # wraps at 80 columns, and `cnntui eval RUN | head -1` lost the accuracy to the next line.
+    # Text, not markup: a folder path may hold [brackets].
+    headline = Text.assemble(
+        (report["model"], "bold"),
+        f" on {report['dataset']} (step {report['step']}): test accuracy ",
+        (f"{100 * report['test_accuracy']:.2f}%", "bold"),
+        f", loss {report['test_loss']:.4f}",
     )
+    console.print(headline, soft_wrap=True)
     classes = report["classes"]
     table = Table(title="confusion matrix (rows: true class, columns: predicted)")
     table.add_column("class")
