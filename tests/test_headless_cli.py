@@ -75,9 +75,11 @@ def test_signals_finish_the_batch_save_and_exit_130(tmp_path, sig: signal.Signal
     proc.send_signal(sig)
     rest, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert json.loads(rest.splitlines()[-1])["status"] == "interrupted"
+    finished = json.loads(rest.splitlines()[-1])
+    assert (finished["status"], finished["message"]) == ("interrupted", sig.name)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["exit_code"] == 130
+    assert summary["message"] == sig.name  # why it stopped, for the script that reads it
     assert (run_dir / "last.pt").exists()
 
 

@@ -237,6 +237,6 @@ def test_a_resumed_run_stays_in_its_own_directory(ragged_config, tmp_path) -> No
     assert train(config)[0] == 0
     elsewhere = {"epochs": 2, "run_dir": str(tmp_path / "elsewhere")}
     resumed = Trainer(config, resume_from=Path(config.run_dir), resume_overrides=elsewhere)
-    with pytest.raises(UsageError, match="^--run-dir: a resumed run goes on in its own directory"):
+    with pytest.raises(UsageError, match=r"^--run-dir: a resumed run goes on in its own directory"):
         resumed.setup()
     assert not (tmp_path / "elsewhere").exists()

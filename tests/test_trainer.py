@@ -120,10 +120,11 @@ def test_pause_save_and_evaluate_requests_from_another_thread(tiny_config) -> No
     assert of(events, StepMetrics)[-1].step == step
     assert any(isinstance(e, CheckpointSaved) and e.reason == "manual" for e in events)
     trainer.resume()
-    trainer.request_stop()
+    trainer.request_stop("a test's stop")
     worker.join(timeout=60)
     assert not worker.is_alive()
     assert isinstance(events[-1], RunFinished) and events[-1].status == "interrupted"
+    assert events[-1].message == trainer.summary["message"] == "a test's stop"
 
 
 NAN_MODEL = """

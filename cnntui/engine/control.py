@@ -14,7 +14,7 @@ class Controls:
         self.stop_requested = threading.Event()
         self.save_requested = threading.Event()
         self.evaluate_requested = threading.Event()
-        self.stop_reason = "interrupted"
+        self.stop_reason = "stop requested"  # why, for the summary: "SIGTERM", "stdout closed"
 
     @property
     def paused(self) -> bool:
@@ -32,8 +32,9 @@ class Controls:
         else:
             self.pause()
 
-    def request_stop(self, reason: str = "interrupted") -> None:
-        self.stop_reason = reason
+    def request_stop(self, reason: str = "stop requested") -> None:
+        if not self.stop_requested.is_set():  # the first request is the cause; later ones echo it
+            self.stop_reason = reason
         self.stop_requested.set()
         self._running.set()  # a paused loop must wake up to stop
 

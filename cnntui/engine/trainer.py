@@ -71,7 +71,9 @@ class Trainer:
     def toggle_pause(self) -> None:
         self.controls.toggle_pause()
 
-    def request_stop(self, reason: str = "interrupted") -> None:
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Stop at the next batch boundary, saving last.pt; `reason` becomes the summary's
+        message ("SIGTERM", "quit from the dashboard")."""
         self.controls.request_stop(reason)
 
     def request_save(self) -> None:
@@ -171,8 +173,10 @@ class Trainer:
             )
             self._finish(loop, "failed", code, started, message)
         else:
-            status = "finished" if code == EXIT_OK else "interrupted"
-            self._finish(loop, status, code, started, "")
+            if code == EXIT_OK:
+                self._finish(loop, "finished", code, started, "")
+            else:  # a stop was asked for; say by whom, so a script reading the summary knows
+                self._finish(loop, "interrupted", code, started, self.controls.stop_reason)
         return code
 
     def _finish(

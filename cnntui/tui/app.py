@@ -52,7 +52,7 @@ def run_dashboard(trainer: Trainer, exit_on_finish: bool = False) -> int:
         sys.setswitchinterval(switch_interval)
         if app.trainer_started and not app.trainer_done.is_set():
             # However the app ended, the trainer stops cleanly and writes last.pt and summary.
-            trainer.request_stop()
+            trainer.request_stop("the dashboard closed")
             app.trainer_done.wait()
         if not app.trainer_started:
             trainer.discard_unstarted()

@@ -57,7 +57,7 @@ class Trainer(Protocol):
     def subscribe(self, fn: Callable[[Event], None]) -> None: ...
     def run(self) -> int: ...
     def toggle_pause(self) -> None: ...
-    def request_stop(self) -> None: ...
+    def request_stop(self, reason: str = ...) -> None: ...
     def request_save(self) -> None: ...
     def request_evaluate(self) -> None: ...
 
@@ -347,7 +347,7 @@ class Dashboard(App[int]):
             return self.trainer_exit_code
         return self.state.finished.exit_code if self.state.finished else 0
 
-    def stop_training(self) -> None:
+    def stop_training(self, reason: str = "quit from the dashboard") -> None:
         """Ask the trainer to stop (it saves last.pt) and leave once its thread has ended."""
         self._quit_when_done = True
         if not self.training_active:
@@ -355,7 +355,7 @@ class Dashboard(App[int]):
             return
         self.user_quit = True
         assert self.trainer is not None
-        self.trainer.request_stop()
+        self.trainer.request_stop(reason)
         self._refresh_panes(self.state.set_status("stopping"))
         self.notify("Stopping: saving last.pt, then quitting…", timeout=30)
 
@@ -369,7 +369,7 @@ class Dashboard(App[int]):
     def hang_up(self) -> None:
         """SIGHUP: the terminal is gone. Stop and save as for `q`, without drawing anything."""
         signals.detach_from_terminal()
-        self.stop_training()
+        self.stop_training("SIGHUP")
         done = self.trainer_done if self.training_active else None
         signals.exit_after(done, EXIT_INTERRUPTED if self.trainer else 0)
 
@@ -381,7 +381,7 @@ class Dashboard(App[int]):
             signals.uninstall()
         if self.training_active and self.trainer is not None:
             # The app is going (a crash, a forced exit): never leave the trainer running unseen.
-            self.trainer.request_stop()
+            self.trainer.request_stop("the dashboard closed")
 
     # -- key actions -------------------------------------------------------------------------
 

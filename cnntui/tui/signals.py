@@ -23,15 +23,16 @@ HANGUP = getattr(signal, "SIGHUP", None)
 EXIT_GRACE = 5.0  # seconds for a normal shutdown after the trainer is done
 
 
-def install(on_stop: Callable[[], None], on_hangup: Callable[[], None]) -> None:
-    """Route the signals to the app's loop (handlers run there, not in a random frame)."""
+def install(on_stop: Callable[[str], None], on_hangup: Callable[[], None]) -> None:
+    """Route the signals to the app's loop (handlers run there, not in a random frame).
+    `on_stop` gets the signal's name, the reason the run's summary gives."""
     loop = asyncio.get_running_loop()
-    handlers = [(sig, on_stop) for sig in STOP_SIGNALS]
-    if HANGUP is not None:
-        handlers.append((HANGUP, on_hangup))
-    for sig, handler in handlers:
+    for sig in STOP_SIGNALS:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, handler)
+            loop.add_signal_handler(sig, on_stop, signal.Signals(sig).name)
+    if HANGUP is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(HANGUP, on_hangup)
 
 
 def uninstall() -> None:

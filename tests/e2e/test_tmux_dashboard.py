@@ -212,7 +212,7 @@ def test_hangup_stops_the_run_cleanly(terminal: Terminal, tmp_path: Path) -> Non
     assert not _alive(pid), "the app did not exit after SIGHUP"
     run_dir = only_run_dir(tmp_path)
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["status"] == "interrupted"
+    assert (summary["status"], summary["message"]) == ("interrupted", "SIGHUP")
     assert (run_dir / "last.pt").exists()
 
 

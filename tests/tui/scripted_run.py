@@ -257,6 +257,7 @@ class FakeTrainer:
         self.exit_code = exit_code
         self.state = "starting"
         self.calls: list[str] = []
+        self.stop_reasons: list[str] = []
         self._subscribers: list[Callable[[Event], None]] = []
         self._running = threading.Event()
         self._running.set()
@@ -312,8 +313,9 @@ class FakeTrainer:
         else:
             self._running.set()
 
-    def request_stop(self, reason: str = "interrupted") -> None:
+    def request_stop(self, reason: str = "stop requested") -> None:
         self.calls.append("request_stop")
+        self.stop_reasons.append(reason)
         self._stop.set()
         self._running.set()
 

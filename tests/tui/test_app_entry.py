@@ -126,7 +126,7 @@ async def test_sighup_stops_the_trainer_and_exits(
         os.kill(os.getpid(), signal.SIGHUP)  # the SSH session went away
         assert await until(pilot, lambda: not app.is_running)
     assert calls == ["detach", ("exit", 130)]
-    assert "request_stop" in held_trainer.calls
+    assert held_trainer.stop_reasons == ["SIGHUP"]  # what summary.json's message will say
     assert app.return_code == 130
     assert app.trainer_done.is_set()
     assert signal.getsignal(signal.SIGHUP) == signal.SIG_DFL  # handlers leave with the app
@@ -139,7 +139,7 @@ async def test_sigterm_stops_the_trainer_like_q(held_trainer: FakeTrainer) -> No
         await until(pilot, lambda: app.state.step == 100)
         os.kill(os.getpid(), signal.SIGTERM)
         assert await until(pilot, lambda: not app.is_running)
-    assert app.return_code == 130 and "request_stop" in held_trainer.calls
+    assert app.return_code == 130 and held_trainer.stop_reasons == ["SIGTERM"]
 
 
 def test_exit_watchdog_waits_for_the_trainer(monkeypatch: pytest.MonkeyPatch) -> None:

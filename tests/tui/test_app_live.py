@@ -126,7 +126,7 @@ async def test_q_and_confirm_stops_the_trainer_then_exits_130(held_trainer: Fake
     async with app.run_test(size=WIDE) as pilot:
         await until(pilot, lambda: app.state.step == 100)
         await pilot.press("q", "y")
-        assert "request_stop" in held_trainer.calls
+        assert held_trainer.stop_reasons == ["quit from the dashboard"]
         assert await until(pilot, lambda: not app.is_running)
     assert app.return_code == 130
     assert held_trainer.state == "finished"
