@@ -13,6 +13,7 @@ import pytest
 from conftest import help_keys, log_text, pane_text
 from scripted_run import scripted_events, until
 
+from cnntui.engine.events import RunFinished
 from cnntui.errors import UsageError
 from cnntui.runlog import EVENTS_FILE, RunLogWriter, event_to_json
 from cnntui.tui import dashboard
@@ -51,6 +52,23 @@ async def test_replay_of_a_finished_run_fills_every_pane(tmp_path: Path) -> None
         assert "finished at step 300" in log_text(app)
         await pilot.press("c")
         assert "Ankle boot" in pane_text(app, "#confusion-table")
+
+
+async def test_replay_of_an_interrupted_run_says_what_stopped_it(tmp_path: Path) -> None:
+    events = scripted_events(finish=False, upto_step=50)
+    events.append(
+        RunFinished(
+            status="interrupted", exit_code=130, step=50, epoch=0, duration=3.0,
+            best_accuracy=None, message="SIGTERM", time=events[-1].time + 1,
+        )
+    )  # fmt: skip
+    app = watch_app(record(tmp_path / "run", events))
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await until(pilot, lambda: app.state.status == "interrupted")
+        await pilot.pause(0.05)
+        header = pane_text(app, "#header")
+        assert "INTERRUPTED" in header and "stopped: SIGTERM" in header
+        assert "✖" not in header  # a stop that was asked for is not shown as an error
 
 
 async def test_control_keys_are_not_offered_but_answered_while_watching(tmp_path: Path) -> None:
@@ -163,10 +181,14 @@ async def test_a_tailed_run_that_goes_quiet_is_flagged(
     events = scripted_events(finish=False, upto_step=50)
     run_dir = record(tmp_path / "run", events[:-3])
     app = watch_app(run_dir)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         assert await until(pilot, lambda: "no events for" in pane_text(app, "#header"))
+        # A run that may have been killed is not shown running, nor given an ETA.
+        assert "SILENT" in pane_text(app, "#header")
+        assert "RUNNING" not in pane_text(app, "#header") and "ETA" not in pane_text(app, "#header")
         record(run_dir, events[-3:])
         assert await until(pilot, lambda: "no events for" not in pane_text(app, "#header"))
+        assert "RUNNING" in pane_text(app, "#header") and "ETA" in pane_text(app, "#header")
 
 
 def test_file_source_hands_over_a_long_file_in_batches(tmp_path: Path) -> None:

@@ -23,6 +23,9 @@ STATE_BADGES = {
     "diverged": ("✖ DIVERGED", "bold red"),
     "failed": ("✖ FAILED", "bold red reverse"),
 }
+# watch: a run that says it is running but has written nothing for a while may have been killed
+# (kill -9, a lost machine): it cannot say so itself, so the badge stops claiming it runs.
+QUIET_BADGE = ("? SILENT", "bold yellow")
 PROGRESS_WIDTH = 20
 
 
@@ -89,8 +92,12 @@ class RunHeader(Static):
 
     def _progress_line(self, state: RunState, width: int) -> Text:
         badge, style = STATE_BADGES.get(state.status, (state.status.upper(), "bold"))
+        if self.quiet_for is not None:
+            badge, style = QUIET_BADGE
         line = Text()
         line.append(badge, style=style)
+        if self.quiet_for is not None:  # first, where a narrow terminal does not cut it off
+            line.append(f"  no events for {fmt.duration(self.quiet_for)}", style="bold yellow")
         started = state.started
         if started is None and self.awaiting is not None:
             # No epoch, step or elapsed time to show: a clock stuck at 0:00 looks like a hang.
@@ -102,7 +109,7 @@ class RunHeader(Static):
         steps = f"{state.step:,}/{total:,}" if total else f"{state.step:,}"
         facts = f"  epoch {epoch}/{epochs or '?'}  step {steps}"
         tail = f"  elapsed {fmt.duration(state.elapsed)}"
-        eta = state.eta
+        eta = state.eta if self.quiet_for is None else None  # no ETA for a run that may be dead
         if eta is not None:
             tail += f"  ETA {fmt.duration(eta)}"
         if state.best_accuracy is not None:
@@ -118,14 +125,14 @@ class RunHeader(Static):
             line.append("─" * (bar - done), style="dim")
             line.append(f" {progress * 100:3.0f}%")
         line.append(tail)
-        if self.quiet_for is not None:
-            line.append(f"  no events for {fmt.duration(self.quiet_for)}", style="bold yellow")
         return line
 
     def _problem_line(self, state: RunState) -> Text | None:
         if state.failure is not None:
             return Text(f"✖ {state.failure.error}", style="bold red")
         finished = state.finished
-        if finished is not None and finished.status != "finished" and finished.message:
-            return Text(f"✖ {finished.message}", style="bold red")
-        return None
+        if finished is None or finished.status == "finished" or not finished.message:
+            return None
+        if finished.status == "interrupted":  # asked for (SIGTERM, q): a fact, not an error
+            return Text(f"◼ stopped: {finished.message}", style="bold yellow")
+        return Text(f"✖ {finished.message}", style="bold red")
