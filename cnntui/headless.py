@@ -51,7 +51,11 @@ def epoch_line(event: EpochSummary, epochs: int) -> str:
 
 def finished_line(event: RunFinished) -> str:
     best = f", best accuracy {_percent(event.best_accuracy)}" if event.best_accuracy else ""
-    text = f"{event.status} after {plural(event.step, 'step')} in {event.duration:.1f}s{best}"
+    if event.start_step:  # resumed: the time is this process's, so count its steps with it
+        done = plural(event.step - event.start_step, "step")
+        text = f"{event.status} at step {event.step:,}, {done} in {event.duration:.1f}s{best}"
+    else:
+        text = f"{event.status} after {plural(event.step, 'step')} in {event.duration:.1f}s{best}"
     return f"{text}: {event.message}" if event.message else text
 
 

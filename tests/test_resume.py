@@ -15,9 +15,17 @@ import pytest
 import torch
 
 from cnntui.engine.checkpoint import load_checkpoint
-from cnntui.engine.events import EpochSummary, Event, LayerHealth, RunStarted, StepMetrics
+from cnntui.engine.events import (
+    EpochSummary,
+    Event,
+    LayerHealth,
+    RunFinished,
+    RunStarted,
+    StepMetrics,
+)
 from cnntui.engine.trainer import Trainer
 from cnntui.errors import UsageError
+from cnntui.headless import finished_line
 
 STEPS_PER_EPOCH = 16
 
@@ -141,6 +149,10 @@ def test_a_resumed_runs_summary_counts_the_whole_run(ragged_config) -> None:
     assert (summary["steps"], summary["examples"]) == (32, 2000)
     assert summary["train_seconds"] > first["train_seconds"]
     assert [e["epoch"] for e in summary["epochs"]] == [0, 1]
+    # The closing line's time is this process's; its step count goes with it.
+    finished = resumed[1][-1]
+    assert isinstance(finished, RunFinished) and finished.start_step == 16
+    assert finished_line(finished).startswith("finished at step 32, 16 steps in ")
 
 
 def test_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tiny_config, tmp_path) -> None:

@@ -67,6 +67,11 @@ def test_the_outcome_line_of_an_interrupted_run_without_a_directory() -> None:
     assert outcome.line() == "cnntui: interrupted after 7 steps in 1.5s"
     outcome(RunFinished(status="interrupted", exit_code=130, step=1177, epoch=4, duration=34.1))
     assert outcome.line() == "cnntui: interrupted after 1,177 steps in 34.1s"
+    resumed = RunFinished(
+        status="finished", exit_code=0, step=1200, epoch=5, duration=2.0, start_step=1177
+    )
+    outcome(resumed)
+    assert outcome.line() == "cnntui: finished at step 1,200, 23 steps in 2.0s"
 
 
 def test_a_run_dir_from_the_api_that_holds_a_run_is_refused_and_left_alone(tiny_config) -> None:

@@ -158,9 +158,10 @@ class RunFinished(Event):
     exit_code: int
     step: int
     epoch: int  # epochs completed: also the 0-based epoch a resumed run goes on with
-    duration: float
+    duration: float  # seconds in this process: a resumed run's time since the resume
     best_accuracy: float | None = None
     message: str = ""
+    start_step: int = 0  # the step this process began at (> 0 when resumed)
 
 
 @dataclass

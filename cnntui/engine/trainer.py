@@ -205,6 +205,7 @@ class Trainer:
                     duration=duration,
                     best_accuracy=loop.best_accuracy if loop else None,
                     message=message,
+                    start_step=loop.setup.start_step if loop else 0,
                 )
             )
         if self._log is not None:
