@@ -7,17 +7,19 @@ import math
 import subprocess
 import sys
 import textwrap
+from types import SimpleNamespace
 
 import pytest
 import torch
 from torch import nn
 
+import cnntui.engine.health as health_module
 import cnntui.engine.layout as layout_module
 import cnntui.engine.tally as tally_module
 from cnntui.config import RunConfig
 from cnntui.engine.checkpoint import load_checkpoint, save_checkpoint
 from cnntui.engine.device_stats import DeviceMonitor
-from cnntui.engine.health import HealthMonitor
+from cnntui.engine.health import MIN_SECONDS_BETWEEN_SAMPLES, HealthMonitor
 from cnntui.engine.layout import prefer_channels_last
 from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weights
 from cnntui.engine.tally import EpochTally
@@ -215,12 +217,23 @@ def test_largest_fitting_batch_halves_until_a_step_fits() -> None:
     assert largest_fitting_batch(never, 8) is None
 
 
-def test_health_samples_at_most_four_a_second_unless_the_run_is_deterministic() -> None:
+def test_health_samples_at_most_four_a_second_unless_the_run_is_deterministic(
+    monkeypatch,
+) -> None:
+    # The monitor's clock, set by hand: a loaded machine can stall between two real reads for
+    # longer than the spacing, and the samples "within microseconds" were then all taken.
+    now = [100.0]
+    monkeypatch.setattr(health_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
     model = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
     paced = HealthMonitor(model, every=5)
     # Steps 5, 10, 15 come within microseconds: only the first is sampled.
     assert [paced.due(step) for step in (5, 10, 15)] == [True, False, False]
-    assert not paced.due(7)  # never between multiples of `every`
+    now[0] += MIN_SECONDS_BETWEEN_SAMPLES * 0.9
+    assert not paced.due(20)  # still within the spacing
+    now[0] += MIN_SECONDS_BETWEEN_SAMPLES * 0.2
+    assert not paced.due(22)  # never between multiples of `every`
+    assert paced.due(25)  # the spacing has passed since the sample at step 5
+    assert not paced.due(30)
     by_count = HealthMonitor(model, every=5, min_seconds=0.0)
     assert [by_count.due(step) for step in (5, 7, 10, 15)] == [True, False, True, True]
 
