@@ -4,6 +4,7 @@ one that would overwrite another is refused."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import signal
 import subprocess
 import sys
@@ -85,57 +86,100 @@ def test_a_run_dir_from_the_api_that_holds_a_run_is_refused_and_left_alone(tiny_
     assert {path.name: path.read_bytes() for path in run_dir.iterdir()} == before
 
 
-class SlowSetup:
-    """A trainer whose set-up takes a second, as torch's first import and the data take longer."""
+def setup_wait_line() -> int | None:
+    """The line of `set_up_off_the_main_thread` at which the main thread waits for the set-up
+    (an Event.wait called from there), or None while it is anywhere else: on its way in (still
+    in thread.start()) or already out. Read from the main thread's frames, so that a test sends
+    its Ctrl-C when the main thread is waiting, whatever the machine's speed."""
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    callee = None
+    while frame is not None:
+        if frame.f_code.co_name == "set_up_off_the_main_thread":
+            waiting = callee is not None and callee.f_code.co_name == "wait"
+            return frame.f_lineno if waiting else None
+        callee, frame = frame, frame.f_back
+    return None
+
+
+class InterruptedSetup:
+    """A set-up that Ctrl-C interrupts: it sends SIGINT once the main thread waits for it, and
+    goes on for a while after that interrupt has been handled, as torch's import or the data
+    would."""
 
     def __init__(self) -> None:
+        self.handled = threading.Event()  # set by the test's SIGINT handler
         self.finished = threading.Event()
 
     def setup(self) -> None:
-        time.sleep(1.0)
+        deadline = time.monotonic() + 60
+        while setup_wait_line() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        self.handled.wait(60)
+        time.sleep(0.3)  # a caller that did not wait for the set-up has gone on by now
         self.finished.set()
-
-
-def interrupt_main_thread_after(seconds: float) -> threading.Timer:
-    main = threading.main_thread().ident
-    assert main is not None
-    timer = threading.Timer(seconds, signal.pthread_kill, (main, signal.SIGINT))
-    timer.start()
-    return timer
 
 
 def test_ctrl_c_during_the_set_up_waits_for_the_set_up_to_end() -> None:
     """Otherwise the interpreter is torn down under a setup thread inside torch, which aborts the
     process (exit 134): on Python 3.11 an interrupted Thread.join marks a running thread as
     stopped, and joining it again returned at once."""
-    trainer = SlowSetup()
-    interrupt_main_thread_after(0.2)
-    with pytest.raises(KeyboardInterrupt):
-        set_up_off_the_main_thread(trainer)
-    assert trainer.finished.is_set()
+    trainer = InterruptedSetup()
+
+    def on_sigint(signum, frame):
+        trainer.handled.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            set_up_off_the_main_thread(trainer)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert trainer.handled.is_set() and trainer.finished.is_set()
 
 
 def test_a_second_ctrl_c_during_the_set_up_leaves_at_once_with_130() -> None:
+    # Each Ctrl-C comes once the main thread waits for the set-up, the second in the wait that
+    # follows the first (another line): timers could send both before the main thread had
+    # handled the first, and two pending SIGINTs are one.
     script = textwrap.dedent(
         """
-        import os, signal, sys, threading, time
+        import signal, sys, threading, time
         from cnntui.run_command import set_up_off_the_main_thread
+
+        handled = threading.Semaphore(0)
+
+        def on_sigint(signum, frame):
+            handled.release()
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, on_sigint)
 
         class Slow:
             def setup(self):
-                time.sleep(30)
+                lines = set()
+                for _ in range(2):
+                    while setup_wait_line() in lines | {None}:
+                        time.sleep(0.005)
+                    lines.add(setup_wait_line())
+                    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                    handled.acquire()
+                time.sleep(600)
 
-        main = threading.main_thread().ident
-        for delay in (0.3, 0.6):
-            threading.Timer(delay, signal.pthread_kill, (main, signal.SIGINT)).start()
         set_up_off_the_main_thread(Slow())
         """
     )
-    started = time.monotonic()
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert out.returncode == 130, out.stderr
-    assert "interrupted during set-up; nothing was saved" in out.stderr
-    assert time.monotonic() - started < 20  # did not wait for the 30 s set-up
+    helper = textwrap.dedent(inspect.getsource(setup_wait_line))
+    process = subprocess.Popen(
+        [sys.executable, "-c", helper + script], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        _, stderr = process.communicate(timeout=120)  # not the 600 s set-up
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert "interrupted during set-up; nothing was saved" in stderr.decode()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
@@ -150,19 +194,22 @@ def test_a_termination_during_the_set_up_ends_as_ctrl_c_does(signum) -> None:
 
         def slow_setup(self):
             print("setting up", flush=True)
-            time.sleep(30)
+            time.sleep(600)
 
         Trainer.setup = slow_setup
         app(["run", "lenet", "--headless", "--dataset", "synthetic:1x28x28:10:train=64:test=64"])
         """
     )
-    started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    assert process.stdout is not None and process.stdout.readline() == "setting up\n"
-    process.send_signal(signum)
-    _, stderr = process.communicate(timeout=60)
+    try:
+        # Torch's import comes first: on a loaded 2-core runner it alone can take half a minute,
+        # so the time is counted from the signal, not from the start.
+        assert process.stdout is not None and process.stdout.readline() == "setting up\n"
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=120)  # did not wait for the 600 s set-up
+    finally:
+        process.kill()
     assert process.returncode == 130, stderr
     assert "interrupted before training started; nothing was saved" in stderr
-    assert time.monotonic() - started < 25  # did not wait for the 30 s set-up
