@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from cnntui.config import COMMAND_LINE, RunConfig, apply_settings, blame, command_line_name
+from cnntui.config import COMMAND_LINE, RunConfig, apply_settings, command_line_name
 from cnntui.errors import UsageError
 from cnntui.wording import plural
 
@@ -72,11 +72,9 @@ def check_resume_overrides(saved: dict[str, Any], overrides: dict[str, Any]) -> 
             )
     for key in FIXED_ON_RESUME:
         if key in overrides and key in saved and overrides[key] != saved[key]:
-            raise blame(
-                COMMAND_LINE,
-                key,
-                f"cannot change when resuming (the run was started with {key} = "
-                f"{saved[key]!r}); start a new run to change it",
+            raise UsageError(
+                f"{command_line_name(key)} cannot change when resuming (the run was started "
+                f"with {key} = {saved[key]!r}); start a new run to change it"
             )
 
 
