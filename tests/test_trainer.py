@@ -78,6 +78,10 @@ def test_the_run_directory_holds_config_events_checkpoints_and_summary(tiny_conf
     }
     logged = read_events(run_dir)
     assert [e.kind for e in logged] == [e.kind for e in events]
+    # A reader can order or window the log by time: an epoch's event comes after the
+    # evaluations it reports, so its time must too.
+    times = [e.time for e in logged]
+    assert times == sorted(times), [(e.kind, e.time) for e in logged]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["steps"] == 32
     assert summary["epochs_completed"] == 2

@@ -336,6 +336,9 @@ class TrainingLoop:
             if self.best_accuracy is None or score > self.best_accuracy:
                 self.best_accuracy = score
                 summary.best = True
+        # Stamped now, not when the epoch's training ended: its evaluations were emitted in
+        # between, and a reader of the stream expects times that never go backwards.
+        summary.time = time.time()
         self.history.append(summary.to_dict())
         self.emit(summary)
         # Checkpoints name the *next* epoch as the place to resume.
