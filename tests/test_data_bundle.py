@@ -216,3 +216,30 @@ def test_image_folder_needs_train_and_test(tmp_path: Path) -> None:
         load_data(f"folder:{tmp_path}", num_workers=0)
     with pytest.raises(UsageError, match="no such directory"):
         load_data(f"folder:{tmp_path / 'nope'}", num_workers=0)
+
+
+def test_a_data_dir_the_data_did_not_come_from_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--data-dir is searched first, then the other places: a run that read its data elsewhere
+    must say so, or a user who meant their own copy trains on another without knowing."""
+    write_mnist(tmp_path / "mine" / "MNIST" / "raw")
+    monkeypatch.setenv("CNNTUI_DATA", str(tmp_path / "mine"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    data = load_data("mnist", batch_size=8, data_dir=empty)
+    assert data.source == str(tmp_path / "mine" / "MNIST" / "raw")
+    assert data.passed_over(empty) == (
+        f"--data-dir {empty} holds no MNIST; it was read from {data.source}"
+    )
+    # Read from the folder named, or one inside it: nothing to say.
+    assert (
+        load_data("mnist", batch_size=8, data_dir=tmp_path / "mine").passed_over(tmp_path / "mine")
+        is None
+    )
+    assert data.passed_over(None) is None
+    synthetic = load_data("synthetic:1x8x8:2:train=8:test=4", batch_size=4, data_dir=empty)
+    assert synthetic.passed_over(empty) == (
+        f"--data-dir {empty} is not used: synthetic:1x8x8:2:train=8:test=4 data is generated, "
+        "not read"
+    )

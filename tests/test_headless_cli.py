@@ -31,6 +31,12 @@ def test_json_lines_are_the_only_thing_on_stdout(tmp_path) -> None:
     kinds = [e["event"] for e in events]
     assert kinds[0] == "run_started" and kinds[-1] == "finished"
     assert {"step", "epoch", "evaluation", "checkpoint"} <= set(kinds)
+    data = events[0]["data"]
+    assert (data["source"], data["train_examples"], data["test_examples"]) == (
+        "generated",
+        1024,
+        256,
+    )
     logged = (tmp_path / "run" / "events.jsonl").read_text().splitlines()
     assert [json.loads(line)["event"] for line in logged] == kinds
 
@@ -42,6 +48,17 @@ def test_plain_lines_in_a_pipe_have_no_ansi_codes(tmp_path) -> None:
     assert "\x1b" not in out.stdout and "\x1b" not in out.stderr
     assert "epoch 1/1 | train loss" in out.stdout
     assert out.stdout.rstrip().splitlines()[-1].startswith("finished after 4 steps")  # 1,024 / 256
+
+
+def test_a_data_dir_the_run_does_not_read_is_a_warning(tmp_path) -> None:
+    (tmp_path / "mine").mkdir()
+    out = cnntui("run", "lenet", "--dataset", SYNTHETIC, "--epochs", "1", "--data-dir",
+                 str(tmp_path / "mine"), "--run-dir", str(tmp_path / "run"))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert (
+        f"warning: --data-dir {tmp_path / 'mine'} is not used: {SYNTHETIC} data is generated"
+        in (out.stdout)
+    )
 
 
 def test_missing_data_set_is_one_message_and_exit_1(tmp_path) -> None:

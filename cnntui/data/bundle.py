@@ -40,6 +40,23 @@ class DataBundle:
         """How many classes the labels range over."""
         return len(self.classes)
 
+    def passed_over(self, data_dir: Path | str | None) -> str | None:
+        """A warning when `--data-dir` was given but the data did not come from it: it holds no
+        copy and the search went on to the next place (`$CNNTUI_DATA`, the cache, a system
+        copy), or the data set reads no files there. Otherwise the run would say nothing of a
+        folder the user meant it to read."""
+        if not data_dir:
+            return None
+        if self.source == "generated":
+            return f"--data-dir {data_dir} is not used: {self.name} data is generated, not read"
+        if self.name.startswith("folder:"):
+            return f"--data-dir {data_dir} is not used: {self.name} names its own folder"
+        given = Path(data_dir).expanduser().resolve()
+        source = Path(self.source).resolve()
+        if source == given or given in source.parents:
+            return None
+        return f"--data-dir {data_dir} holds no {self.title}; it was read from {self.source}"
+
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready summary for the run log."""
         return {

@@ -38,6 +38,7 @@ class RunStarted(Event):
     classes: list[str]
     config: dict[str, Any]
     shapes: dict[str, Any] | None = None  # ShapeReport.to_dict()
+    data: dict[str, Any] | None = None  # DataBundle.as_dict(): where it was read, sizes, stats
     start_step: int = 0  # > 0 when resumed
     world_size: int = 1
 

@@ -77,6 +77,7 @@ class RunSetup:
             classes=list(self.data.classes),
             config=config.to_dict(),
             shapes=self.shapes,
+            data=self.data.as_dict(),
             start_step=self.start_step,
             world_size=self.dist.world_size,
         )
