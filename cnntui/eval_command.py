@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,9 @@ def eval_command(
         val_split=config.val_split,
         seed=config.seed,
     )
+    passed_over = data.passed_over(data_dir)
+    if passed_over:
+        print(f"cnntui: warning: {passed_over}", file=sys.stderr)
     model = build_model(
         config.model, data.input_shape[0], data.num_classes, config.model_options
     ).module
@@ -49,6 +53,7 @@ def eval_command(
         "checkpoint": str(checkpoint),
         "model": config.model,
         "dataset": config.dataset,
+        "data_source": data.source,
         "step": state.get("step"),
         "test_loss": result.loss,
         "test_accuracy": result.accuracy,

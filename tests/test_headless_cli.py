@@ -104,9 +104,11 @@ def test_eval_prints_accuracy_and_the_confusion_matrix(tmp_path) -> None:
     run_dir = tmp_path / "run"
     assert cnntui("run", "lenet", "--dataset", SYNTHETIC, "--epochs", "1", "--headless",
                   "--run-dir", str(run_dir)).returncode == 0  # fmt: skip
-    out = cnntui("eval", str(run_dir / "last.pt"), "--json")
+    out = cnntui("eval", str(run_dir / "last.pt"), "--json", "--data-dir", str(tmp_path))
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
+    assert report["data_source"] == "generated"
+    assert f"cnntui: warning: --data-dir {tmp_path} is not used" in out.stderr
     assert len(report["confusion"]) == 10 and sum(map(sum, report["confusion"])) == 256
     assert 0 <= report["test_accuracy"] <= 1
     table = cnntui("eval", str(run_dir), "--device", "cpu")
