@@ -24,3 +24,11 @@ class UsageError(CnntuiError):
     """Bad input from the user: an unknown name, a malformed shape, a wrong preset key."""
 
     exit_code = EXIT_USAGE
+
+
+def describe_failure(exc: BaseException) -> tuple[str, int]:
+    """The one-line message and exit code for a failure: a CnntuiError's own, else the
+    exception's type and text with exit 1 (its traceback goes to the run log, not the line)."""
+    if isinstance(exc, CnntuiError):
+        return str(exc), exc.exit_code
+    return f"{type(exc).__name__}: {exc}", EXIT_ERROR

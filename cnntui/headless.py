@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
@@ -23,6 +24,7 @@ from cnntui.engine.events import (
     StateChanged,
     StepMetrics,
 )
+from cnntui.errors import CnntuiError, describe_failure
 from cnntui.reader_gone import LineWriter
 from cnntui.runlog import event_to_json
 from cnntui.wording import plural
@@ -72,6 +74,18 @@ class JsonReporter:
 
     def __call__(self, event: Event) -> None:
         self._out.write(event_to_json(event) + "\n")
+
+
+def write_failure_json(exc: BaseException, stream: TextIO | None = None) -> None:
+    """The `failed` line of a run that failed before its first event (a bad flag, no data),
+    so that every `--json` run ends its output with `finished` or `failed`."""
+    message, code = describe_failure(exc)
+    trace = "" if isinstance(exc, CnntuiError) else traceback.format_exc()
+    event = RunFailed(error=message, traceback=trace, step=0, exit_code=code)
+    out = stream or sys.stdout
+    with contextlib.suppress(OSError, ValueError):  # no reader left: the exit code still tells
+        out.write(event_to_json(event) + "\n")
+        out.flush()
 
 
 class PlainReporter:

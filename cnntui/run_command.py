@@ -40,10 +40,10 @@ def run_command(
         what = target or preset or (f"the run in {resume}" if resume else "the run")
         print(f"cnntui: setting up {what}…", file=sys.stderr, flush=True)
 
-    config = resolve_config(target, preset, overrides, resume)
     trainer = None
     try:
         with terminations_as_ctrl_c():
+            config = resolve_config(target, preset, overrides, resume)
             # Torch loads here (seconds): a Ctrl-C from now until the first event leaves nothing.
             from cnntui.engine.distributed import context_from_env
             from cnntui.engine.trainer import Trainer
@@ -74,6 +74,12 @@ def run_command(
             raise
         print("cnntui: interrupted before training started; nothing was saved", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        if json_output:  # a script reading the lines learns the outcome from them, as always
+            from cnntui.headless import write_failure_json
+
+            write_failure_json(exc)
+        raise
 
     if not json_output and dist.is_main:
         from cnntui.headless import make_reporter

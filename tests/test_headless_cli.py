@@ -71,6 +71,28 @@ def test_missing_data_set_is_one_message_and_exit_1(tmp_path) -> None:
     assert str(tmp_path / "nothing") in out.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "error", "code"),
+    [
+        (["--batch-size", "0"], "--batch-size must be at least 1, got 0", 2),
+        (["--opt", "no_such_option=1"], "no_such_option", 2),
+    ],
+    ids=["bad-flag", "bad-model-option"],
+)
+def test_a_json_run_that_fails_to_start_ends_with_a_failed_line(
+    tmp_path, args: list[str], error: str, code: int
+) -> None:
+    """Scripts read the outcome from the lines: a run that never started says so there too."""
+    out = cnntui("run", "lenet", "--dataset", SYNTHETIC, "--json", "--runs-root",
+                 str(tmp_path / "runs"), *args)  # fmt: skip
+    assert out.returncode == code
+    [line] = out.stdout.splitlines()
+    failed = json.loads(line)
+    assert (failed["event"], failed["step"], failed["exit_code"]) == ("failed", 0, code)
+    assert error in failed["error"] and error in out.stderr
+    assert not (tmp_path / "runs").exists()
+
+
 def test_bad_flag_value_is_a_usage_error() -> None:
     out = cnntui("run", "lenet", "--epochs", "0", "--headless")
     assert out.returncode == 2

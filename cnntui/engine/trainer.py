@@ -24,7 +24,7 @@ from cnntui.engine.divergence import Diverged
 from cnntui.engine.events import Event, RunFailed, RunFinished
 from cnntui.engine.loop import TrainingLoop
 from cnntui.engine.setup import RunSetup, prepare_run
-from cnntui.errors import EXIT_DIVERGED, EXIT_ERROR, EXIT_OK, CnntuiError
+from cnntui.errors import EXIT_DIVERGED, EXIT_OK, CnntuiError, describe_failure
 from cnntui.runlog import CONFIG_FILE, EVENTS_FILE, SUMMARY_FILE, RunLogWriter, write_json
 
 Subscriber = Callable[[Event], None]
@@ -156,8 +156,7 @@ class Trainer:
             self.state = "failed"
             if isinstance(exc, torch.OutOfMemoryError) and loop is not None:
                 exc = CnntuiError(loop.out_of_memory_message())
-            message = str(exc) if isinstance(exc, CnntuiError) else f"{type(exc).__name__}: {exc}"
-            code = exc.exit_code if isinstance(exc, CnntuiError) else EXIT_ERROR
+            message, code = describe_failure(exc)
             step = loop.step if loop else 0
             dist = self.setup_done.dist if self.setup_done else distributed.context_from_env()
             if dist.enabled:
