@@ -19,6 +19,7 @@ from cnntui.engine.events import (
     Evaluation,
     Event,
     LayerHealth,
+    LogMessage,
     RunFinished,
     RunStarted,
     StateChanged,
@@ -200,6 +201,23 @@ def test_an_error_is_reported_as_itself_when_the_unread_loss_had_diverged(
     code, events, _ = train(config)
     assert code == 1
     assert events[-1].kind == "failed" and "the data worker died" in events[-1].error
+
+
+@pytest.mark.parametrize("log_interval", [1e-9, 60.0])  # a window per step, or one in all
+def test_a_loss_that_explodes_but_stays_finite_is_warned_of_once(tiny_config, log_interval) -> None:
+    """d2l's sigmoid LeNet at lr 1e6 reaches a loss near 1e7 and never NaN: no divergence,
+    so the run goes on, but the log must say it is blowing up."""
+    config = dataclasses.replace(
+        tiny_config, model_options={}, lr=1e6, momentum=0.0, log_interval=log_interval
+    )
+    code, events, _ = train(config)
+    assert code == 0
+    warnings = [e for e in of(events, LogMessage) if "blowing up" in e.message]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].level == "warning" and "learning rate (now 1e+06)" in warnings[0].message
+    # The same net at a sane rate trains without the warning.
+    code, events, _ = train(dataclasses.replace(config, lr=0.9, run_dir=config.run_dir + "-sane"))
+    assert code == 0 and not [e for e in of(events, LogMessage) if "blowing up" in e.message]
 
 
 def test_max_steps_stops_early_and_keeps_a_resumable_checkpoint(tiny_config) -> None:

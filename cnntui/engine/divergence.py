@@ -12,8 +12,14 @@ class Diverged(Exception):
         self.step = step
 
 
+# A loss this many times where it began (or 1, if it began lower) is a run blowing up: still
+# finite, so not divergence, but a cross-entropy in the thousands means logits thousands apart.
+BLOWING_UP_FACTOR = 1000.0
+
+
 class DivergenceWatch:
-    """Reads each metric window for non-finite losses and gradients; raises Diverged."""
+    """Reads each metric window for non-finite losses and gradients; raises Diverged, and
+    warns once of a loss that has grown a thousandfold while staying finite."""
 
     def __init__(self, health: HealthMonitor, lr: float) -> None:
         self.health = health
@@ -26,6 +32,8 @@ class DivergenceWatch:
             if p.requires_grad
         ]
         self.first_bad_gradient: tuple[int, str] | None = None
+        self.starting_loss: float | None = None  # this process's first step's
+        self.warned_blowing_up = False
 
     def check(self, reading: WindowReading, first_step: int, epoch: int) -> None:
         """Raise Diverged on a non-finite loss, naming the step and the layer that started it."""
@@ -50,7 +58,27 @@ class DivergenceWatch:
             # No "training diverged:" in front: every place that shows this message shows the
             # run's status ("diverged") beside it.
             f"loss became {value} at step {bad_step} "
-            f"(epoch {epoch + 1}){where}. Try a lower learning rate (now {self.lr}) "
+            f"(epoch {epoch + 1}){where}. Try a lower learning rate (now {self.lr:g}) "
             "or --set grad_clip=1.0.",
             bad_step,
+        )
+
+    def blowing_up(self, reading: WindowReading, first_step: int) -> str | None:
+        """A warning, the first time a step's loss passes BLOWING_UP_FACTOR times the first
+        step's: `--lr 1e6` on LeNet reaches a loss of 1e31 and never NaN, so without this
+        a run that has stopped learning would train on to its end without a word."""
+        if self.warned_blowing_up or not reading.losses:
+            return None
+        if self.starting_loss is None:
+            # The first step's: it saw weights no update had touched yet.
+            self.starting_loss = reading.losses[0]
+        limit = BLOWING_UP_FACTOR * max(self.starting_loss, 1.0)
+        index, worst = max(enumerate(reading.losses), key=lambda pair: pair[1])
+        if not worst > limit:
+            return None
+        self.warned_blowing_up = True
+        return (
+            f"the loss reached {worst:.3g} at step {first_step + index}, from "
+            f"{self.starting_loss:.3g} at the start: training is blowing up. Try a lower learning "
+            f"rate (now {self.lr:g}) or --set grad_clip=1.0."
         )

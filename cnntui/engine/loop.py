@@ -222,6 +222,9 @@ class TrainingLoop:
         distributed = self.dist.enabled
         reading = self.read_window_all_ranks(seconds) if distributed else self.window.read()
         self.divergence.check(reading, first_step, self.epoch)
+        blowing_up = self.divergence.blowing_up(reading, first_step)
+        if blowing_up:
+            self.emit(LogMessage(level="warning", message=blowing_up))
         self.examples += reading.examples
         self.data_wait_seconds += data_wait
         loss_mean = reading.mean_loss
