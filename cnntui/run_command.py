@@ -149,9 +149,20 @@ def set_up_off_the_main_thread(trainer: Any) -> None:
     """
     failure: list[BaseException] = []
     finished = threading.Event()
+    # A Ctrl-C inside thread.start() leaves the main thread unable to tell whether the thread
+    # exists, or will run. So the two agree under this lock on which came first: the thread
+    # beginning the setup (which the main thread then waits for) or the main thread giving up
+    # on it (and the thread, if it runs at all, returns without touching torch).
+    claim = threading.Lock()
+    began = cancelled = False
 
     def set_up() -> None:
+        nonlocal began
         try:
+            with claim:
+                if cancelled:
+                    return
+                began = True
             trainer.setup()
         except BaseException as exc:
             failure.append(exc)
@@ -159,18 +170,21 @@ def set_up_off_the_main_thread(trainer: Any) -> None:
             finished.set()
 
     thread = threading.Thread(target=set_up, name="cnntui-setup", daemon=True)
-    thread.start()
     try:
+        thread.start()  # in the try: start() can be interrupted once the thread exists
         finished.wait()
     except KeyboardInterrupt:
-        # Ctrl-C reaches the main thread only. The setup goes on to its end (seconds), so that
+        # Ctrl-C reaches the main thread only. A setup that began goes on to its end, so that
         # the caller can discard the run directory it creates. This waits on an event, not on
         # the thread: Python 3.11's Thread.join, interrupted, can mark a running thread as
         # stopped, and the next join then returns at once. The interpreter was then torn down
         # under a setup thread still inside torch, which aborts the process when that thread
         # wakes ("terminate called without an active exception", exit 134 instead of 130).
         try:
-            finished.wait()
+            with claim:
+                cancelled = not began
+            if began:
+                finished.wait()
         except KeyboardInterrupt:
             leave_during_setup()
         raise
