@@ -220,15 +220,18 @@ def leave_during_setup() -> None:
 
 
 class stop_on_signals:
-    """SIGINT, SIGTERM and SIGHUP finish the batch, save last.pt and exit 130."""
+    """SIGINT, SIGTERM and SIGHUP finish the batch, save last.pt and exit 130. A SIGINT or
+    SIGTERM after one of those two means it: it stops at once, without saving."""
 
     SIGNALS = tuple(
         getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
     )
+    HANGUP = getattr(signal, "SIGHUP", None)
 
     def __init__(self, trainer: Any) -> None:
         self.trainer = trainer
         self.previous: dict[int, Any] = {}
+        self.signalled = False
 
     def __enter__(self) -> stop_on_signals:
         for sig in self.SIGNALS:
@@ -237,13 +240,22 @@ class stop_on_signals:
 
     def _handle(self, signum: int, _frame: Any) -> None:
         name = signal.Signals(signum).name
-        if self.trainer.controls.stop_requested.is_set():
-            # A second signal: the user means it. Restore the default and re-deliver.
+        if self.signalled and signum != self.HANGUP:
+            # A second signal: the user means it. Restore the default and re-deliver. Only a
+            # signal counts: a dropped SSH session fails a write (the run stops, "stdout
+            # closed") and sends SIGHUP in the same instant, and that pair is one cause, not
+            # someone insisting. Nor is a hang-up ever insisting; it would cost last.pt.
             signal.signal(signum, self.previous.get(signum, signal.SIG_DFL))
             raise KeyboardInterrupt
+        if signum != self.HANGUP:
+            self.signalled = True
         tell(f"\n{name}: finishing the batch, saving last.pt ...")
         self.trainer.request_stop(reason=name)
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+        if self.HANGUP is not None:
+            # The run is over and saved: a hang-up from here to the exit (the SSH session that
+            # just dropped) would turn the exit code into a kill by SIGHUP.
+            signal.signal(self.HANGUP, signal.SIG_IGN)

@@ -1,0 +1,66 @@
+"""Signals during a headless run: which ones stop it cleanly, and which one means "now"."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from cnntui.engine.control import Controls
+from cnntui.run_command import stop_on_signals
+
+
+class StoppableRun:
+    """What stop_on_signals needs of a trainer: its controls and request_stop."""
+
+    def __init__(self) -> None:
+        self.controls = Controls()
+
+    def request_stop(self, reason: str) -> None:
+        self.controls.request_stop(reason)
+
+
+@pytest.fixture
+def saved_handlers():
+    names = ("SIGINT", "SIGTERM", "SIGHUP")
+    before = {name: signal.getsignal(getattr(signal, name)) for name in names}
+    yield
+    for name, handler in before.items():
+        signal.signal(getattr(signal, name), handler)
+
+
+def test_a_hang_up_beside_a_closed_stdout_is_one_cause_not_a_second_signal(
+    saved_handlers,
+) -> None:
+    """A dropped SSH session fails the next write (the run stops: "stdout closed") and sends
+    SIGHUP in the same instant. Taken for a second signal, the hang-up aborted the run without
+    last.pt or summary.json."""
+    run = StoppableRun()
+    with stop_on_signals(run):
+        run.request_stop("stdout closed")  # what the reporter does when a write fails
+        signal.raise_signal(signal.SIGHUP)
+        signal.raise_signal(signal.SIGHUP)  # nor does a hang-up ever insist
+        assert run.controls.stop_reason == "stdout closed"
+        signal.raise_signal(signal.SIGTERM)  # the first signal that can insist: still clean
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)  # the second: now
+    assert run.controls.stop_reason == "stdout closed"
+
+
+def test_a_second_ctrl_c_stops_at_once(saved_handlers) -> None:
+    run = StoppableRun()
+    with stop_on_signals(run):
+        signal.raise_signal(signal.SIGINT)
+        assert run.controls.stop_requested.is_set() and run.controls.stop_reason == "SIGINT"
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_a_hang_up_after_the_run_does_not_kill_the_process(saved_handlers) -> None:
+    """Everything is saved by then; killed by SIGHUP on its way out, the process would report
+    a kill instead of the run's exit code."""
+    interrupt = signal.getsignal(signal.SIGINT)
+    with stop_on_signals(StoppableRun()):
+        pass
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    assert signal.getsignal(signal.SIGINT) is interrupt  # the others are as they were
