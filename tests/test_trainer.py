@@ -106,28 +106,47 @@ def test_the_summary_says_how_long_subscribers_held_the_training_thread(tiny_con
     assert summary["reporting_seconds"] < summary["duration"]
 
 
+def wait_until(predicate, what: str, worker: threading.Thread, timeout: float = 120) -> None:
+    """Poll until `predicate()` holds; a bug fails the test after `timeout` seconds (far more
+    than a loaded CI machine needs) instead of hanging the suite."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert worker.is_alive(), f"the run ended while the test waited for {what}"
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(0.01)
+
+
 def test_pause_save_and_evaluate_requests_from_another_thread(tiny_config) -> None:
     config = dataclasses.replace(tiny_config, epochs=50)
     events: list[Event] = []
     trainer = Trainer(config, subscribers=[events.append])
-    worker = threading.Thread(target=trainer.run)
+    # A daemon, stopped in the `finally`: a failed wait must not leave a paused run behind that
+    # keeps the interpreter (and so the suite) from exiting.
+    worker = threading.Thread(target=trainer.run, daemon=True)
     trainer.pause()
     worker.start()
-    deadline = threading.Event()
-    while not any(isinstance(e, StateChanged) and e.state == "paused" for e in events):
-        assert not deadline.wait(0.01) and worker.is_alive()
-    step = trainer.setup_done and of(events, StepMetrics)[-1].step
-    trainer.request_save()
-    trainer.request_evaluate()
-    while not of(events, Evaluation):
-        deadline.wait(0.01)
-    # Paused: no training steps happen while save and evaluate are served.
-    assert of(events, StepMetrics)[-1].step == step
-    assert any(isinstance(e, CheckpointSaved) and e.reason == "manual" for e in events)
-    trainer.resume()
-    trainer.request_stop("a test's stop")
-    worker.join(timeout=60)
-    assert not worker.is_alive()
+    try:
+        wait_until(
+            lambda: any(isinstance(e, StateChanged) and e.state == "paused" for e in events),
+            "the run to report that it paused",
+            worker,
+        )
+        step = trainer.setup_done and of(events, StepMetrics)[-1].step
+        trainer.request_save()
+        trainer.request_evaluate()
+        wait_until(lambda: of(events, Evaluation), "the evaluation requested while paused", worker)
+        # Paused: no training steps happen while save and evaluate are served.
+        assert of(events, StepMetrics)[-1].step == step
+        assert any(isinstance(e, CheckpointSaved) and e.reason == "manual" for e in events)
+        trainer.resume()
+        trainer.request_stop("a test's stop")
+        worker.join(timeout=120)
+        assert not worker.is_alive(), "the run did not stop within 120 s of request_stop"
+    finally:
+        if worker.is_alive():
+            trainer.request_stop("the test failed")
+            trainer.resume()
+            worker.join(timeout=120)
     assert isinstance(events[-1], RunFinished) and events[-1].status == "interrupted"
     assert events[-1].message == trainer.summary["message"] == "a test's stop"
 
