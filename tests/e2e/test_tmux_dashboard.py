@@ -42,9 +42,11 @@ class Terminal:
         # os.environ, not the inherited C environment: under pytest that can carry COLUMNS=80
         # and LINES=24, which would make the app believe the terminal is 80x24.
         env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "TMUX")}
+        # Bounded: a wedged tmux fails the test instead of hanging the suite.
         result = subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True, env=env
-        )
+            ["tmux", "-L", self.socket, *args],
+            capture_output=True, text=True, check=True, env=env, timeout=60,
+        )  # fmt: skip
         return result.stdout
 
     def start(self, argv: list[str], env: dict[str, str] | None = None) -> None:
@@ -88,7 +90,7 @@ class Terminal:
         pytest.fail(f"the command did not exit:\n{self.screen()}")
 
     def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=60)
 
 
 @pytest.fixture
@@ -109,7 +111,9 @@ def only_run_dir(root: Path) -> Path:
 
 
 def test_live_run_pause_confusion_and_quit(terminal: Terminal, tmp_path: Path) -> None:
-    terminal.start(cnntui("run", "lenet", "--dataset", "synthetic", "--epochs", "3"))
+    # Far more epochs than the test lasts: it ends the run itself (q, y). With a few, a fast
+    # machine could finish them before p arrived, and no PAUSED or quit prompt would come.
+    terminal.start(cnntui("run", "lenet", "--dataset", "synthetic", "--epochs", "10000"))
     terminal.wait_for("RUNNING", timeout=STARTUP_TIMEOUT)
     terminal.press("p")
     screen = terminal.wait_for("PAUSED", "paused at step")
@@ -201,7 +205,8 @@ def test_watch_newest_run_read_only_in_16_colours_without_colour(
 def test_hangup_stops_the_run_cleanly(terminal: Terminal, tmp_path: Path) -> None:
     """The SSH session drops: tmux's server dies, the app gets SIGHUP, the trainer saves."""
     pid_file = tmp_path / "pid"
-    run = " ".join(cnntui("run", "lenet", "--dataset", "synthetic", "--epochs", "50"))
+    # Far more epochs than the test lasts, so that the run is still going when the hang-up comes.
+    run = " ".join(cnntui("run", "lenet", "--dataset", "synthetic", "--epochs", "10000"))
     terminal.start(["sh", "-c", f"echo $$ > {pid_file}; exec {run}"])
     terminal.wait_for("RUNNING", timeout=STARTUP_TIMEOUT)
     pid = int(pid_file.read_text())
