@@ -30,7 +30,7 @@ def test_help_fits_an_80_column_terminal_without_cutting_words() -> None:
     for command in ("run", "shapes", "watch", "eval", "presets"):
         out = subprocess.run(
             [sys.executable, "-m", "cnntui", command, "--help"],
-            capture_output=True, text=True, env=env, check=True,
+            capture_output=True, text=True, env=env, check=True, timeout=300,
         )  # fmt: skip
         assert "…" not in out.stdout, (command, out.stdout)
         assert max(len(line) for line in out.stdout.splitlines()) <= 80

@@ -77,6 +77,6 @@ def test_catalogue_knows_the_official_class_names() -> None:
 def test_importing_the_package_does_not_import_torch() -> None:
     code = "import sys, cnntui.data; print('torch' in sys.modules)"
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
     )
     assert result.stdout.strip() == "False"

@@ -124,7 +124,7 @@ def test_a_crash_during_save_leaves_the_previous_checkpoint_intact(tmp_path) -> 
         checkpoint.save_checkpoint(state, {str(path)!r})
         """
     )
-    child = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300)
     assert child.returncode == 9
     assert load_checkpoint(path)["step"] == 1
 

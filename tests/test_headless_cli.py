@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ SYNTHETIC = "synthetic:1x28x28:10:train=1024:test=256"
 
 
 def cnntui(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    kwargs.setdefault("timeout", 300)  # a hung run fails the test instead of hanging the suite
     return subprocess.run(
         [sys.executable, "-m", "cnntui", *args], capture_output=True, text=True, **kwargs
     )
@@ -108,11 +110,21 @@ def test_signals_finish_the_batch_save_and_exit_130(tmp_path, sig: signal.Signal
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
-    for line in proc.stdout:  # wait until training is under way
-        if json.loads(line)["event"] == "step":
-            break
-    proc.send_signal(sig)
-    rest, err = proc.communicate(timeout=60)
+    # Bounded: a run that hangs before its first step is killed, which ends the read at EOF.
+    watchdog = threading.Timer(300, proc.kill)
+    watchdog.start()
+    try:
+        for line in proc.stdout:  # wait until training is under way
+            if json.loads(line)["event"] == "step":
+                break
+        else:
+            pytest.fail("the run ended, or hung for 300 s, before its first step")
+        proc.send_signal(sig)
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
     assert proc.returncode == 130, err
     finished = json.loads(rest.splitlines()[-1])
     assert (finished["status"], finished["message"]) == ("interrupted", sig.name)

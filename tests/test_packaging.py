@@ -20,6 +20,7 @@ def wheel(tmp_path_factory) -> Path:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--quiet", "-w", str(out)],
         check=True,
+        timeout=600,
     )
     (built,) = out.glob("cnntui-*.whl")
     return built
@@ -43,7 +44,7 @@ def test_presets_list_from_the_installed_wheel_in_another_directory(wheel, tmp_p
     env = {**os.environ, "PYTHONPATH": str(site)}
     out = subprocess.run(
         [sys.executable, "-m", "cnntui", "presets", "--json"],
-        cwd=elsewhere, env=env, capture_output=True, text=True, check=True,
+        cwd=elsewhere, env=env, capture_output=True, text=True, check=True, timeout=300,
     )  # fmt: skip
     presets = {p["name"]: p for p in json.loads(out.stdout)}
     assert set(presets) == {p.stem for p in (ROOT / "presets").glob("*.toml")}

@@ -15,6 +15,7 @@ def test_presets_at_80_columns_show_names_and_image_sizes_whole() -> None:
         capture_output=True,
         text=True,
         env={**os.environ, "COLUMNS": "80"},
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     rows = {line.split("│")[1].strip(): line for line in out.stdout.splitlines() if "│" in line}

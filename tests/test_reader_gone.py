@@ -11,6 +11,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -62,10 +63,20 @@ def test_json_into_a_reader_that_leaves_after_one_line(tmp_path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert json.loads(proc.stdout.readline())["event"] == "run_started"
-    proc.stdout.close()  # as `| head -1` does
-    stderr = proc.stderr.read()
-    assert_stopped_cleanly(run_dir, proc.wait(timeout=300), stderr)
+    # Bounded: a run that hangs before its first line is killed, which ends the read at EOF.
+    watchdog = threading.Timer(300, proc.kill)
+    watchdog.start()
+    try:
+        line = proc.stdout.readline()
+        assert line, "the run ended, or hung for 300 s, before its first line"
+        assert json.loads(line)["event"] == "run_started"
+        proc.stdout.close()  # as `| head -1` does
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+    assert_stopped_cleanly(run_dir, proc.returncode, stderr)
     assert "stdout can no longer be written" in stderr
 
 
@@ -102,6 +113,11 @@ def test_a_listing_into_a_reader_that_left_exits_0(argv) -> None:
         [sys.executable, "-m", "cnntui", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     proc.stdout.close()  # the reader left before a line was written
-    stderr = proc.stderr.read().decode()
-    assert proc.wait(timeout=120) == 0, stderr
+    try:
+        _, raw = proc.communicate(timeout=120)  # bounded, unlike a read to EOF
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    stderr = raw.decode()
+    assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr and "Exception ignored" not in stderr

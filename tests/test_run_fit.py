@@ -18,7 +18,7 @@ def test_a_resize_the_model_cannot_take_is_a_usage_error_naming_the_fix(tmp_path
     out = subprocess.run(
         [sys.executable, "-m", "cnntui", "run", "lenet", "--dataset", "synthetic", "--resize",
          "32", "--epochs", "1", "--headless", "--runs-root", str(runs)],
-        capture_output=True, text=True,
+        capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert out.returncode == 2
     assert "Traceback" not in out.stderr

@@ -183,7 +183,7 @@ def test_shapes_command_does_not_import_dynamo() -> None:
         "print(json.dumps([code, sorted(sys.modules)]))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300
     ).stdout
     code, modules = json.loads(out.strip().splitlines()[-1])
     assert code == 0

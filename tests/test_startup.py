@@ -12,7 +12,7 @@ HEAVY = ("torch", "textual", "torchvision", "plotext")
 def loaded_modules(code: str) -> set[str]:
     script = f"import sys, json\n{code}\nprint(json.dumps(sorted(sys.modules)))"
     out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300
     ).stdout
     return set(json.loads(out.strip().splitlines()[-1]))
 
@@ -35,7 +35,10 @@ def test_help_and_models_do_not_import_torch_or_textual() -> None:
 
 def test_models_json_lists_the_zoo() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "cnntui", "models", "--json"], capture_output=True, text=True
+        [sys.executable, "-m", "cnntui", "models", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0
     models = {m["name"]: m for m in json.loads(out.stdout)}
@@ -45,7 +48,7 @@ def test_models_json_lists_the_zoo() -> None:
 
 def test_unknown_command_is_a_usage_error() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "cnntui", "frobnicate"], capture_output=True, text=True
+        [sys.executable, "-m", "cnntui", "frobnicate"], capture_output=True, text=True, timeout=300
     )
     assert out.returncode == 2
     assert "Traceback" not in out.stderr

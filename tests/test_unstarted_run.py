@@ -203,6 +203,9 @@ def test_a_termination_during_the_set_up_ends_as_ctrl_c_does(signum) -> None:
     process = subprocess.Popen(
         [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    # Bounded: a process that hangs before its first line is killed, which ends the read at EOF.
+    watchdog = threading.Timer(300, process.kill)
+    watchdog.start()
     try:
         # Torch's import comes first: on a loaded 2-core runner it alone can take half a minute,
         # so the time is counted from the signal, not from the start.
@@ -210,6 +213,7 @@ def test_a_termination_during_the_set_up_ends_as_ctrl_c_does(signum) -> None:
         process.send_signal(signum)
         _, stderr = process.communicate(timeout=120)  # did not wait for the 600 s set-up
     finally:
+        watchdog.cancel()
         process.kill()
     assert process.returncode == 130, stderr
     assert "interrupted before training started; nothing was saved" in stderr

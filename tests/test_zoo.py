@@ -142,6 +142,7 @@ def test_unknown_model_on_the_command_line_is_one_line_and_exit_2() -> None:
         [sys.executable, "-m", "cnntui", "run", "alexnett", "--headless"],
         capture_output=True,
         text=True,
+        timeout=300,
     )
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0
