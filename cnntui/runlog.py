@@ -6,17 +6,19 @@ it while the run is going; readers skip a partly written last line and pick it u
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from cnntui.engine.events import Event, event_from_dict
-from cnntui.errors import UsageError
+from cnntui.errors import UsageError, WriteError, write_error
 
 EVENTS_FILE = "events.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -105,31 +107,75 @@ def event_to_json(event: Event) -> str:
 
 
 class RunLogWriter:
-    """Subscriber that appends each event to `events.jsonl` as one flushed line."""
+    """Subscriber that appends each event to `events.jsonl` as one flushed line.
 
-    def __init__(self, run_dir: Path) -> None:
+    A write that fails (a full disk, the file or its directory deleted) does not raise into the
+    training loop, where it would end the run wherever it happened to be, with no last.pt and no
+    summary. The writer keeps the failure in `failure`, writes nothing more and calls
+    `on_failure`: the trainer stops at the next batch, saves what it can and fails with it."""
+
+    def __init__(self, run_dir: Path, on_failure: Callable[[], None] | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        path = self.run_dir / EVENTS_FILE
-        torn = ends_mid_line(path)
-        self._file: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        self.path = self.run_dir / EVENTS_FILE
+        self.on_failure = on_failure
+        self.failure: WriteError | None = None
+        torn = ends_mid_line(self.path)
+        # Unbuffered: each event is one write() of a whole line. A buffered file keeps what a
+        # failed write left in its buffer, and raises again on every later flush and on close.
+        self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115
+        self._size = os.fstat(self._file.fileno()).st_size
         if torn:
             # A run killed mid-write (kill -9, a crash) left half a line. Appended to as it is,
             # the resumed run's first event (its run_started) would join that half and be
             # skipped by every reader; ended here, only the torn half is.
-            self._file.write("\n")
-            self._file.flush()
+            try:
+                self._write(b"\n")
+            except OSError as exc:
+                self._file.close()
+                raise write_error(self.path, exc) from None
 
     def __call__(self, event: Event) -> None:
-        self._file.write(event_to_json(event) + "\n")
-        # Flushed, not fsynced: readers on the same machine see it at once, and a crash of this
-        # process loses nothing already written. fsync per event would tie training to the disk.
-        self._file.flush()
+        if self.failure is not None:
+            return
+        try:
+            # Flushed, not fsynced: readers on the same machine see it at once, and a crash of
+            # this process loses nothing already written. fsync per event would tie training
+            # to the disk.
+            self._write((event_to_json(event) + "\n").encode())
+        except OSError as exc:
+            self._fail(exc)
+
+    def _write(self, data: bytes) -> None:
+        fd = self._file.fileno()
+        # Writes to a deleted file succeed, into a file no one can read: a run whose directory
+        # was removed would train on for hours, to fail at its first checkpoint.
+        if os.fstat(fd).st_nlink == 0:
+            raise FileNotFoundError(errno.ENOENT, "deleted", str(self.path))
+        view = memoryview(data)
+        while view:  # a write that fills the disk returns short; the next one raises
+            view = view[os.write(fd, view) :]
+        self._size += len(data)
+
+    def _fail(self, exc: OSError) -> None:
+        self.failure = write_error(self.path, exc)
+        # Cut the half line the failed write left, so the file ends with a whole event (and
+        # a resumed run appends after it), and give back what that half took of a full disk.
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._file.fileno(), self._size)
+        with contextlib.suppress(OSError):
+            self._file.close()
+        if self.on_failure is not None:
+            self.on_failure()
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
+        if self._file.closed:
+            return
+        try:
             os.fsync(self._file.fileno())
+        except OSError as exc:
+            self._fail(exc)  # a disk that reports a full disk at the sync (NFS)
+        else:
             self._file.close()
 
 
@@ -147,14 +193,21 @@ def ends_mid_line(path: Path) -> bool:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically: a reader sees the old file or the new one, never half of one."""
+    """Write JSON atomically: a reader sees the old file or the new one, never half of one.
+
+    Raises WriteError; a temp file that could not be written in full is removed."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(_json_safe(data), f, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(_json_safe(data), f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise write_error(path, exc) from None
 
 
 class EventReader:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import warnings
@@ -10,11 +11,14 @@ from typing import Any
 
 import torch
 
-from cnntui.errors import UsageError
+from cnntui.errors import UsageError, WriteError, write_error
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
-    """Write to a temp file, fsync, rename: a crash mid-save leaves the previous file intact."""
+    """Write to a temp file, fsync, rename: a crash mid-save leaves the previous file intact.
+
+    A save that fails (a full disk, a deleted directory) raises WriteError, having removed its
+    temp file; the previous checkpoint is untouched, and the message says so."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -23,11 +27,30 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:
+        cause = _os_error(exc)
+        if cause is None:
+            raise
+        error = write_error(path, cause)
+        if path.is_file():
+            error = WriteError(path, f"{error} (the previous {path.name} is kept)")
+        raise error from exc
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     _fsync_dir(path.parent)
     return path
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError behind a failed save. torch.save reports a failed write of its zip writer as
+    a RuntimeError ("unexpected pos 704 vs 598") raised while handling the file's OSError."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -122,7 +122,6 @@ class TrainingLoop:
             if not finished_epoch:
                 return EXIT_INTERRUPTED if self.controls.stop_requested.is_set() else EXIT_OK
             self.end_epoch()
-            self.epoch += 1
             if self.max_steps_reached():
                 break
         return EXIT_OK
@@ -321,6 +320,7 @@ class TrainingLoop:
         return result
 
     def end_epoch(self) -> None:
+        """Evaluate, report and checkpoint the epoch just trained, and move on to the next."""
         config = self.config
         summary = EpochSummary(
             epoch=self.epoch,
@@ -347,15 +347,13 @@ class TrainingLoop:
         summary.time = time.time()
         self.history.append(summary.to_dict())
         self.emit(summary)
-        # Checkpoints name the *next* epoch as the place to resume.
+        # The epoch is done: the run is at the next one, which checkpoints name as the place
+        # to resume. So is the last.pt that a failed save here (a full disk) still attempts.
         self.epoch += 1
-        try:
-            if summary.best:
-                self.save("best")
-            if (self.epoch % max(1, config.checkpoint_every) == 0) or last_epoch:
-                self.save("last")
-        finally:
-            self.epoch -= 1
+        if summary.best:
+            self.save("best")
+        if (self.epoch % max(1, config.checkpoint_every) == 0) or last_epoch:
+            self.save("last")
 
     def checkpoint_state(self) -> dict[str, Any]:
         model = unwrap(self.model)

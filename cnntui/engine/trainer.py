@@ -24,7 +24,15 @@ from cnntui.engine.divergence import Diverged
 from cnntui.engine.events import Event, RunFailed, RunFinished
 from cnntui.engine.loop import TrainingLoop
 from cnntui.engine.setup import RunSetup, prepare_run
-from cnntui.errors import EXIT_DIVERGED, EXIT_OK, CnntuiError, describe_failure
+from cnntui.errors import (
+    EXIT_DIVERGED,
+    EXIT_ERROR,
+    EXIT_OK,
+    CnntuiError,
+    WriteError,
+    describe_failure,
+)
+from cnntui.reader_gone import tell
 from cnntui.runlog import CONFIG_FILE, EVENTS_FILE, SUMMARY_FILE, RunLogWriter, write_json
 
 Subscriber = Callable[[Event], None]
@@ -56,6 +64,9 @@ class Trainer:
         # Time the emitting thread spent in subscribers (run log, printers, the dashboard's
         # buffer): what reporting costs training, measured where it is paid.
         self.reporting_seconds = 0.0
+        # Where a failure to write the run directory is told, besides the summary and the
+        # events: off while a dashboard holds the terminal (it shows the failure itself).
+        self.errors_on_stderr = True
 
     # --- control from other threads -----------------------------------------------------------
 
@@ -101,7 +112,7 @@ class Trainer:
             )
             self.config = self.setup_done.config
             if self.setup_done.run_dir is not None:
-                self._log = RunLogWriter(self.setup_done.run_dir)
+                self._log = RunLogWriter(self.setup_done.run_dir, self._run_log_failed)
                 self.subscribers.insert(0, self._log)
         return self.setup_done
 
@@ -148,16 +159,16 @@ class Trainer:
             setup = self.setup()
             loop = TrainingLoop(self, setup)
             code = loop.run()
+            if self._log is not None and self._log.failure is not None:
+                raise self._log.failure  # what the run stopped for (`_run_log_failed`)
         except Diverged as exc:
             self.state = "failed"
-            code = EXIT_DIVERGED
-            self._finish(loop, "diverged", code, started, str(exc))
+            return self._finish(loop, "diverged", EXIT_DIVERGED, started, str(exc))
         except Exception as exc:
             self.state = "failed"
             if isinstance(exc, torch.OutOfMemoryError) and loop is not None:
                 exc = CnntuiError(loop.out_of_memory_message())
             message, code = describe_failure(exc)
-            step = loop.step if loop else 0
             dist = self.setup_done.dist if self.setup_done else distributed.context_from_env()
             if dist.enabled:
                 diagnosis = distributed.diagnose_timeout(exc)
@@ -165,36 +176,83 @@ class Trainer:
                     message = f"a collective timed out on rank {dist.rank}: {diagnosis}"
             if dist.enabled and not dist.is_main:  # rank 0's reporters show rank 0's errors
                 print(f"cnntui: rank {dist.rank}: error: {message}", file=sys.stderr, flush=True)
-            self.emit(
-                RunFailed(
-                    error=message, traceback=traceback.format_exc(), step=step, exit_code=code
-                )
-            )
-            self._finish(loop, "failed", code, started, message)
-        else:
-            if code == EXIT_OK:
-                self._finish(loop, "finished", code, started, "")
-            else:  # a stop was asked for; say by whom, so a script reading the summary knows
-                self._finish(loop, "interrupted", code, started, self.controls.stop_reason)
-        return code
+            return self._finish(loop, "failed", code, started, message, exc, traceback.format_exc())
+        if code == EXIT_OK:
+            return self._finish(loop, "finished", code, started, "")
+        # A stop was asked for; say by whom, so a script reading the summary knows.
+        return self._finish(loop, "interrupted", code, started, self.controls.stop_reason)
+
+    def _run_log_failed(self) -> None:
+        """events.jsonl cannot be written (a full disk): stop after this batch, then fail."""
+        self.request_stop("the run log could not be written")
 
     def _finish(
-        self, loop: TrainingLoop | None, status: str, code: int, started: float, message: str
-    ) -> None:
-        """Save last.pt (unless the weights are garbage), write the summary, emit the end."""
+        self,
+        loop: TrainingLoop | None,
+        status: str,
+        code: int,
+        started: float,
+        message: str,
+        error: Exception | None = None,
+        trace: str = "",
+    ) -> int:
+        """Save last.pt (unless the weights are garbage), write the summary, emit the end;
+        returns the exit code.
+
+        Each of these is attempted whatever became of the others. One that fails turns a run
+        that went well into a failed one (exit 1); after a failure it is added to the message,
+        which still begins with what went wrong first."""
         duration = time.perf_counter() - started
-        if loop is not None and status in ("finished", "interrupted"):
-            loop.save("last")
-        if status in ("finished", "interrupted"):
-            self.state = "finished"
+        # A file of the run directory failed to write: the message goes to stderr too.
+        write_failed = isinstance(error, WriteError)
+
+        def also_failed(exc: Exception) -> None:
+            nonlocal status, code, message, trace, write_failed
+            text, _ = describe_failure(exc)
+            write_failed = write_failed or isinstance(exc, WriteError)
+            if status in ("finished", "interrupted"):
+                status, code, message, trace = "failed", EXIT_ERROR, text, traceback.format_exc()
+            elif text not in message:
+                message = f"{message}; also {text}" if message else text
+
+        earlier = self._log.failure if self._log is not None else None
+        if isinstance(error, WriteError) and earlier not in (None, error):
+            # The run log failed first, and the run was stopping for it when a checkpoint
+            # failed on the same disk: the message tells them in that order.
+            message = f"{earlier}; also {message}"
+        # A failure to write the run directory leaves the weights as good as a stop does; any
+        # other failure may have left them half updated, or the loss diverged.
+        intact = status in ("finished", "interrupted") or isinstance(error, WriteError)
+        if loop is not None and intact and not _failed_writing(error, "last.pt"):
+            try:
+                loop.save("last")
+            except Exception as exc:
+                also_failed(exc)
+        if self._log is not None and self._log.failure not in (None, error):
+            also_failed(self._log.failure)
         summary = loop.summary(status, code, duration, message) if loop else {}
         summary.setdefault("status", status)
         summary.setdefault("exit_code", code)
         summary.setdefault("message", message)
-        self.summary = summary
         if self.run_dir is not None:
-            write_json(self.run_dir / SUMMARY_FILE, summary)
-        if status != "failed":
+            try:
+                write_json(self.run_dir / SUMMARY_FILE, summary)
+            except Exception as exc:
+                also_failed(exc)
+                summary.update(status=status, exit_code=code, message=message)
+        self.summary = summary
+        self.state = "finished" if status in ("finished", "interrupted") else "failed"
+        logged = self._log.failure if self._log is not None else None
+        if status == "failed":
+            self.emit(
+                RunFailed(
+                    error=message,
+                    traceback=trace,
+                    step=loop.step if loop else 0,
+                    exit_code=code,
+                )
+            )
+        else:
             self.emit(
                 RunFinished(
                     status=status,
@@ -207,5 +265,20 @@ class Trainer:
                     start_step=loop.setup.start_step if loop else 0,
                 )
             )
+        late: WriteError | None = None  # the end is missing from events.jsonl, nothing else
         if self._log is not None:
             self._log.close()
+            late = self._log.failure if self._log.failure is not logged else None
+        if self.errors_on_stderr:
+            # The reporters may write to the same full disk (`--headless > log`), and a
+            # `--json` reader may only pass the lines on: the error is said where it is seen.
+            if write_failed:
+                tell(f"cnntui: error: {message}")
+            if late is not None:
+                tell(f"cnntui: error: {late}")
+        return code
+
+
+def _failed_writing(error: Exception | None, name: str) -> bool:
+    """Whether `error` was the failure to write that file: tried again, it fails again."""
+    return isinstance(error, WriteError) and error.path.name == name
