@@ -21,10 +21,11 @@ import torch
 from cnntui.engine import loop as loop_module
 from cnntui.engine import trainer as trainer_module
 from cnntui.engine.checkpoint import load_checkpoint
-from cnntui.engine.events import CheckpointSaved, Event, RunFailed, StepMetrics
+from cnntui.engine.events import CheckpointSaved, Event, RunFailed, RunStarted, StepMetrics
 from cnntui.engine.trainer import Trainer
 from cnntui.errors import write_error
 from cnntui.runlog import RunLogWriter
+from cnntui.tui.outcome import RunOutcome
 
 NO_SPACE = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -260,3 +261,17 @@ def test_the_cli_on_a_run_log_that_hits_the_file_size_limit(tmp_path) -> None:
     ]
     last = json.loads(out.stdout.splitlines()[-1])
     assert (last["event"], last["error"], last["exit_code"]) == ("failed", message, 1)
+
+
+def test_the_dashboard_closes_on_a_failed_run_with_its_error() -> None:
+    """It said "stopped before training started; nothing was saved" of a run that had failed."""
+    outcome = RunOutcome()
+    fields = dict(model="lenet", dataset="fmnist", device="cpu", device_name="x86_64", epochs=1)
+    fields.update(steps_per_epoch=1, batch_size=1, num_params=1, classes=[], config={})
+    outcome(RunStarted(run_name="r", run_dir="runs/r", **fields))
+    error = "no space left on device writing runs/r/events.jsonl"
+    outcome(RunFailed(error=error, traceback="", step=7))
+    assert outcome.line() == (
+        "cnntui: error: no space left on device writing runs/r/events.jsonl (at step 7)"
+        " · run directory: runs/r"
+    )

@@ -7,7 +7,7 @@ and no run directory, as if setup had hung.
 
 from __future__ import annotations
 
-from cnntui.engine.events import Event, RunFinished, RunStarted
+from cnntui.engine.events import Event, RunFailed, RunFinished, RunStarted
 from cnntui.headless import finished_line
 
 
@@ -17,17 +17,22 @@ class RunOutcome:
     def __init__(self) -> None:
         self.run_dir: str | None = None
         self.finished: RunFinished | None = None
+        self.failed: RunFailed | None = None
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.run_dir = event.run_dir
         elif isinstance(event, RunFinished):
             self.finished = event
+        elif isinstance(event, RunFailed):
+            self.failed = event
 
     def line(self) -> str | None:
         """ "cnntui: finished after 470 steps in 28.1s, best accuracy 71.70% · runs/…"; None
         for a run that never ended (it never started)."""
+        where = f" · run directory: {self.run_dir}" if self.run_dir else ""
+        if self.failed is not None:  # it started: "stopped before training started" is wrong
+            return f"cnntui: error: {self.failed.error} (at step {self.failed.step}){where}"
         if self.finished is None:
             return None
-        where = f" · run directory: {self.run_dir}" if self.run_dir else ""
         return f"cnntui: {finished_line(self.finished)}{where}"
