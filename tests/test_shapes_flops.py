@@ -190,3 +190,47 @@ def test_shapes_command_does_not_import_dynamo() -> None:
     assert "traced on cpu" in out
     assert "torch._dynamo" not in modules
     assert "torch.utils.flop_counter" not in modules
+
+
+class TorchAttention(nn.Module):
+    """nn.MultiheadAttention as ViTs use it: 8 dims, 2 heads, self-attention on 4 tokens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.attn(x, x, x, need_weights=False)[0]
+
+
+class FusedAttention(nn.Module):
+    """F.scaled_dot_product_attention on 2 heads of 4 tokens of 8 dims."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.scaled_dot_product_attention(x, x, x)
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+@pytest.mark.parametrize(
+    ("build", "shape", "flops"),
+    [
+        # in_proj 4 tokens x 8 x 24 = 768 MACs, q @ k^T 2 heads x 4 x 4 x 4 = 128, weights @ v
+        # 128, out_proj 4 x 8 x 8 = 256: 1280 MACs, 2560 FLOPs. On the cpu it was 0: the
+        # eval-mode fast path is one fused call that FlopCounterMode cannot see.
+        (TorchAttention, (1, 4, 8), 2560),
+        # q @ k^T 2 heads x 4 x 4 x 8 = 256 MACs and weights @ v 256: 1024 FLOPs. On the cpu it
+        # was 0: the cpu flash kernel has no FlopCounterMode formula.
+        (FusedAttention, (1, 2, 4, 8), 1024),
+    ],
+    ids=["multihead-attention", "scaled-dot-product"],
+)
+def test_attention_is_counted_on_every_device(
+    build: type[nn.Module], shape: tuple[int, ...], flops: int, device: str
+) -> None:
+    report = trace_model(build(), shape, device=device)
+    assert report.ok
+    assert report.traced_on == device
+    assert report.totals.flops == flops
+    assert report.totals.macs == flops // 2
+    # The fast path is switched off for the count only.
+    assert torch.backends.mha.get_fastpath_enabled()
