@@ -405,3 +405,17 @@ def test_a_preset_whose_files_decide_the_image_size_asks_for_input(
         json_shapes(capsys, str(preset))
     code, doc = json_shapes(capsys, str(preset), "1x1x28x28")
     assert (code, doc["input_shape"]) == (0, [1, 1, 28, 28])
+
+
+def test_a_net_that_cannot_be_built_on_meta_is_built_for_real(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # RegNet's builder reads widths back from tensors (.tolist()), which meta tensors cannot
+    # give: `shapes torchvision:regnet_x_400mf` died with "Cannot copy out of meta tensor".
+    code = shapes_command(
+        "torchvision:regnet_x_400mf", "1x3x32x32", None, "float32", "cpu", None, {}, True, False
+    )
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["totals"]["params"] == 5_495_976  # torchvision's documented count
+    assert doc["output_shapes"] == [[1, 1000]]

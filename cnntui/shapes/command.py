@@ -102,5 +102,13 @@ def _build(target: ShapesTarget, num_classes: int | None, on_meta: bool) -> Buil
         return build()
     import torch
 
-    with torch.device("meta"):
+    try:
+        with torch.device("meta"):
+            return build()
+    except UsageError:
+        raise  # a bad name or option: building anywhere else fails the same way
+    except Exception:
+        # Some builders compute with tensors and read the values back: torchvision's RegNets
+        # call .tolist() on widths made with torch.pow, which meta tensors cannot give. Such
+        # a net is built for real; the trace still runs wherever trace_model chooses.
         return build()
