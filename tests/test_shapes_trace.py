@@ -277,3 +277,38 @@ def test_cuda_trace_measures_peak_memory() -> None:
     assert report.totals.peak_memory_bytes is not None
     assert report.totals.peak_memory_bytes > report.totals.param_bytes
     assert leaf_shapes(report)[-1] == (10,)
+
+
+class BatchBlindView(nn.Module):
+    """x.view(-1, 800) where x.view(x.size(0), -1) was meant: 800 = 8x10x10, a 12x12 input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 8, 3)
+        self.fc = nn.Linear(800, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x).view(-1, 800))
+
+
+def test_a_hint_never_suggests_an_input_that_mixes_samples() -> None:
+    # 28x28 gives 8x26x26 = 5408 values, not a multiple of 800: the view fails. 32x32 gives
+    # 8x30x30 = 7200 = 9 x 800, so it "runs" as 9 rows for a batch of 1, and the hint offered it.
+    # 22, 32 and 42 run the same way (4, 9, 16 rows); only 12x12 gives one row of 800 per sample.
+    failure = trace_model(BatchBlindView(), (1, 1, 28, 28)).failure
+    assert failure is not None
+    assert failure.suggested_input == (1, 1, 12, 12)
+    assert (failure.hint or "").startswith("--input 1x1x12x12 fits;")
+
+
+def test_an_output_that_mixes_samples_gets_a_note() -> None:
+    report = trace_model(BatchBlindView(), (1, 1, 32, 32))
+    assert report.ok
+    assert report.output_shapes == ((9, 10),)
+    assert len(report.notes) == 1
+    assert report.notes[0].startswith("The output 9x10 has 9 rows for a batch of 1:")
+    assert "x.flatten(1)" in report.notes[0]
+    # One row per sample is the norm, and a squeezed batch of 1 (a 1-D output) is left alone.
+    assert trace_model(BatchBlindView(), (1, 1, 12, 12)).notes == []
+    squeezed = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.Flatten(0))
+    assert trace_model(squeezed, (1, 1, 2, 2)).notes == []

@@ -93,6 +93,8 @@ class SizeProbe:
     def _outcome_of(self, shape: Shape) -> str:
         x = make_input(shape, torch.device("meta"), self.dtype)
         result = run_recorded(self.model, x, count_flops=False)
+        if result.batch_mixed(shape[0]) is not None:
+            return OTHER  # it runs, but its output is not one row per sample: no fit to suggest
         outcome = _classify(result.ok, result.failing)
         if outcome == OTHER and meta_cannot_run(result.exception):
             return UNKNOWN  # real tensors might run it: no failure is known

@@ -156,6 +156,14 @@ def _trace_on(
             meta_model = model if device.type == "meta" else placed_copy(module, META, dtype)
             probe = SizeProbe(meta_model, shape, dtype)
         failure = explain_failure(result, shape, model_name, default_input, probe)
+    notes = []
+    mixed = result.batch_mixed(shape[0])
+    if mixed is not None:
+        notes.append(
+            f"The output {format_shape(mixed)} has {mixed[0]} rows for a batch of {shape[0]}: "
+            "the forward mixes samples, as a reshape with -1 for the batch (x.view(-1, N)) "
+            "does when N is not the per-sample size; x.flatten(1) keeps one row per sample."
+        )
     return ShapeReport(
         model=model_name,
         input_shape=shape,
@@ -165,7 +173,7 @@ def _trace_on(
         rows=build_rows(result),
         totals=build_totals(model, x, result, peak),
         failure=failure,
-        notes=[],
+        notes=notes,
         exception=result.exception,
     )
 
