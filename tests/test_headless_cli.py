@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -174,10 +173,3 @@ def test_resume_from_the_command_line(tmp_path) -> None:
     assert second.returncode == 0, second.stderr
     assert "resuming at step 20" in second.stdout
     assert json.loads((run_dir / "summary.json").read_text())["steps"] == 32
-
-
-def wait_for(predicate, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)

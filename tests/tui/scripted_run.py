@@ -343,7 +343,7 @@ def failing_events() -> list[Event]:
     return events
 
 
-async def until(pilot, condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+async def until(pilot, condition: Callable[[], bool], timeout: float = 60.0) -> bool:
     """Let the app run (its timers, the trainer's thread) until a condition holds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -240,6 +240,6 @@ async def test_the_app_never_blocks_the_trainer() -> None:
     trainer = FakeTrainer(events)
     app = live_app(trainer)
     async with app.run_test(size=WIDE) as pilot:
-        assert await until(pilot, lambda: app.trainer_done.is_set(), timeout=10)
+        assert await until(pilot, lambda: app.trainer_done.is_set())
         assert await until(pilot, lambda: app.state.status == "finished")
     assert len(app.state.loss) == 10_000

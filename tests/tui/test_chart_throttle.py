@@ -50,7 +50,7 @@ async def test_charts_redraw_once_a_second_and_catch_up(monkeypatch) -> None:
         loss_renders = renders.count("loss")
         # About 75 drains in 1.5 s, each changing the loss chart's data: at most 1 + 1.5/1 redraws.
         assert 1 <= loss_renders <= 1 + int(1.5 / MIN_REDRAW_INTERVAL) + 1
-        assert await until(pilot, lambda: not source._events, timeout=10)
+        assert await until(pilot, lambda: not source._events)
         chart = app.query_one("#loss", MetricChart)
         # The redraw left pending by the last events runs: the chart comes to show the final
         # state (after up to `pacing.interval`, which grows past a second on a loaded machine).
@@ -77,7 +77,7 @@ async def test_a_slow_chart_redraws_less_often(monkeypatch) -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         chart = app.query_one("#loss", MetricChart)
         pacing = chart.pacing
-        assert await until(pilot, lambda: pacing.render_seconds > 0, timeout=5)
+        assert await until(pilot, lambda: pacing.render_seconds > 0)
         assert pacing.render_seconds >= 0.05
         # The loss and accuracy charts share one pacing: their two costs within two budgets.
         assert pacing.budget == 2 * REDRAW_BUDGET
@@ -106,8 +106,8 @@ async def test_loss_and_accuracy_redraw_together_from_the_same_state(monkeypatch
     source = TrickleSource(events, per_drain=2)
     app = Dashboard(source, poll_interval=0.02, ui_cpu_budget=None)
     async with app.run_test(size=(160, 48)) as pilot:
-        assert await until(pilot, lambda: not source._events, timeout=10)
-        assert await until(pilot, lambda: len(redraws) >= 4, timeout=10)
+        assert await until(pilot, lambda: not source._events)
+        assert await until(pilot, lambda: len(redraws) >= 4)
     # Every redraw is a pair: loss then accuracy, at the same step.
     pairs = list(zip(redraws[::2], redraws[1::2], strict=False))
     assert pairs and all(
@@ -123,7 +123,7 @@ async def test_the_layer_table_follows_health_at_most_once_a_second_and_catches_
     async with app.run_test(size=(160, 48)) as pilot:
         table = app.query_one(LayerTable)
         # New rows show at once, by design; what is paced is the health that follows them.
-        assert await until(pilot, lambda: app.state.active and table.row_count > 0, timeout=5)
+        assert await until(pilot, lambda: app.state.active and table.row_count > 0)
         redraws: list[float] = []
         real_redraw = table.pacing.redraw
 
@@ -132,7 +132,7 @@ async def test_the_layer_table_follows_health_at_most_once_a_second_and_catches_
             real_redraw()
 
         table.pacing.redraw = counting_redraw
-        assert await until(pilot, lambda: not source._events, timeout=10)
+        assert await until(pilot, lambda: not source._events)
         # The last health sample comes on screen: the deferred redraw runs.
         last = app.state.health_step
         assert last and await until(

@@ -142,7 +142,7 @@ async def test_watching_a_directory_no_run_has_written_to_says_what_it_waits_for
         def header_counts() -> bool:
             return counted.search(pane_text(app, "#header")) is not None
 
-        assert await until(pilot, header_counts, timeout=10)
+        assert await until(pilot, header_counts)
         record(run_dir, scripted_events(finish=False, upto_step=20))
         assert await until(pilot, lambda: app.state.step == 20)
         await pilot.pause(0.05)
