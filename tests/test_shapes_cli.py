@@ -419,3 +419,24 @@ def test_a_net_that_cannot_be_built_on_meta_is_built_for_real(
     doc = json.loads(capsys.readouterr().out)
     assert doc["totals"]["params"] == 5_495_976  # torchvision's documented count
     assert doc["output_shapes"] == [[1, 1000]]
+
+
+def test_two_sizes_are_n_by_features_for_a_model_with_no_default_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A user's net of Linear layers takes 1x784, which no spelling of --input could give:
+    # two sizes asked for channels the model does not have.
+    nets = tmp_path / "mlp.py"
+    nets.write_text(
+        "from torch import nn\n"
+        "def mlp():\n"
+        "    return nn.Sequential(nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))\n"
+    )
+    code = shapes_command(f"{nets}:mlp", "1x784", None, "float32", "cpu", None, {}, True, False)
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["input_shape"] == [1, 784]
+    assert doc["output_shapes"] == [[1, 10]]
+    # 784*16 + 16 + 16*10 + 10 = 12,730 parameters; 2 * (784*16 + 16*10) = 25,408 FLOPs.
+    assert doc["totals"]["params"] == 12_730
+    assert doc["totals"]["flops"] == 25_408

@@ -23,7 +23,7 @@ def parse_input_shape(text: str, default_input: tuple[int, ...] | None = None) -
 
     `default_input` is the model's (C, H, W). One number is a square side and two are HxW, both
     with batch 1 and the model's channels; three are CxHxW with batch 1; four or five are the
-    whole shape.
+    whole shape. Without a default input, two numbers are the whole NxF shape.
     """
     sizes = _numbers(text)
     shape = _expand(text, sizes, default_input)
@@ -76,9 +76,13 @@ def _expand(text: str, sizes: list[int], default_input: tuple[int, ...] | None) 
     if len(sizes) == 3:
         return (1, *sizes)
     if default_input is None:
+        if len(sizes) == 2:
+            # No channels to fill in, so two sizes are the whole shape: N x features, the
+            # input of a net that starts with a Linear (an image net says it wants 4-D).
+            return tuple(sizes)
         raise UsageError(
             f"--input {text!r} leaves out the channels and this model has no default input; "
-            "give the whole shape, e.g. 1x3x224x224"
+            "give the whole shape, e.g. 1x3x224x224 (or 1x784 for a net of Linear layers)"
         )
     if 1 in sizes:
         # "1x1" is far more often a full shape cut short than a one-pixel image.
