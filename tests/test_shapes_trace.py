@@ -312,3 +312,51 @@ def test_an_output_that_mixes_samples_gets_a_note() -> None:
     assert trace_model(BatchBlindView(), (1, 1, 12, 12)).notes == []
     squeezed = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.Flatten(0))
     assert trace_model(squeezed, (1, 1, 2, 2)).notes == []
+
+
+def flat_mlp() -> nn.Module:
+    """A net of Linear layers with no Flatten: it takes N x 784, not images."""
+    return nn.Sequential(nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))
+
+
+def test_an_image_into_a_linear_is_told_to_flatten_not_resized() -> None:
+    # 1x1x28x28 holds 1*28*28 = 784 values per sample, the Linear's in_features, but a Linear
+    # works on the last dimension only (28). The size search used to answer "--input
+    # 1x1x784x784 fits (only side 784 works)" and "Linear(28, 16) would accept", both wrong.
+    failure = trace_model(flat_mlp(), (1, 1, 28, 28)).failure
+    assert failure is not None and failure.kind == "features"
+    assert failure.hint == (
+        "1x1x28x28 holds 784 values per sample, as many as the layer takes: put nn.Flatten() "
+        "before it (or x.flatten(1) in forward), or give it --input 1x784."
+    )
+    assert failure.suggested_input == (1, 784)
+    # Deeper in the net, only the model can change: no input is offered.
+    late = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Linear(4 * 26 * 26, 10))
+    failure = trace_model(late, (2, 1, 28, 28)).failure
+    assert failure is not None and failure.suggested_input is None
+    assert failure.hint == (
+        "2x4x26x26 holds 2704 values per sample, as many as the layer takes: put nn.Flatten() "
+        "before it (or x.flatten(1) in forward)."
+    )
+
+
+def test_a_feature_count_hint_speaks_of_features_not_sides() -> None:
+    failure = trace_model(flat_mlp(), (2, 100)).failure
+    assert failure is not None
+    assert (
+        failure.hint
+        == "--input 2x784 fits (only 784 features work); or Linear(100, 16) would accept 2x100."
+    )
+
+
+def test_sides_alone_into_a_conv_net_with_no_default_input_get_the_channels() -> None:
+    # Conv2d(1, 4, 3) then 4*26*26 features: only a 28x28 image with 1 channel runs.
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 26 * 26, 10))
+    failure = trace_model(net, (28, 28)).failure
+    assert failure is not None and failure.kind == "rank"
+    assert failure.hint == "Sequential takes 4-D input (NxCxHxW): --input 1x1x28x28."
+    assert failure.suggested_input == (1, 1, 28, 28)
+    failure = trace_model(net, (30, 30)).failure
+    assert failure is not None
+    assert failure.hint == "Sequential takes 4-D input (NxCxHxW): --input 1x1x28x28 fits."
+    assert failure.suggested_input == (1, 1, 28, 28)

@@ -50,6 +50,7 @@ class Mismatch:
     fix: str | None = None  # a layer that would accept what arrived: "Linear(576, 120)"
     arrived_is: str | None = None  # SMALLER or LARGER than wanted, when size-dependent
     min_side: int | None = None  # too_small: the smallest spatial side this layer accepts
+    unflattened: bool = False  # features: per sample, exactly in_features values, not flattened
 
 
 def spatial_rank(module: nn.Module) -> int | None:
@@ -100,6 +101,14 @@ def _linear(module: nn.Linear, x: Shape) -> Mismatch | None:
     features = x[-1]
     if features == module.in_features:
         return None
+    if len(x) > 2 and math.prod(x[1:]) == module.in_features:
+        # An image where a flat vector belongs: a missing nn.Flatten, not a wrong size.
+        return Mismatch(
+            "features",
+            expected=f"{module.in_features} input features (in_features={module.in_features})",
+            got=f"{format_shape(x)} ({features} features)",
+            unflattened=True,
+        )
     return Mismatch(
         "features",
         expected=f"{module.in_features} input features (in_features={module.in_features})",

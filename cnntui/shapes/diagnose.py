@@ -7,7 +7,7 @@ import re
 
 from torch import nn
 
-from cnntui.shapes.contracts import LARGER, SMALLER, Mismatch, find_mismatch
+from cnntui.shapes.contracts import LARGER, SMALLER, Mismatch, find_mismatch, spatial_rank
 from cnntui.shapes.forward import RecordedForward
 from cnntui.shapes.recorder import Call
 from cnntui.shapes.report import Shape, ShapeFailure
@@ -122,12 +122,16 @@ class _Advisor:
         self.sizes = _SizeFinder(probe, self.input_shape, default_input)
 
     def for_mismatch(self, mismatch: Mismatch) -> tuple[str | None, Shape | None]:
+        if mismatch.unflattened:
+            return self._unflattened()
         if mismatch.kind in ("channels", "norm_features") and mismatch.arrived_is is None:
             return self._channels(mismatch)
         if mismatch.kind in SIZE_KINDS:
             return self._sizes(mismatch)
         if mismatch.kind == "rank" and self.default_input is not None:
             return self._rank(self.default_input)
+        if mismatch.kind == "rank":
+            return self._rank_from_first_layer()
         return self.any_fitting_input()
 
     def any_fitting_input(self, *extra: str | None) -> tuple[str | None, Shape | None]:
@@ -143,6 +147,44 @@ class _Advisor:
         if self.sizes.around(shape).runs_as_given() != FITS:
             return f"{takes}.", None
         return f"{takes}: --input {format_shape(shape)}.", shape
+
+    def _rank_from_first_layer(self) -> tuple[str | None, Shape | None]:
+        """A model with no default input whose first conv got only its sides: `--input 28x28`
+        for a Conv2d(1, ...) means 1x1x28x28, a batch of 1 with the conv's channels, or the
+        nearest square side that runs with them."""
+        module = self.failing.module
+        rank = spatial_rank(module)
+        if (
+            rank is None
+            or not hasattr(module, "in_channels")
+            or len(self.input_shape) != rank
+            or not self._is_first_layer()
+        ):
+            return None, None
+        shape = (1, module.in_channels, *self.input_shape)
+        takes = f"{self.model_name} takes {len(shape)}-D input ({_LAYOUTS[rank]})"
+        sizes = self.sizes.around(shape)
+        outcome = sizes.runs_as_given()
+        if outcome == FITS:
+            return f"{takes}: --input {format_shape(shape)}.", shape
+        nearby = sizes.nearby() if outcome != UNKNOWN else None
+        if nearby is None:
+            return f"{takes}.", None
+        return f"{takes}: --input {format_shape(nearby)} fits.", nearby
+
+    def _unflattened(self) -> tuple[str | None, Shape | None]:
+        """A Linear given NxCxHxW whose C*H*W is its in_features: it works on the last side
+        only, so no image size fits; flattening does. The model's input flat, if it runs."""
+        x = self.failing.input_shapes[0]
+        values = math.prod(x[1:])
+        hint = (
+            f"{format_shape(x)} holds {values} values per sample, as many as the layer takes: "
+            "put nn.Flatten() before it (or x.flatten(1) in forward)"
+        )
+        flat = (self.input_shape[0], values)
+        if self._is_first_layer() and self.sizes.around(flat).runs_as_given() == FITS:
+            return f"{hint}, or give it --input {format_shape(flat)}.", flat
+        return f"{hint}.", None
 
     def _is_first_layer(self) -> bool:
         """Whether the failing layer sees the model's input, untouched by any earlier layer."""
@@ -199,6 +241,8 @@ class _Advisor:
         return _join(words, fix and f"or {fix}"), suggested
 
 
+_LAYOUTS = {1: "NxCxL", 2: "NxCxHxW", 3: "NxCxDxHxW"}  # by spatial rank
+
 # How an input with the right channels can still fail, by what the size search found.
 _SIZE_PROBLEMS = {SMALLER: "is too small for it", LARGER: "is too large for it"}
 _OTHER = "does not run either"
@@ -232,7 +276,7 @@ class _SizeFinder:
         sides = self.probe.fitting_sides()
         if sides is None:
             return None
-        band = _band(sides, self.default_shape)
+        band = _band(sides, self.default_shape, features=len(self.input_shape) == 2)
         if smallest:
             suggested = self.probe.resized(sides.low)
             words = f"the smallest input that works is --input {format_shape(suggested)}{band}"
@@ -269,13 +313,19 @@ class _SizeFinder:
         return sides.nearest(self.input_shape[-1])
 
 
-def _band(sides: SideRange, default_shape: Shape | None) -> str:
-    if sides.high is None:
-        band = f"sides from {sides.low} up work"
-    elif sides.high == sides.low:
-        band = f"only side {sides.low} works"
+def _band(sides: SideRange, default_shape: Shape | None, features: bool = False) -> str:
+    low, high = sides.low, sides.high
+    if features:  # an NxF input varies its feature count, not an image side
+        if high is None:
+            band = f"from {low} features up work"
+        else:
+            band = f"only {low} features work" if high == low else f"{low} to {high} features work"
+    elif high is None:
+        band = f"sides from {low} up work"
+    elif high == low:
+        band = f"only side {low} works"
     else:
-        band = f"sides {sides.low} to {sides.high} work"
+        band = f"sides {low} to {high} work"
     if default_shape is not None and default_shape[-1] not in sides:
         band += f"; the model is built for {format_shape(default_shape)}"
     return f" ({band})"
