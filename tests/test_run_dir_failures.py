@@ -253,7 +253,8 @@ def test_the_cli_on_a_run_log_that_hits_the_file_size_limit(tmp_path) -> None:
     assert (summary["status"], summary["exit_code"], summary["message"]) == ("failed", 1, message)
     assert summary["epochs_completed"] == 0  # it stopped after the batch, not at the epoch's end
     logged = whole_lines(events_file)
-    assert logged[0]["event"] == "run_started" and logged[-1]["event"] == "step"
+    assert logged[0]["event"] == "run_started" and "step" in {e["event"] for e in logged}
+    assert logged[-1]["event"] not in ("failed", "finished")  # that line found no room
     assert sorted(p.name for p in run_dir.iterdir()) == [
         "config.json",
         "events.jsonl",
