@@ -10,7 +10,6 @@ import contextlib
 import sys
 import time
 import traceback
-from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from cnntui.engine.events import (
@@ -25,7 +24,7 @@ from cnntui.engine.events import (
     StepMetrics,
 )
 from cnntui.errors import CnntuiError, describe_failure
-from cnntui.reader_gone import LineWriter
+from cnntui.reader_gone import LineWriter, OnGone
 from cnntui.runlog import event_to_json
 from cnntui.wording import plural
 
@@ -66,9 +65,7 @@ class JsonReporter:
 
     `on_reader_gone` is called once if the reader of stdout leaves (a closed pipe)."""
 
-    def __init__(
-        self, stream: TextIO | None = None, on_reader_gone: Callable[[], None] | None = None
-    ) -> None:
+    def __init__(self, stream: TextIO | None = None, on_reader_gone: OnGone | None = None) -> None:
         self.stream = stream or sys.stdout
         self._out = LineWriter(self.stream, on_reader_gone)
 
@@ -95,7 +92,7 @@ class PlainReporter:
         self,
         stream: TextIO | None = None,
         interval: float = 5.0,
-        on_reader_gone: Callable[[], None] | None = None,
+        on_reader_gone: OnGone | None = None,
     ) -> None:
         self.stream = stream or sys.stdout
         self._out = LineWriter(self.stream, on_reader_gone)
@@ -150,7 +147,7 @@ class RichReporter(PlainReporter):
     """On a terminal: a live progress bar per epoch, and the plain summary lines above it."""
 
     def __init__(
-        self, console: Console | None = None, on_reader_gone: Callable[[], None] | None = None
+        self, console: Console | None = None, on_reader_gone: OnGone | None = None
     ) -> None:
         from rich.console import Console
         from rich.progress import (
@@ -184,10 +181,10 @@ class RichReporter(PlainReporter):
             return
         try:
             self._draw(event)
-        except OSError:  # the terminal hung up (SSH dropped): stop drawing, let the run stop
+        except OSError as exc:  # the terminal hung up (SSH dropped): stop drawing, let the run stop
             with contextlib.suppress(Exception):
                 self.progress.stop()  # its refresh thread would keep writing to the dead tty
-            self._out.lose()
+            self._out.lose(exc)
 
     def _draw(self, event: Event) -> None:
         if isinstance(event, StepMetrics):
@@ -216,7 +213,7 @@ class RichReporter(PlainReporter):
 def make_reporter(
     json_output: bool,
     stream: TextIO | None = None,
-    on_reader_gone: Callable[[], None] | None = None,
+    on_reader_gone: OnGone | None = None,
 ) -> PlainReporter | JsonReporter:
     """JSON if asked; a progress bar on a terminal; plain lines otherwise."""
     stream = stream or sys.stdout

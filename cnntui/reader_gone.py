@@ -11,6 +11,7 @@ exit 0 when their reader leaves (`cnntui models | head -1`), as `head` itself wo
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import select
 import stat
@@ -18,11 +19,18 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
+# Errors that mean stdout's file is full, not that its reader left: `--headless > run.log` on a
+# full disk. The run fails for them (exit 1) instead of stopping as if interrupted.
+DISK_FULL = frozenset({errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+OnGone = Callable[[OSError | None], None]  # told the error a write failed with, if any
+
 
 class LineWriter:
-    """Writes and flushes text until the reader goes; then calls `on_gone` once, drops the rest."""
+    """Writes and flushes text until the reader goes; then calls `on_gone` once, with the
+    error the write failed with, and drops the rest."""
 
-    def __init__(self, stream: TextIO, on_gone: Callable[[], None] | None = None) -> None:
+    def __init__(self, stream: TextIO, on_gone: OnGone | None = None) -> None:
         self.stream = stream
         self.on_gone = on_gone
         self.gone = False
@@ -33,17 +41,17 @@ class LineWriter:
         try:
             self.stream.write(text)
             self.stream.flush()
-        except OSError:
-            self.lose()
+        except OSError as exc:
+            self.lose(exc)
 
-    def lose(self) -> None:
+    def lose(self, error: OSError | None = None) -> None:
         """The stream cannot be written any more (also for writers that draw it themselves)."""
         if self.gone:
             return
         self.gone = True
         silence(self.stream)
         if self.on_gone is not None:
-            self.on_gone()
+            self.on_gone(error)
 
 
 def silence(stream: TextIO) -> None:

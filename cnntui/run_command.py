@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from cnntui.config import RunConfig, load_config
-from cnntui.errors import EXIT_INTERRUPTED, CnntuiError
-from cnntui.reader_gone import tell
+from cnntui.errors import EXIT_INTERRUPTED, CnntuiError, write_error
+from cnntui.reader_gone import DISK_FULL, OnGone, tell
 
 
 def run_command(
@@ -106,11 +106,18 @@ def resolve_config(
     return load_config(target or "", preset, overrides)
 
 
-def stop_when_reader_gone(trainer: Any) -> Any:
+def stop_when_reader_gone(trainer: Any) -> OnGone:
     """What a reporter calls when stdout's reader has left (`--json | head -1`): the run stops
-    as on Ctrl-C (last.pt, summary.json, exit 130) instead of failing on the training thread."""
+    as on Ctrl-C (last.pt, summary.json, exit 130) instead of failing on the training thread.
+    A stdout whose file is full (`--headless > run.log`) is no reader leaving: the run stops
+    the same way, then fails (exit 1) with the reason."""
 
-    def stop() -> None:
+    def stop(error: OSError | None) -> None:
+        if error is not None and error.errno in DISK_FULL:
+            failure = write_error(Path("stdout"), error)
+            tell(f"cnntui: {failure}; finishing the batch, saving last.pt")
+            trainer.stop_and_fail(failure)
+            return
         tell(
             "cnntui: stdout can no longer be written (its reader exited or the terminal closed);"
             " finishing the batch, saving last.pt"

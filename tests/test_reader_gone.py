@@ -36,10 +36,10 @@ def finished() -> RunFinished:
 def test_reporters_tell_the_run_once_when_the_reader_has_gone() -> None:
     for make in (JsonReporter, lambda out, gone: PlainReporter(out, on_reader_gone=gone)):
         calls: list[int] = []
-        reporter = make(ClosedPipe(), lambda calls=calls: calls.append(1))
+        reporter = make(ClosedPipe(), lambda error, calls=calls: calls.append(error.errno))
         reporter(finished())  # raised BrokenPipeError into the training loop before
         reporter(finished())
-        assert calls == [1]
+        assert calls == [32]  # told once, with the error: EPIPE
 
 
 def assert_stopped_cleanly(
@@ -104,6 +104,27 @@ def test_a_terminal_that_hangs_up_under_a_headless_run(tmp_path) -> None:
     code = proc.wait(timeout=300)
     # Whichever the run noticed first: a write to the dead terminal failing, or the signal.
     assert_stopped_cleanly(run_dir, code, "", causes=("stdout closed", "SIGHUP"))
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("mode", ["--headless", "--json"])
+def test_a_stdout_on_a_full_disk_fails_the_run_and_says_why(tmp_path, mode: str) -> None:
+    """`--headless > run.log` on a full disk (/dev/full: every write is ENOSPC). That is no
+    reader leaving, and the run must not report "stdout closed" and exit 130 as if it were:
+    it stops the same way, saving last.pt, and fails with the reason."""
+    run_dir = tmp_path / "run"
+    with open("/dev/full", "w") as full:
+        out = subprocess.run(
+            [sys.executable, "-m", "cnntui", *RUN, mode, "--run-dir", str(run_dir)],
+            stdout=full, stderr=subprocess.PIPE, text=True, timeout=300,
+        )  # fmt: skip
+    assert out.returncode == 1, out.stderr
+    assert "cnntui: error: no space left on device writing stdout" in out.stderr
+    assert "reader exited" not in out.stderr and "Traceback" not in out.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["status"], summary["exit_code"]) == ("failed", 1)
+    assert summary["message"] == "no space left on device writing stdout"
+    assert (run_dir / "last.pt").is_file()
 
 
 @pytest.mark.parametrize("argv", [["models"], ["--help"], ["models", "--json"]])

@@ -61,6 +61,7 @@ class Trainer:
         self.setup_done: RunSetup | None = None
         self._log: RunLogWriter | None = None
         self.summary: dict[str, Any] = {}  # what summary.json holds, once run() has returned
+        self.stopped_for: CnntuiError | None = None  # `stop_and_fail`'s failure
         # Time the emitting thread spent in subscribers (run log, printers, the dashboard's
         # buffer): what reporting costs training, measured where it is paid.
         self.reporting_seconds = 0.0
@@ -161,6 +162,8 @@ class Trainer:
             code = loop.run()
             if self._log is not None and self._log.failure is not None:
                 raise self._log.failure  # what the run stopped for (`_run_log_failed`)
+            if self.stopped_for is not None:
+                raise self.stopped_for
         except Diverged as exc:
             self.state = "failed"
             return self._finish(loop, "diverged", EXIT_DIVERGED, started, str(exc))
@@ -181,6 +184,14 @@ class Trainer:
             return self._finish(loop, "finished", code, started, "")
         # A stop was asked for; say by whom, so a script reading the summary knows.
         return self._finish(loop, "interrupted", code, started, self.controls.stop_reason)
+
+    def stop_and_fail(self, failure: CnntuiError) -> None:
+        """Stop after this batch, saving last.pt, then fail with `failure` (exit 1): something
+        the run writes besides its directory, such as stdout on a full disk, cannot be written.
+        Callable from any thread; the first failure is the one reported."""
+        if self.stopped_for is None:
+            self.stopped_for = failure
+        self.request_stop(str(failure))
 
     def _run_log_failed(self) -> None:
         """events.jsonl cannot be written (a full disk): stop after this batch, then fail."""
