@@ -59,6 +59,7 @@ def run_command(
                 from cnntui.headless import JsonReporter
 
                 trainer.subscribe(JsonReporter(on_reader_gone=stop_when_reader_gone(trainer)))
+                trainer.every_failure_on_stderr = True
             # Bad data paths, unknown options: one clean error before anything opens.
             if use_dashboard:
                 set_up_off_the_main_thread(trainer)

@@ -94,6 +94,17 @@ def test_a_json_run_that_fails_to_start_ends_with_a_failed_line(
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_json_run_that_diverges_says_so_on_stderr_too(tmp_path) -> None:
+    """`--json > events.jsonl` leaves a person only stderr and the exit code to read."""
+    out = cnntui("run", "lenet", "--dataset", SYNTHETIC, "-o", "activation=relu", "--lr", "1e10",
+                 "--epochs", "1", "--json", "--run-dir", str(tmp_path / "run"))  # fmt: skip
+    assert out.returncode == 3, out.stderr
+    last = json.loads(out.stdout.splitlines()[-1])
+    assert (last["event"], last["status"]) == ("finished", "diverged")
+    assert f"cnntui: diverged: {last['message']}" in out.stderr
+    assert last["message"].startswith("loss became ")  # nan or inf
+
+
 def test_bad_flag_value_is_a_usage_error() -> None:
     out = cnntui("run", "lenet", "--epochs", "0", "--headless")
     assert out.returncode == 2

@@ -68,6 +68,9 @@ class Trainer:
         # Where a failure to write the run directory is told, besides the summary and the
         # events: off while a dashboard holds the terminal (it shows the failure itself).
         self.errors_on_stderr = True
+        # Every failure, not only those writing files: for `--json`, whose stdout holds nothing
+        # a person reads (`--json > events.jsonl` left the terminal silent on a failed run).
+        self.every_failure_on_stderr = False
 
     # --- control from other threads -----------------------------------------------------------
 
@@ -283,8 +286,8 @@ class Trainer:
         if self.errors_on_stderr:
             # The reporters may write to the same full disk (`--headless > log`), and a
             # `--json` reader may only pass the lines on: the error is said where it is seen.
-            if write_failed:
-                tell(f"cnntui: error: {message}")
+            if write_failed or (self.every_failure_on_stderr and status in ("failed", "diverged")):
+                tell(f"cnntui: {'error' if status == 'failed' else status}: {message}")
             if late is not None:
                 tell(f"cnntui: error: {late}")
         return code
