@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cnntui.engine.events import Event, event_from_dict
+from cnntui.engine.events import Event, RunFailed, RunFinished, event_from_dict
 from cnntui.errors import UsageError, WriteError, write_error
 
 EVENTS_FILE = "events.jsonl"
@@ -254,6 +254,46 @@ def follow_events(run_dir: Path, interval: float = 0.25) -> Iterator[list[Event]
     while True:
         yield reader.poll()
         time.sleep(interval)
+
+
+# How long summary.json must have stood newer than the last event before a reader takes the
+# run's end from it: a run writes the summary, then its last event, milliseconds apart.
+SUMMARY_SETTLED_AFTER = 2.0
+
+
+def end_from_summary(run_dir: Path, now: float | None = None) -> Event | None:
+    """The end of a run whose events.jsonl stops short of it (its disk filled, the file was
+    deleted) but whose summary.json was written after its last event, as RunFinished or
+    RunFailed; None while there is no such summary.
+
+    A resumed run's directory holds the summary of the process before it: older than the
+    events the resumed run has appended since, so it is not taken for this run's end."""
+    events, summary = Path(run_dir) / EVENTS_FILE, Path(run_dir) / SUMMARY_FILE
+    try:
+        written = summary.stat().st_mtime
+        if written <= events.stat().st_mtime:
+            return None
+        if (time.time() if now is None else now) - written < SUMMARY_SETTLED_AFTER:
+            return None
+        data = json.loads(summary.read_text(encoding="utf-8"))
+        status, code, step = data["status"], int(data["exit_code"]), int(data.get("steps") or 0)
+        message = str(data.get("message") or "")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if status == "failed":
+        return RunFailed(error=message, traceback="", step=step, exit_code=code, time=written)
+    if status not in ("finished", "interrupted", "diverged"):
+        return None
+    return RunFinished(
+        status=status,
+        exit_code=code,
+        step=step,
+        epoch=int(data.get("epochs_completed") or 0),
+        duration=float(data.get("duration") or 0.0),
+        best_accuracy=data.get("best_accuracy"),
+        message=message,
+        time=written,
+    )
 
 
 def newest_run(root: Path) -> Path | None:

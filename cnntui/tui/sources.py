@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Protocol
 
 from cnntui.engine.buffer import EventBuffer
-from cnntui.engine.events import Event
-from cnntui.runlog import EVENTS_FILE, EventReader
+from cnntui.engine.events import TERMINAL_KINDS, Event, LogMessage, RunStarted
+from cnntui.runlog import EVENTS_FILE, EventReader, end_from_summary
 
 
 class EventSource(Protocol):
@@ -73,8 +73,22 @@ class FileSource:
             return not self._pending
 
     def _follow(self) -> None:
+        ended = False  # the events read so far end with the run's end
         while not self._stop.is_set():
             events = self.reader.poll()
+            for event in events:
+                if event.kind in TERMINAL_KINDS:
+                    ended = True
+                elif event.kind == RunStarted.kind:  # a resumed run goes on in the same log
+                    ended = False
+            if not events and not ended:
+                end = end_from_summary(self.run_dir)
+                if end is not None:
+                    # The log stopped short (a full disk): without this, the run would look
+                    # silent for ever, though its summary says how it ended.
+                    note = "events.jsonl ends before the run did; its end is read from summary.json"
+                    events = [LogMessage(level="warning", message=note, time=end.time), end]
+                    ended = True
             if events:
                 with self._lock:
                     self._pending.extend(events)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -15,7 +16,7 @@ from scripted_run import scripted_events, until
 
 from cnntui.engine.events import RunFinished
 from cnntui.errors import UsageError
-from cnntui.runlog import EVENTS_FILE, RunLogWriter, event_to_json
+from cnntui.runlog import EVENTS_FILE, RunLogWriter, end_from_summary, event_to_json
 from cnntui.tui import dashboard
 from cnntui.tui.app import Dashboard, resolve_run_dir
 from cnntui.tui.screens import HelpScreen
@@ -190,6 +191,46 @@ async def test_a_tailed_run_that_goes_quiet_is_flagged(
         record(run_dir, events[-3:])
         assert await until(pilot, lambda: "no events for" not in pane_text(app, "#header"))
         assert "RUNNING" in pane_text(app, "#header") and "ETA" in pane_text(app, "#header")
+
+
+def write_summary(run_dir: Path, seconds_after_the_log: float, **fields) -> None:
+    """summary.json as a run writes it at its end, dated relative to events.jsonl."""
+    summary = run_dir / "summary.json"
+    summary.write_text(json.dumps({"exit_code": 1, "steps": 50, "message": "", **fields}))
+    logged = (run_dir / EVENTS_FILE).stat().st_mtime
+    os.utime(summary, (logged + seconds_after_the_log, logged + seconds_after_the_log))
+
+
+async def test_a_run_whose_log_stopped_short_ends_as_its_summary_says(tmp_path: Path) -> None:
+    """A full disk stopped events.jsonl before the run's end; the run still wrote summary.json.
+    Tailed, the run looked silent for ever."""
+    run_dir = record(tmp_path / "run", scripted_events(finish=False, upto_step=50))
+    os.utime(run_dir / EVENTS_FILE, (time.time() - 60, time.time() - 60))
+    error = "no space left on device writing runs/x/events.jsonl"
+    write_summary(run_dir, 5, status="failed", message=error)
+    app = watch_app(run_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await until(pilot, lambda: app.state.status == "failed")
+        await pilot.pause(0.05)
+        assert "FAILED" in pane_text(app, "#header")
+        assert error in log_text(app) and "read from summary.json" in log_text(app)
+
+
+def test_a_summary_is_the_end_only_when_written_after_the_last_event(tmp_path: Path) -> None:
+    run_dir = record(tmp_path / "run", scripted_events(finish=False, upto_step=50))
+    logged = (run_dir / EVENTS_FILE).stat().st_mtime
+    # A resumed run's directory: the summary of the process before, older than the events.
+    write_summary(run_dir, -10, status="interrupted", exit_code=130, message="SIGTERM")
+    assert end_from_summary(run_dir, now=logged + 60) is None
+    # Written after the last event: the run's end, once it has stood for a moment (the run
+    # writes its last event just after its summary).
+    write_summary(run_dir, 1, status="interrupted", exit_code=130, message="SIGTERM")
+    assert end_from_summary(run_dir, now=logged + 1.5) is None
+    end = end_from_summary(run_dir, now=logged + 60)
+    assert isinstance(end, RunFinished)
+    assert (end.status, end.exit_code, end.step, end.message) == ("interrupted", 130, 50, "SIGTERM")
+    write_summary(run_dir, 1, status="running?")  # not a status a run ends with
+    assert end_from_summary(run_dir, now=logged + 60) is None
 
 
 def test_file_source_hands_over_a_long_file_in_batches(tmp_path: Path) -> None:
