@@ -22,7 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from cnntui.engine.events import Event, RunFailed
+from cnntui.engine.events import Evaluation, Event, RunFailed
 from cnntui.errors import EXIT_INTERRUPTED
 from cnntui.runlog import EVENTS_FILE
 from cnntui.tui import signals
@@ -63,6 +63,13 @@ class Trainer(Protocol):
 
 
 CONTROL_ACTIONS = frozenset({"pause", "resume", "save", "evaluate"})
+# How p, s and e say the run ended, by its final status.
+ENDED = {
+    "finished": "has finished",
+    "failed": "failed",
+    "diverged": "diverged",
+    "interrupted": "was stopped",
+}
 
 
 class Dashboard(App[int]):
@@ -118,6 +125,7 @@ class Dashboard(App[int]):
         self.trainer_exit_code: int | None = None
         self.user_quit = False  # the user stopped the run before it ended
         self._quit_when_done = False
+        self._evaluation_pending = False  # e was pressed and its Evaluation has not arrived
         self._view = "charts"
         self._show_confusion = False
         self._narrow = False
@@ -211,6 +219,8 @@ class Dashboard(App[int]):
         """Fold whatever arrived since the last tick; never waits on the training thread."""
         events = self.source.drain()
         changed = self.state.apply(events) if events else set()
+        if self._evaluation_pending and any(isinstance(e, Evaluation) for e in events):
+            self._evaluation_pending = False
         if events:
             self._last_event_at = time.monotonic()
         if self.read_only:
@@ -390,10 +400,24 @@ class Dashboard(App[int]):
         check_action sends the keys to action_read_only instead.)"""
         if self.read_only:
             return False
-        if not self.training_active or self.state.status in ("stopping", "finished", "failed"):
-            self.notify(f"Cannot {verb}: the run is not active.", severity="warning")
+        if self.training_active and self.state.status == "stopping":
+            self.notify(f"Cannot {verb}: the run is stopping (saving last.pt).", severity="warning")
+            return False
+        if not self.training_active or not self.state.active:
+            self.notify(self._ended_notice(verb), severity="warning")
             return False
         return True
+
+    def _ended_notice(self, verb: str) -> str:
+        """What s, e and p say once training is over: where its checkpoints are, how to
+        evaluate one (`cnntui eval`), instead of a bare refusal."""
+        ended = ENDED.get(self.state.status, "has ended")
+        run_dir = self.state.started.run_dir if self.state.started else None
+        if verb == "save" and run_dir:
+            return f"Training {ended}: what it saved is in {run_dir}."
+        if verb == "evaluate" and run_dir:
+            return f"Training {ended}: evaluate its last.pt with `cnntui eval {run_dir}`."
+        return f"Training {ended}: nothing to {verb}."
 
     def action_read_only(self) -> None:
         where = f" {self.watch_path}" if self.watch_path else ""
@@ -421,10 +445,17 @@ class Dashboard(App[int]):
             self.notify("Checkpoint requested: saved after the current step.")
 
     def action_evaluate(self) -> None:
-        if self._control("evaluate"):
-            assert self.trainer is not None
-            self.trainer.request_evaluate()
-            self.notify("Evaluation requested: press c for the confusion matrix.")
+        if not self._control("evaluate"):
+            return
+        if self._evaluation_pending:
+            # The trainer clears its flag when it starts evaluating: asking again now would
+            # queue another full pass over the split once this one ends (e e e: three).
+            self.notify("Evaluation already requested: its result appears in the log.")
+            return
+        assert self.trainer is not None
+        self._evaluation_pending = True
+        self.trainer.request_evaluate()
+        self.notify("Evaluation requested: press c for the confusion matrix.")
 
     def action_toggle_confusion(self) -> None:
         self._show_confusion = not self._show_confusion

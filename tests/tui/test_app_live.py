@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conftest import help_keys, live_app, log_text, pane_text
-from scripted_run import FakeTrainer, failing_events, scripted_events, until
+from scripted_run import T0, FakeTrainer, confusion, failing_events, scripted_events, until
 
 from cnntui.tui.screens import HelpScreen, QuitScreen
 from cnntui.tui.widgets.layers import LayerTable
@@ -243,3 +243,42 @@ async def test_the_app_never_blocks_the_trainer() -> None:
         assert await until(pilot, lambda: app.trainer_done.is_set())
         assert await until(pilot, lambda: app.state.status == "finished")
     assert len(app.state.loss) == 10_000
+
+
+async def test_e_again_before_the_result_does_not_queue_another_pass(
+    held_trainer: FakeTrainer,
+) -> None:
+    """The trainer clears its request when it starts evaluating: e pressed during that pass (or
+    e e e while paused) queued one more full pass each time. Until the result arrives, the
+    dashboard says it is on its way instead of asking again."""
+    app = live_app(held_trainer)
+    requests: list[int] = []
+    held_trainer.request_evaluate = lambda: requests.append(1)  # slow: no result yet
+    async with app.run_test(size=WIDE) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+        await pilot.press("e", "e", "e")
+        assert len(requests) == 1
+        messages = [n.message for n in app._notifications]
+        assert any("already requested" in m for m in messages)
+        held_trainer.emit(confusion(100, T0 + 10))  # the evaluation ends
+        assert await until(pilot, lambda: app.state.evaluation is not None)
+        await pilot.press("e")  # a new request once the last one has answered
+        assert len(requests) == 2
+
+
+async def test_keys_after_the_end_say_where_the_run_is() -> None:
+    """s and e on a finished run point at its checkpoints and at `cnntui eval`, rather than
+    refusing with "the run is not active"."""
+    trainer = FakeTrainer(scripted_events())
+    app = live_app(trainer)
+    async with app.run_test(size=WIDE) as pilot:
+        assert await until(pilot, lambda: app.state.status == "finished")
+        await pilot.press("s", "e", "p")
+        messages = [n.message for n in app._notifications]
+        run_dir = "runs/20231114-221320-lenet-fmnist"
+        assert f"Training has finished: what it saved is in {run_dir}." in messages
+        assert f"Training has finished: evaluate its last.pt with `cnntui eval {run_dir}`." in (
+            messages
+        )
+        assert "Training has finished: nothing to pause." in messages
+        assert not {"request_save", "request_evaluate", "toggle_pause"} & set(trainer.calls)
