@@ -26,6 +26,7 @@ __all__ = ["Dashboard", "resolve_run_dir", "run_dashboard", "watch_dashboard"]
 # 2 cores with a 2.5% UI budget, drawing/idle throughput went from 0.945 (4 runs) to 0.965-1.00
 # (10 runs) (bench/draw_cost.py).
 GIL_SWITCH_INTERVAL = 0.0005
+CLEAR_LINE = "\r\x1b[K"  # to the line's start, erase to its end
 
 
 def run_dashboard(trainer: Trainer, exit_on_finish: bool = False) -> int:
@@ -58,6 +59,11 @@ def run_dashboard(trainer: Trainer, exit_on_finish: bool = False) -> int:
         if not app.trainer_started:
             trainer.discard_unstarted()
     line = outcome.line()
+    if sys.stderr.isatty():
+        # Keys typed while the run set up were echoed after the `setting up` line, and the
+        # terminal's cursor is back there: without this, `sep` + the outcome read
+        # "sepcnntui: interrupted after…". Return and erase the line before writing.
+        sys.stderr.write(CLEAR_LINE)
     print(line or "cnntui: stopped before training started; nothing was saved", file=sys.stderr)
     if interrupted:
         return EXIT_INTERRUPTED

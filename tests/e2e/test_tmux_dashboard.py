@@ -153,6 +153,23 @@ def test_live_run_stays_open_when_done_until_q(terminal: Terminal, tmp_path: Pat
     assert "cnntui: finished after 16 steps" in screen
 
 
+def test_keys_typed_while_setting_up_do_not_garble_the_last_line(
+    terminal: Terminal, tmp_path: Path
+) -> None:
+    """Keys pressed before the dashboard opens are echoed after the `setting up` line, where
+    the cursor is again once the dashboard closes: the outcome read "zzcnntui: interrupted…"."""
+    terminal.start(cnntui("run", "lenet", "--dataset", "synthetic", "--epochs", "10000"))
+    terminal.wait_for("cnntui: setting up lenet…", timeout=STARTUP_TIMEOUT)
+    terminal.press("z", "z")  # no key of the dashboard's: only the echo is left of them
+    terminal.wait_for("RUNNING", timeout=STARTUP_TIMEOUT)
+    terminal.press("q")
+    terminal.wait_for("Stop training and quit?")
+    terminal.press("y")
+    assert terminal.exit_code() == 130
+    lines = terminal.screen().splitlines()
+    assert any(line.startswith("cnntui: interrupted after") for line in lines), lines
+
+
 def test_a_data_parallel_run_under_the_dashboard_closes_when_asked(
     terminal: Terminal, tmp_path: Path
 ) -> None:
