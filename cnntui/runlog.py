@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import math
 import os
@@ -124,6 +125,7 @@ class RunLogWriter:
         # Unbuffered: each event is one write() of a whole line. A buffered file keeps what a
         # failed write left in its buffer, and raises again on every later flush and on close.
         self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115
+        hold_run_dir(self._file, self.run_dir)
         self._size = os.fstat(self._file.fileno()).st_size
         if torn:
             # A run killed mid-write (kill -9, a crash) left half a line. Appended to as it is,
@@ -179,6 +181,25 @@ class RunLogWriter:
             self._file.close()
 
 
+def hold_run_dir(file: Any, run_dir: Path) -> None:
+    """Lock the open events.jsonl `file` for this process until it closes (or the process ends,
+    however it ends); a run directory that another process holds is refused.
+
+    Two processes in one run directory (a run resumed while it is still training) would
+    append two runs' events to one log, and each would overwrite the other's checkpoints and
+    summary. A file system without locks lets the run go on, as it did before."""
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        file.close()
+        raise UsageError(
+            f"{run_dir} is in use: another cnntui process is still training in it; wait for "
+            "it to end, or stop it (Ctrl-C, or `q` in its dashboard), then resume"
+        ) from None
+    except OSError:
+        pass
+
+
 def ends_mid_line(path: Path) -> bool:
     """Whether a file's last line has no newline (an empty or missing file has none)."""
     try:
@@ -208,6 +229,11 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise write_error(path, exc) from None
+
+
+def write_config(run_dir: Path, config: dict[str, Any]) -> None:
+    """The run's config.json (written again by each resumed run, with its changes)."""
+    write_json(Path(run_dir) / CONFIG_FILE, config)
 
 
 class EventReader:

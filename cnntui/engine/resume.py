@@ -4,6 +4,7 @@ put back so that the run goes on as if it had never stopped."""
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -28,6 +29,29 @@ FIXED_ON_RESUME = (
     "seed",
     "optimizer",
 )
+
+
+def resumed_run_dir(resume_from: Path) -> Path:
+    """The directory a resumed run goes on in: the run directory given, or the one that holds
+    the checkpoint file given.
+
+    A checkpoint outside any run directory (copied to the home directory, next to other runs)
+    is refused: the resumed run would make its folder a run directory, writing config.json,
+    events.jsonl, last.pt and summary.json among files that are not the run's."""
+    from cnntui.runlog import RUN_FILES
+
+    path = Path(resume_from)
+    if path.is_dir():
+        return path
+    folder = path.parent
+    if not any((folder / name).exists() for name in RUN_FILES if name != path.name):
+        raise UsageError(
+            f"--resume {path}: {folder} is not a run directory (it holds no config.json, "
+            "events.jsonl or other checkpoint), and a resumed run writes its files beside "
+            "its checkpoint; move the file into a directory of its own, as last.pt, and "
+            "resume that directory"
+        )
+    return folder
 
 
 def resumed_config(state: dict[str, Any], overrides: dict[str, Any]) -> RunConfig:

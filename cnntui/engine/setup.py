@@ -20,15 +20,13 @@ from cnntui.engine.distributed import SINGLE, DistContext
 from cnntui.engine.events import RunStarted
 from cnntui.engine.fit import checked_shapes
 from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weights
-from cnntui.engine.resume import restore, resumed_config
+from cnntui.engine.resume import restore, resumed_config, resumed_run_dir
 from cnntui.errors import UsageError
 from cnntui.runlog import (
-    CONFIG_FILE,
     check_can_create,
     check_new_run_dir,
     make_dir,
     new_run_dir,
-    write_json,
 )
 from cnntui.zoo import build_model
 from cnntui.zoo.lazy import materialize
@@ -205,6 +203,7 @@ def prepare_run(
     write_run_dir: bool,
     resume_overrides: dict[str, Any] | None = None,
 ) -> RunSetup:
+    resume_dir = resumed_run_dir(resume_from) if resume_from is not None else None
     if resume_state is not None:
         config = resumed_config(resume_state, resume_overrides or {})
     dist = distributed.context_from_env()
@@ -322,9 +321,7 @@ def prepare_run(
     )
     if resume_state is not None:
         restore(setup, resume_state)
-        setup.run_dir = Path(resume_from) if resume_from and Path(resume_from).is_dir() else None
-        if setup.run_dir is None and resume_from is not None:
-            setup.run_dir = Path(resume_from).parent
+        setup.run_dir = resume_dir
     elif write_run_dir and dist.is_main:
         if config.run_dir:
             setup.run_dir = Path(config.run_dir)
@@ -333,8 +330,6 @@ def prepare_run(
             setup.run_dir = new_run_dir(Path(config.runs_root), config.model, config.dataset)
     if not dist.is_main:
         setup.run_dir = None  # rank 0 alone writes the run directory and the checkpoints
-    if setup.run_dir is not None:
-        write_json(setup.run_dir / CONFIG_FILE, config.to_dict())
     if dist.enabled:
         # After restore: DDP broadcasts rank 0's weights and averages gradients over ranks.
         setup.model = setup.eager_model = distributed.wrap_ddp(model, device)

@@ -33,7 +33,14 @@ from cnntui.errors import (
     describe_failure,
 )
 from cnntui.reader_gone import tell
-from cnntui.runlog import CONFIG_FILE, EVENTS_FILE, SUMMARY_FILE, RunLogWriter, write_json
+from cnntui.runlog import (
+    CONFIG_FILE,
+    EVENTS_FILE,
+    SUMMARY_FILE,
+    RunLogWriter,
+    write_config,
+    write_json,
+)
 
 Subscriber = Callable[[Event], None]
 
@@ -107,17 +114,26 @@ class Trainer:
         """Build model, data, optimiser; create the run directory. Raises CnntuiError."""
         if self.setup_done is None:
             resume_state = load_checkpoint(self.resume_from) if self.resume_from else None
-            self.setup_done = prepare_run(
+            setup = prepare_run(
                 self.config,
                 resume_state,
                 self.resume_from,
                 self.write_run_dir,
                 self.resume_overrides,
             )
-            self.config = self.setup_done.config
-            if self.setup_done.run_dir is not None:
-                self._log = RunLogWriter(self.setup_done.run_dir, self._run_log_failed)
+            if setup.run_dir is not None:
+                # Holds the directory (a run resumed while it still trains is refused here),
+                # before config.json, which would replace the running process's.
+                self._log = RunLogWriter(setup.run_dir, self._run_log_failed)
+                try:
+                    write_config(setup.run_dir, setup.config.to_dict())
+                except BaseException:
+                    self._log.close()  # and with it the directory
+                    self._log = None
+                    raise
                 self.subscribers.insert(0, self._log)
+            self.setup_done = setup
+            self.config = setup.config
         return self.setup_done
 
     def discard_unstarted(self) -> bool:
