@@ -439,10 +439,17 @@ class Dashboard(App[int]):
         self._refresh_panes(self.state.set_status("paused" if pausing else "running"))
 
     def action_save(self) -> None:
-        if self._control("save"):
-            assert self.trainer is not None
-            self.trainer.request_save()
-            self.notify("Checkpoint requested: saved after the current step.")
+        if not self._control("save"):
+            return
+        saved = self.state.saved_while_paused
+        if saved is not None and self.state.status == "paused":
+            # The trainer would skip it as unchanged and say nothing: the log shows no save.
+            self.notify(f"Nothing new to save: last.pt holds step {saved:,}, where it is paused.")
+            return
+        assert self.trainer is not None
+        self.trainer.request_save()
+        when = "now" if self.state.status == "paused" else "after the current step"
+        self.notify(f"Checkpoint requested: last.pt is saved {when}.")
 
     def action_evaluate(self) -> None:
         if not self._control("evaluate"):

@@ -14,7 +14,7 @@ from textual.widgets import Button, Static
 # only: `watch` reads someone else's run, and its help must not offer keys that do nothing.
 CONTROL_KEYS = (
     ("p", "pause / resume training"),
-    ("s", "save a checkpoint now"),
+    ("s", "save a checkpoint now (last.pt)"),
     ("e", "evaluate now (the validation split, else test)"),
 )
 VIEW_KEYS = (

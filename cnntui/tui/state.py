@@ -102,6 +102,9 @@ class RunState:
         self.failure: RunFailed | None = None
         self._warned: set[tuple[str, str]] = set()
         self._reported_status = "running"
+        # The step a manual save wrote last.pt at during the pause the trainer reports now:
+        # nothing changes while paused, so the trainer skips another save, without an event.
+        self.saved_while_paused: int | None = None
 
     # -- derived values for the header ------------------------------------------------------
 
@@ -275,6 +278,8 @@ class RunState:
         return {"confusion", "log"}
 
     def _on_checkpoint(self, event: CheckpointSaved) -> set[str]:
+        if event.reason == "manual" and self._reported_status == "paused":
+            self.saved_while_paused = event.step
         name = os.path.basename(event.path) or event.path
         return self.note("success", f"saved {event.reason} checkpoint {name} (step {event.step:,})")
 
@@ -283,6 +288,7 @@ class RunState:
         # Logged against what the trainer said last: the UI may have shown a pause already.
         if event.state != self._reported_status:
             self._reported_status = event.state
+            self.saved_while_paused = None
             changed |= self.note("info", f"{event.state} at step {event.step:,}")
         return changed
 

@@ -282,3 +282,23 @@ async def test_keys_after_the_end_say_where_the_run_is() -> None:
         )
         assert "Training has finished: nothing to pause." in messages
         assert not {"request_save", "request_evaluate", "toggle_pause"} & set(trainer.calls)
+
+
+async def test_s_again_while_paused_says_there_is_nothing_new(held_trainer: FakeTrainer) -> None:
+    """Nothing changes while paused, so the trainer skips a second save there without an
+    event: s s showed two "Checkpoint requested" notices and one save in the log."""
+    app = live_app(held_trainer)
+    async with app.run_test(size=WIDE) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+        await pilot.press("p")
+        assert await until(pilot, lambda: "paused at step 100" in log_text(app))
+        await pilot.press("s")
+        assert await until(pilot, lambda: "saved manual checkpoint" in log_text(app))
+        await pilot.press("s")
+        assert held_trainer.calls.count("request_save") == 1
+        messages = [n.message for n in app._notifications]
+        assert "Nothing new to save: last.pt holds step 100, where it is paused." in messages
+        await pilot.press("p")  # running again: the next save has something new
+        assert await until(pilot, lambda: "running at step 100" in log_text(app))
+        await pilot.press("s")
+        assert held_trainer.calls.count("request_save") == 2
