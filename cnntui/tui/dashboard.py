@@ -331,6 +331,10 @@ class Dashboard(App[int]):
         if self._quit_when_done or self.exit_on_finish:
             self.exit(self.run_exit_code, return_code=self.run_exit_code)
         elif not self.user_quit:
+            if isinstance(self.screen, QuitScreen):
+                # "Stop training and quit?" asked of a run that has ended on its own: there is
+                # nothing left to stop, and q leaves at once now.
+                self.screen.dismiss(None)
             ended = "failed" if self.state.failure else "ended"
             self.notify(f"Training {ended}. Press q to leave.", timeout=6)
 

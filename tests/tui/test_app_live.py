@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from conftest import help_keys, live_app, log_text, pane_text
 from scripted_run import T0, FakeTrainer, confusion, failing_events, scripted_events, until
 
@@ -302,3 +304,41 @@ async def test_s_again_while_paused_says_there_is_nothing_new(held_trainer: Fake
         assert await until(pilot, lambda: "running at step 100" in log_text(app))
         await pilot.press("s")
         assert held_trainer.calls.count("request_save") == 2
+
+
+class GatedTrainer(FakeTrainer):
+    """Emits its events up to `gate_at`, waits for `gate`, then emits the rest and finishes."""
+
+    def __init__(self, events, gate_at: int) -> None:
+        super().__init__(events)
+        self.gate_at = gate_at
+        self.gate = threading.Event()
+
+    def run(self) -> int:
+        self.state = "running"
+        for index, event in enumerate(self.events):
+            if index == self.gate_at:
+                self.gate.wait(60)
+            self.emit(event)
+        self.state = "finished"
+        return 0
+
+
+async def test_the_quit_question_goes_when_the_run_ends_under_it() -> None:
+    """q pressed as the last epoch ends: "Stop training and quit?" stayed up over a finished
+    run, beside "Training ended. Press q to leave."; there is nothing left to stop."""
+    events = scripted_events()
+    trainer = GatedTrainer(events, gate_at=len(events) - 1)  # all but RunFinished
+    app = live_app(trainer)
+    async with app.run_test(size=WIDE) as pilot:
+        assert await until(pilot, lambda: app.state.step == 300)
+        await pilot.press("q")
+        assert isinstance(app.screen, QuitScreen)
+        trainer.gate.set()
+        assert await until(pilot, lambda: app.trainer_exit_code == 0)
+        await pilot.pause(0.05)
+        assert not isinstance(app.screen, QuitScreen)
+        assert app.is_running and "FINISHED" in pane_text(app, "#header")
+        await pilot.press("q")
+        assert await until(pilot, lambda: not app.is_running)
+    assert app.return_code == 0
