@@ -291,9 +291,11 @@ def check_resume_path(path: Path) -> None:
             "of an earlier run (e.g. one under runs/) or a .pt file"
         )
     if path.is_dir() and not (path / "last.pt").is_file():
+        best = path / "best.pt"
         raise UsageError(
             f"--resume {path}: the directory holds no last.pt to continue from "
             "(a run writes it at the end of an epoch and when it stops)"
+            + (f"; --resume {best} goes on from its best epoch" if best.is_file() else "")
         )
 
 

@@ -108,3 +108,27 @@ def test_a_missing_checkpoint_is_a_usage_error(
     code, _, err = run_cli(["eval", str(tmp_path / "none.pt")], monkeypatch, capsys)
     assert code == 2
     assert err == f"cnntui: error: checkpoint {tmp_path / 'none.pt'} does not exist\n"
+
+
+def test_a_damaged_last_pt_points_to_its_runs_best_pt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A run whose last.pt was cut short (a disk fault, an interrupted copy) can still go on
+    from its best epoch; the refusal says where."""
+    last = write_truncated(tmp_path / "last.pt")
+    torch.save({"model": {"w": torch.zeros(2)}, "config": {}}, tmp_path / "best.pt")
+    code, _, err = run_cli(["run", "--headless", "--resume", str(tmp_path)], monkeypatch, capsys)
+    assert code == 2
+    assert err == (
+        f"cnntui: error: cannot read checkpoint {last}: the file is damaged or cut short; "
+        f"its run's best.pt may still be read: pass {tmp_path / 'best.pt'}\n"
+    )
+
+
+def test_a_run_directory_with_only_a_best_pt_says_to_resume_from_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    torch.save({"model": {"w": torch.zeros(2)}, "config": {}}, tmp_path / "best.pt")
+    code, _, err = run_cli(["run", "--headless", "--resume", str(tmp_path)], monkeypatch, capsys)
+    assert code == 2
+    assert err.endswith(f"; --resume {tmp_path / 'best.pt'} goes on from its best epoch\n")

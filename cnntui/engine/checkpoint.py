@@ -80,7 +80,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
             warnings.simplefilter("ignore", UserWarning)
             state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # unpickling refuses anything but tensors and plain data
-        raise UsageError(_unreadable(path, exc)) from exc
+        raise UsageError(_unreadable(path, exc) + _other_checkpoint(path)) from exc
     # Both readers, `eval` and `--resume`, rebuild the run from its saved config.
     missing = [
         key for key in ("model", "config") if not isinstance(state, dict) or key not in state
@@ -89,6 +89,14 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         what = " or ".join({"model": "model state", "config": "saved config"}[k] for k in missing)
         raise UsageError(f"{path} is not a cnntui checkpoint (no {what}){_WHAT_TO_PASS}")
     return state
+
+
+def _other_checkpoint(path: Path) -> str:
+    """Where a run whose last.pt cannot be read may still be picked up: its best.pt."""
+    best = path.with_name("best.pt")
+    if path.name != "last.pt" or not best.is_file():
+        return ""
+    return f"; its run's best.pt may still be read: pass {best}"
 
 
 _WHAT_TO_PASS = "; pass a run directory or the last.pt or best.pt in one"
