@@ -7,6 +7,7 @@ import threading
 from conftest import help_keys, live_app, log_text, pane_text
 from scripted_run import T0, FakeTrainer, confusion, failing_events, scripted_events, until
 
+from cnntui.engine.events import StateChanged
 from cnntui.tui.screens import HelpScreen, QuitScreen
 from cnntui.tui.widgets.layers import LayerTable
 
@@ -44,7 +45,7 @@ async def test_p_pauses_and_resumes(held_trainer: FakeTrainer) -> None:
         await until(pilot, lambda: app.state.step == 100)
         assert app.active_bindings["p"].binding.description == "Pause"
         await pilot.press("p")
-        assert held_trainer.calls == ["toggle_pause"]
+        assert held_trainer.calls == ["pause"]
         assert "PAUSED" in pane_text(app, "#header")
         # The footer offers what p does now, and the rate of the last window is not "now".
         assert app.active_bindings["p"].binding.description == "Resume"
@@ -53,7 +54,7 @@ async def test_p_pauses_and_resumes(held_trainer: FakeTrainer) -> None:
         )
         assert await until(pilot, lambda: "paused at step 100" in log_text(app))
         await pilot.press("p")
-        assert held_trainer.calls == ["toggle_pause", "toggle_pause"]
+        assert held_trainer.calls == ["pause", "resume"]
         assert await until(pilot, lambda: "RUNNING" in pane_text(app, "#header"))
         assert app.active_bindings["p"].binding.description == "Pause"
         assert "ex/s now" in pane_text(app, "#throughput-numbers")
@@ -156,7 +157,7 @@ async def test_finished_run_stays_open_until_q() -> None:
         assert app.is_running
         assert "FINISHED" in pane_text(app, "#header")
         await pilot.press("p")  # nothing to pause any more: a notice, no call
-        assert "toggle_pause" not in trainer.calls
+        assert not {"pause", "resume"} & set(trainer.calls)
         await pilot.press("q")  # no question once training is over
         assert await until(pilot, lambda: not app.is_running)
     assert app.return_code == 0
@@ -283,7 +284,7 @@ async def test_keys_after_the_end_say_where_the_run_is() -> None:
             messages
         )
         assert "Training has finished: nothing to pause." in messages
-        assert not {"request_save", "request_evaluate", "toggle_pause"} & set(trainer.calls)
+        assert not {"request_save", "request_evaluate", "pause"} & set(trainer.calls)
 
 
 async def test_s_again_while_paused_says_there_is_nothing_new(held_trainer: FakeTrainer) -> None:
@@ -342,3 +343,59 @@ async def test_the_quit_question_goes_when_the_run_ends_under_it() -> None:
         await pilot.press("q")
         assert await until(pilot, lambda: not app.is_running)
     assert app.return_code == 0
+
+
+class SteppingTrainer(FakeTrainer):
+    """RunStarted, then (once `go` is set) batch boundaries that honour a pause as the
+    engine's loop does: `StateChanged("paused")` when it finds itself paused."""
+
+    def __init__(self) -> None:
+        super().__init__(scripted_events(finish=False, upto_step=100))
+        self.start = threading.Event()
+        self.go = threading.Event()
+        self.at_boundary = threading.Event()
+
+    def run(self) -> int:
+        self.state = "running"
+        self._wait(self.start)
+        self.emit(self.events[0])  # RunStarted
+        self._wait(self.go)
+        for event in self.events[1:]:
+            self.emit(event)
+        while not self._stop.wait(0.01):
+            paused = not self._running.is_set()
+            if paused != (self.state == "paused"):
+                self.state = "paused" if paused else "running"
+                self.emit(StateChanged(state=self.state, step=100))
+            self.at_boundary.set()
+        self.state = "finished"
+        return 130
+
+    def _wait(self, gate: threading.Event) -> None:
+        while not gate.wait(0.01) and not self._stop.is_set():
+            pass
+
+
+async def test_p_before_the_run_starts_then_again_leaves_header_and_trainer_agreeing() -> None:
+    """p toggled the trainer while the header showed what the dashboard believed. p before
+    the run's first event showed PAUSED; the run's start then showed RUNNING (the trainer had
+    not reached a batch to pause at), and p there, meant as "pause", resumed it: the header said
+    PAUSED for ever over a running trainer. p now sets what the header then shows."""
+    trainer = SteppingTrainer()
+    app = live_app(trainer)
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.press("p")  # before the run's first event: "starting"
+        assert app.state.status == "paused"
+        trainer.start.set()
+        assert await until(pilot, lambda: app.state.started is not None)
+        assert app.state.status == "running"  # the start overrides what p showed
+        await pilot.press("p")  # "pause", as the header and the footer offer
+        assert app.state.status == "paused"
+        trainer.go.set()
+        assert await until(pilot, lambda: trainer.at_boundary.is_set())
+        await pilot.pause(0.2)
+        assert trainer.state == "paused"
+        assert "PAUSED" in pane_text(app, "#header")
+        await pilot.press("p")
+        assert await until(pilot, lambda: trainer.state == "running")
+        assert "RUNNING" in pane_text(app, "#header")
