@@ -100,7 +100,10 @@ def resolve_config(
 ) -> RunConfig:
     if resume is not None:
         if target or preset:
-            raise CnntuiError("--resume continues a run with its own config; drop the preset", 2)
+            named = f"--preset {preset}" if preset else repr(target)
+            raise CnntuiError(
+                f"--resume continues a run with its own model and config; drop {named}", 2
+            )
         return RunConfig()  # replaced by the checkpoint's config in setup()
     if not target and not preset:
         raise CnntuiError("name a preset or model to run, e.g. `cnntui run lenet`", 2)

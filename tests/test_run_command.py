@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from cnntui.errors import UsageError
+from cnntui.errors import CnntuiError, UsageError
 from cnntui.run_command import set_up_off_the_main_thread
 
 
@@ -87,3 +87,17 @@ def test_ctrl_c_before_the_thread_began_the_set_up_leaves_it_undone(monkeypatch)
     late[0].join(120)
     assert not late[0].is_alive(), "the late set-up thread did not end within 120 s"
     assert not trainer.began.is_set()
+
+
+@pytest.mark.parametrize(
+    ("target", "preset", "named"),
+    [("lenet", None, "'lenet'"), (None, "alexnet", "--preset alexnet")],
+)
+def test_a_model_or_preset_given_with_resume_is_named_in_the_refusal(
+    tmp_path, target, preset, named
+) -> None:
+    from cnntui.run_command import resolve_config
+
+    with pytest.raises(CnntuiError, match=f"its own model and config; drop {named}$") as info:
+        resolve_config(target, preset, {}, tmp_path)
+    assert info.value.exit_code == 2
