@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import math
 import os
@@ -20,6 +19,11 @@ from typing import Any
 
 from cnntui.engine.events import Event, RunFailed, RunFinished, event_from_dict
 from cnntui.errors import UsageError, WriteError, write_error
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; a run directory is not guarded against a second run
+    fcntl = None  # type: ignore[assignment]
 
 EVENTS_FILE = "events.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -188,6 +192,8 @@ def hold_run_dir(file: Any, run_dir: Path) -> None:
     Two processes in one run directory (a run resumed while it is still training) would
     append two runs' events to one log, and each would overwrite the other's checkpoints and
     summary. A file system without locks lets the run go on, as it did before."""
+    if fcntl is None:
+        return
     try:
         fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
