@@ -159,7 +159,7 @@ def launch_with_dashboard(
         child = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )
-    app = Dashboard(FileSource(run_dir), watch_path=run_dir, handle_signals=True)
+    app = Dashboard(FileSource(run_dir), watch_path=run_dir, handle_signals=True, launcher=True)
 
     def tell_when_done() -> None:
         code = child.wait()

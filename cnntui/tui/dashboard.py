@@ -106,11 +106,15 @@ class Dashboard(App[int]):
         ui_cpu_budget: float | None = UI_CPU_BUDGET,
         handle_signals: bool = False,
         draw_phase_seconds: float | None = None,
+        launcher: bool = False,
     ) -> None:
         super().__init__()
         self.source = source
         self.trainer = trainer
         self.read_only = trainer is None
+        # `cnntui run --nproc`: read-only (the ranks take no keys), but the run is the user's,
+        # and leaving stops it (launch.py), so q asks first as in a live run.
+        self.launcher = launcher
         self.watch_path = watch_path
         self.exit_on_finish = exit_on_finish
         self.poll_interval = poll_interval
@@ -425,6 +429,9 @@ class Dashboard(App[int]):
         return f"Training {ended}: nothing to {verb}."
 
     def action_read_only(self) -> None:
+        if self.launcher:
+            self.notify("p, s and e are not available in a data-parallel run (--nproc).")
+            return
         where = f" {self.watch_path}" if self.watch_path else ""
         self.notify(f"Read-only: watching{where}; p, s and e work in the live dashboard.")
 
@@ -491,13 +498,20 @@ class Dashboard(App[int]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(read_only=self.read_only))
+            self.push_screen(HelpScreen(read_only=self.read_only, launcher=self.launcher))
+
+    @property
+    def launch_running(self) -> bool:
+        """`run --nproc`: the ranks' run has not ended (q stops it)."""
+        return self.launcher and self.state.finished is None and self.state.failure is None
 
     def action_quit_dashboard(self) -> None:
         if isinstance(self.screen, QuitScreen):  # ctrl+c twice: yes
             self.screen.dismiss(True)
             return
-        if not self.training_active:
+        if self.launch_running:
+            self.push_screen(QuitScreen(), self._on_quit_answer)
+        elif not self.training_active:
             self.exit(self.run_exit_code, return_code=self.run_exit_code)
         elif self._quit_when_done:
             self.notify("Still stopping: waiting for last.pt to be saved…")

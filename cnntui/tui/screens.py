@@ -26,16 +26,21 @@ VIEW_KEYS = (
 )
 QUIT_LIVE = ("q", "quit (while training: stops after saving last.pt)")
 QUIT_WATCH = ("q", "quit (a run still writing goes on: watch only reads it)")
+QUIT_LAUNCH = ("q", "quit (while training: stops every rank; rank 0 saves last.pt)")
 READ_ONLY_NOTE = "Read-only: pausing, saving and evaluating belong to `cnntui run`."
+LAUNCH_NOTE = "A data-parallel run (--nproc): no pausing, saving or evaluating from here."
 LAYER_STATUS = (
     "Layer status: [yellow]vanish[/] gradient norm < 1e-7 · [red]explode[/] > 1e3 or not finite "
     "· [magenta]dead[/] > 50% of ReLU units always zero."
 )
 
 
-def help_text(read_only: bool) -> str:
-    """The help for the keys that work in this mode: `watch` (read_only) or a live run."""
-    if read_only:
+def help_text(read_only: bool, launcher: bool = False) -> str:
+    """The help for the keys that work in this mode: `watch` (read_only), a live run, or the
+    launcher's dashboard of a data-parallel run (read-only, but q stops it)."""
+    if launcher:
+        lines = [LAUNCH_NOTE, "", *key_lines([*VIEW_KEYS, QUIT_LAUNCH])]
+    elif read_only:
         lines = [READ_ONLY_NOTE, "", *key_lines([*VIEW_KEYS, QUIT_WATCH])]
     else:
         lines = key_lines([*CONTROL_KEYS, *VIEW_KEYS, QUIT_LIVE])
@@ -111,12 +116,13 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "close", "Close", priority=True)
     ]
 
-    def __init__(self, read_only: bool) -> None:
+    def __init__(self, read_only: bool, launcher: bool = False) -> None:
         super().__init__()
         self.read_only = read_only
+        self.launcher = launcher
 
     def compose(self) -> ComposeResult:
-        yield Static(help_text(self.read_only))
+        yield Static(help_text(self.read_only, self.launcher))
 
     def action_close(self) -> None:
         self.dismiss(None)

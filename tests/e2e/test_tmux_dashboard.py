@@ -188,6 +188,31 @@ def test_a_data_parallel_run_under_the_dashboard_closes_when_asked(
     assert summary["status"] == "finished" and summary["steps"] == 2
 
 
+def test_q_in_a_data_parallel_runs_dashboard_asks_before_stopping_the_ranks(
+    terminal: Terminal, tmp_path: Path
+) -> None:
+    """Leaving the launcher's dashboard stops every rank: one q did so without a question."""
+    run_dir = tmp_path / "ddp"
+    terminal.start(
+        cnntui(
+            "run", "lenet", "--dataset", "synthetic", "--epochs", "10000", "--device", "cpu",
+            "--nproc", "2", "--run-dir", str(run_dir),
+        )
+    )  # fmt: skip
+    terminal.wait_for("RUNNING", timeout=STARTUP_TIMEOUT + 60)
+    terminal.press("q")
+    terminal.wait_for("Stop training and quit?")
+    terminal.press("n")
+    time.sleep(1.0)
+    assert "RUNNING" in terminal.screen() and not (run_dir / "summary.json").exists()
+    terminal.press("q")
+    terminal.wait_for("Stop training and quit?")
+    terminal.press("y")
+    assert terminal.exit_code(timeout=STARTUP_TIMEOUT) == 130
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+
+
 def test_ctrl_c_while_setting_up_leaves_no_run_behind(terminal: Terminal, tmp_path: Path) -> None:
     terminal.start(cnntui("run", "lenet", "--dataset", "synthetic", "--epochs", "1"))
     terminal.wait_for("cnntui: setting up lenet…", timeout=STARTUP_TIMEOUT)

@@ -19,8 +19,8 @@ from cnntui.errors import UsageError
 from cnntui.runlog import EVENTS_FILE, RunLogWriter, end_from_summary, event_to_json
 from cnntui.tui import dashboard
 from cnntui.tui.app import Dashboard, resolve_run_dir
-from cnntui.tui.screens import HelpScreen
-from cnntui.tui.sources import FileSource
+from cnntui.tui.screens import HelpScreen, QuitScreen
+from cnntui.tui.sources import FileSource, ListSource
 from cnntui.tui.widgets.layers import LayerTable
 
 
@@ -268,3 +268,33 @@ def test_watch_into_a_pipe_says_it_needs_a_terminal(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "needs a terminal" in out.stderr and "events.jsonl" in out.stderr
     assert "\x1b" not in out.stdout + out.stderr
+
+
+async def test_the_launchers_dashboard_asks_before_q_stops_the_ranks() -> None:
+    """`cnntui run --nproc` shows the ranks' run read-only, and leaving it stops them
+    (launch.py). It was a plain `watch`: one q stopped every rank without a question, under a
+    help that said "a run still writing goes on: watch only reads it"."""
+    events = scripted_events(finish=False, upto_step=100)
+    app = Dashboard(ListSource(events), launcher=True, poll_interval=0.05)
+    async with app.run_test(size=(160, 48)) as pilot:
+        assert await until(pilot, lambda: app.state.step == 100)
+        await pilot.press("p")
+        messages = [n.message for n in app._notifications]
+        assert any("data-parallel run (--nproc)" in m for m in messages), messages
+        await pilot.press("question_mark")
+        text = pane_text(app.screen, "Static")
+        assert "stops every rank" in text and "watch only reads it" not in text
+        await pilot.press("escape", "q")
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.press("n")
+        assert app.is_running and not isinstance(app.screen, QuitScreen)
+        await pilot.press("q", "y")
+        assert await until(pilot, lambda: not app.is_running)
+
+
+async def test_the_launchers_dashboard_leaves_at_once_once_the_run_ended() -> None:
+    app = Dashboard(ListSource(scripted_events()), launcher=True, poll_interval=0.05)
+    async with app.run_test(size=(160, 48)) as pilot:
+        assert await until(pilot, lambda: app.state.finished is not None)
+        await pilot.press("q")
+        assert await until(pilot, lambda: not app.is_running)
