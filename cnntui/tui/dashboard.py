@@ -1,4 +1,5 @@
-"""The dashboard App: layout, the drain timer, the trainer's thread worker and the keys.
+"""The dashboard App: layout, the drain timer and the trainer's thread worker (its keys that act
+on the run are in run_keys.py).
 
 The training thread only appends to a buffer; a timer here drains it a few times a second, folds
 the events into a `RunState` and refreshes just the panes whose data changed.
@@ -9,9 +10,8 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from textual import events
 from textual.app import App, ComposeResult
@@ -22,11 +22,12 @@ from textual.widget import Widget
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from cnntui.engine.events import Evaluation, Event, RunFailed
+from cnntui.engine.events import Evaluation, RunFailed
 from cnntui.errors import EXIT_INTERRUPTED
 from cnntui.runlog import EVENTS_FILE
 from cnntui.tui import signals
 from cnntui.tui.pacing import UI_CPU_BUDGET, TickPacer, drawing_phase
+from cnntui.tui.run_keys import RunKeys, Trainer
 from cnntui.tui.screens import HelpScreen, QuitScreen
 from cnntui.tui.sources import EventSource, events_written
 from cnntui.tui.state import PANES, RunState
@@ -49,31 +50,7 @@ NARROW_HEIGHT = 30
 STALE_AFTER = 15.0  # seconds without events before `watch` says the run may have stopped
 
 
-class Trainer(Protocol):
-    """What the dashboard needs from `cnntui.engine.trainer.Trainer`."""
-
-    state: str
-
-    def subscribe(self, fn: Callable[[Event], None]) -> None: ...
-    def run(self) -> int: ...
-    def pause(self) -> None: ...
-    def resume(self) -> None: ...
-    def request_stop(self, reason: str = ...) -> None: ...
-    def request_save(self) -> None: ...
-    def request_evaluate(self) -> None: ...
-
-
-CONTROL_ACTIONS = frozenset({"pause", "resume", "save", "evaluate"})
-# How p, s and e say the run ended, by its final status.
-ENDED = {
-    "finished": "has finished",
-    "failed": "failed",
-    "diverged": "diverged",
-    "interrupted": "was stopped",
-}
-
-
-class Dashboard(App[int]):
+class Dashboard(RunKeys, App[int]):
     """The training monitor. With a trainer it drives a live run; without, it is read-only."""
 
     CSS_PATH = "app.tcss"
@@ -290,17 +267,6 @@ class Dashboard(App[int]):
         if "header" in changed and not self.read_only:
             self.refresh_bindings()  # Pause or Resume (check_action)
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Which keys the footer offers: no controls while watching (the run is someone
-        else's), and Resume instead of Pause while paused."""
-        if action == "read_only":
-            return self.read_only
-        if action in CONTROL_ACTIONS and self.read_only:
-            return False
-        if action in ("pause", "resume"):
-            return (self.state.status == "paused") == (action == "resume")
-        return True
-
     # -- the training thread -----------------------------------------------------------------
 
     def _start_training(self) -> None:
@@ -402,86 +368,6 @@ class Dashboard(App[int]):
             # The app is going (a crash, a forced exit): never leave the trainer running unseen.
             self.trainer.request_stop("the dashboard closed")
 
-    # -- key actions -------------------------------------------------------------------------
-
-    def _control(self, verb: str) -> bool:
-        """Whether a control key may act now; says why not when it may not. (While watching,
-        check_action sends the keys to action_read_only instead.)"""
-        if self.read_only:
-            return False
-        if self.training_active and self.state.status == "stopping":
-            self.notify(f"Cannot {verb}: the run is stopping (saving last.pt).", severity="warning")
-            return False
-        if not self.training_active or not self.state.active:
-            self.notify(self._ended_notice(verb), severity="warning")
-            return False
-        return True
-
-    def _ended_notice(self, verb: str) -> str:
-        """What s, e and p say once training is over: where its checkpoints are, how to
-        evaluate one (`cnntui eval`), instead of a bare refusal."""
-        ended = ENDED.get(self.state.status, "has ended")
-        run_dir = self.state.started.run_dir if self.state.started else None
-        if verb == "save" and run_dir:
-            return f"Training {ended}: what it saved is in {run_dir}."
-        if verb == "evaluate" and run_dir:
-            return f"Training {ended}: evaluate its last.pt with `cnntui eval {run_dir}`."
-        return f"Training {ended}: nothing to {verb}."
-
-    def action_read_only(self) -> None:
-        if self.launcher:
-            self.notify("p, s and e are not available in a data-parallel run (--nproc).")
-            return
-        where = f" {self.watch_path}" if self.watch_path else ""
-        self.notify(f"Read-only: watching{where}; p, s and e work in the live dashboard.")
-
-    def action_pause(self) -> None:
-        self.action_toggle_pause()
-
-    def action_resume(self) -> None:
-        self.action_toggle_pause()
-
-    def action_toggle_pause(self) -> None:
-        if not self._control("pause"):
-            return
-        assert self.trainer is not None
-        pausing = self.state.status != "paused"
-        # What the header shows, not a toggle: the trainer reports a pause only at its next
-        # batch, and the run's start (or a late event) can show RUNNING over a pause it has not
-        # reached yet; a toggle there resumed it while the header went on to say PAUSED.
-        if pausing:
-            self.trainer.pause()
-        else:
-            self.trainer.resume()
-        # Show it at once; the trainer's StateChanged event confirms at the next batch.
-        self._refresh_panes(self.state.set_status("paused" if pausing else "running"))
-
-    def action_save(self) -> None:
-        if not self._control("save"):
-            return
-        saved = self.state.saved_while_paused
-        if saved is not None and self.state.status == "paused":
-            # The trainer would skip it as unchanged and say nothing: the log shows no save.
-            self.notify(f"Nothing new to save: last.pt holds step {saved:,}, where it is paused.")
-            return
-        assert self.trainer is not None
-        self.trainer.request_save()
-        when = "now" if self.state.status == "paused" else "after the current step"
-        self.notify(f"Checkpoint requested: last.pt is saved {when}.")
-
-    def action_evaluate(self) -> None:
-        if not self._control("evaluate"):
-            return
-        if self._evaluation_pending:
-            # The trainer clears its flag when it starts evaluating: asking again now would
-            # queue another full pass over the split once this one ends (e e e: three).
-            self.notify("Evaluation already requested: its result appears in the log.")
-            return
-        assert self.trainer is not None
-        self._evaluation_pending = True
-        self.trainer.request_evaluate()
-        self.notify("Evaluation requested: press c for the confusion matrix.")
-
     def action_toggle_confusion(self) -> None:
         self._show_confusion = not self._show_confusion
         self._apply_layout()
@@ -499,29 +385,3 @@ class Dashboard(App[int]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(read_only=self.read_only, launcher=self.launcher))
-
-    @property
-    def launch_running(self) -> bool:
-        """`run --nproc`: the ranks' run has not ended (q stops it)."""
-        return self.launcher and self.state.finished is None and self.state.failure is None
-
-    def action_quit_dashboard(self) -> None:
-        if isinstance(self.screen, QuitScreen):  # ctrl+c twice: yes
-            self.screen.dismiss(True)
-            return
-        if self.launch_running:
-            self.push_screen(QuitScreen(), self._on_quit_answer)
-        elif not self.training_active:
-            self.exit(self.run_exit_code, return_code=self.run_exit_code)
-        elif self._quit_when_done:
-            self.notify("Still stopping: waiting for last.pt to be saved…")
-        else:
-            self.push_screen(QuitScreen(), self._on_quit_answer)
-
-    def _on_quit_answer(self, stop: bool | None) -> None:
-        if stop:
-            self.stop_training()
-
-    async def action_quit(self) -> None:
-        """ctrl+q: stop without asking (still saving last.pt) and leave."""
-        self.stop_training()
