@@ -78,11 +78,8 @@ def write_failure_json(exc: BaseException, stream: TextIO | None = None) -> None
     so that every `--json` run ends its output with `finished` or `failed`."""
     message, code = describe_failure(exc)
     trace = "" if isinstance(exc, CnntuiError) else traceback.format_exc()
-    event = RunFailed(error=message, traceback=trace, step=0, exit_code=code)
-    out = stream or sys.stdout
-    with contextlib.suppress(OSError, ValueError):  # no reader left: the exit code still tells
-        out.write(event_to_json(event) + "\n")
-        out.flush()
+    # Through the reporter's writer: a reader that has left costs nothing, the exit code tells.
+    JsonReporter(stream)(RunFailed(error=message, traceback=trace, step=0, exit_code=code))
 
 
 class PlainReporter:

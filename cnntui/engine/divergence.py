@@ -35,6 +35,11 @@ class DivergenceWatch:
         self.starting_loss: float | None = None  # this process's first step's
         self.warned_blowing_up = False
 
+    @property
+    def advice(self) -> str:
+        """What to try when the loss runs away, finite or not."""
+        return f"Try a lower learning rate (now {self.lr:g}) or --set grad_clip=1.0."
+
     def check(self, reading: WindowReading, first_step: int, epoch: int) -> None:
         """Raise Diverged on a non-finite loss, naming the step and the layer that started it."""
         if reading.first_nonfinite_grad is not None and self.first_bad_gradient is None:
@@ -57,9 +62,7 @@ class DivergenceWatch:
         raise Diverged(
             # No "training diverged:" in front: every place that shows this message shows the
             # run's status ("diverged") beside it.
-            f"loss became {value} at step {bad_step} "
-            f"(epoch {epoch + 1}){where}. Try a lower learning rate (now {self.lr:g}) "
-            "or --set grad_clip=1.0.",
+            f"loss became {value} at step {bad_step} (epoch {epoch + 1}){where}. {self.advice}",
             bad_step,
         )
 
@@ -79,6 +82,5 @@ class DivergenceWatch:
         self.warned_blowing_up = True
         return (
             f"the loss reached {worst:.3g} at step {first_step + index}, from "
-            f"{self.starting_loss:.3g} at the start: training is blowing up. Try a lower learning "
-            f"rate (now {self.lr:g}) or --set grad_clip=1.0."
+            f"{self.starting_loss:.3g} at the start: training is blowing up. {self.advice}"
         )

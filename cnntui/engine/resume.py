@@ -11,6 +11,7 @@ import torch
 
 from cnntui.config import COMMAND_LINE, RunConfig, apply_settings, command_line_name
 from cnntui.errors import UsageError
+from cnntui.runlog import RUN_FILES
 from cnntui.wording import plural
 
 if TYPE_CHECKING:
@@ -38,8 +39,6 @@ def resumed_run_dir(resume_from: Path) -> Path:
     A checkpoint outside any run directory (copied to the home directory, next to other runs)
     is refused: the resumed run would make its folder a run directory, writing config.json,
     events.jsonl, last.pt and summary.json among files that are not the run's."""
-    from cnntui.runlog import RUN_FILES
-
     path = Path(resume_from)
     if path.is_dir():
         return path
