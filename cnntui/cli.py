@@ -11,10 +11,38 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.core
 
 from cnntui.errors import CnntuiError, UsageError
 
+
+class _HelpFlagShowsNoValue:
+    """Typer writes `<bool>` beside a flag as if it took a value (`--help <bool>`); the help
+    option is built by the command itself, so its metavar is cleared here. `flag()` does the
+    same for the commands' own flags."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class Command(_HelpFlagShowsNoValue, typer.core.TyperCommand):
+    pass
+
+
+class Group(_HelpFlagShowsNoValue, typer.core.TyperGroup):
+    pass
+
+
+def flag(*names: str, help: str, **options: Any) -> Any:
+    """An on/off option, written in `--help` without a value."""
+    return typer.Option(*names, help=help, metavar="", **options)
+
+
 app = typer.Typer(
+    cls=Group,
     name="cnntui",
     help="A terminal UI training monitor for PyTorch CNNs.",
     no_args_is_help=True,
@@ -36,9 +64,7 @@ def show_version(value: bool) -> None:
 def root(
     version: Annotated[
         bool,
-        typer.Option(
-            "--version", callback=show_version, is_eager=True, help="Print the version and exit."
-        ),
+        flag("--version", callback=show_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
     """A terminal UI training monitor for PyTorch CNNs."""
@@ -78,11 +104,9 @@ def _literal(raw: str) -> Any:
     return raw
 
 
-@app.command()
+@app.command(cls=Command)
 def models(
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print JSON instead of a table.")
-    ] = False,
+    json_output: Annotated[bool, flag("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List the model zoo with parameter counts and default input shapes."""
     from cnntui.zoo_listing import print_models
@@ -90,7 +114,7 @@ def models(
     print_models(json_output=json_output)
 
 
-@app.command()
+@app.command(cls=Command)
 def shapes(
     model: Annotated[
         str,
@@ -124,8 +148,8 @@ def shapes(
     ] = "cpu",
     num_classes: Annotated[int | None, typer.Option(help="Output classes.")] = None,
     opt: ModelOption = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    json_output: Annotated[bool, flag("--json", help="Print the report as JSON.")] = False,
+    debug: Annotated[bool, flag("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Every layer's output shape, parameters and FLOPs, and where shapes stop fitting."""
     from cnntui.shapes.command import shapes_command
@@ -146,7 +170,7 @@ def shapes(
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(cls=Command)
 def run(
     target: Annotated[
         str | None, typer.Argument(help="A preset (`cnntui presets`) or a model name.")
@@ -177,7 +201,7 @@ def run(
     ] = None,
     resize: Annotated[int | None, typer.Option(help="Resize images to this square size.")] = None,
     augment: Annotated[
-        bool | None, typer.Option("--augment/--no-augment", help="Random crop and flip.")
+        bool | None, flag("--augment/--no-augment", help="Random crop and flip.")
     ] = None,
     val_split: Annotated[float | None, typer.Option(help="Fraction held out.")] = None,
     seed: Annotated[
@@ -216,13 +240,13 @@ def run(
     ] = None,
     headless: Annotated[
         bool,
-        typer.Option("--headless", help="No dashboard: progress lines (automatic when not a TTY)."),
+        flag("--headless", help="No dashboard: progress lines (automatic when not a TTY)."),
     ] = False,
     json_output: Annotated[
-        bool, typer.Option("--json", help="Headless, one JSON event per line on stdout.")
+        bool, flag("--json", help="Headless, one JSON event per line on stdout.")
     ] = False,
     exit_on_finish: Annotated[
-        bool, typer.Option("--exit-on-finish", help="Close the dashboard when training ends.")
+        bool, flag("--exit-on-finish", help="Close the dashboard when training ends.")
     ] = False,
     nproc: Annotated[
         int | None,
@@ -231,7 +255,7 @@ def run(
             "--batch-size is the global batch."
         ),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    debug: Annotated[bool, flag("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Train a model: a live dashboard on a terminal, progress or JSON lines otherwise.
 
@@ -299,9 +323,9 @@ def check_resume_path(path: Path) -> None:
         )
 
 
-@app.command()
+@app.command(cls=Command)
 def presets(
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_output: Annotated[bool, flag("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the bundled training recipes (`cnntui run NAME` uses one)."""
     from cnntui.preset_listing import print_presets
@@ -309,7 +333,7 @@ def presets(
     print_presets(json_output=json_output)
 
 
-@app.command(name="eval")
+@app.command(name="eval", cls=Command)
 def eval_(
     checkpoint: Annotated[Path, typer.Argument(help="A .pt checkpoint or a run directory.")],
     data_dir: Annotated[
@@ -325,8 +349,8 @@ def eval_(
             help="Examples per batch (default: the run's, at least 256).",
         ),
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    json_output: Annotated[bool, flag("--json", help="Print JSON.")] = False,
+    debug: Annotated[bool, flag("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Evaluate a checkpoint on the test set: accuracy per class and the confusion matrix."""
     from cnntui.eval_command import eval_command
@@ -334,7 +358,7 @@ def eval_(
     raise typer.Exit(eval_command(checkpoint, data_dir, device, batch_size, json_output))
 
 
-@app.command()
+@app.command(cls=Command)
 def watch(
     run_dir: Annotated[
         Path | None, typer.Argument(help="Run directory (default: the newest under runs/).")

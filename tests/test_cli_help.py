@@ -21,19 +21,22 @@ def test_every_option_has_help_text() -> None:
 
 
 def test_help_fits_an_80_column_terminal_without_cutting_words() -> None:
-    """Rich cuts a word longer than the help column with an ellipsis: the dataset spec was."""
+    """Rich cuts a word longer than the help column with an ellipsis: the dataset spec was.
+    And a flag takes no value: typer wrote `--headless <bool>` as if `--headless true` were
+    the way to use it."""
     import os
     import subprocess
     import sys
 
     env = {**os.environ, "COLUMNS": "80", "TERM": "xterm"}
-    for command in ("run", "shapes", "watch", "eval", "presets"):
+    for command in ("run", "shapes", "watch", "eval", "presets", "models", ""):  # "": the root
         out = subprocess.run(
-            [sys.executable, "-m", "cnntui", command, "--help"],
+            [sys.executable, "-m", "cnntui", *command.split(), "--help"],
             capture_output=True, text=True, env=env, check=True, timeout=300,
         )  # fmt: skip
         assert "…" not in out.stdout, (command, out.stdout)
         assert max(len(line) for line in out.stdout.splitlines()) <= 80
+        assert "--help" in out.stdout and "<bool>" not in out.stdout, (command, out.stdout)
 
 
 def test_version_prints_the_package_version() -> None:
