@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -46,6 +47,7 @@ def run_dashboard(trainer: Trainer, exit_on_finish: bool = False) -> int:
     interrupted = False
     switch_interval = sys.getswitchinterval()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    discard_type_ahead()
     try:
         app.run()
     except KeyboardInterrupt:
@@ -68,6 +70,22 @@ def run_dashboard(trainer: Trainer, exit_on_finish: bool = False) -> int:
     if interrupted:
         return EXIT_INTERRUPTED
     return app.return_code if app.return_code is not None else app.run_exit_code
+
+
+def discard_type_ahead() -> None:
+    """Drop the keys typed while the run set up. They had nothing to act on: the terminal was
+    blank but for the `setting up` line for seconds, and read once the dashboard opened, a `p`
+    started the run paused and a `q` opened it under the quit dialog. Ctrl-C is a signal, not
+    input, and still stops the set-up."""
+    if not sys.stdin.isatty():
+        return
+    try:
+        import termios
+    except ImportError:  # not a POSIX terminal: nothing buffered that we can drop
+        return
+    # A stdin that is closed or no longer a terminal holds no keys either.
+    with contextlib.suppress(termios.error, OSError, ValueError):
+        termios.tcflush(sys.stdin.fileno(), termios.TCIFLUSH)
 
 
 def resolve_run_dir(run_dir: Path | None, runs_root: Path = Path("runs")) -> Path:

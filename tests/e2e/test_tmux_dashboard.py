@@ -170,6 +170,24 @@ def test_keys_typed_while_setting_up_do_not_garble_the_last_line(
     assert any(line.startswith("cnntui: interrupted after") for line in lines), lines
 
 
+def test_keys_typed_while_setting_up_do_not_act_on_the_dashboard(
+    terminal: Terminal, tmp_path: Path
+) -> None:
+    """A key pressed during the seconds of set-up had nothing to act on yet; read once the
+    dashboard opened, a `p` started the run paused (and a `q` opened with the quit dialog)."""
+    terminal.start(cnntui("run", "lenet", "--dataset", "synthetic", "--epochs", "10000"))
+    terminal.wait_for("cnntui: setting up lenet…", timeout=STARTUP_TIMEOUT)
+    terminal.press("p")
+    terminal.wait_for("RUNNING", timeout=STARTUP_TIMEOUT)
+    time.sleep(2.0)  # the dashboard has read its input long since; a late `p` would show here
+    screen = terminal.screen()
+    assert "RUNNING" in screen and "PAUSED" not in screen, screen
+    terminal.press("q")
+    terminal.wait_for("Stop training and quit?")
+    terminal.press("y")
+    assert terminal.exit_code() == 130
+
+
 def test_a_data_parallel_run_under_the_dashboard_closes_when_asked(
     terminal: Terminal, tmp_path: Path
 ) -> None:
