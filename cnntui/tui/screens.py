@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
@@ -99,17 +99,24 @@ class QuitScreen(ModalScreen[bool]):
 class HelpScreen(ModalScreen[None]):
     """The key reference for the keys that work here; any of escape, ? or q closes it."""
 
+    # The box never outgrows the terminal: on a short one (80x12 over SSH) it scrolls, with
+    # the arrows and page keys (it takes the focus) or the wheel, so every key stays reachable.
     DEFAULT_CSS = """
     HelpScreen {
         align: center middle;
     }
-    HelpScreen > Static {
+    HelpScreen > VerticalScroll {
         width: 76;
         max-width: 100%;
         height: auto;
+        max-height: 100%;
         border: thick $accent;
         background: $surface;
-        padding: 1 2;
+        padding: 0 1;
+        &:focus { background-tint: transparent; }
+    }
+    HelpScreen Static {
+        padding: 1 1;  /* inside the scrolled part: a short terminal gives it to the text */
     }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -122,7 +129,8 @@ class HelpScreen(ModalScreen[None]):
         self.launcher = launcher
 
     def compose(self) -> ComposeResult:
-        yield Static(help_text(self.read_only, self.launcher))
+        with VerticalScroll():
+            yield Static(help_text(self.read_only, self.launcher))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -57,3 +57,13 @@ def held_trainer() -> FakeTrainer:
     """A trainer that emits the first 100 steps and then trains on until told to stop."""
     events = scripted_events(finish=False, upto_step=100)
     return FakeTrainer(events, hold_after=len(events))
+
+
+def screen_text(app: Dashboard) -> str:
+    """The text of the whole screen as the terminal would show it (modal screens on top)."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), record=True)
+    console.print(
+        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    )
+    return console.export_text()

@@ -1,0 +1,54 @@
+"""The dashboard at the small and odd sizes an SSH session can have: nothing cut without a way
+to reach it, nothing off screen."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import live_app, replay_app, screen_text
+from rich.text import Text
+from scripted_run import FakeTrainer, until
+
+from cnntui.tui.screens import HelpScreen, help_text
+
+# (columns, rows): the classic default, a short one, a tiny one, a very wide and short one.
+SIZES = [(80, 24), (80, 12), (60, 20), (40, 12), (200, 15), (40, 8)]
+
+
+def help_lines(read_only: bool) -> list[str]:
+    """The first and the last words of every line of the help (a line may wrap in between)."""
+    lines = Text.from_markup(help_text(read_only)).plain.splitlines()
+    return [part for line in lines if line.strip() for part in (line[:20], line.split()[-1])]
+
+
+async def scrolled_help_text(app, pilot) -> str:
+    """Every screen the help shows from its top to its bottom, scrolled a page at a time."""
+    await pilot.press("question_mark")
+    assert isinstance(app.screen, HelpScreen)
+    seen = [screen_text(app)]
+    for _ in range(20):
+        await pilot.press("pagedown")
+        await pilot.pause()
+        seen.append(screen_text(app))
+    return "\n".join(seen)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_every_help_line_can_be_reached_while_watching(size: tuple[int, int]) -> None:
+    app = replay_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        shown = await scrolled_help_text(app, pilot)
+    missing = [part for part in help_lines(read_only=True) if part not in shown]
+    assert not missing, shown
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_every_help_line_can_be_reached_in_a_live_run(
+    size: tuple[int, int], held_trainer: FakeTrainer
+) -> None:
+    app = live_app(held_trainer)
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+        shown = await scrolled_help_text(app, pilot)
+    missing = [part for part in help_lines(read_only=False) if part not in shown]
+    assert not missing, shown
