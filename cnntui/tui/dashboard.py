@@ -19,7 +19,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Horizontal, Vertical
 from textual.geometry import Size
 from textual.widget import Widget
-from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from cnntui.engine.events import Evaluation, RunFailed
@@ -36,6 +35,7 @@ from cnntui.tui.widgets.chart import pace_together
 from cnntui.tui.widgets.confusion import ConfusionPane
 from cnntui.tui.widgets.device import DevicePane
 from cnntui.tui.widgets.header import RunHeader
+from cnntui.tui.widgets.key_footer import KeyFooter
 from cnntui.tui.widgets.layers import LayerTable
 from cnntui.tui.widgets.log_pane import LogPane
 from cnntui.tui.widgets.loss_chart import LossChart
@@ -131,7 +131,7 @@ class Dashboard(RunKeys, App[int]):
                     yield DevicePane(id="device")
                     yield ThroughputPane(id="throughput")
             yield LogPane(id="log")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         titles = {

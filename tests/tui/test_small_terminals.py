@@ -52,3 +52,20 @@ async def test_every_help_line_can_be_reached_in_a_live_run(
         shown = await scrolled_help_text(app, pilot)
     missing = [part for part in help_lines(read_only=False) if part not in shown]
     assert not missing, shown
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_the_footer_always_shows_help_and_quit(
+    size: tuple[int, int], held_trainer: FakeTrainer
+) -> None:
+    app = live_app(held_trainer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+        await pilot.resize_terminal(*size)  # as when the window is made smaller mid-run
+        await pilot.pause(0.2)
+        footer = screen_text(app).splitlines()[-1]
+        assert "? Help" in footer and "q Quit" in footer, footer
+        await pilot.press("p")  # Pause becomes Resume: the footer is built again
+        await pilot.pause(0.2)
+        footer = screen_text(app).splitlines()[-1]
+        assert "? Help" in footer and "q Quit" in footer, footer
