@@ -114,21 +114,25 @@ def stop_when_reader_gone(trainer: Any) -> OnGone:
     """What a reporter calls when stdout's reader has left (`--json | head -1`): the run stops
     as on Ctrl-C (last.pt, summary.json, exit 130) instead of failing on the training thread.
     A stdout whose file is full (`--headless > run.log`) is no reader leaving: the run stops
-    the same way, then fails (exit 1) with the reason."""
+    the same way, then fails (exit 1) with the reason, said once when it ends, as a run
+    directory on a full disk is."""
 
     def stop(error: OSError | None) -> None:
         if error is not None and error.errno in DISK_FULL:
-            failure = write_error(Path("stdout"), error)
-            tell(f"cnntui: {failure}; finishing the batch, saving last.pt")
-            trainer.stop_and_fail(failure)
+            trainer.stop_and_fail(write_error(Path("stdout"), error))
             return
-        tell(
-            "cnntui: stdout can no longer be written (its reader exited or the terminal closed);"
-            " finishing the batch, saving last.pt"
+        tell_stopping(
+            "cnntui: stdout can no longer be written (its reader exited or the terminal closed)"
         )
         trainer.request_stop(reason="stdout closed")
 
     return stop
+
+
+def tell_stopping(cause: str) -> None:
+    """Say on stderr why the run stops, and that it stops cleanly: a headless run takes a batch
+    and a checkpoint's write to end, which should not look like a hang to whoever stopped it."""
+    tell(f"{cause}: finishing the batch, saving last.pt ...")
 
 
 def leave_rank(code: int) -> None:
@@ -260,7 +264,7 @@ class stop_on_signals:
             raise KeyboardInterrupt
         if signum != self.HANGUP:
             self.signalled = True
-        tell(f"\n{name}: finishing the batch, saving last.pt ...")
+        tell_stopping(f"\n{name}")  # after the ^C the terminal echoed
         self.trainer.request_stop(reason=name)
 
     def __exit__(self, *exc: object) -> None:

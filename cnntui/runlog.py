@@ -116,10 +116,12 @@ class RunLogWriter:
 
     A write that fails (a full disk, the file or its directory deleted) does not raise into the
     training loop, where it would end the run wherever it happened to be, with no last.pt and no
-    summary. The writer keeps the failure in `failure`, writes nothing more and calls
-    `on_failure`: the trainer stops at the next batch, saves what it can and fails with it."""
+    summary. The writer writes nothing more and tells `on_failure` the failure (the
+    trainer's `stop_and_fail`): the run stops at the next batch, saves what it can and fails."""
 
-    def __init__(self, run_dir: Path, on_failure: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, on_failure: Callable[[WriteError], None] | None = None
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / EVENTS_FILE
@@ -172,7 +174,7 @@ class RunLogWriter:
         with contextlib.suppress(OSError):
             self._file.close()
         if self.on_failure is not None:
-            self.on_failure()
+            self.on_failure(self.failure)
 
     def close(self) -> None:
         if self._file.closed:

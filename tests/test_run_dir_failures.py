@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import io
 import json
 import os
 import resource
@@ -16,6 +17,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import torch
 
 from cnntui.engine import loop as loop_module
@@ -24,6 +26,8 @@ from cnntui.engine.checkpoint import load_checkpoint
 from cnntui.engine.events import CheckpointSaved, Event, RunFailed, RunStarted, StepMetrics
 from cnntui.engine.trainer import Trainer
 from cnntui.errors import write_error
+from cnntui.headless import PlainReporter
+from cnntui.run_command import stop_when_reader_gone
 from cnntui.runlog import RunLogWriter
 from cnntui.tui.outcome import RunOutcome
 
@@ -162,6 +166,59 @@ def test_a_run_log_that_fails_at_its_last_line_is_told_on_stderr(
     )
     assert code == 0 and trainer.summary["status"] == "finished"
     assert whole_lines(events_file)[-1]["event"] == "checkpoint"
+
+
+class FullAt(io.StringIO):
+    """A stdout on a full disk from the first line that holds `trigger` on."""
+
+    def __init__(self, trigger: str) -> None:
+        super().__init__()
+        self.trigger, self.full = trigger, False
+
+    def write(self, text: str) -> int:
+        self.full = self.full or self.trigger in text
+        if self.full:
+            raise NO_SPACE
+        return super().write(text)
+
+
+@pytest.mark.parametrize("stdout_first", [True, False])
+def test_stdout_and_the_run_log_both_full_are_told_in_the_order_they_failed(
+    tiny_config, monkeypatch, capsys, stdout_first: bool
+) -> None:
+    """Each stops the run and fails it. The run log's failure was raised whichever came first,
+    and stdout's was lost: a run whose stdout filled first said only that events.jsonl had."""
+    config = dataclasses.replace(tiny_config, epochs=1, log_interval=1e-9)  # a step event a step
+    events_file = Path(config.run_dir) / "events.jsonl"
+    # The first to fail does at step 2; the other at the `stopping` line that follows it.
+    # Each moment as the run log and stdout write it.
+    step_2, stopping = ('"step":2,', "step 2/"), ('"state":"stopping"', "stopping at step")
+    log_trigger, stdout_trigger = (
+        (stopping[0], step_2[1]) if stdout_first else (step_2[0], stopping[1])
+    )
+    real_write = RunLogWriter._write
+
+    def filling_up(self: RunLogWriter, data: bytes) -> None:
+        if log_trigger.encode() in data:
+            raise NO_SPACE
+        real_write(self, data)
+
+    monkeypatch.setattr(RunLogWriter, "_write", filling_up)
+    trainer = Trainer(config)
+    trainer.subscribe(
+        PlainReporter(
+            FullAt(stdout_trigger), interval=0, on_reader_gone=stop_when_reader_gone(trainer)
+        )
+    )
+    assert trainer.run() == 1
+    stdout, log = (
+        "no space left on device writing stdout",
+        f"no space left on device writing {events_file}",
+    )
+    message = f"{stdout}; also {log}" if stdout_first else f"{log}; also {stdout}"
+    assert one_error_line(capsys.readouterr().err) == message
+    assert trainer.summary["message"] == message and trainer.summary["steps"] == 2
+    assert load_checkpoint(Path(config.run_dir))["step"] == 2
 
 
 def test_a_run_directory_deleted_under_the_run_stops_it(tiny_config, capsys) -> None:

@@ -68,7 +68,8 @@ class Trainer:
         self.setup_done: RunSetup | None = None
         self._log: RunLogWriter | None = None
         self.summary: dict[str, Any] = {}  # what summary.json holds, once run() has returned
-        self.stopped_for: CnntuiError | None = None  # `stop_and_fail`'s failure
+        # What `stop_and_fail` was told, in the order it happened: the first is the run's error.
+        self.failures: list[CnntuiError] = []
         # Time the emitting thread spent in subscribers (run log, printers, the dashboard's
         # buffer): what reporting costs training, measured where it is paid.
         self.reporting_seconds = 0.0
@@ -124,7 +125,7 @@ class Trainer:
             if setup.run_dir is not None:
                 # Holds the directory (a run resumed while it still trains is refused here),
                 # before config.json, which would replace the running process's.
-                self._log = RunLogWriter(setup.run_dir, self._run_log_failed)
+                self._log = RunLogWriter(setup.run_dir, self.stop_and_fail)
                 try:
                     write_config(setup.run_dir, setup.config.to_dict())
                 except BaseException:
@@ -179,10 +180,8 @@ class Trainer:
             setup = self.setup()
             loop = TrainingLoop(self, setup)
             code = loop.run()
-            if self._log is not None and self._log.failure is not None:
-                raise self._log.failure  # what the run stopped for (`_run_log_failed`)
-            if self.stopped_for is not None:
-                raise self.stopped_for
+            if self.failures:
+                raise self.failures[0]  # what the run stopped for
         except Diverged as exc:
             self.state = "failed"
             return self._finish(loop, "diverged", EXIT_DIVERGED, started, str(exc))
@@ -205,16 +204,12 @@ class Trainer:
         return self._finish(loop, "interrupted", code, started, self.controls.stop_reason)
 
     def stop_and_fail(self, failure: CnntuiError) -> None:
-        """Stop after this batch, saving last.pt, then fail with `failure` (exit 1): something
-        the run writes besides its directory, such as stdout on a full disk, cannot be written.
-        Callable from any thread; the first failure is the one reported."""
-        if self.stopped_for is None:
-            self.stopped_for = failure
+        """Stop after this batch, saving last.pt, then fail with `failure` (exit 1): a file the
+        run writes as it goes (events.jsonl, stdout on a full disk) cannot be written, and
+        raising it on the training thread would end the run wherever it stood, unsaved.
+        Callable from any thread. The first failure leads the message; later ones follow it."""
+        self.failures.append(failure)
         self.request_stop(str(failure))
-
-    def _run_log_failed(self) -> None:
-        """events.jsonl cannot be written (a full disk): stop after this batch, then fail."""
-        self.request_stop("the run log could not be written")
 
     def _finish(
         self,
@@ -245,11 +240,10 @@ class Trainer:
             elif text not in message:
                 message = f"{message}; also {text}" if message else text
 
-        earlier = self._log.failure if self._log is not None else None
-        if isinstance(error, WriteError) and earlier not in (None, error):
-            # The run log failed first, and the run was stopping for it when a checkpoint
-            # failed on the same disk: the message tells them in that order.
-            message = f"{earlier}; also {message}"
+        if isinstance(error, WriteError) and self.failures and error is not self.failures[0]:
+            # The run was stopping for a failure (the run log, stdout) when a checkpoint
+            # failed on the same disk: the message tells them in the order they happened.
+            message = f"{self.failures[0]}; also {message}"
         # A failure to write the run directory leaves the weights as good as a stop does; any
         # other failure may have left them half updated, or the loss diverged.
         intact = status in ("finished", "interrupted") or isinstance(error, WriteError)
@@ -258,8 +252,9 @@ class Trainer:
                 loop.save("last")
             except Exception as exc:
                 also_failed(exc)
-        if self._log is not None and self._log.failure not in (None, error):
-            also_failed(self._log.failure)
+        for failure in list(self.failures):  # those after the first, or while saving last.pt
+            if failure is not error:
+                also_failed(failure)
         summary = loop.summary(status, code, duration, message) if loop else {}
         summary.setdefault("status", status)
         summary.setdefault("exit_code", code)
@@ -272,7 +267,7 @@ class Trainer:
                 summary.update(status=status, exit_code=code, message=message)
         self.summary = summary
         self.state = "finished" if status in ("finished", "interrupted") else "failed"
-        logged = self._log.failure if self._log is not None else None
+        told = len(self.failures)
         if status == "failed":
             self.emit(
                 RunFailed(
@@ -295,17 +290,18 @@ class Trainer:
                     start_step=loop.setup.start_step if loop else 0,
                 )
             )
-        late: WriteError | None = None  # the end is missing from events.jsonl, nothing else
         if self._log is not None:
             self._log.close()
-            late = self._log.failure if self._log.failure is not logged else None
+        # Failed on the run's last line or its closing (the end missing from events.jsonl or
+        # stdout): the run itself is complete, and its exit code stays.
+        late = self.failures[told:]
         if self.errors_on_stderr:
             # The reporters may write to the same full disk (`--headless > log`), and a
             # `--json` reader may only pass the lines on: the error is said where it is seen.
             if write_failed or (self.every_failure_on_stderr and status in ("failed", "diverged")):
                 tell(f"cnntui: {'error' if status == 'failed' else status}: {message}")
-            if late is not None:
-                tell(f"cnntui: error: {late}")
+            for failure in late:
+                tell(f"cnntui: error: {failure}")
         return code
 
 
