@@ -25,6 +25,7 @@ from cnntui.engine.events import Evaluation, RunFailed
 from cnntui.errors import EXIT_INTERRUPTED
 from cnntui.runlog import EVENTS_FILE
 from cnntui.tui import signals
+from cnntui.tui.layout import arrangement
 from cnntui.tui.pacing import UI_CPU_BUDGET, TickPacer, drawing_phase
 from cnntui.tui.run_keys import RunKeys, Trainer
 from cnntui.tui.screens import HelpScreen, QuitScreen
@@ -44,9 +45,6 @@ from cnntui.tui.widgets.view_bar import ViewBar
 
 POLL_INTERVAL = 0.5  # seconds between drains at most (cnntui/tui/pacing.py)
 VIEWS = ("charts", "layers", "system", "log")
-# Below this the panes do not fit side by side: show one group at a time behind tabs.
-NARROW_WIDTH = 110
-NARROW_HEIGHT = 30
 STALE_AFTER = 15.0  # seconds without events before `watch` says the run may have stopped
 
 
@@ -110,7 +108,7 @@ class Dashboard(RunKeys, App[int]):
         self._evaluation_pending = False  # e was pressed and its Evaluation has not arrived
         self._view = "charts"
         self._show_confusion = False
-        self._narrow = False
+        self._layout = arrangement(Size(0, 0))
         self._dropped_seen = 0
         self._last_event_at = self._opened_at = time.monotonic()
         self._panes: dict[str, Widget] = {}
@@ -153,7 +151,7 @@ class Dashboard(RunKeys, App[int]):
             self.sub_title = str(self.watch_path)
             if not events_written(self.watch_path):
                 first_panes |= self._announce_waiting(self.watch_path)
-        self._narrow = self._is_narrow(self.size)
+        self._layout = arrangement(self.size)
         self._apply_layout()
         self._refresh_panes(first_panes)
         self.drain_events()
@@ -168,18 +166,14 @@ class Dashboard(RunKeys, App[int]):
             self._start_training()
 
     def on_resize(self, event: events.Resize) -> None:
-        narrow = self._is_narrow(event.size)  # self.size catches up only after this event
-        if narrow != self._narrow:
-            self._narrow = narrow
+        layout = arrangement(event.size)  # self.size catches up only after this event
+        if layout != self._layout:
+            self._layout = layout
             self._apply_layout()
-
-    @staticmethod
-    def _is_narrow(size: Size) -> bool:
-        return size.width < NARROW_WIDTH or size.height < NARROW_HEIGHT
 
     def _apply_layout(self) -> None:
         """Wide: every pane at once. Narrow: one group (tab) at a time."""
-        narrow, view, confusion = self._narrow, self._view, self._show_confusion
+        narrow, view, confusion = self._layout.narrow, self._view, self._show_confusion
         visible = {
             "views": narrow,
             "charts-row": not narrow or (view == "charts" and not confusion),
@@ -191,7 +185,7 @@ class Dashboard(RunKeys, App[int]):
         }
         for widget_id, shown in visible.items():
             self.query_one(f"#{widget_id}").display = shown
-        self.query_one("#charts-row").set_class(narrow, "-stacked")
+        self.query_one("#charts-row").set_class(self._layout.stacked, "-stacked")
         self.query_one("#log").set_class(narrow, "-fill")
         self.query_one(ViewBar).set_active(view)
 

@@ -69,3 +69,49 @@ async def test_the_footer_always_shows_help_and_quit(
         await pilot.pause(0.2)
         footer = screen_text(app).splitlines()[-1]
         assert "? Help" in footer and "q Quit" in footer, footer
+
+
+PANES = ("#loss", "#accuracy", "#layers", "#confusion", "#device", "#throughput", "#log")
+PANE_SIZES = [(80, 24), (100, 30), (60, 20), (40, 12), (200, 15), (80, 14), (120, 30)]
+
+
+def shown(widget) -> bool:
+    return all(node.display for node in widget.ancestors_with_self if hasattr(node, "display"))
+
+
+async def cut_panes(app, pilot) -> list[str]:
+    """The panes of the view on screen that stay cut off even when scrolled into view."""
+    cut = []
+    for selector in PANES:
+        pane = app.query_one(selector)
+        if not shown(pane):
+            continue
+        pane.scroll_visible(animate=False, immediate=True)
+        await pilot.pause()
+        geometry = app.screen.find_widget(pane)
+        if geometry.region.intersection(geometry.clip) != geometry.region:
+            cut.append(selector)
+    return cut
+
+
+@pytest.mark.parametrize("size", PANE_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_every_pane_of_every_view_can_be_seen_whole(size: tuple[int, int]) -> None:
+    app = replay_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        for view in ("1", "2", "3", "4", "c"):
+            await pilot.press(view)
+            await pilot.pause()
+            assert not await cut_panes(app, pilot), (view, screen_text(app))
+
+
+@pytest.mark.parametrize("size", [(80, 14), (200, 15)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_short_terminals_show_both_charts_side_by_side(size: tuple[int, int]) -> None:
+    app = replay_app()
+    async with app.run_test(size=(80, 24)) as pilot:  # stacked: room for two, one above
+        await pilot.pause()
+        await pilot.resize_terminal(*size)
+        await pilot.pause(0.2)
+        screen = screen_text(app)
+    chart_titles = [line for line in screen.splitlines() if "Loss" in line]
+    assert len(chart_titles) == 1 and "Accuracy %" in chart_titles[0], screen
