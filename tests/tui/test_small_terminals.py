@@ -115,3 +115,17 @@ async def test_short_terminals_show_both_charts_side_by_side(size: tuple[int, in
         screen = screen_text(app)
     chart_titles = [line for line in screen.splitlines() if "Loss" in line]
     assert len(chart_titles) == 1 and "Accuracy %" in chart_titles[0], screen
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 100], ids=lambda w: f"{w} columns")
+async def test_the_header_drops_whole_facts_rather_than_cutting_one(
+    width: int, held_trainer: FakeTrainer
+) -> None:
+    app = live_app(held_trainer)
+    async with app.run_test(size=(width, 24)) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+        await pilot.pause(0.2)
+        identity, progress = screen_text(app).splitlines()[:2]
+    assert "…" not in identity + progress, (identity, progress)
+    assert "20231114-221320-lenet-fmnist" in identity
+    assert "RUNNING  epoch 1/3  step 100/300" in progress

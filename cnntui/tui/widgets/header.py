@@ -29,6 +29,18 @@ QUIET_BADGE = ("? SILENT", "bold yellow")
 PROGRESS_WIDTH = 20
 
 
+def append_fitting(line: Text, parts: list[tuple[str, ...]], width: int) -> Text:
+    """`line` and the parts, in order, that fit in `width` columns, each in the first of its
+    forms that fits. A fact shows whole or not at all: cut by the ellipsis, `step 240/11,75…`
+    read as another number, and `data f…` as nothing."""
+    for forms in parts:
+        form = next((f for f in forms if line.cell_len + len(f) <= width), None)
+        if form is None:
+            break  # the facts after it matter less: they stop here too
+        line.append(form)
+    return line
+
+
 class RunHeader(Static):
     """Two lines of run facts, a third for the error when the run failed or diverged."""
 
@@ -62,8 +74,8 @@ class RunHeader(Static):
 
     def render(self) -> Text:
         state = self._state or RunState()
-        width = max(20, self.size.width - 2)
-        lines = [self._identity_line(state), self._progress_line(state, width)]
+        width = max(20, self.size.width)  # the content's width: the padding is outside it
+        lines = [self._identity_line(state, width), self._progress_line(state, width)]
         problem = self._problem_line(state)
         if problem is not None:
             lines.append(problem)
@@ -72,7 +84,7 @@ class RunHeader(Static):
         text.overflow = "ellipsis"
         return text
 
-    def _identity_line(self, state: RunState) -> Text:
+    def _identity_line(self, state: RunState, width: int) -> Text:
         line = Text()
         line.append("cnntui ", style="bold")
         line.append("watch " if self.mode == "watch" else "", style="reverse")
@@ -84,11 +96,12 @@ class RunHeader(Static):
             line.append("waiting for the run to start…", style="dim")
             return line
         device = started.device
+        devices = [f" · {device}"]
         if started.device_name and started.device_name != started.device:
-            device = f"{device} ({started.device_name})"
+            devices.insert(0, f" · {device} ({started.device_name})")
         line.append(started.run_name, style="bold")
-        line.append(f"  model {started.model} · data {started.dataset} · {device}")
-        return line
+        parts = [(f"  model {started.model}",), (f" · data {started.dataset}",), tuple(devices)]
+        return append_fitting(line, parts, width)
 
     def _progress_line(self, state: RunState, width: int) -> Text:
         badge, style = STATE_BADGES.get(state.status, (state.status.upper(), "bold"))
@@ -107,16 +120,17 @@ class RunHeader(Static):
         epoch = min(state.epoch + 1, epochs) if epochs else state.epoch + 1
         total = state.total_steps
         steps = f"{state.step:,}/{total:,}" if total else f"{state.step:,}"
-        facts = f"  epoch {epoch}/{epochs or '?'}  step {steps}"
-        tail = f"  elapsed {fmt.duration(state.elapsed)}"
+        append_fitting(line, [(f"  epoch {epoch}/{epochs or '?'}",), (f"  step {steps}",)], width)
+        tail = [(f"  elapsed {fmt.duration(state.elapsed)}",)]
         eta = state.eta if self.quiet_for is None else None  # no ETA for a run that may be dead
         if eta is not None:
-            tail += f"  ETA {fmt.duration(eta)}"
+            tail.append((f"  ETA {fmt.duration(eta)}",))
         if state.best_accuracy is not None:
-            tail += f"  best {fmt.percent(state.best_accuracy)}"
-        line.append(facts)
+            tail.append((f"  best {fmt.percent(state.best_accuracy)}",))
+        tail_text = append_fitting(Text(), tail, width - line.cell_len)
         progress = state.progress
-        room = width - len(line) - len(tail) - 8
+        # The bar's own columns beside the two spaces and ` 100%`, three to spare at the end.
+        room = width - line.cell_len - tail_text.cell_len - 10
         if progress is not None and room >= 6:
             bar = min(PROGRESS_WIDTH, room)
             done = round(progress * bar)
@@ -124,8 +138,7 @@ class RunHeader(Static):
             line.append("━" * done, style="green")
             line.append("─" * (bar - done), style="dim")
             line.append(f" {progress * 100:3.0f}%")
-        line.append(tail)
-        return line
+        return line.append_text(tail_text)
 
     def _problem_line(self, state: RunState) -> Text | None:
         if state.failure is not None:
