@@ -80,6 +80,17 @@ def stdout_stat() -> os.stat_result | None:
         return None
 
 
+def stdout_is_stderr() -> bool:
+    """Whether stdout and stderr write to one terminal, pipe or file (a shell's default, or
+    `> log.txt 2>&1`): what one says, the reader of the other has seen."""
+    try:
+        return os.path.samestat(
+            os.fstat(sys.__stdout__.fileno()), os.fstat(sys.__stderr__.fileno())
+        )
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def reader_left(before: os.stat_result | None) -> bool:
     """Whether the reader of stdout has gone since `before` was taken. Rich and click each exit
     1 when it has (`cnntui models | head -1`): rich after pointing stdout at /dev/null, click

@@ -13,7 +13,7 @@ from typing import Any
 
 from cnntui.config import RunConfig, load_config
 from cnntui.errors import EXIT_INTERRUPTED, CnntuiError, write_error
-from cnntui.reader_gone import DISK_FULL, OnGone, tell
+from cnntui.reader_gone import DISK_FULL, OnGone, stdout_is_stderr, tell
 
 
 def run_command(
@@ -59,7 +59,7 @@ def run_command(
                 from cnntui.headless import JsonReporter
 
                 trainer.subscribe(JsonReporter(on_reader_gone=stop_when_reader_gone(trainer)))
-                trainer.every_failure_on_stderr = True
+                trainer.failures_on_stderr = "all"  # a person at the terminal reads no JSON
             # Bad data paths, unknown options: one clean error before anything opens.
             if use_dashboard:
                 set_up_off_the_main_thread(trainer)
@@ -88,6 +88,9 @@ def run_command(
         trainer.subscribe(
             make_reporter(json_output=False, on_reader_gone=stop_when_reader_gone(trainer))
         )
+        # The reporter's `failed at step N: ...` line says it where stderr would, or stderr says
+        # it on the terminal that `--headless > log.txt` leaves without the lines.
+        trainer.failures_on_stderr = "late" if stdout_is_stderr() else "all"
     with stop_on_signals(trainer):
         code = trainer.run()
     if dist.enabled:

@@ -12,7 +12,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -44,7 +44,16 @@ from cnntui.runlog import (
 
 Subscriber = Callable[[Event], None]
 
-__all__ = ["Diverged", "Subscriber", "Trainer"]
+# Which failures a run says on stderr as `cnntui: error: ...`, so that each is seen once:
+#   "writes": those writing a file, when no reporter is known: one may write to that full disk.
+#   "all": every failure and divergence, where stdout holds nothing a person at the terminal
+#          reads (`--json`, or headless lines redirected: `--headless > log.txt`).
+#   "late": only those after the run's last line; the reporter's lines said the rest, on the
+#           terminal or file that stderr writes to (a plain `--headless`, or `> log.txt 2>&1`).
+#   "none": a dashboard holds the terminal and shows them itself.
+StderrPolicy = Literal["writes", "all", "late", "none"]
+
+__all__ = ["Diverged", "StderrPolicy", "Subscriber", "Trainer"]
 
 
 class Trainer:
@@ -73,12 +82,9 @@ class Trainer:
         # Time the emitting thread spent in subscribers (run log, printers, the dashboard's
         # buffer): what reporting costs training, measured where it is paid.
         self.reporting_seconds = 0.0
-        # Where a failure to write the run directory is told, besides the summary and the
-        # events: off while a dashboard holds the terminal (it shows the failure itself).
-        self.errors_on_stderr = True
-        # Every failure, not only those writing files: for `--json`, whose stdout holds nothing
-        # a person reads (`--json > events.jsonl` left the terminal silent on a failed run).
-        self.every_failure_on_stderr = False
+        # Which failures are said on stderr too, besides the events and the summary; set by
+        # who shows the events (see `StderrPolicy`).
+        self.failures_on_stderr: StderrPolicy = "writes"
 
     # --- control from other threads -----------------------------------------------------------
 
@@ -295,11 +301,12 @@ class Trainer:
         # Failed on the run's last line or its closing (the end missing from events.jsonl or
         # stdout): the run itself is complete, and its exit code stays.
         late = self.failures[told:]
-        if self.errors_on_stderr:
-            # The reporters may write to the same full disk (`--headless > log`), and a
-            # `--json` reader may only pass the lines on: the error is said where it is seen.
-            if write_failed or (self.every_failure_on_stderr and status in ("failed", "diverged")):
-                tell(f"cnntui: {'error' if status == 'failed' else status}: {message}")
+        policy = self.failures_on_stderr
+        if (policy == "writes" and write_failed) or (
+            policy == "all" and status in ("failed", "diverged")
+        ):
+            tell(f"cnntui: {'error' if status == 'failed' else status}: {message}")
+        if policy != "none":
             for failure in late:
                 tell(f"cnntui: error: {failure}")
         return code

@@ -36,7 +36,7 @@ def run_dashboard(trainer: Trainer, exit_on_finish: bool = False) -> int:
     trainer.subscribe(buffer)
     outcome = RunOutcome()
     trainer.subscribe(outcome)
-    trainer.errors_on_stderr = False  # the dashboard shows it, then the outcome line below
+    trainer.failures_on_stderr = "none"  # the dashboard shows it, then the outcome line below
     app = Dashboard(
         BufferSource(buffer),
         trainer,
