@@ -44,6 +44,7 @@ PROCESS_CASES = {
     "wrong_spatial_size": ["lenet", "--input", "1x1x32x32"],
     "wrong_flatten_size": ["{nets}:WrongFlatten", "--input", "1x1x28x28"],
     "unknown_model": ["lenett", "--input", "28"],
+    "mlp_features": ["mlp", "--input", "1x784", "--json"],
 }
 
 
@@ -440,3 +441,40 @@ def test_two_sizes_are_n_by_features_for_a_model_with_no_default_input(
     # 784*16 + 16 + 16*10 + 10 = 12,730 parameters; 2 * (784*16 + 16*10) = 25,408 FLOPs.
     assert doc["totals"]["params"] == 12_730
     assert doc["totals"]["flops"] == 25_408
+
+
+def test_the_zoo_mlp_takes_n_by_features(runs: dict[str, Result]) -> None:
+    """`cnntui shapes mlp --input 1x784` was refused: two sizes were read as HxW, and a side
+    of 1 as a shape cut short, for a net whose first layer flattens whatever it is given."""
+    result = runs["mlp_features"]
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["input_shape"] == [1, 784]
+    assert doc["output_shapes"] == [[1, 10]]
+    assert doc["totals"]["params"] == 266_610
+
+
+@pytest.mark.parametrize(
+    ("args", "input_shape"),
+    [
+        (["mlp-mnist", "--input", "4x784"], [4, 784]),  # the preset that trains the MLP
+        (["mlp", "--input", "28"], [1, 1, 28, 28]),  # one size is still the image's side
+        (["lenet", "--input", "32x32"], [1, 1, 32, 32]),  # a conv net's two sizes: HxW
+    ],
+)
+def test_two_sizes_are_hxw_for_a_conv_net_and_n_by_features_for_an_mlp(
+    args: list[str],
+    input_shape: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    result = run_in_process([*args, "--json"], monkeypatch, capsys)
+    assert json.loads(result.stdout)["input_shape"] == input_shape
+
+
+def test_a_conv_net_still_refuses_two_sizes_with_a_side_of_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run_in_process(["lenet", "--input", "1x784"], monkeypatch, capsys)
+    assert result.returncode == 2
+    assert "read as HxW" in result.stderr and "1x1x28x28" in result.stderr

@@ -47,6 +47,16 @@ def test_every_model_maps_its_default_input_to_class_scores(name: str) -> None:
     assert tuple(out.shape) == (2, 7)
 
 
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_the_zoo_says_which_nets_take_features(name: str) -> None:
+    """`shapes` reads two sizes as N x features for these, before building them."""
+    with torch.device("meta"):
+        model = build_model(name).module
+    first = next(m for m in model.modules() if not list(m.children()))
+    assert ZOO[name].takes_features == isinstance(first, nn.Flatten | nn.Linear)
+    assert ZOO[name].takes_features == (name == "mlp")
+
+
 def test_vgg11_ratio_4_is_the_books_training_net() -> None:
     model = build_model("vgg11", options={"ratio": 4}).module
     first_linear = next(m for m in model.modules() if isinstance(m, nn.Linear))

@@ -70,7 +70,7 @@ def shapes_command(
 
 def _input_shape(target: ShapesTarget, input_text: str | None) -> tuple[int, ...]:
     if input_text is not None:
-        return parse_input_shape(input_text, target.image)
+        return parse_input_shape(input_text, target.image, target.takes_features)
     if target.image is not None:
         return (1, *target.image)
     if target.preset is None:

@@ -18,15 +18,18 @@ _BRACKETS = "()[]"
 _COUNT_WORDS = {1: "one size is", 2: "two sizes are"}
 
 
-def parse_input_shape(text: str, default_input: tuple[int, ...] | None = None) -> tuple[int, ...]:
+def parse_input_shape(
+    text: str, default_input: tuple[int, ...] | None = None, takes_features: bool = False
+) -> tuple[int, ...]:
     """A full input shape, batch first, from `--input` text; short forms use the model's channels.
 
     `default_input` is the model's (C, H, W). One number is a square side and two are HxW, both
     with batch 1 and the model's channels; three are CxHxW with batch 1; four or five are the
-    whole shape. Without a default input, two numbers are the whole NxF shape.
+    whole shape. For a model that `takes_features` (its first layer flattens, as an MLP's does)
+    or has no default input, two numbers are the whole NxF shape.
     """
     sizes = _numbers(text)
-    shape = _expand(text, sizes, default_input)
+    shape = _expand(text, sizes, default_input, takes_features)
     elements = math.prod(shape)
     if elements > MAX_ELEMENTS:
         raise UsageError(
@@ -70,16 +73,18 @@ def _numbers(text: str) -> list[int]:
     return sizes
 
 
-def _expand(text: str, sizes: list[int], default_input: tuple[int, ...] | None) -> tuple[int, ...]:
+def _expand(
+    text: str, sizes: list[int], default_input: tuple[int, ...] | None, takes_features: bool
+) -> tuple[int, ...]:
     if len(sizes) >= 4:
         return tuple(sizes)
     if len(sizes) == 3:
         return (1, *sizes)
+    if len(sizes) == 2 and (takes_features or default_input is None):
+        # N x features: what a net that starts with a Linear or a Flatten takes (1x784). With no
+        # default input there are no channels to fill in either (an image net says it wants 4-D).
+        return tuple(sizes)
     if default_input is None:
-        if len(sizes) == 2:
-            # No channels to fill in, so two sizes are the whole shape: N x features, the
-            # input of a net that starts with a Linear (an image net says it wants 4-D).
-            return tuple(sizes)
         raise UsageError(
             f"--input {text!r} leaves out the channels and this model has no default input; "
             "give the whole shape, e.g. 1x3x224x224 (or 1x784 for a net of Linear layers)"

@@ -14,7 +14,7 @@ from typing import Any
 from cnntui.config import find_preset, load_config
 from cnntui.data.datasets import parse_data_spec
 from cnntui.errors import UsageError
-from cnntui.zoo import default_input
+from cnntui.zoo import default_input, takes_features
 
 Image = tuple[int, int, int]  # (C, H, W)
 
@@ -29,6 +29,7 @@ class ShapesTarget:
     dataset: str | None = None  # the preset's data set
     image: Image | None = None  # (C, H, W) of one example; None when only --input can say
     num_classes: int | None = None  # None: the model's own default
+    takes_features: bool = False  # two sizes of --input are N x features, not HxW (an MLP)
 
     @property
     def in_channels(self) -> int | None:
@@ -39,7 +40,12 @@ class ShapesTarget:
 def resolve_target(name: str, options: dict[str, Any]) -> ShapesTarget:
     """The preset called `name` if there is one, as `cnntui run` reads it; else the model."""
     if find_preset(name) is None:
-        return ShapesTarget(name, dict(options), image=default_input(name, options))
+        return ShapesTarget(
+            name,
+            dict(options),
+            image=default_input(name, options),
+            takes_features=takes_features(name),
+        )
     return _preset_target(name, options)
 
 
@@ -55,6 +61,7 @@ def _preset_target(name: str, options: dict[str, Any]) -> ShapesTarget:
         dataset=config.dataset,
         image=image,
         num_classes=num_classes,
+        takes_features=takes_features(config.model),
     )
 
 

@@ -18,7 +18,15 @@ from cnntui.zoo.registry import ZOO, ModelSpec
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["ZOO", "BuiltModel", "ModelSpec", "build_model", "default_input", "resolve_spec"]
+__all__ = [
+    "ZOO",
+    "BuiltModel",
+    "ModelSpec",
+    "build_model",
+    "default_input",
+    "resolve_spec",
+    "takes_features",
+]
 
 
 @dataclass
@@ -48,6 +56,12 @@ def default_input(name: str, options: dict[str, Any] | None = None) -> tuple[int
     if name.startswith("torchvision:"):
         return (3, 224, 224)
     return None
+
+
+def takes_features(name: str) -> bool:
+    """Whether a zoo model starts by flattening its input, so N x features (1x784) fits it as
+    well as an image does. A user's module has no default input; two sizes are NxF for it."""
+    return ":" not in name and resolve_spec(name).takes_features
 
 
 def build_model(

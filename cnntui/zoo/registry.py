@@ -22,6 +22,8 @@ class ModelSpec:
     # The option that sets the square image side the model is built for (an MLP's first Linear
     # is sized from it), so its input follows the option instead of default_input's side.
     size_option: str | None = None
+    # Its first layer flattens the input (an MLP), so it also takes N x features (1x784).
+    takes_features: bool = False
 
     def input_for(
         self, options: dict[str, object] | None = None, in_channels: int | None = None
@@ -78,6 +80,7 @@ ZOO: dict[str, ModelSpec] = {
             "Multilayer perceptron 784-300-100-10 with ReLU",
             {"image_size": 28},
             size_option="image_size",
+            takes_features=True,
         ),
         ModelSpec(
             "alexnet",
