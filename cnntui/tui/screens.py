@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.geometry import Size
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
@@ -33,6 +35,8 @@ LAYER_STATUS = (
     "Layer status: [yellow]vanish[/] gradient norm < 1e-7 · [red]explode[/] > 1e3 or not finite "
     "· [magenta]dead[/] > 50% of ReLU units always zero."
 )
+# Below this many columns or rows the quit question's buttons do not fit side by side, framed.
+SMALL_DIALOG = (50, 14)
 
 
 def help_text(read_only: bool, launcher: bool = False) -> str:
@@ -73,6 +77,22 @@ class QuitScreen(ModalScreen[bool]):
     QuitScreen Button {
         margin-right: 2;
     }
+    /* A small terminal (40x12, 80x10): one-line buttons one above the other, so the question,
+       both answers and the frame fit, and the box scrolls where even that does not. */
+    QuitScreen > Vertical {
+        max-height: 100%;
+        overflow-y: auto;
+    }
+    QuitScreen.-small > Vertical {
+        padding: 0 1;
+    }
+    QuitScreen.-small Horizontal {
+        layout: vertical;
+    }
+    QuitScreen.-small Button {
+        width: 100%;
+        margin: 0;
+    }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y,enter,q,ctrl+c", "answer(True)", "Stop and quit", show=False, priority=True),
@@ -88,6 +108,18 @@ class QuitScreen(ModalScreen[bool]):
             with Horizontal():
                 yield Button("Stop and quit (y)", variant="warning", id="yes")
                 yield Button("Keep training (n)", id="no")
+
+    def on_mount(self) -> None:
+        self._fit(self.app.size)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size)
+
+    def _fit(self, size: Size) -> None:
+        small = size.width < SMALL_DIALOG[0] or size.height < SMALL_DIALOG[1]
+        self.set_class(small, "-small")
+        for button in self.query(Button):
+            button.compact = small  # one line, no frame
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")

@@ -7,8 +7,9 @@ import pytest
 from conftest import live_app, replay_app, screen_text
 from rich.text import Text
 from scripted_run import FakeTrainer, until
+from textual.containers import Vertical
 
-from cnntui.tui.screens import HelpScreen, help_text
+from cnntui.tui.screens import HelpScreen, QuitScreen, help_text
 
 # (columns, rows): the classic default, a short one, a tiny one, a very wide and short one.
 SIZES = [(80, 24), (80, 12), (60, 20), (40, 12), (200, 15), (40, 8)]
@@ -129,3 +130,21 @@ async def test_the_header_drops_whole_facts_rather_than_cutting_one(
     assert "…" not in identity + progress, (identity, progress)
     assert "20231114-221320-lenet-fmnist" in identity
     assert "RUNNING  epoch 1/3  step 100/300" in progress
+
+
+@pytest.mark.parametrize(
+    "size", [(80, 24), (40, 12), (80, 10), (60, 8)], ids=lambda s: f"{s[0]}x{s[1]}"
+)
+async def test_the_quit_question_fits_with_both_answers(
+    size: tuple[int, int], held_trainer: FakeTrainer
+) -> None:
+    app = live_app(held_trainer)
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+        await pilot.press("q")
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.pause()
+        screen = screen_text(app)
+        box = app.screen.find_widget(app.screen.query_one(Vertical))
+        assert box.region.intersection(box.clip) == box.region, screen  # the frame is whole
+        assert "Stop and quit (y)" in screen and "Keep training (n)" in screen, screen
