@@ -258,8 +258,10 @@ class Dashboard(RunKeys, App[int]):
     def _refresh_panes(self, changed: set[str]) -> None:
         for pane in changed:
             self._panes[pane].update_from(self.state)  # type: ignore[attr-defined]
-        if "header" in changed and not self.read_only:
-            self.refresh_bindings()  # Pause or Resume (check_action)
+        # Pause or Resume (check_action). Not once the screens are gone: closed mid-run, the
+        # trainer's last events can still reach a tick, and Textual raises with no screen.
+        if "header" in changed and not self.read_only and self.screen_stack:
+            self.refresh_bindings()
 
     # -- the training thread -----------------------------------------------------------------
 

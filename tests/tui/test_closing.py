@@ -1,0 +1,19 @@
+"""The dashboard while it closes: the timer can still tick once its screens are gone."""
+
+from __future__ import annotations
+
+from conftest import live_app
+from scripted_run import FakeTrainer, until
+
+
+async def test_a_tick_after_the_screens_are_gone_does_not_raise(
+    held_trainer: FakeTrainer,
+) -> None:
+    app = live_app(held_trainer)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+    # Closed while training: on_unmount asked the trainer to stop, and its last events (the
+    # checkpoint, the interrupted finish) wait for a tick that can come before the timer stops.
+    assert not app.screen_stack
+    app.drain_events()
+    assert app.state.status == "interrupted"
