@@ -235,7 +235,9 @@ def run(
         typer.Option(
             "--set",
             metavar="<key=value>",
-            help="Any preset key KEY=VALUE, repeatable (e.g. --set grad_clip=1).",
+            help="Any preset key KEY=VALUE, repeatable (e.g. --set grad_clip=1). "
+            "none unsets an optional number or switch (--set max_steps=none, grad_clip, "
+            "resize, channels_last): a resumed run keeps its own values otherwise.",
         ),
     ] = None,
     headless: Annotated[
@@ -261,9 +263,10 @@ def run(
 
     Exit codes: 0 done, 1 error, 2 usage, 3 diverged (NaN/Inf loss), 130 interrupted.
     """
+    from cnntui.config import unset_with_none
     from cnntui.run_command import run_command
 
-    overrides = parse_key_values(set_)
+    overrides = unset_with_none(parse_key_values(set_))
     flags = {
         "dataset": dataset,
         "epochs": epochs,
@@ -286,6 +289,8 @@ def run(
     if opt:
         overrides["model_options"] = parse_key_values(opt)
     if resume is not None:
+        from cnntui.resume_path import check_resume_path
+
         check_resume_path(resume)
     elif nproc is not None and overrides.get("run_dir"):
         # The launcher checks before any rank starts: a rank that refused would be reported
@@ -305,22 +310,6 @@ def run(
         nproc=nproc,
     )
     raise typer.Exit(code)
-
-
-def check_resume_path(path: Path) -> None:
-    """`--resume` takes a run directory with a last.pt, or a checkpoint file."""
-    if not path.exists():
-        raise UsageError(
-            f"--resume {path}: no such run directory or checkpoint file; give the directory "
-            "of an earlier run (e.g. one under runs/) or a .pt file"
-        )
-    if path.is_dir() and not (path / "last.pt").is_file():
-        best = path / "best.pt"
-        raise UsageError(
-            f"--resume {path}: the directory holds no last.pt to continue from "
-            "(a run writes it at the end of an epoch and when it stops)"
-            + (f"; --resume {best} goes on from its best epoch" if best.is_file() else "")
-        )
 
 
 @app.command(cls=Command)

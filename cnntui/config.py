@@ -190,12 +190,35 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             continue
         if isinstance(base, type) and isinstance(value, base):
             return value
-    # None cannot be typed in TOML or on the command line: an optional key is left out instead.
     wanted = " or ".join(_describe(t) for t in allowed if t is not type(None))
+    # TOML has no None: a preset leaves an optional key out. On the command line `none` unsets
+    # the keys `clearable` names (a resumed run carries its saved values, so there is no
+    # leaving them out there).
     unset = " (or left unset)" if type(None) in allowed else ""
+    if source == COMMAND_LINE and clearable(key):
+        unset = " (or none to unset it)"
     # From the command line, only --set reaches here: typer has already checked the flags' types.
     where = f"--set {key}" if source == COMMAND_LINE else f"{source}: {key}"
     raise UsageError(f"{where} should be {wanted}{unset}, got {value!r}")
+
+
+def clearable(key: str) -> bool:
+    """Whether `--set KEY=none` unsets `key` (back to its default, None): an optional number or
+    switch (max_steps, grad_clip, resize, channels_last, ...). A text key (data_dir, run_dir,
+    name) takes `none` as its value, since a folder may be called that."""
+    tp = _HINTS.get(key)
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return False
+    options = typing.get_args(tp)
+    return type(None) in options and str not in options
+
+
+def unset_with_none(settings: dict[str, Any]) -> dict[str, Any]:
+    """`--set` settings with `none` (any case) read as None for the keys that can be unset."""
+    return {
+        key: None if clearable(key) and str(value).lower() == "none" else value
+        for key, value in settings.items()
+    }
 
 
 def apply_settings(config: RunConfig, settings: dict[str, Any], source: str) -> RunConfig:

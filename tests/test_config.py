@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from cnntui.config import RunConfig, apply_settings, list_presets, load_config, read_preset
+from cnntui.config import (
+    RunConfig,
+    apply_settings,
+    list_presets,
+    load_config,
+    read_preset,
+    unset_with_none,
+)
 from cnntui.errors import UsageError
 
 D2L_RECIPES = {
@@ -106,6 +113,36 @@ def test_wrong_type_names_the_key_the_file_and_the_value(tmp_path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('model = "lenet"\nepochs = "ten"\n')
     with pytest.raises(UsageError, match=r"bad\.toml: epochs should be int, got 'ten'"):
+        load_config("", preset=str(path))
+
+
+def test_none_unsets_an_optional_number_or_switch_given_on_the_command_line() -> None:
+    """A resumed run carries the values it was started with (max_steps, grad_clip), and there
+    was no way to unset one: `--set max_steps=none` was refused as not an int."""
+    settings = unset_with_none(
+        {"max_steps": "none", "grad_clip": "None", "resize": "NONE", "channels_last": "none"}
+    )
+    assert settings == dict.fromkeys(("max_steps", "grad_clip", "resize", "channels_last"))
+    config = load_config("alexnet", None, {**settings, "max_steps": 5})  # the preset's resize 224
+    assert config.resize is None and config.max_steps == 5
+    assert load_config("lenet", None, unset_with_none({"max_steps": "none"})).max_steps is None
+
+
+def test_none_is_a_value_for_a_text_key_and_an_error_for_a_required_one() -> None:
+    # A folder may be called none: text keys keep the word.
+    settings = unset_with_none({"data_dir": "none", "run_dir": "none", "epochs": "none"})
+    assert settings == {"data_dir": "none", "run_dir": "none", "epochs": "none"}
+    assert load_config("lenet", None, {"data_dir": settings["data_dir"]}).data_dir == "none"
+    with pytest.raises(UsageError, match=r"^--set epochs should be int, got 'none'$"):
+        load_config("lenet", None, {"epochs": settings["epochs"]})
+    with pytest.raises(UsageError, match=r"should be int \(or none to unset it\), got 'x'$"):
+        load_config("lenet", None, unset_with_none({"max_steps": "x"}))
+
+
+def test_a_preset_leaves_an_optional_key_out_instead_of_none(tmp_path) -> None:
+    path = tmp_path / "none.toml"
+    path.write_text('model = "lenet"\nmax_steps = "none"\n')
+    with pytest.raises(UsageError, match=r"max_steps should be int \(or left unset\), got 'none'"):
         load_config("", preset=str(path))
 
 

@@ -82,7 +82,11 @@ def test_resume_of_a_directory_without_last_pt_is_a_usage_error(tmp_path) -> Non
         (["--val-split", "1.5"], "--val-split must be in [0, 1), got 1.5"),
         (["--schedule", "foo"], "--schedule must be one of"),
         (["--set", "grad_clip=-1"], "--set grad_clip must be positive"),
-        (["--set", "grad_clip=x"], "--set grad_clip should be float (or left unset), got 'x'"),
+        (
+            ["--set", "grad_clip=x"],
+            "--set grad_clip should be float (or none to unset it), got 'x'",
+        ),
+        (["--set", "epochs=none"], "--set epochs should be int, got 'none'"),
         (["--set", "epochs=ten"], "--set epochs should be int, got 'ten'"),
         (["--set", "learning_rate=0.1"], "--set: unknown key 'learning_rate'"),
     ],

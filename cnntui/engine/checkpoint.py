@@ -91,6 +91,18 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     return state
 
 
+def saved_step(path: Path) -> int | None:
+    """The step a checkpoint was saved at, or None when it cannot be read. Memory-mapped: the
+    weights are not read."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return int(state["step"])
+    except Exception:  # a damaged or foreign file: nothing the caller can say a step of
+        return None
+
+
 def _other_checkpoint(path: Path) -> str:
     """Where a run whose last.pt cannot be read may still be picked up: its best.pt."""
     best = path.with_name("best.pt")

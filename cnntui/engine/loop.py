@@ -105,9 +105,9 @@ class TrainingLoop:
         for note in (self.setup.cuda_graph_note, self.setup.stem_note):
             if note:
                 self.emit(LogMessage(level="info", message=note))
-        passed_over = self.data.passed_over(config.data_dir)
-        if passed_over:
-            self.emit(LogMessage(level="warning", message=passed_over))
+        for warning in (self.data.passed_over(config.data_dir), self.setup.resume_warning):
+            if warning:
+                self.emit(LogMessage(level="warning", message=warning))
         if self.dist.enabled:
             n = self.dist.world_size
             self.emit(

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from cnntui.config import COMMAND_LINE, RunConfig, apply_settings, command_line_name
+from cnntui.engine.checkpoint import saved_step
 from cnntui.errors import UsageError
-from cnntui.runlog import RUN_FILES
 from cnntui.wording import plural
 
 if TYPE_CHECKING:
@@ -32,25 +32,20 @@ FIXED_ON_RESUME = (
 )
 
 
-def resumed_run_dir(resume_from: Path) -> Path:
-    """The directory a resumed run goes on in: the run directory given, or the one that holds
-    the checkpoint file given.
-
-    A checkpoint outside any run directory (copied to the home directory, next to other runs)
-    is refused: the resumed run would make its folder a run directory, writing config.json,
-    events.jsonl, last.pt and summary.json among files that are not the run's."""
-    path = Path(resume_from)
-    if path.is_dir():
-        return path
-    folder = path.parent
-    if not any((folder / name).exists() for name in RUN_FILES if name != path.name):
-        raise UsageError(
-            f"--resume {path}: {folder} is not a run directory (it holds no config.json, "
-            "events.jsonl or other checkpoint), and a resumed run writes its files beside "
-            "its checkpoint; move the file into a directory of its own, as last.pt, and "
-            "resume that directory"
-        )
-    return folder
+def replaced_last_warning(resume_from: Path, run_dir: Path, step: int) -> str | None:
+    """A warning when the run goes on from a checkpoint other than its last.pt (best.pt) and
+    last.pt holds a later step: this run's first save of last.pt replaces that later state."""
+    last = run_dir / "last.pt"
+    if resume_from.is_dir() or not last.is_file() or last.samefile(resume_from):
+        return None
+    last_step = saved_step(last)  # None when damaged: the usual reason to resume from best.pt
+    if last_step is None or last_step <= step:
+        return None
+    return (
+        f"resuming from {resume_from.name} at step {step}: {last}, saved at step {last_step}, "
+        "is replaced at this run's first save (the end of this epoch, or a stop); copy it "
+        "elsewhere now to keep it"
+    )
 
 
 def resumed_config(state: dict[str, Any], overrides: dict[str, Any]) -> RunConfig:
@@ -79,7 +74,8 @@ def check_something_left(state: dict[str, Any], config: RunConfig) -> None:
     if config.max_steps is not None and step >= config.max_steps:
         raise UsageError(
             f"the run has already reached its max_steps ({plural(step, 'step')}); add "
-            f"--max-steps N with N over {step} to train it for longer"
+            f"--max-steps N with N over {step} to train it for longer, or --set "
+            "max_steps=none to train to the end of its epochs"
         )
 
 

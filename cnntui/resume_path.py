@@ -1,0 +1,46 @@
+"""What `--resume` may name: a run directory with a last.pt, or a checkpoint file inside a run
+directory. Torch-free, so that the command line checks it before torch loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cnntui.errors import UsageError
+from cnntui.runlog import RUN_FILES
+
+
+def check_resume_path(path: Path) -> None:
+    """`--resume` takes a run directory with a last.pt, or a checkpoint file."""
+    if not path.exists():
+        raise UsageError(
+            f"--resume {path}: no such run directory or checkpoint file; give the directory "
+            "of an earlier run (e.g. one under runs/) or a .pt file"
+        )
+    if path.is_dir() and not (path / "last.pt").is_file():
+        best = path / "best.pt"
+        raise UsageError(
+            f"--resume {path}: the directory holds no last.pt to continue from "
+            "(a run writes it at the end of an epoch and when it stops)"
+            + (f"; --resume {best} goes on from its best epoch" if best.is_file() else "")
+        )
+
+
+def resumed_run_dir(resume_from: Path) -> Path:
+    """The directory a resumed run goes on in: the run directory given, or the one that holds
+    the checkpoint file given.
+
+    A checkpoint outside any run directory (copied to the home directory, next to other runs)
+    is refused: the resumed run would make its folder a run directory, writing config.json,
+    events.jsonl, last.pt and summary.json among files that are not the run's."""
+    path = Path(resume_from)
+    if path.is_dir():
+        return path
+    folder = path.parent
+    if not any((folder / name).exists() for name in RUN_FILES if name != path.name):
+        raise UsageError(
+            f"--resume {path}: {folder} is not a run directory (it holds no config.json, "
+            "events.jsonl or other checkpoint), and a resumed run writes its files beside "
+            "its checkpoint; move the file into a directory of its own, as last.pt, and "
+            "resume that directory"
+        )
+    return folder
