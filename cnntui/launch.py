@@ -10,6 +10,7 @@ main thread and signals) runs the workers.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -56,7 +57,7 @@ def plan_run_dir(
 ) -> Path:
     """Where rank 0 will write: the resumed run, --run-dir, or a new directory made here."""
     if resume is not None:
-        return resume if resume.is_dir() else resume.parent
+        return check_resume(resume, overrides)
     if overrides.get("run_dir"):
         return Path(overrides["run_dir"])
     from cnntui.config import load_config
@@ -64,6 +65,21 @@ def plan_run_dir(
 
     config = load_config(target or "", preset, overrides)
     return new_run_dir(Path(config.runs_root), config.model, config.dataset)
+
+
+def check_resume(resume: Path, overrides: dict[str, Any]) -> Path:
+    """The checks a rank's set-up makes of a resume, in its order, here before any rank starts;
+    the run directory. Otherwise every rank refused it with the same line, the launcher added
+    its own, and on a terminal launch.log was already written (into the folder of a .pt that
+    is not in a run directory)."""
+    from cnntui.engine.checkpoint import load_checkpoint
+    from cnntui.engine.resume import resumed_config
+    from cnntui.resume_path import resumed_run_dir
+
+    state = load_checkpoint(resume)
+    run_dir = resumed_run_dir(resume)
+    resumed_config(state, overrides)  # what cannot change, a run with nothing left to train
+    return run_dir
 
 
 def launch_command(
@@ -99,6 +115,12 @@ def launch(nproc: int, args: list[str], log_dir: Path | None = None) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+    if "LOGLEVEL" not in os.environ:
+        # Its lines ("failed (exitcode: 1) local_rank: 0 ...", "Sending process 42 closing
+        # signal SIGTERM") say again, in its own words, what the ranks and this launcher say.
+        logging.getLogger("torch.distributed.elastic.multiprocessing.api").setLevel(
+            logging.CRITICAL
+        )
     if nproc > 1 and "OMP_NUM_THREADS" not in os.environ:
         # N ranks each using every core would fight over them.
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
@@ -124,6 +146,10 @@ def launch(nproc: int, args: list[str], log_dir: Path | None = None) -> int:
     except ChildFailedError as exc:
         rank, failure = root_failure(exc.failures)
         code = failure.exitcode
+        if rank == 0 and code > 0 and code != EXIT_INTERRUPTED:
+            # Rank 0 has said why on stderr, as a single process would (its run's error, or a
+            # traceback), and the others only stopped with it: a second line adds nothing.
+            return code
         how = f"was killed by {failure.signal_name()}" if code < 0 else f"exited with code {code}"
         print(
             f"cnntui: error: rank {rank} (pid {failure.pid}) {how}; stopped all {nproc} ranks",
@@ -192,14 +218,22 @@ def launch_with_dashboard(
 
 
 def root_failure(failures: dict[int, Any]) -> tuple[int, Any]:
-    """The rank to blame: one killed by a signal (SIGKILL, SIGABRT; not the launcher's own
-    SIGTERM) over the first to exit, since its peers fail only after it, when a collective
-    breaks; and the earliest among equals. A rank that exits fast can be seen before the
-    killed one it lost."""
+    """The rank to blame, the earliest of the first kind there is:
 
-    def rank_key(item: tuple[int, Any]) -> tuple[bool, float]:
+    1. killed by a signal (SIGKILL, SIGABRT): its peers fail only after it, when a collective
+       breaks, and a rank that exits fast can be seen before the killed one it lost;
+    2. failed with a code of its own (1, 2, 3);
+    3. stopped (130) or killed by the launcher's own SIGTERM: what the others do once one
+       rank stops. When rank 0 fails (a run directory it cannot write), the other ranks stop
+       with it at the next step and, having no files to write, often exit first."""
+
+    def rank_key(item: tuple[int, Any]) -> tuple[int, float]:
         _, failure = item
-        killed = failure.exitcode < 0 and failure.signal_name() != "SIGTERM"
-        return (not killed, failure.timestamp)
+        code = failure.exitcode
+        if code < 0:
+            kind = 3 if failure.signal_name() == "SIGTERM" else 1
+        else:
+            kind = 3 if code == EXIT_INTERRUPTED else 2
+        return (kind, failure.timestamp)
 
     return min(failures.items(), key=rank_key)

@@ -230,3 +230,15 @@ def test_the_launcher_blames_the_killed_rank_not_the_first_to_exit() -> None:
     failures = {0: Failure(-15, 10.3, "SIGTERM"), 1: Failure(1, 10.1)}
     assert root_failure(failures)[0] == 1
     assert root_failure({0: Failure(2, 11.0), 1: Failure(1, 10.5)})[0] == 1  # the earliest
+
+
+def test_the_launcher_blames_a_ranks_own_failure_over_the_peers_that_stopped_with_it() -> None:
+    """Rank 0 failed (exit 1) and rank 1, stopped with it at the next step, exited 130 first,
+    having no files to write: the launch was reported as rank 1's, and exited 130."""
+    from cnntui.launch import root_failure
+
+    assert root_failure({0: Failure(1, 10.5), 1: Failure(130, 10.2)})[0] == 0
+    assert root_failure({0: Failure(-15, 10.1, "SIGTERM"), 1: Failure(3, 10.4)})[0] == 1
+    # A kill still comes first; among ranks that only stopped, the earliest.
+    assert root_failure({0: Failure(2, 10.0), 1: Failure(-9, 10.3, "SIGKILL")})[0] == 1
+    assert root_failure({0: Failure(130, 10.4), 1: Failure(130, 10.2)})[0] == 1
