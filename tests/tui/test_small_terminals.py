@@ -139,3 +139,13 @@ async def test_the_quit_question_fits_with_both_answers(
         box = app.screen.find_widget(app.screen.query_one(Vertical))
         assert box.region.intersection(box.clip) == box.region, screen  # the frame is whole
         assert "Stop and quit (y)" in screen and "Keep training (n)" in screen, screen
+
+
+@pytest.mark.parametrize("width", [40, 60, 80], ids=lambda w: f"{w} columns")
+async def test_the_view_bar_names_every_tab(width: int) -> None:
+    app = replay_app()
+    async with app.run_test(size=(width, 24)) as pilot:
+        await pilot.pause()
+        views = screen_text(app).splitlines()[2]
+    for tab in ("1 Charts", "2 Layers", "3 System", "4 Log"):
+        assert tab in views, views

@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+HINT = "   c confusion"
+
 
 class ViewBar(Static):
     """Keys 1-4 pick the view; the active one is reversed and marked, so NO_COLOR shows it too."""
@@ -27,12 +29,21 @@ class ViewBar(Static):
         self.refresh()
 
     def render(self) -> Text:
+        # Tighter where the terminal is narrow (40 columns), the hint left out before any tab:
+        # cut at the edge, `4 Log` was the tab that went.
+        tabs = self._tabs(" ")
+        if tabs.cell_len + len(HINT) > self.size.width:
+            tabs = self._tabs("")
+        if tabs.cell_len + len(HINT) <= self.size.width:
+            tabs.append(HINT, style="dim")
+        return tabs
+
+    def _tabs(self, gap: str) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         for number, view in enumerate(self.views, 1):
-            label = f" {number} {view.title()} "
+            label = f"{gap}{number} {view.title()} "
             if view == self.active:
                 text.append(f"▸{label}", style="bold reverse")
             else:
                 text.append(f" {label}", style="dim")
-        text.append("   c confusion", style="dim")
         return text
