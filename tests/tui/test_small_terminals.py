@@ -149,3 +149,17 @@ async def test_the_view_bar_names_every_tab(width: int) -> None:
         views = screen_text(app).splitlines()[2]
     for tab in ("1 Charts", "2 Layers", "3 System", "4 Log"):
         assert tab in views, views
+
+
+@pytest.mark.parametrize("size", [(60, 14), (40, 12), (80, 24)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_chart_subtitles_show_whole_values(
+    size: tuple[int, int], held_trainer: FakeTrainer
+) -> None:
+    app = live_app(held_trainer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+        await pilot.resize_terminal(*size)  # fitted again to the new width
+        await pilot.pause(0.2)
+        screen = screen_text(app)
+    bottoms = [line for line in screen.splitlines() if "╰" in line and "train" in line]
+    assert bottoms and not any("…" in line for line in bottoms), screen

@@ -21,7 +21,7 @@ class AccuracyChart(MetricChart):
             ("val", latest(state.epochs.val_accuracy)),
             ("test", latest(state.epochs.test_accuracy)),
         ]
-        return latest_values(pairs, fmt.percent)
+        return latest_values(pairs, fmt.percent, self.subtitle_width)
 
     def draw(self, state: RunState, columns: int) -> None:
         self.plot_steps(state, state.train_accuracy.view(columns), "train", scale=100)

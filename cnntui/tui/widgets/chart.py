@@ -15,6 +15,7 @@ from cnntui.tui.state import RunState
 from cnntui.tui.widgets.paced import REDRAW_BUDGET, PacedRedraw
 
 Y_AXIS_WIDTH = 8  # columns plotext takes for the y tick labels and the frame
+SUBTITLE_MARGIN = 6  # the bottom border's corners and dashes around its subtitle
 SMOOTHING = 0.6
 COLORS = {"raw": "gray", "train": "cyan+", "val": "orange+", "test": "magenta+"}
 
@@ -48,6 +49,16 @@ class MetricChart(PlotextPlot):
     def subtitle(self, state: RunState) -> str:
         """The latest values under the chart: exact numbers the plot cannot give."""
         return ""
+
+    @property
+    def subtitle_width(self) -> int:
+        """Columns the bottom border has for the subtitle (all it wants before the first layout)."""
+        return self.size.width - SUBTITLE_MARGIN if self.size.width else 1_000
+
+    def on_resize(self) -> None:
+        # The subtitle is fitted to the width: a narrower pane takes fewer of its values.
+        if self._state is not None:
+            self.border_subtitle = self.subtitle(self._state)
 
     def render(self) -> RenderResult:
         state = self._state
@@ -144,10 +155,16 @@ def latest(values: Sequence[float | None]) -> float | None:
     return next((v for v in reversed(values) if v is not None), None)
 
 
-def latest_values(pairs: Sequence[tuple[str, float | None]], fmt_value) -> str:
-    """`train 0.372 · val 0.482 · x: epochs` for the pairs that have a value."""
+def latest_values(pairs: Sequence[tuple[str, float | None]], fmt_value, width: int) -> str:
+    """`train 0.372 · val 0.482 · x: epochs` for the pairs that have a value, as many as fit in
+    `width` columns: the border's ellipsis cut the last into a wrong number (`val 0.84…`)."""
     parts = [f"{name} {fmt_value(value)}" for name, value in pairs if value is not None]
-    return " · ".join([*parts, "x: epochs"])
+    shown: list[str] = []
+    for part in [*parts, "x: epochs"]:
+        if len(" · ".join([*shown, part])) > width:
+            break
+        shown.append(part)
+    return " · ".join(shown)
 
 
 def pace_together(*charts: MetricChart) -> None:

@@ -28,7 +28,7 @@ class LossChart(MetricChart):
             ("val", latest(state.epochs.val_loss)),
             ("test", latest(state.epochs.test_loss)),
         ]
-        return latest_values(pairs, fmt.metric)
+        return latest_values(pairs, fmt.metric, self.subtitle_width)
 
     def draw(self, state: RunState, columns: int) -> None:
         # One bucket per column: the envelope spans each column's range, the mean runs through.
