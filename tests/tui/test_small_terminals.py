@@ -3,6 +3,8 @@ to reach it, nothing off screen."""
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 import pytest
 from conftest import live_app, replay_app, screen_text
 from rich.text import Text
@@ -46,15 +48,22 @@ async def test_every_help_line_can_be_reached(
     assert not missing, shown
 
 
+@asynccontextmanager
+async def resized_mid_run(trainer: FakeTrainer, size: tuple[int, int]):
+    """A live run opened at 120x40 whose window is made `size` once it trains."""
+    app = live_app(trainer)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+        await pilot.resize_terminal(*size)
+        await pilot.pause(0.2)
+        yield app, pilot
+
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 async def test_the_footer_always_shows_help_and_quit(
     size: tuple[int, int], held_trainer: FakeTrainer
 ) -> None:
-    app = live_app(held_trainer)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.state.step == 100)
-        await pilot.resize_terminal(*size)  # as when the window is made smaller mid-run
-        await pilot.pause(0.2)
+    async with resized_mid_run(held_trainer, size) as (app, pilot):
         footer = screen_text(app).splitlines()[-1]
         assert "? Help" in footer and "q Quit" in footer, footer
         await pilot.press("p")  # Pause becomes Resume: the footer is built again
@@ -155,11 +164,7 @@ async def test_the_view_bar_names_every_tab(width: int) -> None:
 async def test_chart_subtitles_show_whole_values(
     size: tuple[int, int], held_trainer: FakeTrainer
 ) -> None:
-    app = live_app(held_trainer)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: app.state.step == 100)
-        await pilot.resize_terminal(*size)  # fitted again to the new width
-        await pilot.pause(0.2)
+    async with resized_mid_run(held_trainer, size) as (app, _):
         screen = screen_text(app)
     bottoms = [line for line in screen.splitlines() if "╰" in line and "train" in line]
     assert bottoms and not any("…" in line for line in bottoms), screen
