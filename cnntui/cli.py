@@ -129,9 +129,10 @@ def shapes(
             "--input",
             "-i",
             metavar="<shape>",
-            help="Input shape: 1x1x224x224, 1,1,224,224, '(1, 1, 224, 224)', or 224 "
-            "(batch 1, the model's channels). Default: the model's own input, or for a "
-            "preset its data set's images at its resize.",
+            help="Input shape: 1x1x224x224, 1,1,224,224, '(1, 1, 224, 224)', 224 or 224x224 "
+            "(batch 1, the model's channels), or 1x784 for a net that flattens its input. "
+            "Default: the model's own input, or for a preset its data set's images at its "
+            "resize.",
         ),
     ] = None,
     depth: Annotated[

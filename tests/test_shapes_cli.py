@@ -459,6 +459,7 @@ def test_the_zoo_mlp_takes_n_by_features(runs: dict[str, Result]) -> None:
     [
         (["mlp-mnist", "--input", "4x784"], [4, 784]),  # the preset that trains the MLP
         (["mlp", "--input", "28"], [1, 1, 28, 28]),  # one size is still the image's side
+        (["mlp", "--input", "28x28"], [1, 1, 28, 28]),  # HxW, unless the second is 784
         (["lenet", "--input", "32x32"], [1, 1, 32, 32]),  # a conv net's two sizes: HxW
     ],
 )

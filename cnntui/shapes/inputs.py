@@ -25,8 +25,9 @@ def parse_input_shape(
 
     `default_input` is the model's (C, H, W). One number is a square side and two are HxW, both
     with batch 1 and the model's channels; three are CxHxW with batch 1; four or five are the
-    whole shape. For a model that `takes_features` (its first layer flattens, as an MLP's does)
-    or has no default input, two numbers are the whole NxF shape.
+    whole shape. For a model with no default input, two numbers are the whole NxF shape; for
+    one that `takes_features` (its first layer flattens, as an MLP's does), they are when the
+    second is its number of input features.
     """
     sizes = _numbers(text)
     shape = _expand(text, sizes, default_input, takes_features)
@@ -80,9 +81,13 @@ def _expand(
         return tuple(sizes)
     if len(sizes) == 3:
         return (1, *sizes)
-    if len(sizes) == 2 and (takes_features or default_input is None):
+    if len(sizes) == 2 and (
+        default_input is None or (takes_features and sizes[1] == math.prod(default_input))
+    ):
         # N x features: what a net that starts with a Linear or a Flatten takes (1x784). With no
         # default input there are no channels to fill in either (an image net says it wants 4-D).
+        # A flattening net with a default image takes both: 28x28 is that image, as for a conv
+        # net, and 4x784 is four examples of its 784 features.
         return tuple(sizes)
     if default_input is None:
         raise UsageError(
