@@ -16,7 +16,7 @@ from typing import ClassVar
 from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Container, Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.geometry import Size
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
@@ -40,6 +40,7 @@ from cnntui.tui.widgets.key_footer import KeyFooter
 from cnntui.tui.widgets.layers import LayerTable
 from cnntui.tui.widgets.log_pane import LogPane
 from cnntui.tui.widgets.loss_chart import LossChart
+from cnntui.tui.widgets.scroll_when_cut import ScrollWhenCut
 from cnntui.tui.widgets.throughput import ThroughputPane
 from cnntui.tui.widgets.view_bar import ViewBar
 
@@ -118,14 +119,14 @@ class Dashboard(RunKeys, App[int]):
     def compose(self) -> ComposeResult:
         yield RunHeader("watch" if self.read_only else "live", id="header")
         yield ViewBar(VIEWS, id="views")
-        with Container(id="dashboard"):
+        with ScrollWhenCut(id="dashboard"):
             with Horizontal(id="charts-row"):
                 yield LossChart(id="loss")
                 yield AccuracyChart(id="accuracy")
             with Horizontal(id="middle-row"):
                 yield LayerTable(id="layers")
                 yield ConfusionPane(read_only=self.read_only, id="confusion")
-                with Vertical(id="system"):
+                with ScrollWhenCut(id="system"):
                     yield DevicePane(id="device")
                     yield ThroughputPane(id="throughput")
             yield LogPane(id="log")

@@ -168,3 +168,18 @@ async def test_chart_subtitles_show_whole_values(
         screen = screen_text(app)
     bottoms = [line for line in screen.splitlines() if "╰" in line and "train" in line]
     assert bottoms and not any("…" in line for line in bottoms), screen
+
+
+@pytest.mark.parametrize(("view", "below"), [("1", "Accuracy %"), ("3", "waiting on data")])
+async def test_what_is_below_the_fold_can_be_reached_without_a_mouse(view: str, below: str) -> None:
+    app = replay_app()
+    async with app.run_test(size=(40, 12)) as pilot:
+        await pilot.press(view)
+        await pilot.pause()
+        assert below not in screen_text(app)  # a 40x12 terminal has no room for it
+        for _ in range(4):  # tab to whatever is cut off, then its end
+            await pilot.press("tab", "end")
+            await pilot.pause()
+            if below in screen_text(app):
+                break
+        assert below in screen_text(app), screen_text(app)
