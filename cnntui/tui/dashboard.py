@@ -186,7 +186,9 @@ class Dashboard(RunKeys, App[int]):
         }
         for widget_id, shown in visible.items():
             self.query_one(f"#{widget_id}").display = shown
-        self.query_one("#charts-row").set_class(self._layout.stacked, "-stacked")
+        charts = self.query_one("#charts-row")
+        charts.set_class(narrow, "-narrow")
+        charts.set_class(self._layout.stacked, "-stacked")
         self.query_one("#log").set_class(narrow, "-fill")
         self.query_one(ViewBar).set_active(view)
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import pytest
 from conftest import live_app, replay_app, screen_text
 from rich.text import Text
-from scripted_run import FakeTrainer, until
+from scripted_run import FakeTrainer, failing_events, until
 from textual.containers import Vertical
 
 from cnntui.tui.screens import HelpScreen, QuitScreen, help_text
@@ -95,9 +95,16 @@ async def cut_panes(app, pilot) -> list[str]:
     return cut
 
 
-@pytest.mark.parametrize("size", PANE_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-async def test_every_pane_of_every_view_can_be_seen_whole(size: tuple[int, int]) -> None:
-    app = replay_app()
+# A failed run's header has a third line, the error: a row less for the panes.
+FAILED_RUN_SIZES = [(80, 24), (80, 14), (200, 15), (120, 30)]
+RUNS = [("finished", size) for size in PANE_SIZES] + [("failed", s) for s in FAILED_RUN_SIZES]
+
+
+@pytest.mark.parametrize(
+    ("run", "size"), RUNS, ids=lambda p: p if isinstance(p, str) else "x".join(map(str, p))
+)
+async def test_every_pane_of_every_view_can_be_seen_whole(run: str, size: tuple[int, int]) -> None:
+    app = replay_app(failing_events() if run == "failed" else None)
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
         for view in ("1", "2", "3", "4", "c"):
