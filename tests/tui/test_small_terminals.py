@@ -190,3 +190,20 @@ async def test_what_is_below_the_fold_can_be_reached_without_a_mouse(view: str, 
             if below in screen_text(app):
                 break
         assert below in screen_text(app), screen_text(app)
+
+
+async def test_resizing_down_to_one_cell_and_back_mid_run(held_trainer: FakeTrainer) -> None:
+    """Every view, the help and the quit question through tiny sizes: no exception, and the run
+    is drawn again at a usable size (run_test raises whatever the app raised)."""
+    app = live_app(held_trainer)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+        for keys in (["1"], ["2"], ["3"], ["4"], ["c"], ["c", "question_mark"], ["escape", "q"]):
+            await pilot.press(*keys)
+            for size in ((1, 1), (2, 2), (10, 3), (300, 5), (12, 60), (40, 12), (80, 24)):
+                await pilot.resize_terminal(*size)
+                await pilot.pause()
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.press("n", "1")
+        await pilot.pause(0.2)
+        assert "RUNNING" in screen_text(app) and "Accuracy %" in screen_text(app)
