@@ -238,7 +238,8 @@ def run(
             metavar="<key=value>",
             help="Any preset key KEY=VALUE, repeatable (e.g. --set grad_clip=1). "
             "none unsets an optional number or switch (--set max_steps=none, grad_clip, "
-            "resize, channels_last): a resumed run keeps its own values otherwise.",
+            "resize): a resumed run keeps its own values otherwise. channels_last, "
+            "cuda_graph and matmul_stem take true, false or auto (the engine decides).",
         ),
     ] = None,
     headless: Annotated[

@@ -193,9 +193,15 @@ def _coerce(key: str, value: Any, source: str) -> Any:
     wanted = " or ".join(_describe(t) for t in allowed if t is not type(None))
     # TOML has no None: a preset leaves an optional key out. On the command line `none` unsets
     # the keys `clearable` names (a resumed run carries its saved values, so there is no
-    # leaving them out there).
+    # leaving them out there), and `auto` the switches `automatic` names.
     unset = " (or left unset)" if type(None) in allowed else ""
-    if source == COMMAND_LINE and clearable(key):
+    if automatic(key):
+        wanted, unset = (
+            ("true, false or auto", "")
+            if source == COMMAND_LINE
+            else ("true or false", " (or left unset: auto)")
+        )
+    elif source == COMMAND_LINE and clearable(key):
         unset = " (or none to unset it)"
     # From the command line, only --set reaches here: typer has already checked the flags' types.
     where = f"--set {key}" if source == COMMAND_LINE else f"{source}: {key}"
@@ -206,19 +212,35 @@ def clearable(key: str) -> bool:
     """Whether `--set KEY=none` unsets `key` (back to its default, None): an optional number or
     switch (max_steps, grad_clip, resize, channels_last, ...). A text key (data_dir, run_dir,
     name) takes `none` as its value, since a folder may be called that."""
-    tp = _HINTS.get(key)
-    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
-        return False
-    options = typing.get_args(tp)
+    options = _union_of(key)
     return type(None) in options and str not in options
 
 
+def automatic(key: str) -> bool:
+    """Whether `key` is a switch whose None means "the engine decides" (channels_last,
+    cuda_graph, matmul_stem): `auto` on the command line, as the README and the log call it."""
+    return set(_union_of(key)) == {bool, type(None)}
+
+
+def _union_of(key: str) -> tuple[Any, ...]:
+    """The types a key's annotation joins (`int | None`: int, NoneType); () for one type."""
+    tp = _HINTS.get(key)
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return ()
+    return typing.get_args(tp)
+
+
 def unset_with_none(settings: dict[str, Any]) -> dict[str, Any]:
-    """`--set` settings with `none` (any case) read as None for the keys that can be unset."""
-    return {
-        key: None if clearable(key) and str(value).lower() == "none" else value
-        for key, value in settings.items()
-    }
+    """`--set` settings with `none` (any case) read as None for the keys that can be unset, and
+    `auto` (any case) for the switches that None leaves to the engine."""
+
+    def read(key: str, value: Any) -> Any:
+        word = str(value).lower()
+        if (clearable(key) and word == "none") or (automatic(key) and word == "auto"):
+            return None
+        return value
+
+    return {key: read(key, value) for key, value in settings.items()}
 
 
 def apply_settings(config: RunConfig, settings: dict[str, Any], source: str) -> RunConfig:
