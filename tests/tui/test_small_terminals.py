@@ -139,18 +139,20 @@ async def test_the_header_drops_whole_facts_rather_than_cutting_one(
     assert "RUNNING  epoch 1/3  step 100/300" in progress
 
 
+@pytest.mark.parametrize("resized", [False, True], ids=["opened", "resized under it"])
 @pytest.mark.parametrize(
     "size", [(80, 24), (40, 12), (80, 10), (60, 8)], ids=lambda s: f"{s[0]}x{s[1]}"
 )
 async def test_the_quit_question_fits_with_both_answers(
-    size: tuple[int, int], held_trainer: FakeTrainer
+    size: tuple[int, int], resized: bool, held_trainer: FakeTrainer
 ) -> None:
     app = live_app(held_trainer)
-    async with app.run_test(size=size) as pilot:
+    async with app.run_test(size=(120, 40) if resized else size) as pilot:
         await until(pilot, lambda: app.state.step == 100)
         await pilot.press("q")
         assert isinstance(app.screen, QuitScreen)
-        await pilot.pause()
+        await pilot.resize_terminal(*size)
+        await pilot.pause(0.1)
         screen = screen_text(app)
         box = app.screen.find_widget(app.screen.query_one(Vertical))
         assert box.region.intersection(box.clip) == box.region, screen  # the frame is whole
