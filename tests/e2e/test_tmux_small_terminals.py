@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,27 @@ def test_a_run_resized_from_80x24_down_to_tiny_and_back(terminal: Terminal, tmp_
     terminal.press("y")
     assert terminal.exit_code() == 130
     assert "Traceback" not in terminal.screen()
+
+
+def test_watch_in_a_40x12_window(terminal: Terminal, tmp_path: Path) -> None:
+    recorded = subprocess.run(
+        cnntui("run", "lenet", "--dataset", "synthetic", "--epochs", "1", "--headless"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_TIMEOUT + 60,
+    )
+    assert recorded.returncode == 0, recorded.stderr
+    terminal.width, terminal.height = 40, 12
+    terminal.start(cnntui("watch"))
+    terminal.wait_for("FINISHED", "? Help  q Quit", timeout=STARTUP_TIMEOUT)
+    terminal.press("?")
+    terminal.wait_for("Read-only")
+    terminal.press("PageDown", "PageDown", "PageDown", "PageDown")
+    terminal.wait_for("always zero.")
+    terminal.press("Escape")
+    resize(terminal, 200, 15)
+    screen = terminal.wait_for("Accuracy %")
+    assert any("Loss" in line and "Accuracy %" in line for line in screen.splitlines()), screen
+    terminal.press("q")
+    assert terminal.exit_code() == 0
