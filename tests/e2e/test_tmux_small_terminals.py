@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from test_tmux_dashboard import STARTUP_TIMEOUT, Terminal, cnntui
+from test_tmux_dashboard import STARTUP_TIMEOUT, Terminal, cnntui, record_a_run
 
 pytestmark = pytest.mark.e2e
 
@@ -56,14 +55,7 @@ def test_a_run_resized_from_80x24_down_to_tiny_and_back(terminal: Terminal, tmp_
 
 
 def test_watch_in_a_40x12_window(terminal: Terminal, tmp_path: Path) -> None:
-    recorded = subprocess.run(
-        cnntui("run", "lenet", "--dataset", "synthetic", "--epochs", "1", "--headless"),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=STARTUP_TIMEOUT + 60,
-    )
-    assert recorded.returncode == 0, recorded.stderr
+    record_a_run(tmp_path)
     terminal.width, terminal.height = 40, 12
     terminal.start(cnntui("watch"))
     terminal.wait_for("FINISHED", "? Help  q Quit", timeout=STARTUP_TIMEOUT)
