@@ -4,6 +4,7 @@ to reach it, nothing off screen."""
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 from conftest import live_app, replay_app, screen_text
@@ -11,7 +12,9 @@ from rich.text import Text
 from scripted_run import FakeTrainer, failing_events, until
 from textual.containers import Vertical
 
+from cnntui.tui.app import Dashboard
 from cnntui.tui.screens import HelpScreen, QuitScreen, help_text
+from cnntui.tui.sources import FileSource
 
 # (columns, rows): the classic default, a short one, a tiny one, a very wide and short one.
 SIZES = [(80, 24), (80, 12), (60, 20), (40, 12), (200, 15), (40, 8)]
@@ -209,3 +212,13 @@ async def test_resizing_down_to_one_cell_and_back_mid_run(held_trainer: FakeTrai
         await pilot.press("n", "1")
         await pilot.pause(0.2)
         assert "RUNNING" in screen_text(app) and "Accuracy %" in screen_text(app)
+
+
+async def test_watch_waiting_for_a_run_keeps_its_clock_at_40_columns(tmp_path: Path) -> None:
+    run_dir = tmp_path / "a-run-directory-with-a-long-name"
+    run_dir.mkdir()
+    app = Dashboard(FileSource(run_dir), watch_path=run_dir, poll_interval=0.05)
+    async with app.run_test(size=(40, 12)) as pilot:
+        await pilot.pause(0.1)
+        progress = screen_text(app).splitlines()[1]
+    assert "WAITING" in progress and "waited 0:0" in progress, progress

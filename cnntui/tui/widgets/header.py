@@ -113,9 +113,13 @@ class RunHeader(Static):
             line.append(f"  no events for {fmt.duration(self.quiet_for)}", style="bold yellow")
         started = state.started
         if started is None and self.awaiting is not None:
-            # No epoch, step or elapsed time to show: a clock stuck at 0:00 looks like a hang.
-            line.append(f"  for {self.awaiting / EVENTS_FILE}  waited {fmt.duration(self.waited)}")
-            return line
+            # No epoch, step or elapsed time to show: a clock stuck at 0:00 looks like a hang,
+            # so where the path and the clock do not both fit (40 columns) the path goes.
+            path = f"  for {self.awaiting / EVENTS_FILE}"
+            waited = f"  waited {fmt.duration(self.waited)}"
+            if line.cell_len + len(path) + len(waited) > width:
+                path = ""
+            return line.append(path + waited)
         epochs = started.epochs if started else 0
         epoch = min(state.epoch + 1, epochs) if epochs else state.epoch + 1
         total = state.total_steps
