@@ -294,13 +294,6 @@ def run(
         from cnntui.resume_path import check_resume_path
 
         check_resume_path(resume)
-    elif nproc is not None and overrides.get("run_dir"):
-        # The launcher checks before any rank starts: a rank that refused would be reported
-        # as a failed rank. A single process checks in its own set-up (prepare_run), where a
-        # run_dir from a preset or the Python API is checked too.
-        from cnntui.runlog import check_new_run_dir
-
-        check_new_run_dir(Path(overrides["run_dir"]))
     code = run_command(
         target,
         preset,

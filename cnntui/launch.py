@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cnntui.errors import EXIT_ERROR, EXIT_INTERRUPTED, UsageError
+from cnntui.rank_setup_failure import set_up_message
 from cnntui.runlog import LAUNCH_LOG, make_dir
 
 # How long a stopping rank may take to finish its batch and save last.pt before it is killed.
@@ -52,36 +53,6 @@ def worker_args(
     return args
 
 
-def plan_run_dir(
-    target: str | None, preset: str | None, overrides: dict[str, Any], resume: Path | None
-) -> Path:
-    """Where rank 0 will write: the resumed run, --run-dir, or a new directory made here."""
-    if resume is not None:
-        return check_resume(resume, overrides)
-    if overrides.get("run_dir"):
-        return Path(overrides["run_dir"])
-    from cnntui.config import load_config
-    from cnntui.runlog import new_run_dir
-
-    config = load_config(target or "", preset, overrides)
-    return new_run_dir(Path(config.runs_root), config.model, config.dataset)
-
-
-def check_resume(resume: Path, overrides: dict[str, Any]) -> Path:
-    """The checks a rank's set-up makes of a resume, in its order, here before any rank starts;
-    the run directory. Otherwise every rank refused it with the same line, the launcher added
-    its own, and on a terminal launch.log was already written (into the folder of a .pt that
-    is not in a run directory)."""
-    from cnntui.engine.checkpoint import load_checkpoint
-    from cnntui.engine.resume import resumed_config
-    from cnntui.resume_path import resumed_run_dir
-
-    state = load_checkpoint(resume)
-    run_dir = resumed_run_dir(resume)
-    resumed_config(state, overrides)  # what cannot change, a run with nothing left to train
-    return run_dir
-
-
 def launch_command(
     nproc: int,
     target: str | None,
@@ -93,20 +64,26 @@ def launch_command(
     exit_on_finish: bool = False,
 ) -> int:
     """The `run --nproc` entry: the dashboard over a headless launcher child, or just launch."""
+    from cnntui.launch_plan import discard_unstarted, plan_run_dir
+    from cnntui.run_command import resolve_config
+
     if nproc < 1:
         raise UsageError(f"--nproc must be at least 1, got {nproc}")
-    if resume is None and not target and not preset:
-        raise UsageError("name a preset or model to run, e.g. `cnntui run lenet --nproc 2`")
+    # A single process's first checks, in its order: what every rank would refuse otherwise.
+    config = resolve_config(target, preset, overrides, resume)
     overrides = dict(overrides)
-    run_dir = plan_run_dir(target, preset, overrides, resume)
+    run_dir, made = plan_run_dir(config, resume, overrides)
     if resume is None:
         overrides["run_dir"] = str(run_dir)
     use_dashboard = not (headless or json_output) and sys.stdout.isatty() and sys.stdin.isatty()
-    if use_dashboard:
-        return launch_with_dashboard(
-            nproc, target, preset, overrides, resume, run_dir, exit_on_finish
-        )
-    return launch(nproc, worker_args(target, preset, overrides, resume, json_output))
+    try:
+        if use_dashboard:
+            return launch_with_dashboard(
+                nproc, target, preset, overrides, resume, run_dir, exit_on_finish
+            )
+        return launch(nproc, worker_args(target, preset, overrides, resume, json_output))
+    finally:
+        discard_unstarted(run_dir, made, launch_log=use_dashboard)
 
 
 def launch(nproc: int, args: list[str], log_dir: Path | None = None) -> int:
@@ -146,6 +123,13 @@ def launch(nproc: int, args: list[str], log_dir: Path | None = None) -> int:
     except ChildFailedError as exc:
         rank, failure = root_failure(exc.failures)
         code = failure.exitcode
+        message = set_up_message(failure)
+        if message is not None:
+            # Every rank sets up the same run and fails the same way; rank 0 has printed it,
+            # unless another rank failed first and rank 0 was stopped before it could.
+            if set_up_message(exc.failures.get(0)) != message:
+                print(f"cnntui: error: {message}", file=sys.stderr, flush=True)
+            return code
         if rank == 0 and code > 0 and code != EXIT_INTERRUPTED:
             # Rank 0 has said why on stderr, as a single process would (its run's error, or a
             # traceback), and the others only stopped with it: a second line adds nothing.

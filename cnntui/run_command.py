@@ -13,6 +13,7 @@ from typing import Any
 
 from cnntui.config import RunConfig, load_config
 from cnntui.errors import EXIT_INTERRUPTED, CnntuiError, write_error
+from cnntui.rank_setup_failure import launched_rank, leave_on_set_up_failure
 from cnntui.reader_gone import DISK_FULL, OnGone, stdout_is_stderr, tell
 
 
@@ -73,13 +74,18 @@ def run_command(
         # Ctrl-C while loading, setting up or while the dashboard loads: before the first event.
         if trainer is not None and not trainer.discard_unstarted():
             raise
-        print("cnntui: interrupted before training started; nothing was saved", file=sys.stderr)
+        if launched_rank() is None:
+            # A rank is stopped while setting up by its launcher, which says why: another
+            # rank's set-up error, or the signal that stopped the launch.
+            print("cnntui: interrupted before training started; nothing was saved", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
         if json_output:  # a script reading the lines learns the outcome from them, as always
             from cnntui.headless import write_failure_json
 
             write_failure_json(exc)
+        if isinstance(exc, CnntuiError):
+            leave_on_set_up_failure(exc)  # a rank other than rank 0 leaves here, quietly
         raise
 
     if not json_output and dist.is_main:

@@ -200,12 +200,35 @@ def hold_run_dir(file: Any, run_dir: Path) -> None:
         fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         file.close()
-        raise UsageError(
-            f"{run_dir} is in use: another cnntui process is still training in it; wait for "
-            "it to end, or stop it (Ctrl-C, or `q` in its dashboard), then resume"
-        ) from None
+        raise in_use(run_dir) from None
     except OSError:
         pass
+
+
+def check_not_in_use(run_dir: Path) -> None:
+    """Refuse a run directory that a live run holds (`hold_run_dir`) without writing anything:
+    `run --nproc` checks before its ranks start, and before it writes launch.log there."""
+    if fcntl is None:
+        return
+    try:
+        file = open(run_dir / EVENTS_FILE, "rb")  # noqa: SIM115
+    except OSError:
+        return  # no events.jsonl: no run holds it
+    with file:
+        try:
+            # Shared: it fails only while a run holds the exclusive lock, and ends at close.
+            fcntl.flock(file.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise in_use(run_dir) from None
+        except OSError:
+            pass
+
+
+def in_use(run_dir: Path) -> UsageError:
+    return UsageError(
+        f"{run_dir} is in use: another cnntui process is still training in it; wait for "
+        "it to end, or stop it (Ctrl-C, or `q` in its dashboard), then resume"
+    )
 
 
 def ends_mid_line(path: Path) -> bool:

@@ -1,0 +1,57 @@
+"""A set-up error in a data-parallel run, said once: the ranks that are not rank 0 leave quietly
+with its exit code, and every rank writes it to the error file torch's launcher gives it, where
+the launcher (cnntui.launch) reads it back. Torch-free: a rank may fail before torch loads.
+
+Every rank sets up the same run, so a bad --data-dir or model option failed on each of them
+with the same line; rank 0's alone is printed, as a single process prints it. When another rank
+fails first, the launcher stops rank 0 before it can say why, and says it from that rank's file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from cnntui.errors import CnntuiError
+
+KEY = "cnntui_setup"  # beside torch's own "message" and "timestamp" in the error file
+
+
+def launched_rank() -> int | None:
+    """This process's rank in a data-parallel run (torch's launcher sets the variables), or None
+    for a single process."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return None
+    return int(os.environ.get("RANK", "0") or 0)
+
+
+def leave_on_set_up_failure(exc: CnntuiError) -> None:
+    """In a rank: record the error for the launcher, and leave now, with its exit code and
+    without a word, unless this is rank 0 (whose caller prints it)."""
+    rank = launched_rank()
+    if rank is None:
+        return
+    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if path:
+        record = {"message": str(exc), "timestamp": int(time.time()), KEY: {"rank": rank}}
+        with contextlib.suppress(OSError), open(path, "w") as file:
+            json.dump(record, file)
+    if rank != 0:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Without the interpreter's teardown, which can abort in torch's native code once the
+        # process group exists (cnntui.run_command.leave_rank).
+        os._exit(exc.exit_code)
+
+
+def set_up_message(failure: Any) -> str | None:
+    """The set-up error a failed rank recorded (a torch ProcessFailure), or None when it failed
+    otherwise."""
+    data = getattr(failure, "error_file_data", None)
+    if not isinstance(data, dict) or KEY not in data:
+        return None
+    return str(data.get("message", ""))

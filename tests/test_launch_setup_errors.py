@@ -1,0 +1,175 @@
+"""`cnntui run --nproc N` whose set-up fails: said once, with a single process's exit code, and
+nothing left behind; and the refusals a single process makes before its set-up, made before
+anything is launched. (Failures of a started run: test_launch_failures.py.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH_TIMEOUT = 240  # two torch imports and a rendezvous on a busy 2-core machine
+SYNTHETIC = "synthetic:1x28x28:10:train=64:test=64"
+
+
+def cnntui(*args: object, terminal: bool = False) -> subprocess.CompletedProcess:
+    """The real command; with `terminal`, on a pseudo-terminal, where `--nproc` shows the
+    dashboard over its launcher."""
+    env = {**os.environ, "CNNTUI_DIST_TIMEOUT": "30"}
+    env.pop("WORLD_SIZE", None)
+    command = [sys.executable, "-m", "cnntui", *map(str, args)]
+    if not terminal:
+        return subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT
+        )
+    controller, tty = os.openpty()
+    try:
+        return subprocess.run(
+            [*command, "--exit-on-finish"],
+            cwd=ROOT,
+            env=env,
+            stdin=tty,
+            stdout=tty,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=LAUNCH_TIMEOUT,
+        )
+    finally:
+        os.close(tty)
+        os.close(controller)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ("--dataset", "mnist", "--data-dir", "/nonexistent/cnntui-data"),
+        ("--dataset", SYNTHETIC, "--opt", "bogus=1"),
+    ],
+    ids=["data-dir", "model-option"],
+)
+def test_a_set_up_error_is_said_once_and_leaves_no_run_directory(tmp_path, flags) -> None:
+    """Every rank printed it, the launcher sometimes added "rank 1 exited with code 2", and the
+    run directory the launcher had made was left empty under --runs-root."""
+    runs = tmp_path / "runs"
+    common = ("run", "lenet", *flags, "--device", "cpu", "--runs-root", runs)
+    single = cnntui(*common, "--headless")
+    assert single.returncode == 2
+    (line,) = single.stderr.splitlines()
+    assert line.startswith("cnntui: error: ")
+    assert not runs.exists()
+
+    launched = cnntui(*common, "--nproc", "2", "--headless")
+    assert (launched.returncode, launched.stderr) == (2, single.stderr)
+    assert not runs.exists()
+
+    runs.mkdir()  # one that was there stays, empty
+    launched = cnntui(*common, "--nproc", "2", "--headless")
+    assert (launched.returncode, launched.stderr) == (2, single.stderr)
+    assert list(runs.iterdir()) == []
+
+
+def test_on_a_terminal_the_set_up_error_is_the_launch_logs_one_line_and_nothing_stays(
+    tmp_path,
+) -> None:
+    """The dashboard's launcher wrote launch.log into the run directory it had made; both
+    stayed after the launch failed."""
+    runs = tmp_path / "runs"
+    out = cnntui(
+        *("run", "lenet", "--dataset", "mnist", "--data-dir", "/nonexistent/cnntui-data"),
+        *("--device", "cpu", "--runs-root", runs, "--nproc", "2"),
+        terminal=True,
+    )
+    assert out.returncode == 2
+    error = "cnntui: error: --data-dir /nonexistent/cnntui-data is not a directory"
+    assert out.stderr.count("cnntui: error:") == 1
+    assert out.stderr.endswith(f"its log:\n{error}\n")
+    assert not runs.exists()
+
+
+@pytest.mark.parametrize("failing_rank", [0, 1])
+def test_the_set_up_error_of_the_first_rank_to_fail_is_said_once(tmp_path, failing_rank) -> None:
+    """One rank fails in set-up while the other is still setting up, and the launcher stops it:
+    that rank said "interrupted before training started", and with rank 1 failing first, the
+    launcher added "rank 1 exited with code 2; stopped all 2 ranks"."""
+    model = tmp_path / "net.py"
+    model.write_text(
+        "import os, time\n"
+        "def net(in_channels=1, num_classes=10):\n"
+        f"    if os.environ['RANK'] == '{failing_rank}':\n"
+        f"        raise ValueError('rank {failing_rank} cannot build it')\n"
+        "    time.sleep(600)  # until the launcher stops this rank\n"
+    )
+    out = cnntui(
+        *("run", f"{model}:net", "--dataset", SYNTHETIC, "--device", "cpu"),
+        *("--runs-root", tmp_path / "runs", "--nproc", "2", "--headless"),
+    )
+    assert out.returncode == 2
+    assert out.stderr == (
+        f"cnntui: error: building the model from {model}:net failed: "
+        f"ValueError: rank {failing_rank} cannot build it\n"
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_resume_naming_a_model_is_refused_before_the_launch(tmp_path) -> None:
+    """resolve_config's "drop TARGET" check ran only in the ranks: each refused it."""
+    run_dir = tmp_path / "run"
+    first = cnntui(
+        *("run", "mlp", "--dataset", SYNTHETIC, "-b", "64", "--epochs", "1", "--device", "cpu"),
+        *("--headless", "--run-dir", run_dir),
+    )
+    assert first.returncode == 0, first.stderr
+    files = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    for named in (("mlp",), ("--preset", "lenet")):
+        args = ("run", *named, "--resume", run_dir, "--epochs", "2", "--headless")
+        single = cnntui(*args)
+        assert single.returncode == 2
+        assert "--resume continues a run with its own model and config; drop" in single.stderr
+        launched = cnntui(*args, "--nproc", "2")
+        assert (launched.returncode, launched.stderr) == (2, single.stderr)
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == files
+
+
+def test_a_run_still_training_is_refused_before_the_launch_writes_into_it(tmp_path) -> None:
+    """Only rank 0 refused it, at the end of its set-up; on a terminal the launcher had written
+    launch.log into the live run's directory first."""
+    run_dir = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k != "WORLD_SIZE"}
+    live = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "cnntui", "run", "lenet", "--dataset", SYNTHETIC, "-b", "64"),
+            *("--epochs", "100000", "--device", "cpu", "--headless", "--run-dir", str(run_dir)),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + LAUNCH_TIMEOUT
+        while not (run_dir / "last.pt").exists():  # the end of its first epoch
+            assert live.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        before = sorted(p.name for p in run_dir.iterdir())
+        error = f"cnntui: error: {run_dir} is in use: another cnntui process is still training"
+        for terminal in (False, True):
+            out = cnntui(
+                "run", "--resume", run_dir, "--nproc", "2", *(() if terminal else ("--headless",)),
+                terminal=terminal,
+            )  # fmt: skip
+            assert out.returncode == 2
+            assert out.stderr.startswith(error) and len(out.stderr.splitlines()) == 1
+            assert sorted(p.name for p in run_dir.iterdir()) == before
+        assert live.poll() is None
+    finally:
+        live.send_signal(signal.SIGINT)
+        try:
+            live.wait(60)
+        except subprocess.TimeoutExpired:
+            live.kill()
+            live.wait(30)
