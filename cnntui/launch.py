@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from cnntui.errors import EXIT_ERROR, EXIT_INTERRUPTED, UsageError
+from cnntui.errors import EXIT_ERROR, EXIT_INTERRUPTED, CnntuiError, UsageError
 from cnntui.rank_setup_failure import set_up_message
 from cnntui.runlog import LAUNCH_LOG, make_dir
 
@@ -128,6 +128,10 @@ def launch(nproc: int, args: list[str], log_dir: Path | None = None) -> int:
             # Every rank sets up the same run and fails the same way; rank 0 has printed it,
             # unless another rank failed first and rank 0 was stopped before it could.
             if set_up_message(exc.failures.get(0)) != message:
+                if "--json" in args:  # rank 0's `failed` line, which a script waits for
+                    from cnntui.headless import write_failure_json
+
+                    write_failure_json(CnntuiError(message, code))
                 print(f"cnntui: error: {message}", file=sys.stderr, flush=True)
             return code
         if rank == 0 and code > 0 and code != EXIT_INTERRUPTED:

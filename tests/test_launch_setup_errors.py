@@ -4,6 +4,7 @@ anything is launched. (Failures of a started run: test_launch_failures.py.)"""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -96,7 +97,7 @@ def test_on_a_terminal_the_set_up_error_is_the_launch_logs_one_line_and_nothing_
 def test_the_set_up_error_of_the_first_rank_to_fail_is_said_once(tmp_path, failing_rank) -> None:
     """One rank fails in set-up while the other is still setting up, and the launcher stops it:
     that rank said "interrupted before training started", and with rank 1 failing first, the
-    launcher added "rank 1 exited with code 2; stopped all 2 ranks"."""
+    launcher added "rank 1 exited with code 2; stopped all 2 ranks" and no `failed` line came."""
     model = tmp_path / "net.py"
     model.write_text(
         "import os, time\n"
@@ -107,12 +108,19 @@ def test_the_set_up_error_of_the_first_rank_to_fail_is_said_once(tmp_path, faili
     )
     out = cnntui(
         *("run", f"{model}:net", "--dataset", SYNTHETIC, "--device", "cpu"),
-        *("--runs-root", tmp_path / "runs", "--nproc", "2", "--headless"),
+        *("--runs-root", tmp_path / "runs", "--nproc", "2", "--json"),
     )
     assert out.returncode == 2
-    assert out.stderr == (
-        f"cnntui: error: building the model from {model}:net failed: "
-        f"ValueError: rank {failing_rank} cannot build it\n"
+    error = f"building the model from {model}:net failed: ValueError: rank {failing_rank} cannot"
+    assert out.stderr == f"cnntui: error: {error} build it\n"
+    # A script reading the lines gets the `failed` line rank 0 writes, from the launcher when
+    # rank 0 was stopped first.
+    (line,) = out.stdout.splitlines()
+    failed = json.loads(line)
+    assert (failed["event"], failed["error"], failed["exit_code"]) == (
+        "failed",
+        f"{error} build it",
+        2,
     )
     assert not (tmp_path / "runs").exists()
 
