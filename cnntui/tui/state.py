@@ -29,6 +29,7 @@ from cnntui.engine.events import (
 from cnntui.tui import format as fmt
 from cnntui.tui.downsample import DecimatingSeries
 from cnntui.tui.layer_health import CONDITION_TEXT, LayerRow, as_float, rows_from_shapes
+from cnntui.tui.recent_rate import RecentRate
 from cnntui.wording import plural
 
 PANES = ("header", "layers", "loss", "accuracy", "device", "throughput", "log", "confusion")
@@ -85,6 +86,7 @@ class RunState:
         self.average_examples_per_sec: float | None = None
         self.trained_seconds = 0.0
         self.trained_examples = 0.0
+        self.recent_steps_per_sec = RecentRate()  # for the ETA
         self.data_wait: float | None = None
         self.lr: float | None = None
         self.examples_per_sec_history: deque[float] = deque(maxlen=THROUGHPUT_HISTORY)
@@ -120,11 +122,13 @@ class RunState:
 
     @property
     def eta(self) -> float | None:
-        """Seconds left at the recent step rate; None when not running or unknown."""
+        """Seconds left at the step rate of the last half minute of training; None when not
+        running or unknown."""
         total = self.total_steps
-        if self.status != "running" or not total or not self.steps_per_sec:
+        rate = self.recent_steps_per_sec.per_second
+        if self.status != "running" or not total or not rate:
             return None
-        return max(0, total - self.step) / self.steps_per_sec
+        return max(0, total - self.step) / rate
 
     @property
     def progress(self) -> float | None:
@@ -201,6 +205,7 @@ class RunState:
         if steps > 0 and self.steps_per_sec and self.examples_per_sec:
             seconds = steps / self.steps_per_sec
             self.trained_seconds += seconds
+            self.recent_steps_per_sec.add(steps, seconds)
             self.trained_examples += seconds * self.examples_per_sec
             self.average_examples_per_sec = self.trained_examples / self.trained_seconds
         self.step = event.step

@@ -73,6 +73,33 @@ def test_eta_and_throughput_while_running() -> None:
     assert len(state.examples_per_sec_history) == 10
 
 
+def _windows(state: RunState, step: int, steps_per_sec: float, seconds: float) -> int:
+    """Feed `seconds` of 1-second training windows at `steps_per_sec`; the step reached."""
+    for _ in range(int(seconds)):
+        step += int(steps_per_sec)
+        state.apply(
+            [StepMetrics(step=step, epoch=0, epoch_step=step, loss=1.0, accuracy=0.5, lr=0.1,
+                         examples_per_sec=steps_per_sec * 256, steps_per_sec=steps_per_sec,
+                         data_wait=0.0, examples=step * 256, elapsed=0.0)]
+        )  # fmt: skip
+    return step
+
+
+def test_eta_does_not_jump_with_one_slow_window_and_follows_a_lasting_change() -> None:
+    """The ETA read the latest ~100 ms window's rate: on a busy machine it went from 1:07:46
+    to 9:55 and back within seconds. It now reads the last half minute of training."""
+    state = RunState()
+    state.apply([run_started(epochs=1, steps_per_epoch=100_000)])
+    step = _windows(state, 0, steps_per_sec=100, seconds=60)
+    steady = state.eta
+    assert steady == pytest.approx((100_000 - step) / 100)
+    step = _windows(state, step, steps_per_sec=10, seconds=1)  # one hiccup: a tenth the speed
+    assert state.steps_per_sec == 10  # the throughput pane shows the hiccup as it is
+    assert state.eta == pytest.approx(steady, rel=0.05)
+    _windows(state, step, steps_per_sec=50, seconds=40)  # a lasting halving of the speed
+    assert state.eta == pytest.approx((100_000 - state.step) / 50, rel=0.01)
+
+
 def test_vanishing_gradient_is_flagged_and_logged_once() -> None:
     state = RunState()
     events = scripted_events(finish=False, upto_step=100)
