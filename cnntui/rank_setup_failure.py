@@ -1,6 +1,7 @@
-"""A set-up error in a data-parallel run, said once: the ranks that are not rank 0 leave quietly
-with its exit code, and every rank writes it to the error file torch's launcher gives it, where
-the launcher (cnntui.launch) reads it back. Torch-free: a rank may fail before torch loads.
+"""A set-up error in a data-parallel run, said once: rank 0 says it, the other ranks leave
+quietly with its exit code, and every rank writes it to the error file torch's launcher gives
+it, where the launcher (cnntui.launch) reads it back. Torch-free: a rank may fail before torch
+loads.
 
 Every rank sets up the same run, so a bad --data-dir or model option failed on each of them
 with the same line; rank 0's alone is printed, as a single process prints it. When another rank
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 import time
 from typing import Any
@@ -29,23 +31,34 @@ def launched_rank() -> int | None:
     return int(os.environ.get("RANK", "0") or 0)
 
 
-def leave_on_set_up_failure(exc: CnntuiError) -> None:
-    """In a rank: record the error for the launcher, and leave now, with its exit code and
-    without a word, unless this is rank 0 (whose caller prints it)."""
+def leave_on_set_up_failure(exc: CnntuiError, json_output: bool) -> None:
+    """In a rank: say the error if this is rank 0 (on stderr, and as the `failed` line with
+    `json_output`), record it for the launcher, and leave now with its exit code. A single
+    process returns, and its caller says it."""
     rank = launched_rank()
     if rank is None:
         return
+    # The launcher's SIGTERM (another rank failed first) waits until this process has left:
+    # between saying the error and recording it, it would make rank 0 say it and the launcher
+    # too, or neither.
+    if hasattr(signal, "pthread_sigmask"):  # not on Windows
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+    if rank == 0:
+        if json_output:
+            from cnntui.headless import write_failure_json
+
+            write_failure_json(exc)
+        print(f"cnntui: error: {exc}", file=sys.stderr)
     path = os.environ.get("TORCHELASTIC_ERROR_FILE")
     if path:
         record = {"message": str(exc), "timestamp": int(time.time()), KEY: {"rank": rank}}
         with contextlib.suppress(OSError), open(path, "w") as file:
             json.dump(record, file)
-    if rank != 0:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        # Without the interpreter's teardown, which can abort in torch's native code once the
-        # process group exists (cnntui.run_command.leave_rank).
-        os._exit(exc.exit_code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Without the interpreter's teardown, which can abort in torch's native code once the
+    # process group exists (cnntui.run_command.leave_rank).
+    os._exit(exc.exit_code)
 
 
 def set_up_message(failure: Any) -> str | None:
