@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from cnntui.runlog import RUN_FILES
+
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_TIMEOUT = 240  # two torch imports and a rendezvous on a busy 2-core machine
 SYNTHETIC = "synthetic:1x28x28:10:train=64:test=64"
@@ -163,7 +165,15 @@ def test_a_run_still_training_is_refused_before_the_launch_writes_into_it(tmp_pa
         while not (run_dir / "last.pt").exists():  # the end of its first epoch
             assert live.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
-        before = sorted(p.name for p in run_dir.iterdir())
+
+        # The live run goes on writing its own files (best.pt, a checkpoint's hidden temp
+        # file): what the refused launch must not add is anything else, launch.log above all.
+        def not_the_runs(folder: Path) -> list[str]:
+            return sorted(
+                p.name for p in folder.iterdir() if p.name not in RUN_FILES and p.name[0] != "."
+            )
+
+        assert not_the_runs(run_dir) == []
         error = f"cnntui: error: {run_dir} is in use: another cnntui process is still training"
         for terminal in (False, True):
             out = cnntui(
@@ -172,7 +182,7 @@ def test_a_run_still_training_is_refused_before_the_launch_writes_into_it(tmp_pa
             )  # fmt: skip
             assert out.returncode == 2
             assert out.stderr.startswith(error) and len(out.stderr.splitlines()) == 1
-            assert sorted(p.name for p in run_dir.iterdir()) == before
+            assert not_the_runs(run_dir) == []
         assert live.poll() is None
     finally:
         live.send_signal(signal.SIGINT)
