@@ -1,5 +1,5 @@
 """`cnntui run --resume` on the real Fashion-MNIST, through the real command: unsetting what the
-first run set (`--set KEY=none`), and the warning when best.pt is resumed over a later last.pt."""
+first run set (`--set KEY=none`), and a later last.pt kept when best.pt is resumed."""
 
 from __future__ import annotations
 
@@ -57,8 +57,9 @@ def test_max_steps_and_grad_clip_set_by_the_first_run_are_unset_with_none(tmp_pa
     assert load_checkpoint(run_dir)["config"]["grad_clip"] is None
 
 
-def test_resuming_best_pt_warns_that_the_later_last_pt_will_be_replaced(tmp_path) -> None:
-    """The resumed run's first save replaced the later last.pt without a word."""
+def test_resuming_best_pt_keeps_the_later_last_pt(tmp_path) -> None:
+    """The resumed run's first save replaced the later last.pt without a word; then a warning
+    said to copy it, but a stop (the natural answer to the warning) saved over it too."""
     run_dir = tmp_path / "run"
     epoch = cnntui("run", "lenet", *ONE_EPOCH, "--headless", "--run-dir", run_dir)
     assert epoch.returncode == 0, epoch.stderr
@@ -66,21 +67,28 @@ def test_resuming_best_pt_warns_that_the_later_last_pt_will_be_replaced(tmp_path
     # Two steps into a second epoch: last.pt is now later than best.pt.
     on = cnntui("run", "--resume", run_dir, "--epochs", "2", "--max-steps", "17", "--headless")
     assert on.returncode == 0, on.stderr
-    assert "warning" not in on.stdout  # resuming last.pt replaces nothing newer
-    assert load_checkpoint(run_dir / "last.pt")["step"] == 17
+    assert "kept as" not in on.stdout  # resuming last.pt replaces nothing newer
+    later = load_checkpoint(run_dir / "last.pt")
+    assert later["step"] == 17
 
     branch = cnntui(
         *("run", "--resume", run_dir / "best.pt", "--epochs", "2", "--max-steps", "16"),
         "--headless",
     )
     assert branch.returncode == 0, branch.stderr
-    warning = (
-        f"resuming from best.pt at step 15: {run_dir / 'last.pt'}, saved at step 17, is "
-        "replaced at this run's first save (the end of this epoch, or a stop); copy it "
-        "elsewhere now to keep it"
+    kept = run_dir / "last-step17.pt"
+    note = (
+        f"resuming from best.pt at step 15: the later last.pt (step 17) is kept as {kept} "
+        "(--resume it to go back to it)"
     )
-    assert f"warning: {warning}" in branch.stdout.splitlines()
+    assert f"info: {note}" in branch.stdout.splitlines()
     logged = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
-    warnings = [e for e in logged if e["event"] == "log" and e["level"] == "warning"]
-    assert [e["message"] for e in warnings] == [warning]
-    assert load_checkpoint(run_dir / "last.pt")["step"] == 16  # as the warning said
+    assert note in [e["message"] for e in logged if e["event"] == "log"]
+    assert load_checkpoint(run_dir / "last.pt")["step"] == 16  # the branch's own
+    kept_state = load_checkpoint(kept)
+    assert kept_state["step"] == 17
+    assert all(kept_state["model"][name].equal(tensor) for name, tensor in later["model"].items())
+
+    back = cnntui("run", "--resume", kept, "--epochs", "2", "--max-steps", "18", "--headless")
+    assert back.returncode == 0, back.stderr
+    assert load_checkpoint(run_dir / "last.pt")["step"] == 18

@@ -102,12 +102,12 @@ class TrainingLoop:
         self.trainer.state = "running"
         self.emit(self.setup.started_event())
         self.emit(StateChanged(state="running", step=self.step))
-        for note in (self.setup.cuda_graph_note, self.setup.stem_note):
+        for note in (self.setup.cuda_graph_note, self.setup.stem_note, self.setup.resume_note):
             if note:
                 self.emit(LogMessage(level="info", message=note))
-        for warning in (self.data.passed_over(config.data_dir), self.setup.resume_warning):
-            if warning:
-                self.emit(LogMessage(level="warning", message=warning))
+        passed_over = self.data.passed_over(config.data_dir)
+        if passed_over:
+            self.emit(LogMessage(level="warning", message=passed_over))
         if self.dist.enabled:
             n = self.dist.world_size
             self.emit(

@@ -32,19 +32,35 @@ FIXED_ON_RESUME = (
 )
 
 
-def replaced_last_warning(resume_from: Path, run_dir: Path, step: int) -> str | None:
-    """A warning when the run goes on from a checkpoint other than its last.pt (best.pt) and
-    last.pt holds a later step: this run's first save of last.pt replaces that later state."""
+def keep_later_last(resume_from: Path, run_dir: Path, step: int) -> str | None:
+    """Going on from a checkpoint other than the run's last.pt (best.pt) while last.pt holds a
+    later step: this run's first save (the end of the epoch, or any stop) would replace that
+    later state, so it is moved aside first, under a name that says its step, and can be
+    resumed by that name. What was done, for the log; None when nothing was to keep.
+
+    Called with the run directory held (`RunLogWriter`): a live run's last.pt is never moved."""
     last = run_dir / "last.pt"
     if resume_from.is_dir() or not last.is_file() or last.samefile(resume_from):
         return None
     last_step = saved_step(last)  # None when damaged: the usual reason to resume from best.pt
     if last_step is None or last_step <= step:
         return None
+    kept = run_dir / f"last-step{last_step}.pt"
+    copy = 1
+    while kept.exists():  # kept once already, by an earlier branch from best.pt
+        copy += 1
+        kept = run_dir / f"last-step{last_step}-{copy}.pt"
+    try:
+        last.rename(kept)
+    except OSError as exc:
+        return (
+            f"resuming from {resume_from.name} at step {step}: could not keep the later "
+            f"{last} (step {last_step}) as {kept.name} ({exc.strerror}); this run's first "
+            "save replaces it"
+        )
     return (
-        f"resuming from {resume_from.name} at step {step}: {last}, saved at step {last_step}, "
-        "is replaced at this run's first save (the end of this epoch, or a stop); copy it "
-        "elsewhere now to keep it"
+        f"resuming from {resume_from.name} at step {step}: the later last.pt (step "
+        f"{last_step}) is kept as {kept} (--resume it to go back to it)"
     )
 
 

@@ -20,7 +20,7 @@ from cnntui.engine.distributed import SINGLE, DistContext
 from cnntui.engine.events import RunStarted
 from cnntui.engine.fit import checked_shapes
 from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weights
-from cnntui.engine.resume import replaced_last_warning, restore, resumed_config
+from cnntui.engine.resume import restore, resumed_config
 from cnntui.errors import UsageError
 from cnntui.resume_path import resumed_run_dir
 from cnntui.runlog import (
@@ -50,7 +50,7 @@ class RunSetup:
     cuda_graph: bool = False  # the training step is captured and replayed (cnntui.engine.graph)
     cuda_graph_note: str | None = None  # why (not), for the log
     stem_note: str | None = None  # the first convolution runs as im2col + GEMM, for the log
-    resume_warning: str | None = None  # resumed from best.pt over a later last.pt, for the log
+    resume_note: str | None = None  # a later last.pt kept aside (resumed from best.pt), for the log
     start_step: int = 0
     start_epoch: int = 0
     start_batch: int = 0  # batches of `start_epoch` already done (mid-epoch resume)
@@ -324,7 +324,6 @@ def prepare_run(
     if resume_state is not None:
         restore(setup, resume_state)
         setup.run_dir = resume_dir
-        setup.resume_warning = replaced_last_warning(resume_from, resume_dir, setup.start_step)
     elif write_run_dir and dist.is_main:
         if config.run_dir:
             setup.run_dir = Path(config.run_dir)

@@ -23,6 +23,7 @@ from cnntui.engine.control import Controls
 from cnntui.engine.divergence import Diverged
 from cnntui.engine.events import Event, RunFailed, RunFinished
 from cnntui.engine.loop import TrainingLoop
+from cnntui.engine.resume import keep_later_last
 from cnntui.engine.setup import RunSetup, prepare_run
 from cnntui.errors import (
     EXIT_DIVERGED,
@@ -139,6 +140,11 @@ class Trainer:
                     self._log = None
                     raise
                 self.subscribers.insert(0, self._log)
+                if self.resume_from is not None:
+                    # Now that this process holds the directory: no live run's file is moved.
+                    setup.resume_note = keep_later_last(
+                        Path(self.resume_from), setup.run_dir, setup.start_step
+                    )
             self.setup_done = setup
             self.config = setup.config
         return self.setup_done
