@@ -86,7 +86,7 @@ class RunState:
         self.average_examples_per_sec: float | None = None
         self.trained_seconds = 0.0
         self.trained_examples = 0.0
-        self.recent_steps_per_sec = RecentRate()  # for the ETA
+        self.recent_rate = RecentRate()  # for the ETA
         self.data_wait: float | None = None
         self.lr: float | None = None
         self.examples_per_sec_history: deque[float] = deque(maxlen=THROUGHPUT_HISTORY)
@@ -125,7 +125,7 @@ class RunState:
         """Seconds left at the step rate of the last half minute of training; None when not
         running or unknown."""
         total = self.total_steps
-        rate = self.recent_steps_per_sec.per_second
+        rate = self.recent_rate.per_second
         if self.status != "running" or not total or not rate:
             return None
         return max(0, total - self.step) / rate
@@ -205,7 +205,7 @@ class RunState:
         if steps > 0 and self.steps_per_sec and self.examples_per_sec:
             seconds = steps / self.steps_per_sec
             self.trained_seconds += seconds
-            self.recent_steps_per_sec.add(steps, seconds)
+            self.recent_rate.add(steps, seconds)
             self.trained_examples += seconds * self.examples_per_sec
             self.average_examples_per_sec = self.trained_examples / self.trained_seconds
         self.step = event.step
