@@ -38,11 +38,14 @@ def leave_on_set_up_failure(exc: CnntuiError, json_output: bool) -> None:
     rank = launched_rank()
     if rank is None:
         return
-    # The launcher's SIGTERM (another rank failed first) waits until this process has left:
-    # between saying the error and recording it, it would make rank 0 say it and the launcher
-    # too, or neither.
-    if hasattr(signal, "pthread_sigmask"):  # not on Windows
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
+    # The launcher's SIGTERM (another rank failed first), or a Ctrl-C, is ignored from here to
+    # the exit, which comes at once: between saying the error and recording it, it would make
+    # rank 0 say it and the launcher too, or neither. Ignored for the whole process: blocking a
+    # signal (pthread_sigmask) holds it off only for this thread, and the process has others by
+    # now (torch's, the process group's), one of which the kernel then hands it to.
+    for name in ("SIGTERM", "SIGINT", "SIGHUP"):
+        if hasattr(signal, name):  # not all on Windows
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     if rank == 0:
         if json_output:
             from cnntui.headless import write_failure_json

@@ -191,3 +191,45 @@ def test_a_run_still_training_is_refused_before_the_launch_writes_into_it(tmp_pa
         except subprocess.TimeoutExpired:
             live.kill()
             live.wait(30)
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_signal_while_rank_0_says_its_set_up_error_does_not_stop_it_recording_it(
+    tmp_path, sig
+) -> None:
+    """The signals were blocked for the main thread alone: the launcher's SIGTERM went to
+    another thread and killed the rank (-15) between its saying the error and recording it, so
+    the launcher said it again; a SIGINT still raised KeyboardInterrupt."""
+    error_file = tmp_path / "error.json"
+    script = (
+        "import os, signal, sys, threading, time\n"
+        "from cnntui.errors import CnntuiError\n"
+        "from cnntui.rank_setup_failure import leave_on_set_up_failure\n"
+        "threading.Thread(target=threading.Event().wait, daemon=True).start()\n"
+        "class Saying:  # the signal arrives while rank 0 says the error\n"
+        "    def write(self, text):\n"
+        f"        os.kill(os.getpid(), signal.{sig})\n"
+        "        time.sleep(0.3)\n"
+        "        return sys.__stderr__.write(text)\n"
+        "    def flush(self):\n"
+        "        sys.__stderr__.flush()\n"
+        "sys.stderr = Saying()\n"
+        "leave_on_set_up_failure(CnntuiError('bad --data-dir', 2), json_output=False)\n"
+    )
+    env = {
+        **os.environ,
+        "WORLD_SIZE": "2",
+        "RANK": "0",
+        "TORCHELASTIC_ERROR_FILE": str(error_file),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (out.returncode, out.stderr) == (2, "cnntui: error: bad --data-dir\n")
+    recorded = json.loads(error_file.read_text())
+    assert recorded["message"] == "bad --data-dir" and recorded["cnntui_setup"] == {"rank": 0}
