@@ -81,23 +81,24 @@ def launch_command(
             return launch_with_dashboard(
                 nproc, target, preset, overrides, resume, run_dir, exit_on_finish
             )
-        return launch(nproc, worker_args(target, preset, overrides, resume, json_output))
+        args = worker_args(target, preset, overrides, resume, json_output)
+        return launch(nproc, args, json_output=json_output)
     finally:
         discard_unstarted(run_dir, made, launch_log=use_dashboard)
 
 
-def launch(nproc: int, args: list[str], log_dir: Path | None = None) -> int:
-    """Run `python -m cnntui ARGS` as `nproc` ranks on this machine; the run's exit code."""
+def launch(
+    nproc: int, args: list[str], log_dir: Path | None = None, json_output: bool = False
+) -> int:
+    """Run `python -m cnntui ARGS` as `nproc` ranks on this machine; the run's exit code. With
+    `json_output` (ARGS has --json), a set-up error that rank 0 could not report is written as
+    its `failed` line."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     if "LOGLEVEL" not in os.environ:
-        # Its lines ("failed (exitcode: 1) local_rank: 0 ...", "Sending process 42 closing
-        # signal SIGTERM") say again, in its own words, what the ranks and this launcher say.
-        logging.getLogger("torch.distributed.elastic.multiprocessing.api").setLevel(
-            logging.CRITICAL
-        )
+        quiet_torch_repeats()
     if nproc > 1 and "OMP_NUM_THREADS" not in os.environ:
         # N ranks each using every core would fight over them.
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
@@ -121,19 +122,20 @@ def launch(nproc: int, args: list[str], log_dir: Path | None = None) -> int:
     try:
         elastic_launch(config, entrypoint=sys.executable)("-m", "cnntui", *args)
     except ChildFailedError as exc:
-        rank, failure = root_failure(exc.failures)
-        code = failure.exitcode
-        message = set_up_message(failure)
-        if message is not None:
-            # Every rank sets up the same run and fails the same way; rank 0 has printed it,
-            # unless another rank failed first and rank 0 was stopped before it could.
-            if set_up_message(exc.failures.get(0)) != message:
-                if "--json" in args:  # rank 0's `failed` line, which a script waits for
+        set_up = set_up_failure(exc.failures)
+        if set_up is not None:
+            # Every rank sets up the same run and fails the same way, and the ranks that did
+            # not were stopped (or killed) by that: the error wins over how they ended.
+            rank, failure, message = set_up
+            if rank != 0:  # rank 0, stopped before it could say its own, has said nothing
+                if json_output:  # rank 0's `failed` line, which a script waits for
                     from cnntui.headless import write_failure_json
 
-                    write_failure_json(CnntuiError(message, code))
+                    write_failure_json(CnntuiError(message, failure.exitcode))
                 print(f"cnntui: error: {message}", file=sys.stderr, flush=True)
-            return code
+            return failure.exitcode
+        rank, failure = root_failure(exc.failures)
+        code = failure.exitcode
         if rank == 0 and code > 0 and code != EXIT_INTERRUPTED:
             # Rank 0 has said why on stderr, as a single process would (its run's error, or a
             # traceback), and the others only stopped with it: a second line adds nothing.
@@ -205,8 +207,41 @@ def launch_with_dashboard(
     return code
 
 
+def set_up_failure(failures: dict[int, Any]) -> tuple[int, Any, str] | None:
+    """The set-up error a failed rank recorded, rank 0's when it recorded one (it has said it
+    then), else the lowest rank's: (rank, failure, message); None when no rank recorded one."""
+    for rank in sorted(failures):
+        message = set_up_message(failures[rank])
+        if message is not None:
+            return rank, failures[rank], message
+    return None
+
+
+# What torch's elastic launcher logs that the ranks and `launch` say already, in cnntui's words:
+# "failed (exitcode: 1) local_rank: 0 (pid: 42) of binary: ...", and "Sending process 42
+# closing signal SIGTERM" when it stops the others. It also says when a rank would not stop
+# ("Unable to shutdown process 42 via SIGTERM, forcefully exiting via SIGKILL": that rank
+# never saved last.pt), or could not be killed; those stay.
+TORCH_REPEATS = ("failed (exitcode: ", "Sending process %s closing signal ")
+
+
+class _TorchRepeats(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(TORCH_REPEATS)
+
+
+def quiet_torch_repeats() -> None:
+    """Leave out of torch's launcher log the lines that repeat what cnntui says."""
+    logger = logging.getLogger("torch.distributed.elastic.multiprocessing.api")
+    if not any(isinstance(f, _TorchRepeats) for f in logger.filters):
+        logger.addFilter(_TorchRepeats())
+
+
 def root_failure(failures: dict[int, Any]) -> tuple[int, Any]:
-    """The rank to blame, the earliest of the first kind there is:
+    """The rank to blame: of the first kind there is, the one torch saw fail first, and of
+    those the lowest rank. Torch's time of a failure is a whole second, the one its error file
+    says or, for a rank that wrote none, the one the launcher saw it end in: ranks of one kind
+    mostly share it, and then the lowest rank is blamed. The kinds:
 
     1. killed by a signal (SIGKILL, SIGABRT): its peers fail only after it, when a collective
        breaks, and a rank that exits fast can be seen before the killed one it lost;
@@ -215,13 +250,13 @@ def root_failure(failures: dict[int, Any]) -> tuple[int, Any]:
        rank stops. When rank 0 fails (a run directory it cannot write), the other ranks stop
        with it at the next step and, having no files to write, often exit first."""
 
-    def rank_key(item: tuple[int, Any]) -> tuple[int, float]:
-        _, failure = item
+    def rank_key(item: tuple[int, Any]) -> tuple[int, float, int]:
+        rank, failure = item
         code = failure.exitcode
         if code < 0:
             kind = 3 if failure.signal_name() == "SIGTERM" else 1
         else:
             kind = 3 if code == EXIT_INTERRUPTED else 2
-        return (kind, failure.timestamp)
+        return (kind, failure.timestamp, rank)
 
     return min(failures.items(), key=rank_key)

@@ -74,10 +74,13 @@ def run_command(
         # Ctrl-C while loading, setting up or while the dashboard loads: before the first event.
         if trainer is not None and not trainer.discard_unstarted():
             raise
-        if launched_rank() is None:
+        if launched_rank() is not None:
             # A rank is stopped while setting up by its launcher, which says why: another
-            # rank's set-up error, or the signal that stopped the launch.
-            print("cnntui: interrupted before training started; nothing was saved", file=sys.stderr)
+            # rank's set-up error, or the signal that stopped the launch. It leaves as a rank
+            # leaving on its own set-up error does, without the teardown that can abort in
+            # torch (SIGABRT, which the launcher would report instead of the real cause).
+            leave_rank(EXIT_INTERRUPTED)
+        print("cnntui: interrupted before training started; nothing was saved", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
         if isinstance(exc, CnntuiError):

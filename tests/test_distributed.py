@@ -213,7 +213,8 @@ def test_sigint_stops_every_rank_and_saves_last(tmp_path):
 
 
 class Failure:
-    def __init__(self, exitcode: int, timestamp: float, signal: str = "") -> None:
+    def __init__(self, exitcode: int, timestamp: int, signal: str = "") -> None:
+        # Torch's ProcessFailure.timestamp: int(time.time()), or the error file's whole second.
         self.exitcode, self.timestamp, self._signal = exitcode, timestamp, signal
 
     def signal_name(self) -> str:
@@ -224,12 +225,21 @@ def test_the_launcher_blames_the_killed_rank_not_the_first_to_exit() -> None:
     from cnntui.launch import root_failure
 
     # Rank 0 left first with an error, because its collective broke when rank 1 was killed.
-    failures = {0: Failure(1, 10.0), 1: Failure(-9, 10.2, "SIGKILL")}
+    failures = {0: Failure(1, 10), 1: Failure(-9, 10, "SIGKILL")}
     assert root_failure(failures)[0] == 1
+    assert root_failure({0: Failure(1, 10), 1: Failure(-9, 11, "SIGKILL")})[0] == 1
     # The launcher's own SIGTERM to the survivors is not a cause.
-    failures = {0: Failure(-15, 10.3, "SIGTERM"), 1: Failure(1, 10.1)}
+    failures = {0: Failure(-15, 10, "SIGTERM"), 1: Failure(1, 10)}
     assert root_failure(failures)[0] == 1
-    assert root_failure({0: Failure(2, 11.0), 1: Failure(1, 10.5)})[0] == 1  # the earliest
+
+
+def test_the_launcher_blames_the_earliest_second_then_the_lowest_rank() -> None:
+    """Torch's timestamps are whole seconds: two ranks of one kind mostly share one."""
+    from cnntui.launch import root_failure
+
+    assert root_failure({0: Failure(2, 11), 1: Failure(1, 10)})[0] == 1
+    assert root_failure({1: Failure(1, 10), 0: Failure(2, 10)})[0] == 0
+    assert root_failure({2: Failure(-6, 10, "SIGABRT"), 1: Failure(-9, 10, "SIGKILL")})[0] == 1
 
 
 def test_the_launcher_blames_a_ranks_own_failure_over_the_peers_that_stopped_with_it() -> None:
@@ -237,8 +247,8 @@ def test_the_launcher_blames_a_ranks_own_failure_over_the_peers_that_stopped_wit
     having no files to write: the launch was reported as rank 1's, and exited 130."""
     from cnntui.launch import root_failure
 
-    assert root_failure({0: Failure(1, 10.5), 1: Failure(130, 10.2)})[0] == 0
-    assert root_failure({0: Failure(-15, 10.1, "SIGTERM"), 1: Failure(3, 10.4)})[0] == 1
+    assert root_failure({0: Failure(1, 11), 1: Failure(130, 10)})[0] == 0
+    assert root_failure({0: Failure(-15, 10, "SIGTERM"), 1: Failure(3, 11)})[0] == 1
     # A kill still comes first; among ranks that only stopped, the earliest.
-    assert root_failure({0: Failure(2, 10.0), 1: Failure(-9, 10.3, "SIGKILL")})[0] == 1
-    assert root_failure({0: Failure(130, 10.4), 1: Failure(130, 10.2)})[0] == 1
+    assert root_failure({0: Failure(2, 10), 1: Failure(-9, 11, "SIGKILL")})[0] == 1
+    assert root_failure({0: Failure(130, 11), 1: Failure(130, 10)})[0] == 1

@@ -233,3 +233,37 @@ def test_a_signal_while_rank_0_says_its_set_up_error_does_not_stop_it_recording_
     assert (out.returncode, out.stderr) == (2, "cnntui: error: bad --data-dir\n")
     recorded = json.loads(error_file.read_text())
     assert recorded["message"] == "bad --data-dir" and recorded["cnntui_setup"] == {"rank": 0}
+
+
+def test_a_rank_that_will_not_stop_is_said_and_the_set_up_error_still_wins(tmp_path) -> None:
+    """Rank 1's set-up error, and rank 0 still setting up and deaf to the launcher's SIGTERM,
+    killed after the shutdown timeout: the launch was blamed on rank 0's SIGKILL ("rank 0 ...
+    was killed by SIGKILL", exit 1), and torch's line saying it would not stop was hidden with
+    its others."""
+    model = tmp_path / "net.py"
+    ready = tmp_path / "rank0-deaf"
+    model.write_text(
+        "import os, pathlib, signal, time\n"
+        "def net(in_channels=1, num_classes=10):\n"
+        f"    ready = pathlib.Path({str(ready)!r})\n"
+        "    if os.environ['RANK'] == '0':\n"
+        "        for sig in (signal.SIGTERM, signal.SIGINT):\n"
+        "            signal.signal(sig, signal.SIG_IGN)\n"
+        "        ready.touch()\n"
+        "        time.sleep(600)  # until the launcher kills this rank\n"
+        "    while not ready.exists():\n"
+        "        time.sleep(0.05)\n"
+        "    raise ValueError('rank 1 cannot build it')\n"
+    )
+    out = cnntui(
+        *("run", f"{model}:net", "--dataset", SYNTHETIC, "--device", "cpu"),
+        *("--runs-root", tmp_path / "runs", "--nproc", "2", "--json"),
+    )
+    error = f"building the model from {model}:net failed: ValueError: rank 1 cannot build it"
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.endswith(f"cnntui: error: {error}\n")
+    # Torch's own line, as it says it ("via 15, forcefully exiting via 9"), and no other.
+    torch_line, _ = out.stderr.splitlines()
+    assert "Unable to shutdown process" in torch_line and "forcefully exiting via" in torch_line
+    (line,) = out.stdout.splitlines()
+    assert json.loads(line)["error"] == error
