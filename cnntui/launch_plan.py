@@ -40,7 +40,7 @@ def check_resume(resume: Path, overrides: dict[str, Any]) -> Path:
     from cnntui.engine.resume import resumed_config
     from cnntui.resume_path import resumed_run_dir
 
-    state = load_checkpoint(resume)
+    state = load_checkpoint(resume, mmap=True)  # its config and step; not its weights
     run_dir = resumed_run_dir(resume)
     check_not_in_use(run_dir)
     resumed_config(state, overrides)  # what cannot change, a run with nothing left to train

@@ -103,3 +103,36 @@ def test_rank_0_failing_to_write_its_run_log_is_one_error_line_and_exit_1(tmp_pa
     (line,) = out.stderr.splitlines()
     assert line.startswith(f"cnntui: error: file too large writing {run_dir / 'events.jsonl'}")
     assert "failed at step" in out.stdout and "interrupted" not in out.stdout
+
+
+def test_the_launcher_checks_a_resume_without_reading_its_weights(tmp_path) -> None:
+    """The launcher loaded the whole checkpoint (weights, optimizer state) to check the resume,
+    and the dashboard's launcher child loaded it again: a large model's worth of memory each,
+    for a config and a step."""
+    run_dir = tmp_path / "run"
+    first = cnntui(
+        *("run", "mlp", "--dataset", "synthetic:1x28x28:10:train=64:test=64", "-b", "64"),
+        *("--max-steps", "1", "--device", "cpu", "--headless", "--run-dir", run_dir),
+    )
+    assert first.returncode == 0, first.stderr
+    # The launcher's peak memory (KiB) as it refuses the resume (the run is at its max_steps).
+    peak = (
+        sys.executable,
+        "-c",
+        "import resource, subprocess, sys\n"
+        "code = subprocess.call(sys.argv[1:])\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+        "sys.exit(code)\n",
+    )
+
+    def refused_peak_kib() -> int:
+        out = cnntui("run", "--resume", run_dir, "--nproc", "2", "--headless", wrapper=peak)
+        error, kib = out.stderr.splitlines()
+        assert out.returncode == 2 and "already reached its max_steps" in error
+        return int(kib)
+
+    small = refused_peak_kib()
+    state = torch.load(run_dir / "last.pt", weights_only=True)
+    state["model"]["padding"] = torch.ones(128 * 1024 * 1024)  # 512 MiB of weights
+    torch.save(state, run_dir / "last.pt")
+    assert refused_peak_kib() - small < 256 * 1024  # it was 396 MiB more

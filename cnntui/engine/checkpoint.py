@@ -67,8 +67,12 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a cnntui checkpoint; only tensors and plain data are accepted."""
+def load_checkpoint(
+    path: Path, map_location: str | torch.device = "cpu", mmap: bool = False
+) -> dict[str, Any]:
+    """Load a cnntui checkpoint; only tensors and plain data are accepted. With `mmap`, for a
+    caller that reads its config and step but not its weights, the tensors are mapped from the
+    file instead of read."""
     path = Path(path)
     if path.is_dir():
         path = path / "last.pt"
@@ -78,7 +82,16 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         with warnings.catch_warnings():
             # torch warns about the pickle protocol of files it then refuses; the error says more.
             warnings.simplefilter("ignore", UserWarning)
-            state = torch.load(path, map_location=map_location, weights_only=True)
+            state = None
+            if mmap:
+                # A file in torch.save's older format cannot be mapped: it is read, as a
+                # training rank reads it, and refused as a rank would refuse it.
+                with contextlib.suppress(Exception):
+                    state = torch.load(
+                        path, map_location=map_location, weights_only=True, mmap=True
+                    )
+            if state is None:
+                state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # unpickling refuses anything but tensors and plain data
         raise UsageError(_unreadable(path, exc) + _other_checkpoint(path)) from exc
     # Both readers, `eval` and `--resume`, rebuild the run from its saved config.
