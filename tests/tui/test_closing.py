@@ -15,5 +15,7 @@ async def test_a_tick_after_the_screens_are_gone_does_not_raise(
     # Closed while training: on_unmount asked the trainer to stop, and its last events (the
     # checkpoint, the interrupted finish) wait for a tick that can come before the timer stops.
     assert not app.screen_stack
+    # The trainer's thread sends them within its next 10 ms wait: drained sooner, none is there.
+    assert app.trainer_done.wait(30)
     app.drain_events()
     assert app.state.status == "interrupted"
