@@ -191,6 +191,14 @@ class Dashboard(RunKeys, App[int]):
         charts.set_class(self._layout.stacked, "-stacked")
         self.query_one("#log").set_class(narrow, "-fill")
         self.query_one(ViewBar).set_active(view)
+        # The focus follows the view: a pane going out of view kept it, so the arrows scrolled a
+        # hidden layer table and tab found nothing else; the pane coming in gets it.
+        screen = self.screen_stack[0] if self.screen_stack else None
+        if screen is not None and (
+            screen.focused is None or screen.focused not in screen.focus_chain
+        ):
+            chain = screen.focus_chain
+            screen.set_focus(chain[0] if chain else None)
 
     # -- events ------------------------------------------------------------------------------
 

@@ -227,6 +227,20 @@ async def test_narrow_terminal_shows_one_view_at_a_time(held_trainer: FakeTraine
         assert shown() == {"loss", "accuracy", "layers", "device", "throughput", "log"}
 
 
+async def test_the_focus_never_stays_on_a_pane_out_of_view(held_trainer: FakeTrainer) -> None:
+    """The layer table kept the focus in the charts view, where it is hidden: the arrows
+    scrolled a table nobody could see, and tab found nothing else to go to."""
+    app = live_app(held_trainer)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.state.step == 100)
+        for key in ("1", "2", "tab", "4", "1", "3", "c", "2", "1"):
+            await pilot.press(key)
+            focused = app.focused
+            assert focused is None or focused in app.screen.focus_chain, (key, focused)
+        await pilot.press("2")  # the view's pane takes the focus: the arrows scroll it at once
+        assert app.focused is app.query_one("#layers")
+
+
 def _visible(app, pane_id: str) -> bool:
     """Shown and every ancestor shown."""
     node = app.query_one(f"#{pane_id}")
