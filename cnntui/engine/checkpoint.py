@@ -108,11 +108,8 @@ def saved_step(path: Path) -> int | None:
     """The step a checkpoint was saved at, or None when it cannot be read. Memory-mapped: the
     weights are not read."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        return int(state["step"])
-    except Exception:  # a damaged or foreign file: nothing the caller can say a step of
+        return int(load_checkpoint(path, mmap=True)["step"])
+    except (UsageError, KeyError, TypeError, ValueError):  # damaged, foreign, or no step in it
         return None
 
 
