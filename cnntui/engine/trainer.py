@@ -12,7 +12,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
@@ -25,6 +25,7 @@ from cnntui.engine.events import Event, RunFailed, RunFinished
 from cnntui.engine.loop import TrainingLoop
 from cnntui.engine.resume import keep_later_last
 from cnntui.engine.setup import RunSetup, prepare_run
+from cnntui.engine.stderr_policy import StderrPolicy, stderr_lines
 from cnntui.errors import (
     EXIT_DIVERGED,
     EXIT_ERROR,
@@ -44,15 +45,6 @@ from cnntui.runlog import (
 )
 
 Subscriber = Callable[[Event], None]
-
-# Which failures a run says on stderr as `cnntui: error: ...`, so that each is seen once:
-#   "writes": those writing a file, when no reporter is known: one may write to that full disk.
-#   "all": every failure and divergence, where stdout holds nothing a person at the terminal
-#          reads (`--json`, or headless lines redirected: `--headless > log.txt`).
-#   "late": only those after the run's last line; the reporter's lines said the rest, on the
-#           terminal or file that stderr writes to (a plain `--headless`, or `> log.txt 2>&1`).
-#   "none": a dashboard holds the terminal and shows them itself.
-StderrPolicy = Literal["writes", "all", "late", "none"]
 
 __all__ = ["Diverged", "StderrPolicy", "Subscriber", "Trainer"]
 
@@ -307,14 +299,8 @@ class Trainer:
         # Failed on the run's last line or its closing (the end missing from events.jsonl or
         # stdout): the run itself is complete, and its exit code stays.
         late = self.failures[told:]
-        policy = self.failures_on_stderr
-        if (policy == "writes" and write_failed) or (
-            policy == "all" and status in ("failed", "diverged")
-        ):
-            tell(f"cnntui: {'error' if status == 'failed' else status}: {message}")
-        if policy != "none":
-            for failure in late:
-                tell(f"cnntui: error: {failure}")
+        for line in stderr_lines(self.failures_on_stderr, status, message, write_failed, late):
+            tell(line)
         return code
 
 
