@@ -17,7 +17,7 @@ import pytest
 from cnntui.engine.events import RunFinished
 from cnntui.engine.trainer import Trainer
 from cnntui.errors import UsageError
-from cnntui.run_command import set_up_off_the_main_thread
+from cnntui.run_command import set_up_off_the_main_thread, wait_interruptibly
 from cnntui.tui.outcome import RunOutcome
 
 
@@ -88,17 +88,24 @@ def test_a_run_dir_from_the_api_that_holds_a_run_is_refused_and_left_alone(tiny_
 
 def setup_wait_line() -> int | None:
     """The line of `set_up_off_the_main_thread` at which the main thread waits for the set-up
-    (an Event.wait called from there), or None while it is anywhere else: on its way in (still
-    in thread.start()) or already out. Read from the main thread's frames, so that a test sends
-    its Ctrl-C when the main thread is waiting, whatever the machine's speed."""
+    (in a wait_interruptibly called from there), or None while it is anywhere else: on its way
+    in (still in thread.start()) or already out. Read from the main thread's frames, so that a
+    test sends its Ctrl-C when the main thread is waiting, whatever the machine's speed."""
     frame = sys._current_frames().get(threading.main_thread().ident)
     callee = None
     while frame is not None:
         if frame.f_code.co_name == "set_up_off_the_main_thread":
-            waiting = callee is not None and callee.f_code.co_name == "wait"
+            waiting = callee is not None and callee.f_code.co_name == "wait_interruptibly"
             return frame.f_lineno if waiting else None
         callee, frame = frame, frame.f_back
     return None
+
+
+def main_thread_is_in(function_name: str) -> bool:
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    while frame is not None and frame.f_code.co_name != function_name:
+        frame = frame.f_back
+    return frame is not None
 
 
 class InterruptedSetup:
@@ -137,6 +144,32 @@ def test_ctrl_c_during_the_set_up_waits_for_the_set_up_to_end() -> None:
     finally:
         signal.signal(signal.SIGINT, previous)
     assert trainer.handled.is_set() and trainer.finished.is_set()
+
+
+def test_a_ctrl_c_left_pending_still_interrupts_the_wait_for_the_set_up() -> None:
+    """CPython can leave a SIGINT pending without waking the main thread from a lock's wait: it
+    lands between the GIL's release and the futex (a second Ctrl-C during the set-up then did
+    nothing, 1 run in 20 under load). A SIGINT sent to another thread does the same thing every
+    time: its handler is pending for the main thread, whose wait nothing wakes."""
+    never_set = threading.Event()
+    giving_up = threading.Event()
+
+    def send_to_this_thread() -> None:
+        while not main_thread_is_in("wait_interruptibly"):
+            time.sleep(0.005)
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+        if not giving_up.wait(30):
+            never_set.set()  # an Event.wait() would sleep forever; end it, and fail below
+
+    sender = threading.Thread(target=send_to_this_thread, daemon=True)
+    sender.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            wait_interruptibly(never_set)
+    finally:
+        giving_up.set()
+        sender.join()
+    assert not never_set.is_set()
 
 
 def test_a_second_ctrl_c_during_the_set_up_leaves_at_once_with_130() -> None:
