@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cnntui.config import RunConfig
-from cnntui.runlog import LAUNCH_LOG, RUN_FILES, check_new_run_dir, check_not_in_use, new_run_dir
+from cnntui.runlog import LAUNCH_LOG, RUN_FILES, check_new_run_dir, new_run_dir
 
 
 def plan_run_dir(
@@ -34,17 +34,16 @@ def plan_run_dir(
 def check_resume(resume: Path, overrides: dict[str, Any]) -> Path:
     """The checks a rank's set-up makes of a resume, in its order, here before any rank starts;
     the run directory. Otherwise every rank refused it with the same line, the launcher added
-    its own, and on a terminal launch.log was already written (into the folder of a .pt that
-    is not in a run directory, or of a run another process is still training)."""
+    its own, and on a terminal launch.log was already written into the run's folder. What comes
+    first, a folder that is no run directory, a run still training in it, a model named, was
+    refused before, as a single process refuses them (`resolve_config`)."""
     from cnntui.engine.checkpoint import load_checkpoint
     from cnntui.engine.resume import resumed_config
     from cnntui.resume_path import resumed_run_dir
 
     state = load_checkpoint(resume, mmap=True)  # its config and step; not its weights
-    run_dir = resumed_run_dir(resume)
-    check_not_in_use(run_dir)
     resumed_config(state, overrides)  # what cannot change, a run with nothing left to train
-    return run_dir
+    return resumed_run_dir(resume)
 
 
 def first_missing(path: Path) -> Path | None:

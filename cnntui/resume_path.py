@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cnntui.errors import UsageError
-from cnntui.runlog import RUN_FILES
+from cnntui.runlog import RUN_FILES, check_not_in_use
 
 
 def check_resume_path(path: Path) -> None:
@@ -23,6 +23,20 @@ def check_resume_path(path: Path) -> None:
             "(a run writes it at the end of an epoch and when it stops)"
             + (f"; --resume {best} goes on from its best epoch" if best.is_file() else "")
         )
+
+
+def resumable_run_dir(resume_from: Path) -> Path:
+    """The directory a resumed run goes on in, refused while another process trains in it;
+    writes nothing.
+
+    A resume's first check after its path's, by a single process and the `run --nproc`
+    launcher alike (`run_command.resolve_config`), and by the engine before any set-up: that
+    the run is still going is what a user needs to hear first, and what else is wrong with the
+    resume (a model named, a setting that cannot change, nothing left to train) may no longer
+    be once it has ended."""
+    run_dir = resumed_run_dir(resume_from)
+    check_not_in_use(run_dir)
+    return run_dir
 
 
 def resumed_run_dir(resume_from: Path) -> Path:

@@ -36,17 +36,18 @@ def run_command(
             nproc, target, preset, overrides, resume, headless, json_output, exit_on_finish
         )
 
-    if wants_dashboard(headless, json_output) and "WORLD_SIZE" not in os.environ:
-        # The dashboard opens once torch is loaded and the run is set up: seconds of a blank
-        # terminal on a small machine otherwise. It opens on the alternate screen, so this line
-        # is what the terminal shows again when it closes.
-        what = target or preset or (f"the run in {resume}" if resume else "the run")
-        print(f"cnntui: setting up {what}…", file=sys.stderr, flush=True)
-
     trainer = None
     try:
         with terminations_as_ctrl_c():
             config = resolve_config(target, preset, overrides, resume)
+            if wants_dashboard(headless, json_output) and "WORLD_SIZE" not in os.environ:
+                # The dashboard opens once torch is loaded and the run is set up: seconds of a
+                # blank terminal on a small machine otherwise. It opens on the alternate screen,
+                # so this line is what the terminal shows again when it closes. Said after the
+                # command's first checks (no torch, instant): a refusal is its one line, as
+                # `--nproc` says it.
+                what = target or preset or (f"the run in {resume}" if resume else "the run")
+                print(f"cnntui: setting up {what}…", file=sys.stderr, flush=True)
             # Torch loads here (seconds): a Ctrl-C from now until the first event leaves nothing.
             from cnntui.engine.distributed import context_from_env
             from cnntui.engine.trainer import Trainer
@@ -112,7 +113,15 @@ def run_command(
 def resolve_config(
     target: str | None, preset: str | None, overrides: dict[str, Any], resume: Path | None
 ) -> RunConfig:
+    """The config the command line names, after its first checks; a single process and the
+    `run --nproc` launcher both start here, so that both refuse the same command the same way."""
     if resume is not None:
+        from cnntui.resume_path import resumable_run_dir
+
+        # Before anything else about the resume, and before torch loads: a run still training
+        # there is refused in an instant, not after seconds of set-up. A rank cannot see rank
+        # 0's own hold here: rank 0 takes it after DDP's first broadcast, which waits for all.
+        resumable_run_dir(resume)
         if target or preset:
             named = f"--preset {preset}" if preset else repr(target)
             raise CnntuiError(
