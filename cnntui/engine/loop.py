@@ -1,4 +1,4 @@
-"""The training loop: steps, bounded-rate metric reads, requests, epochs and checkpoints.
+"""The training loop: steps, bounded-rate metric reads, requests, epochs and when to save.
 
 The hot loop never waits on the host: per-step metrics stay on the device (`StepWindow`) and are
 read about every 100 ms. Requests from other threads are served between batches.
@@ -10,10 +10,8 @@ import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
-import torch
 from torch import nn
 
-from cnntui import __version__
 from cnntui.engine.checkpoint import save_checkpoint
 from cnntui.engine.control import Controls
 from cnntui.engine.device_stats import DeviceMonitor
@@ -30,6 +28,7 @@ from cnntui.engine.events import (
     StepMetrics,
 )
 from cnntui.engine.health import MIN_SECONDS_BETWEEN_SAMPLES, HealthMonitor
+from cnntui.engine.run_records import checkpoint_state
 from cnntui.engine.setup import RunSetup
 from cnntui.engine.step import StepRunner
 from cnntui.engine.tally import EpochTally
@@ -43,7 +42,8 @@ WINDOW_CAPACITY = 4096  # steps kept on the device between two reads
 
 
 class TrainingLoop:
-    """The mutable state of one run: steps, windows, evaluation, checkpoints, the summary."""
+    """The mutable state of one run: steps, windows, evaluation, checkpoints. What its
+    checkpoints and summary hold is built from that state in run_records.py."""
 
     def __init__(self, trainer: Trainer, setup: RunSetup) -> None:
         self.trainer = trainer
@@ -355,36 +355,6 @@ class TrainingLoop:
         if (self.epoch % max(1, config.checkpoint_every) == 0) or last_epoch:
             self.save("last")
 
-    def checkpoint_state(self) -> dict[str, Any]:
-        model = unwrap(self.model)
-        state: dict[str, Any] = {
-            "format": "cnntui-checkpoint-1",
-            "cnntui_version": __version__,
-            "model": model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(),
-            "step": self.step,
-            "epoch": self.epoch,
-            "epoch_batch": self.setup.start_batch,
-            "epoch_progress": self.tally.progress() if self.setup.start_batch else None,
-            "history": self.history,
-            "totals": {
-                "examples": self.examples,
-                "train_seconds": self.train_seconds,
-                "data_wait_seconds": self.data_wait_seconds,
-            },
-            "best_accuracy": self.best_accuracy,
-            "config": self.config.to_dict(),
-            "classes": list(self.data.classes),
-            "input_shape": list(self.data.input_shape),
-            "rng_cpu": torch.get_rng_state(),
-        }
-        if self.scaler is not None:
-            state["scaler"] = self.scaler.state_dict()
-        if self.device.type == "cuda":
-            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
-        return state
-
     def save(self, reason: str) -> None:
         run_dir = self.setup.run_dir
         if run_dir is None:
@@ -395,30 +365,7 @@ class TrainingLoop:
         saved = (self.step, self.epoch, self.setup.start_batch, self.best_accuracy)
         if name == "last.pt" and self._last_saved == saved:
             return  # the end of the run right after the last epoch's save: nothing new
-        path = save_checkpoint(self.checkpoint_state(), run_dir / name)
+        path = save_checkpoint(checkpoint_state(self), run_dir / name)
         if name == "last.pt":
             self._last_saved = saved
         self.emit(CheckpointSaved(step=self.step, path=str(path), reason=reason))
-
-    def summary(self, status: str, code: int, duration: float, message: str) -> dict[str, Any]:
-        last = self.history[-1] if self.history else {}
-        return {
-            "status": status,
-            "exit_code": code,
-            "message": message,
-            "model": self.config.model,
-            "dataset": self.config.dataset,
-            "device": str(self.device),
-            "steps": self.step,
-            "epochs_completed": len(self.history) + self.setup.epochs_before,
-            "examples": self.examples,
-            "duration": duration,
-            "train_seconds": self.train_seconds,
-            "data_wait_seconds": self.data_wait_seconds,
-            "reporting_seconds": self.trainer.reporting_seconds,
-            "examples_per_sec": self.examples / self.train_seconds if self.train_seconds else None,
-            "best_accuracy": self.best_accuracy,
-            "final": {k: v for k, v in last.items() if k not in ("event", "time")},
-            "epochs": self.history,
-            "run_dir": str(self.setup.run_dir) if self.setup.run_dir else None,
-        }

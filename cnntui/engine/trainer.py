@@ -24,6 +24,7 @@ from cnntui.engine.divergence import Diverged
 from cnntui.engine.events import Event, RunFailed, RunFinished
 from cnntui.engine.loop import TrainingLoop
 from cnntui.engine.resume import keep_later_last
+from cnntui.engine.run_records import run_summary
 from cnntui.engine.setup import RunSetup, prepare_run
 from cnntui.engine.stderr_policy import StderrPolicy, stderr_lines
 from cnntui.errors import (
@@ -259,7 +260,7 @@ class Trainer:
         for failure in list(self.failures):  # those after the first, or while saving last.pt
             if failure is not error:
                 also_failed(failure)
-        summary = loop.summary(status, code, duration, message) if loop else {}
+        summary = run_summary(loop, status, code, duration, message) if loop else {}
         summary.setdefault("status", status)
         summary.setdefault("exit_code", code)
         summary.setdefault("message", message)
