@@ -78,8 +78,16 @@ def write_failure_json(exc: BaseException, stream: TextIO | None = None) -> None
     so that every `--json` run ends its output with `finished` or `failed`."""
     message, code = describe_failure(exc)
     trace = "" if isinstance(exc, CnntuiError) else traceback.format_exc()
+    write_failed_json(message, code, trace, stream)
+
+
+def write_failed_json(
+    message: str, exit_code: int, trace: str = "", stream: TextIO | None = None
+) -> None:
+    """`write_failure_json` from the failure's words, where they are all there is of it: what a
+    rank of a data-parallel run recorded, which its launcher writes."""
     # Through the reporter's writer: a reader that has left costs nothing, the exit code tells.
-    JsonReporter(stream)(RunFailed(error=message, traceback=trace, step=0, exit_code=code))
+    JsonReporter(stream)(RunFailed(error=message, traceback=trace, step=0, exit_code=exit_code))
 
 
 class PlainReporter:

@@ -17,11 +17,12 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cnntui.errors import EXIT_ERROR, EXIT_INTERRUPTED, CnntuiError, UsageError
-from cnntui.rank_setup_failure import set_up_message
+from cnntui.errors import EXIT_ERROR, EXIT_INTERRUPTED, UsageError
+from cnntui.rank_setup_failure import set_up_message, set_up_traceback
 from cnntui.runlog import LAUNCH_LOG, make_dir
 
 # How long a stopping rank may take to finish its batch and save last.pt before it is killed.
@@ -122,31 +123,7 @@ def launch(
     try:
         elastic_launch(config, entrypoint=sys.executable)("-m", "cnntui", *args)
     except ChildFailedError as exc:
-        set_up = set_up_failure(exc.failures)
-        if set_up is not None:
-            # Every rank sets up the same run and fails the same way, and the ranks that did
-            # not were stopped (or killed) by that: the error wins over how they ended.
-            rank, failure, message = set_up
-            if rank != 0:  # rank 0, stopped before it could say its own, has said nothing
-                if json_output:  # rank 0's `failed` line, which a script waits for
-                    from cnntui.headless import write_failure_json
-
-                    write_failure_json(CnntuiError(message, failure.exitcode))
-                print(f"cnntui: error: {message}", file=sys.stderr, flush=True)
-            return failure.exitcode
-        rank, failure = root_failure(exc.failures)
-        code = failure.exitcode
-        if rank == 0 and code > 0 and code != EXIT_INTERRUPTED:
-            # Rank 0 has said why on stderr, as a single process would (its run's error, or a
-            # traceback), and the others only stopped with it: a second line adds nothing.
-            return code
-        how = f"was killed by {failure.signal_name()}" if code < 0 else f"exited with code {code}"
-        print(
-            f"cnntui: error: rank {rank} (pid {failure.pid}) {how}; stopped all {nproc} ranks",
-            file=sys.stderr,
-            flush=True,
-        )
-        return code if code > 0 else EXIT_ERROR
+        return say_failed_launch(exc.failures, nproc, json_output)
     except SignalException as exc:
         print(f"cnntui: {exc.sigval.name}: stopped all {nproc} ranks", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -207,13 +184,61 @@ def launch_with_dashboard(
     return code
 
 
-def set_up_failure(failures: dict[int, Any]) -> tuple[int, Any, str] | None:
-    """The set-up error a failed rank recorded, rank 0's when it recorded one (it has said it
-    then), else the lowest rank's: (rank, failure, message); None when no rank recorded one."""
+def say_failed_launch(failures: dict[int, Any], nproc: int, json_output: bool) -> int:
+    """Say once why the ranks failed (torch's ProcessFailure by rank), unless a rank said it;
+    the launch's exit code. With `json_output`, a set-up failure that rank 0 could not report
+    is written as its `failed` line."""
+    from cnntui.headless import write_failed_json
+
+    set_up = first_recorded(failures, set_up_message)
+    if set_up is not None:
+        # Every rank sets up the same run and fails the same way, and the ranks that did not
+        # were stopped (or killed) by that: the error wins over how they ended.
+        rank, failure, message = set_up
+        if rank != 0:  # rank 0, stopped before it could say its own, has said nothing
+            if json_output:  # rank 0's `failed` line, which a script waits for
+                write_failed_json(message, failure.exitcode)
+            print(f"cnntui: error: {message}", file=sys.stderr, flush=True)
+        return failure.exitcode
+    rank, failure = root_failure(failures)
+    code = failure.exitcode
+    # An unexpected exception in set-up (a bug, an error cnntui does not word), unless a rank
+    # was killed: its peers' exceptions may only say that they lost it.
+    crash = first_recorded(failures, set_up_traceback) if code > 0 else None
+    if crash is not None:
+        rank, failure, trace = crash
+        if rank != 0:  # as for a set-up error: rank 0, stopped first, has said nothing
+            if json_output:
+                write_failed_json(failure.message, failure.exitcode, trace)
+            sys.stderr.write(trace)
+        same = sum(set_up_traceback(other) == trace for other in failures.values())
+        if same > 1:
+            print(f"cnntui: {same} of {nproc} ranks failed the same way", file=sys.stderr)
+        sys.stderr.flush()
+        return failure.exitcode
+    if rank == 0 and code > 0 and code != EXIT_INTERRUPTED:
+        # Rank 0 has said why on stderr, as a single process would (its run's error, or a
+        # traceback), and the others only stopped with it: a second line adds nothing.
+        return code
+    how = f"was killed by {failure.signal_name()}" if code < 0 else f"exited with code {code}"
+    print(
+        f"cnntui: error: rank {rank} (pid {failure.pid}) {how}; stopped all {nproc} ranks",
+        file=sys.stderr,
+        flush=True,
+    )
+    return code if code > 0 else EXIT_ERROR
+
+
+def first_recorded(
+    failures: dict[int, Any], read: Callable[[Any], str | None]
+) -> tuple[int, Any, str] | None:
+    """What `read` finds that a failed rank recorded of its set-up failure: rank 0's when it
+    recorded one (it has said it then), else the lowest rank's, as (rank, failure, what); None
+    when no rank recorded one."""
     for rank in sorted(failures):
-        message = set_up_message(failures[rank])
-        if message is not None:
-            return rank, failures[rank], message
+        found = read(failures[rank])
+        if found is not None:
+            return rank, failures[rank], found
     return None
 
 

@@ -86,8 +86,7 @@ def run_command(
         print("cnntui: interrupted before training started; nothing was saved", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
-        if isinstance(exc, CnntuiError):
-            leave_on_set_up_failure(exc, json_output)  # a rank of a data-parallel run leaves
+        leave_on_set_up_failure(exc, json_output)  # a rank of a data-parallel run leaves
         if json_output:  # a script reading the lines learns the outcome from them, as always
             from cnntui.headless import write_failure_json
 

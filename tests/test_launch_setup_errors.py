@@ -127,6 +127,71 @@ def test_the_set_up_error_of_the_first_rank_to_fail_is_said_once(tmp_path, faili
     assert not (tmp_path / "runs").exists()
 
 
+def test_an_unexpected_set_up_exception_is_one_traceback(tmp_path) -> None:
+    """A model with no trainable parameter: every rank's DDP refuses it, an exception cnntui
+    does not word. Each rank printed its traceback, every line behind "[rankN]: ", and with
+    rank 1 first the launcher added "rank 1 exited with code 1; stopped all 2 ranks"."""
+    model = tmp_path / "frozen.py"
+    model.write_text(
+        "import torch.nn as nn\n"
+        "def net(in_channels=1, num_classes=10):\n"
+        "    model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, num_classes))\n"
+        "    return model.requires_grad_(False)\n"
+    )
+    out = cnntui(
+        *("run", f"{model}:net", "--dataset", SYNTHETIC, "--device", "cpu"),
+        *("--runs-root", tmp_path / "runs", "--nproc", "2", "--json"),
+    )
+    assert out.returncode == 1, out.stderr
+    error = "RuntimeError: DistributedDataParallel is not needed when a module doesn't have any"
+    trace, _, rest = out.stderr.partition(f"{error} parameter that requires a gradient.\n")
+    assert trace.startswith("Traceback (most recent call last):\n") and "[rank" not in trace
+    assert trace.count("Traceback") == 1 and "in wrap_ddp" in trace
+    # Both ranks got there, or the launcher stopped one first.
+    assert rest in ("", "cnntui: 2 of 2 ranks failed the same way\n")
+    (line,) = out.stdout.splitlines()  # rank 0's `failed` line, or the launcher's for it
+    failed = json.loads(line)
+    assert (failed["event"], failed["exit_code"]) == ("failed", 1)
+    said = out.stderr[: len(out.stderr) - len(rest)]
+    assert failed["error"].startswith(error) and failed["traceback"] == said
+    assert not (tmp_path / "runs").exists()
+
+
+class RankFailure:
+    """What the launcher reads of torch's ProcessFailure: a rank that recorded `trace` in its
+    error file, or that failed otherwise."""
+
+    def __init__(self, exitcode: int, trace: str | None = None, signal: str = "") -> None:
+        self.exitcode, self.timestamp, self.pid, self._signal = exitcode, 10, 42, signal
+        self.message = "RuntimeError: boom"
+        record = {"message": self.message, "cnntui_setup": {"rank": 0, "traceback": trace}}
+        self.error_file_data = {} if trace is None else record
+
+    def signal_name(self) -> str:
+        return self._signal
+
+
+def test_the_launcher_says_a_recorded_traceback_once_with_how_many_ranks_met_it(capsys) -> None:
+    """Which ranks recorded a traceback depends on how soon the launcher stopped the others,
+    which a real launch cannot choose."""
+    from cnntui.launch import say_failed_launch
+
+    trace = "Traceback (most recent call last):\n  ...\nRuntimeError: boom\n"
+    other = trace.replace("boom", "bang")
+    # Rank 0 printed its own: the launcher adds how many failed the same way.
+    failures = {0: RankFailure(1, trace), 1: RankFailure(1, other), 2: RankFailure(1, trace)}
+    assert say_failed_launch({**failures, 3: RankFailure(1, trace)}, 4, False) == 1
+    assert capsys.readouterr().err == "cnntui: 3 of 4 ranks failed the same way\n"
+    # Rank 0 was stopped before it got there: rank 1's, as rank 0 would have said it.
+    assert say_failed_launch({0: RankFailure(130), 1: RankFailure(1, trace)}, 2, False) == 1
+    assert capsys.readouterr().err == trace
+    # A rank killed by a signal is the cause: its peer's exception may only say it lost it.
+    failures = {0: RankFailure(1, trace), 1: RankFailure(-9, signal="SIGKILL")}
+    assert say_failed_launch(failures, 2, False) == 1
+    killed = "cnntui: error: rank 1 (pid 42) was killed by SIGKILL; stopped all 2 ranks\n"
+    assert capsys.readouterr().err == killed
+
+
 def test_a_resume_naming_a_model_is_refused_before_the_launch(tmp_path) -> None:
     """resolve_config's "drop TARGET" check ran only in the ranks: each refused it."""
     run_dir = tmp_path / "run"
