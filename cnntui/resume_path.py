@@ -17,6 +17,9 @@ def check_resume_path(path: Path) -> None:
             "of an earlier run (e.g. one under runs/) or a .pt file"
         )
     if path.is_dir() and not (path / "last.pt").is_file():
+        # A run still in its first epoch has written no last.pt yet: "it is still training"
+        # is the answer, not "there is nothing to continue from".
+        check_not_in_use(path)
         best = path / "best.pt"
         raise UsageError(
             f"--resume {path}: the directory holds no last.pt to continue from "

@@ -89,3 +89,16 @@ def test_a_live_run_is_refused_before_anything_else_and_alike_with_or_without_np
             launched = cnntui(*args, *mode, "--nproc", "2", terminal=terminal)
             assert (launched.returncode, launched.stderr) == (2, single.stderr)
     assert contents(run_dir) == before
+
+
+def test_a_live_run_in_its_first_epoch_is_in_use_not_missing_its_checkpoint(tmp_path) -> None:
+    """Before its first last.pt, a live run was refused as a directory with nothing to go on
+    from, which sends the user looking for a checkpoint instead of waiting for the run."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with trained_in(run_dir):
+        refused = cnntui("run", "--resume", run_dir, "--headless")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(f"cnntui: error: {run_dir} is in use"), refused.stderr
+    unheld = cnntui("run", "--resume", run_dir, "--headless")
+    assert unheld.returncode == 2 and "holds no last.pt" in unheld.stderr
