@@ -297,7 +297,11 @@ class stop_on_signals:
             raise KeyboardInterrupt
         if signum != self.HANGUP:
             self.signalled = True
-        tell_stopping(f"\n{name}")  # after the ^C the terminal echoed
+        if launched_rank() in (None, 0):
+            # In a data-parallel run every rank gets the signal (from the terminal, or from the
+            # launcher passing it on), and the launcher says it for all of them: rank 0's line
+            # is the one that tells what happens next, once.
+            tell_stopping(f"\n{name}")  # after the ^C the terminal echoed
         self.trainer.request_stop(reason=name)
 
     def __exit__(self, *exc: object) -> None:

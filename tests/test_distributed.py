@@ -209,6 +209,7 @@ def test_sigint_stops_every_rank_and_saves_last(tmp_path):
     # Said once, in cnntui's words: torch's "Received 2 death signal, shutting down workers"
     # came before it.
     assert err.endswith("cnntui: SIGINT: stopped all 2 ranks\n") and "death signal" not in err
+    assert err.count("finishing the batch, saving last.pt") == 1  # rank 0's, not every rank's
     assert not [pid for pid in workers if alive(pid)]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "interrupted"
