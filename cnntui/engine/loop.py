@@ -71,6 +71,7 @@ class TrainingLoop:
             min_seconds=0.0 if self.config.deterministic else MIN_SECONDS_BETWEEN_SAMPLES,
         )
         self.device_monitor = DeviceMonitor(self.device)
+        self._last_device_sample = 0.0  # perf_counter time; 0: the first flush samples
         self.window = StepWindow(WINDOW_CAPACITY, self.device, list(setup.model.parameters()))
         # Totals over the whole run, the part before a resume included (as `step` is).
         self.examples = int(setup.totals.get("examples", 0))
@@ -201,7 +202,8 @@ class TrainingLoop:
             self.setup.start_batch = 0 if completed else epoch_step
 
     def stop_with_peers(self) -> bool:
-        """A rank asked to stop (a signal): every rank stops after the same step."""
+        """A rank asked to stop (a signal): every rank stops after the same step. False: the
+        epoch ends unfinished, as `train_epoch` returns it."""
         if not self.controls.stop_requested.is_set():
             self.controls.request_stop("a peer rank stopped")
         self.trainer.state = "stopping"
@@ -262,7 +264,7 @@ class TrainingLoop:
 
     def maybe_sample_device(self) -> None:
         now = time.perf_counter()
-        if now - getattr(self, "_last_device_sample", 0.0) >= self.config.device_stats_interval:
+        if now - self._last_device_sample >= self.config.device_stats_interval:
             self._last_device_sample = now
             self.emit(self.device_monitor.sample())
 
