@@ -148,6 +148,7 @@ def launch_with_dashboard(
     args = worker_args(target, preset, overrides, resume, json_output=False)
     command = [sys.executable, "-m", "cnntui", *args, "--nproc", str(nproc)]
     with open(run_dir / LAUNCH_LOG, "ab") as log:
+        this_launch_from = log.tell()  # a resumed run's launch.log holds earlier launches too
         # Its own session: a Ctrl-C in the dashboard reaches the ranks only through us.
         child = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
@@ -179,9 +180,20 @@ def launch_with_dashboard(
     code = child.returncode
     if code not in (0, EXIT_INTERRUPTED):
         print(f"cnntui: the launch ended with exit code {code}; its log:", file=sys.stderr)
-        tail = (run_dir / LAUNCH_LOG).read_text(errors="replace").splitlines()[-20:]
-        print("\n".join(tail), file=sys.stderr)
+        with open(run_dir / LAUNCH_LOG, "rb") as log:
+            log.seek(this_launch_from)
+            print(launch_log_excerpt(log.read().decode(errors="replace")), file=sys.stderr)
     return code
+
+
+def launch_log_excerpt(text: str, most: int = 200, tail: int = 20) -> str:
+    """What the terminal keeps of a failed launch's log once the dashboard has closed: from its
+    first traceback on, whole (the ranks' set-up error, said once, and what follows it), if that
+    is within the last `most` lines; otherwise the last `tail` lines. The last 20 alone cut a
+    traceback's top frames off."""
+    lines = text.splitlines()[-most:]
+    start = next((i for i, line in enumerate(lines) if line.startswith("Traceback (")), None)
+    return "\n".join(lines[start:] if start is not None else lines[-tail:])
 
 
 def say_failed_launch(failures: dict[int, Any], nproc: int, json_output: bool) -> int:

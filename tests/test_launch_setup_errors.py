@@ -127,17 +127,22 @@ def test_the_set_up_error_of_the_first_rank_to_fail_is_said_once(tmp_path, faili
     assert not (tmp_path / "runs").exists()
 
 
+# A model with no trainable parameter, which DDP refuses in every rank with an exception that
+# cnntui does not word.
+FROZEN_MODEL = (
+    "import torch.nn as nn\n"
+    "def net(in_channels=1, num_classes=10):\n"
+    "    model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, num_classes))\n"
+    "    return model.requires_grad_(False)\n"
+)
+
+
 def test_an_unexpected_set_up_exception_is_one_traceback(tmp_path) -> None:
     """A model with no trainable parameter: every rank's DDP refuses it, an exception cnntui
     does not word. Each rank printed its traceback, every line behind "[rankN]: ", and with
     rank 1 first the launcher added "rank 1 exited with code 1; stopped all 2 ranks"."""
     model = tmp_path / "frozen.py"
-    model.write_text(
-        "import torch.nn as nn\n"
-        "def net(in_channels=1, num_classes=10):\n"
-        "    model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, num_classes))\n"
-        "    return model.requires_grad_(False)\n"
-    )
+    model.write_text(FROZEN_MODEL)
     out = cnntui(
         *("run", f"{model}:net", "--dataset", SYNTHETIC, "--device", "cpu"),
         *("--runs-root", tmp_path / "runs", "--nproc", "2", "--json"),
@@ -155,6 +160,35 @@ def test_an_unexpected_set_up_exception_is_one_traceback(tmp_path) -> None:
     said = out.stderr[: len(out.stderr) - len(rest)]
     assert failed["error"].startswith(error) and failed["traceback"] == said
     assert not (tmp_path / "runs").exists()
+
+
+def test_on_a_terminal_the_unexpected_exception_is_the_whole_traceback(tmp_path) -> None:
+    """After the dashboard closed, the launcher printed launch.log's last 20 lines: the top of
+    a longer traceback, where it entered cnntui, was cut off."""
+    model = tmp_path / "frozen.py"
+    model.write_text(FROZEN_MODEL)
+    out = cnntui(
+        *("run", f"{model}:net", "--dataset", SYNTHETIC, "--device", "cpu"),
+        *("--runs-root", tmp_path / "runs", "--nproc", "2"),
+        terminal=True,
+    )
+    assert out.returncode == 1, out.stderr
+    _, _, log = out.stderr.partition("cnntui: the launch ended with exit code 1; its log:\n")
+    assert log.startswith("Traceback (most recent call last):\n"), out.stderr
+    assert log.count("Traceback") == 1 and "cnntui/cli.py" in log and "in wrap_ddp" in log
+    assert "RuntimeError: DistributedDataParallel is not needed" in log
+
+
+def test_the_launch_log_excerpt_keeps_a_traceback_whole() -> None:
+    from cnntui.launch import launch_log_excerpt
+
+    noise = [f"line {i}" for i in range(300)]
+    trace = ["Traceback (most recent call last):", *[f"  frame {i}" for i in range(40)], "E: x"]
+    assert launch_log_excerpt("\n".join([*noise, *trace, "after"])) == "\n".join([*trace, "after"])
+    assert launch_log_excerpt("\n".join(noise)) == "\n".join(noise[-20:])
+    # One too far back to be this failure's (a log of hundreds of lines since): the tail.
+    far = [*trace, *noise]
+    assert launch_log_excerpt("\n".join(far)) == "\n".join(noise[-20:])
 
 
 class RankFailure:
