@@ -92,6 +92,8 @@ def test_a_file_that_is_not_a_checkpoint_is_one_line_and_exit_2(
     case: str, command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     name, write, message = CASES[case]
+    # In a run directory: `--resume` refuses a loose file before it reads it.
+    (tmp_path / "config.json").write_text("{}")
     path = write(tmp_path / name)
     code, out, err = run_cli([*command, str(path)], monkeypatch, capsys)
     assert code == 2
@@ -108,6 +110,22 @@ def test_a_missing_checkpoint_is_a_usage_error(
     code, _, err = run_cli(["eval", str(tmp_path / "none.pt")], monkeypatch, capsys)
     assert code == 2
     assert err == f"cnntui: error: checkpoint {tmp_path / 'none.pt'} does not exist\n"
+
+
+def test_a_folder_without_last_pt_says_so_and_names_its_best_pt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """`cnntui eval /tmp` said "checkpoint /tmp/last.pt does not exist", as if the user had
+    typed that file; a run stopped in its first epoch after a best epoch has a best.pt to use."""
+    code, _, err = run_cli(["eval", str(tmp_path)], monkeypatch, capsys)
+    assert code == 2
+    assert err == (
+        f"cnntui: error: {tmp_path} holds no last.pt (a run writes it at the end of an epoch "
+        "and when it stops)\n"
+    )
+    (tmp_path / "best.pt").write_bytes(b"")
+    _, _, err = run_cli(["eval", str(tmp_path)], monkeypatch, capsys)
+    assert err.endswith(f"; {tmp_path / 'best.pt'} is its best epoch's checkpoint\n")
 
 
 def test_a_damaged_last_pt_points_to_its_runs_best_pt(

@@ -75,7 +75,13 @@ def load_checkpoint(
     file instead of read."""
     path = Path(path)
     if path.is_dir():
-        path = path / "last.pt"
+        folder, path = path, path / "last.pt"
+        if not path.is_file():
+            best = folder / "best.pt"
+            raise UsageError(
+                f"{folder} holds no last.pt (a run writes it at the end of an epoch and when it "
+                "stops)" + (f"; {best} is its best epoch's checkpoint" if best.is_file() else "")
+            )
     if not path.is_file():
         raise UsageError(f"checkpoint {path} does not exist")
     try:
