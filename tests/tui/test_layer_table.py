@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from scripted_run import health, run_started, scripted_events, until
 
 from cnntui.engine.events import LayerHealth, LayerStat
 from cnntui.tui.app import Dashboard
 from cnntui.tui.sources import ListSource
-from cnntui.tui.widgets.layers import LayerTable, spread_gaps
+from cnntui.tui.widgets.layers import COLUMN_INDEX, COLUMNS, LayerTable, shown_columns, spread_gaps
 
 WIDE, NARROW = (160, 48), (80, 24)
 
@@ -61,10 +62,9 @@ async def test_columns_widen_for_numbers_longer_than_their_first_width() -> None
         assert "-0.00123" in row.split()  # whole: 8 cells in a column that started 6 wide
 
 
-async def test_a_live_lenet_table_fits_a_120_column_terminal_without_scrolling_sideways() -> None:
-    events = scripted_events()
-    # Numbers as wide as a live LeNet's: negative means, tiny gradients, a dying layer.
-    live = LayerHealth(
+def live_lenet_health(events: list) -> LayerHealth:
+    """Numbers as wide as a live LeNet's: negative means, tiny gradients, a dead layer (4)."""
+    return LayerHealth(
         step=300,
         layers=[
             LayerStat(
@@ -75,7 +75,11 @@ async def test_a_live_lenet_table_fits_a_120_column_terminal_without_scrolling_s
         ],
         time=events[-1].time,
     )  # fmt: skip
-    app = Dashboard(ListSource([*events, live]))
+
+
+async def test_a_live_lenet_table_fits_a_120_column_terminal_without_scrolling_sideways() -> None:
+    events = scripted_events()
+    app = Dashboard(ListSource([*events, live_lenet_health(events)]))
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.query_one(LayerTable)
         assert await until(pilot, lambda: app.state.health_step == 300)
@@ -84,6 +88,37 @@ async def test_a_live_lenet_table_fits_a_120_column_terminal_without_scrolling_s
         header = screen_lines(table)[0].split()
         assert header[-2:] == ["dead", "status"]
         assert "-0.0123" in next(line for line in screen_lines(table) if line.split()[0] == "1")
+
+
+@pytest.mark.parametrize("width", [50, 58, 66], ids=lambda w: f"{w} columns")
+async def test_a_narrow_live_table_drops_columns_before_its_status(width: int) -> None:
+    events = scripted_events()
+    app = Dashboard(ListSource([*events, live_lenet_health(events)]))
+    async with app.run_test(size=(width, 24)) as pilot:
+        await pilot.press("2")  # the narrow layout's layers view
+        table = app.query_one(LayerTable)
+        assert await until(pilot, lambda: app.state.health_step == 300)
+        await pilot.pause()
+        assert not table.show_horizontal_scrollbar
+        lines = screen_lines(table)
+        assert lines[0].split()[:3] == ["Layer", "Type", "Output"]
+        assert lines[0].split()[-1] == "status"
+        assert next(line for line in lines if line.split()[0] == "4").split()[-1] == "dead"
+
+
+def test_columns_go_least_needed_first_and_layer_output_status_stay() -> None:
+    widths = [5, 9, 8, 6, 6, 6, 6, 4, 7]  # 57 columns of cells, 10 gaps
+    shown = [[COLUMNS[i].key for i in shown_columns(widths, room)] for room in (67, 66, 53, 46)]
+    assert shown == [
+        [column.key for column in COLUMNS],
+        ["name", "type", "output", "grad", "act_mean", "act_std", "dead", "status"],
+        ["name", "type", "output", "grad", "act_mean", "dead", "status"],
+        ["name", "type", "output", "grad", "dead", "status"],
+    ]
+    assert shown_columns(widths, 10) == tuple(COLUMN_INDEX[k] for k in ("name", "output", "status"))
+    # A dropped column takes its gap with it; the rest share out the room as before.
+    kept = shown_columns(widths, 60)
+    assert spread_gaps(widths, 60 + 3, kept) == [1, 1, 1, 0, 2, 2, 2, 1, 1, 1]
 
 
 def test_spare_room_goes_to_the_gaps_between_numbers_first() -> None:

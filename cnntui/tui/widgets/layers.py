@@ -46,6 +46,7 @@ COLUMNS = (
     Column("status", "status", 7),
 )
 COLUMN_INDEX = {column.key: i for i, column in enumerate(COLUMNS)}
+ALL_COLUMNS = tuple(range(len(COLUMNS)))
 FIRST_WIDTHS = [max(cell_len(column.label), column.min_width) for column in COLUMNS]
 # Spaces before every cell and after the last: at least one, two where the pane has the room.
 # The spare columns go first to the gaps between numbers, where one space reads worst. So the
@@ -57,6 +58,13 @@ GAP_PRIORITY = (
     *(COLUMN_INDEX[key] for key in ("grad", "act_mean", "act_std", "dead", "params", "status")),
     *(COLUMN_INDEX[key] for key in ("type", "output", "name")),
     len(COLUMNS),
+)
+# Where the table does not fit the pane even with one space a gap (a live LeNet under 70
+# columns), whole columns go, the least needed while training first: the status word says what
+# the health numbers would, and the parameter counts are in `cnntui shapes`. Layer, Output and
+# status always stay, so a layer's health reads without scrolling sideways down to 50 columns.
+DROP_ORDER = tuple(
+    COLUMN_INDEX[key] for key in ("params", "act_std", "act_mean", "dead", "grad", "type")
 )
 HEALTH_DIGITS = 3  # significant digits of the health numbers: trends, not exact values
 
@@ -110,6 +118,7 @@ class LayerTable(ScrollView, can_focus=True):
         self._names: list[str] = []
         self._widths = list(FIRST_WIDTHS)
         self._gaps = [MAX_GAP] * (len(COLUMNS) + 1)
+        self._shown = ALL_COLUMNS  # indices of the columns the pane has room for
         self._strips: dict[int, tuple[tuple, Strip]] = {}  # row index -> (its key, its strip)
         self._base_style = self._header_style = Style()
         # Health arrives a few times a second; the table follows it about once a second
@@ -157,11 +166,13 @@ class LayerTable(ScrollView, can_focus=True):
         self.border_subtitle = f"step {state.health_step:,}" if state.health_step else ""
 
     def _table_width(self) -> int:
-        return sum(self._widths) + sum(self._gaps)
+        return sum(self._widths[i] for i in self._shown) + sum(self._gaps)
 
     def _relayout(self) -> None:
         """New column widths or a new pane width: share out the gaps, drop the cached rows."""
-        self._gaps = spread_gaps(self._widths, self._room_for_table())
+        room = self._room_for_table()
+        self._shown = shown_columns(self._widths, room)
+        self._gaps = spread_gaps(self._widths, room, self._shown)
         self._strips.clear()
         self.virtual_size = Size(self._table_width(), len(self._rows) + 1)
         self.refresh()
@@ -208,7 +219,7 @@ class LayerTable(ScrollView, can_focus=True):
         return strip.crop_extend(scroll_x, scroll_x + self.size.width, style)
 
     def _cached_strip(self, index: int, cells: Cells, style: Style) -> Strip:
-        key = (cells, tuple(self._widths), tuple(self._gaps), style)
+        key = (cells, tuple(self._widths), tuple(self._gaps), self._shown, style)
         cached = self._strips.get(index)
         if cached is None or cached[0] != key:
             cached = (key, self._strip(cells, style))
@@ -218,7 +229,9 @@ class LayerTable(ScrollView, can_focus=True):
     def _strip(self, cells: Cells, base: Style) -> Strip:
         segments = []
         columns = zip(cells, COLUMNS, self._widths, self._gaps[:-1], strict=True)
-        for cell, column, width, gap in columns:
+        for index, (cell, column, width, gap) in enumerate(columns):
+            if index not in self._shown:
+                continue
             text = set_cell_size(cell.text, width) if cell_len(cell.text) > width else cell.text
             fill = " " * (width - cell_len(text))
             text = fill + text if column.right else text + fill
@@ -228,12 +241,26 @@ class LayerTable(ScrollView, can_focus=True):
         return Strip(segments, self._table_width())
 
 
-def spread_gaps(widths: list[int], room: int) -> list[int]:
+def shown_columns(widths: list[int], room: int) -> tuple[int, ...]:
+    """The columns a pane of `room` columns shows: all where they fit with a space before each
+    and one after the last, else without those of DROP_ORDER, in turn, until they do (or none
+    is left to drop: the table then scrolls sideways)."""
+    shown = list(ALL_COLUMNS)
+    for index in DROP_ORDER:
+        if sum(widths[i] for i in shown) + len(shown) + 1 <= room:
+            break
+        shown.remove(index)
+    return tuple(shown)
+
+
+def spread_gaps(widths: list[int], room: int, shown: tuple[int, ...] = ALL_COLUMNS) -> list[int]:
     """The spaces before each column and after the last, for columns of `widths` in a pane of
-    `room` columns: one each, and a second, in GAP_PRIORITY order, while the table still fits."""
-    gaps = [1] * (len(widths) + 1)
-    spare = room - sum(widths) - len(gaps)
-    for index in GAP_PRIORITY[: max(0, spare)]:
+    `room` columns: one each, and a second, in GAP_PRIORITY order, while the table still fits.
+    A column not `shown` has none."""
+    gaps = [1 if i in shown else 0 for i in range(len(widths))] + [1]
+    spare = room - sum(widths[i] for i in shown) - sum(gaps)
+    priority = [i for i in GAP_PRIORITY if gaps[i]]
+    for index in priority[: max(0, spare)]:
         gaps[index] = MAX_GAP
     return gaps
 
