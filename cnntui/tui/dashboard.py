@@ -190,6 +190,7 @@ class Dashboard(RunKeys, App[int]):
         charts.set_class(narrow, "-narrow")
         charts.set_class(self._layout.stacked, "-stacked")
         self.query_one("#log").set_class(narrow, "-fill")
+        self.query_one(RunHeader).set_problem_line(self._layout.problem_line)
         self.query_one(ViewBar).set_active(view)
         # The focus follows the view: a pane going out of view kept it, so the arrows scrolled a
         # hidden layer table and tab found nothing else; the pane coming in gets it.

@@ -98,8 +98,8 @@ async def cut_panes(app, pilot) -> list[str]:
     return cut
 
 
-# A failed run's header has a third line, the error: a row less for the panes.
-FAILED_RUN_SIZES = [(80, 24), (80, 14), (200, 15), (120, 30)]
+# A failed run's header has a third line, the error, from 21 rows up: a row less for the panes.
+FAILED_RUN_SIZES = [(80, 24), (80, 14), (200, 15), (120, 30), (80, 21), (80, 20)]
 RUNS = [("finished", size) for size in PANE_SIZES] + [("failed", s) for s in FAILED_RUN_SIZES]
 
 
@@ -126,6 +126,36 @@ async def test_short_terminals_show_both_charts_side_by_side(size: tuple[int, in
         screen = screen_text(app)
     chart_titles = [line for line in screen.splitlines() if "Loss" in line]
     assert len(chart_titles) == 1 and "Accuracy %" in chart_titles[0], screen
+
+
+@pytest.mark.parametrize("size", [(40, 12), (80, 14), (200, 15)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_a_short_terminal_gives_a_failed_runs_error_the_state_line(
+    size: tuple[int, int],
+) -> None:
+    app = replay_app(failing_events())
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        below_the_header = app.query_one("#dashboard").size.height
+    assert lines[1].split()[:3] == ["✖", "FAILED", "OutOfMemoryError:"], lines[1]
+    assert "1 Charts" in lines[2]  # the view bar right under a two-line header
+    assert below_the_header == size[1] - 4  # the header's two lines, the view bar, the footer
+    if size[0] == 40:
+        assert lines[1].rstrip().endswith("…"), lines[1]  # the log has it whole
+    if size[0] == 200:  # room to spare: where it failed, too
+        assert lines[1].split()[-4:] == ["epoch", "1/3", "step", "50/300"], lines[1]
+
+
+async def test_a_failed_runs_error_moves_with_the_terminals_height() -> None:
+    app = replay_app(failing_events())
+    async with app.run_test(size=(80, 24)) as pilot:
+        error = "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
+        for height, error_line in ((24, 2), (12, 1), (24, 2)):
+            await pilot.resize_terminal(80, height)
+            await pilot.pause(0.1)
+            lines = screen_text(app).splitlines()
+            assert error in lines[error_line], lines[:3]
+            assert "1 Charts" in lines[error_line + 1], lines[:3]
 
 
 @pytest.mark.parametrize("width", [40, 60, 80, 100], ids=lambda w: f"{w} columns")

@@ -42,7 +42,8 @@ def append_fitting(line: Text, parts: list[tuple[str, ...]], width: int) -> Text
 
 
 class RunHeader(Static):
-    """Two lines of run facts, a third for the error when the run failed or diverged."""
+    """Two lines of run facts, a third for the error when the run failed or diverged (on a
+    short terminal the error takes the progress facts' place on the second)."""
 
     DEFAULT_CSS = """
     RunHeader {
@@ -61,24 +62,38 @@ class RunHeader(Static):
         # watch: the run directory no run has written to yet, and how long it has been waited on
         self.awaiting: Path | None = None
         self.waited = 0.0
+        self.problem_line = True  # the error on a line of its own; cnntui/tui/layout.py
         self._state: RunState | None = None
         self._has_problem_line = False
 
     def update_from(self, state: RunState) -> None:
         self._state = state
+        self._refresh_lines()
+
+    def set_problem_line(self, own_line: bool) -> None:
+        self.problem_line = own_line
+        self._refresh_lines()
+
+    def _refresh_lines(self) -> None:
         # A relayout of the screen costs more than the repaint: ask for one only when the
         # header grows or shrinks (the problem line comes or goes).
-        has_problem_line = self._problem_line(state) is not None
+        state = self._state or RunState()
+        has_problem_line = self.problem_line and self._problem(state) is not None
         self.refresh(layout=has_problem_line != self._has_problem_line)
         self._has_problem_line = has_problem_line
 
     def render(self) -> Text:
         state = self._state or RunState()
         width = max(20, self.size.width)  # the content's width: the padding is outside it
-        lines = [self._identity_line(state, width), self._progress_line(state, width)]
-        problem = self._problem_line(state)
-        if problem is not None:
-            lines.append(problem)
+        lines = [self._identity_line(state, width)]
+        problem = self._problem(state)
+        if problem is None:
+            lines.append(self._progress_line(state, width))
+        elif self.problem_line:
+            symbol, message, style = problem
+            lines += [self._progress_line(state, width), Text(f"{symbol} {message}", style=style)]
+        else:
+            lines.append(self._badge_and_problem_line(state, problem, width))
         text = Text("\n").join(lines)
         text.no_wrap = True
         text.overflow = "ellipsis"
@@ -103,12 +118,32 @@ class RunHeader(Static):
         parts = [(f"  model {started.model}",), (f" · data {started.dataset}",), tuple(devices)]
         return append_fitting(line, parts, width)
 
-    def _progress_line(self, state: RunState, width: int) -> Text:
+    def _badge(self, state: RunState) -> Text:
         badge, style = STATE_BADGES.get(state.status, (state.status.upper(), "bold"))
         if self.quiet_for is not None:
             badge, style = QUIET_BADGE
-        line = Text()
-        line.append(badge, style=style)
+        return Text().append(badge, style=style)  # a span: Text(badge, style) would style all
+
+    def _position(self, state: RunState) -> list[tuple[str, ...]]:
+        """The epoch and the step, as parts for append_fitting."""
+        started = state.started
+        epochs = started.epochs if started else 0
+        epoch = min(state.epoch + 1, epochs) if epochs else state.epoch + 1
+        total = state.total_steps
+        steps = f"{state.step:,}/{total:,}" if total else f"{state.step:,}"
+        return [(f"  epoch {epoch}/{epochs or '?'}",), (f"  step {steps}",)]
+
+    def _badge_and_problem_line(
+        self, state: RunState, problem: tuple[str, str, str], width: int
+    ) -> Text:
+        """A short terminal's second line: the state and what went wrong, which the render's
+        ellipsis cuts where it must, then the epoch and the step where they fit whole."""
+        _, message, style = problem
+        line = self._badge(state).append(f"  {message}", style=style)
+        return append_fitting(line, self._position(state), width)
+
+    def _progress_line(self, state: RunState, width: int) -> Text:
+        line = self._badge(state)
         if self.quiet_for is not None:  # first, where a narrow terminal does not cut it off
             line.append(f"  no events for {fmt.duration(self.quiet_for)}", style="bold yellow")
         started = state.started
@@ -120,11 +155,7 @@ class RunHeader(Static):
             if line.cell_len + len(path) + len(waited) > width:
                 path = ""
             return line.append(path + waited)
-        epochs = started.epochs if started else 0
-        epoch = min(state.epoch + 1, epochs) if epochs else state.epoch + 1
-        total = state.total_steps
-        steps = f"{state.step:,}/{total:,}" if total else f"{state.step:,}"
-        append_fitting(line, [(f"  epoch {epoch}/{epochs or '?'}",), (f"  step {steps}",)], width)
+        append_fitting(line, self._position(state), width)
         tail = [(f"  elapsed {fmt.duration(state.elapsed)}",)]
         eta = state.eta if self.quiet_for is None else None  # no ETA for a run that may be dead
         if eta is not None:
@@ -144,12 +175,13 @@ class RunHeader(Static):
             line.append(f" {progress * 100:3.0f}%")
         return line.append_text(tail_text)
 
-    def _problem_line(self, state: RunState) -> Text | None:
+    def _problem(self, state: RunState) -> tuple[str, str, str] | None:
+        """What went wrong, if anything: its symbol, its message and their style."""
         if state.failure is not None:
-            return Text(f"✖ {state.failure.error}", style="bold red")
+            return "✖", state.failure.error, "bold red"
         finished = state.finished
         if finished is None or finished.status == "finished" or not finished.message:
             return None
         if finished.status == "interrupted":  # asked for (SIGTERM, q): a fact, not an error
-            return Text(f"◼ stopped: {finished.message}", style="bold yellow")
-        return Text(f"✖ {finished.message}", style="bold red")
+            return "◼", f"stopped: {finished.message}", "bold yellow"
+        return "✖", finished.message, "bold red"
