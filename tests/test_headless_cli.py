@@ -42,24 +42,31 @@ def test_json_lines_are_the_only_thing_on_stdout(tmp_path) -> None:
     assert [json.loads(line)["event"] for line in logged] == kinds
 
 
-def test_plain_lines_in_a_pipe_have_no_ansi_codes(tmp_path) -> None:
-    out = cnntui("run", "lenet", "--dataset", SYNTHETIC, "--epochs", "1",
-                 "--run-dir", str(tmp_path / "run"))  # fmt: skip
+@pytest.fixture(scope="module")
+def plain_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """One epoch told in plain lines into a pipe, given a --data-dir that generated data does not
+    read: made once for the tests that read its lines or its run (each run is seconds of torch's
+    start-up). The folder that holds --data-dir `mine` and the run directory `run`."""
+    folder = tmp_path_factory.mktemp("plain")
+    (folder / "mine").mkdir()
+    out = cnntui("run", "lenet", "--dataset", SYNTHETIC, "--epochs", "1", "--data-dir",
+                 str(folder / "mine"), "--run-dir", str(folder / "run"))  # fmt: skip
+    return folder, out
+
+
+def test_plain_lines_in_a_pipe_have_no_ansi_codes(plain_run) -> None:
+    _, out = plain_run
     assert out.returncode == 0, out.stderr
     assert "\x1b" not in out.stdout and "\x1b" not in out.stderr
     assert "epoch 1/1 | train loss" in out.stdout
     assert out.stdout.rstrip().splitlines()[-1].startswith("finished after 4 steps")  # 1,024 / 256
 
 
-def test_a_data_dir_the_run_does_not_read_is_a_warning(tmp_path) -> None:
-    (tmp_path / "mine").mkdir()
-    out = cnntui("run", "lenet", "--dataset", SYNTHETIC, "--epochs", "1", "--data-dir",
-                 str(tmp_path / "mine"), "--run-dir", str(tmp_path / "run"))  # fmt: skip
+def test_a_data_dir_the_run_does_not_read_is_a_warning(plain_run) -> None:
+    folder, out = plain_run
     assert out.returncode == 0, out.stderr
-    assert (
-        f"warning: --data-dir {tmp_path / 'mine'} is not used: {SYNTHETIC} data is generated"
-        in (out.stdout)
-    )
+    warning = f"warning: --data-dir {folder / 'mine'} is not used: {SYNTHETIC} data is generated"
+    assert warning in out.stdout
 
 
 def test_missing_data_set_is_one_message_and_exit_1(tmp_path) -> None:
@@ -144,10 +151,10 @@ def test_signals_finish_the_batch_save_and_exit_130(tmp_path, sig: signal.Signal
     assert (run_dir / "last.pt").exists()
 
 
-def test_eval_prints_accuracy_and_the_confusion_matrix(tmp_path) -> None:
-    run_dir = tmp_path / "run"
-    assert cnntui("run", "lenet", "--dataset", SYNTHETIC, "--epochs", "1", "--headless",
-                  "--run-dir", str(run_dir)).returncode == 0  # fmt: skip
+def test_eval_prints_accuracy_and_the_confusion_matrix(tmp_path, plain_run) -> None:
+    folder, first = plain_run
+    assert first.returncode == 0, first.stderr
+    run_dir = folder / "run"
     out = cnntui("eval", str(run_dir / "last.pt"), "--json", "--data-dir", str(tmp_path))
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)

@@ -5,10 +5,12 @@ launched or written, and rank 0 failing to write its run directory, told as one 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +41,19 @@ def cnntui(*args: object, wrapper: tuple[str, ...] = (), **popen) -> subprocess.
     )
 
 
+@pytest.fixture(scope="module")
+def run_at_its_max_steps(tmp_path_factory) -> Path:
+    """A one-step run that has reached its max_steps, which a resume refuses: made once (each
+    run is seconds of torch's start-up); a test resumes its own copy."""
+    run_dir = tmp_path_factory.mktemp("made") / "run"
+    first = cnntui(
+        *("run", "mlp", "--dataset", "synthetic:1x28x28:10:train=64:test=64", "-b", "64"),
+        *("--max-steps", "1", "--device", "cpu", "--headless", "--run-dir", run_dir),
+    )
+    assert first.returncode == 0, first.stderr
+    return run_dir
+
+
 def test_a_loose_checkpoint_is_refused_before_the_launch_as_without_nproc(tmp_path) -> None:
     """The ranks refused it, each with the same line, after the launcher had said "rank 1 exited
     with code 2"; on a terminal, launch.log was first written into the checkpoint's folder."""
@@ -67,14 +82,11 @@ def test_a_loose_checkpoint_is_refused_before_the_launch_as_without_nproc(tmp_pa
     assert sorted(p.name for p in checkpoint.parent.iterdir()) == before
 
 
-def test_a_resume_refused_by_its_checkpoint_is_refused_before_the_launch(tmp_path) -> None:
+def test_a_resume_refused_by_its_checkpoint_is_refused_before_the_launch(
+    tmp_path, run_at_its_max_steps
+) -> None:
     """Every rank loaded the checkpoint and refused it, each with the same line."""
-    run_dir = tmp_path / "run"
-    first = cnntui(
-        *("run", "mlp", "--dataset", "synthetic:1x28x28:10:train=64:test=64", "-b", "64"),
-        *("--max-steps", "1", "--device", "cpu", "--headless", "--run-dir", run_dir),
-    )
-    assert first.returncode == 0, first.stderr
+    run_dir = shutil.copytree(run_at_its_max_steps, tmp_path / "run")
     files = {p.name: p.read_bytes() for p in run_dir.iterdir()}
     single = cnntui("run", "--resume", run_dir, "--headless")
     assert single.returncode == 2
@@ -105,16 +117,13 @@ def test_rank_0_failing_to_write_its_run_log_is_one_error_line_and_exit_1(tmp_pa
     assert "failed at step" in out.stdout and "interrupted" not in out.stdout
 
 
-def test_the_launcher_checks_a_resume_without_reading_its_weights(tmp_path) -> None:
+def test_the_launcher_checks_a_resume_without_reading_its_weights(
+    tmp_path, run_at_its_max_steps
+) -> None:
     """The launcher loaded the whole checkpoint (weights, optimizer state) to check the resume,
     and the dashboard's launcher child loaded it again: a large model's worth of memory each,
     for a config and a step."""
-    run_dir = tmp_path / "run"
-    first = cnntui(
-        *("run", "mlp", "--dataset", "synthetic:1x28x28:10:train=64:test=64", "-b", "64"),
-        *("--max-steps", "1", "--device", "cpu", "--headless", "--run-dir", run_dir),
-    )
-    assert first.returncode == 0, first.stderr
+    run_dir = shutil.copytree(run_at_its_max_steps, tmp_path / "run")
     # The launcher's peak memory (KiB) as it refuses the resume (the run is at its max_steps).
     peak = (
         sys.executable,

@@ -21,7 +21,9 @@ def cnntui(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    run_dir = tmp_path_factory.mktemp("runs") / "j1"
+    """A one-step run, made once, in a directory that was made by hand and left empty."""
+    run_dir = tmp_path_factory.mktemp("runs") / "made-by-hand"
+    run_dir.mkdir()
     out = cnntui("run", "mlp", *ONE_STEP, "--headless", "--run-dir", str(run_dir))
     assert out.returncode == 0, out.stderr
     return run_dir, out
@@ -44,10 +46,8 @@ def test_a_run_dir_that_holds_a_run_is_refused_and_left_alone(finished_run, how)
     assert snapshot(run_dir) == before
 
 
-def test_an_empty_existing_directory_takes_a_new_run(tmp_path) -> None:
-    run_dir = tmp_path / "made-by-hand"
-    run_dir.mkdir()
-    out = cnntui("run", "mlp", *ONE_STEP, "--headless", "--run-dir", str(run_dir))
+def test_an_empty_existing_directory_takes_a_new_run(finished_run) -> None:
+    run_dir, out = finished_run
     assert out.returncode == 0, out.stderr
     assert (run_dir / "events.jsonl").exists() and (run_dir / "last.pt").exists()
 

@@ -104,19 +104,6 @@ def cnntui(*args: str) -> list[str]:
     return [sys.executable, "-m", "cnntui", *args]
 
 
-def record_a_run(workdir: Path) -> None:
-    """A one-epoch headless run under workdir/runs, for `watch` to open."""
-    recorded = subprocess.run(
-        cnntui("run", "lenet", "--dataset", "synthetic", "--epochs", "1", "--headless"),
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=STARTUP_TIMEOUT + 60,
-        env={**os.environ, "TERM": "dumb"},
-    )
-    assert recorded.returncode == 0, recorded.stderr
-
-
 def only_run_dir(root: Path) -> Path:
     runs = [p for p in (root / "runs").iterdir() if p.is_dir()]
     assert len(runs) == 1, runs
@@ -255,9 +242,9 @@ def test_ctrl_c_while_setting_up_leaves_no_run_behind(terminal: Terminal, tmp_pa
 
 
 def test_watch_newest_run_read_only_in_16_colours_without_colour(
-    terminal: Terminal, tmp_path: Path
+    terminal: Terminal, tmp_path: Path, recorded_runs: Path
 ) -> None:
-    record_a_run(tmp_path)
+    shutil.copytree(recorded_runs, tmp_path / "runs")
     terminal.start(cnntui("watch"), env={"TERM": "xterm", "NO_COLOR": "1"})
     screen = terminal.wait_for("watch", "FINISHED", "finished at step", timeout=STARTUP_TIMEOUT)
     assert only_run_dir(tmp_path).name in screen

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
-from test_tmux_dashboard import STARTUP_TIMEOUT, Terminal, cnntui, record_a_run
+from test_tmux_dashboard import STARTUP_TIMEOUT, Terminal, cnntui
 
 pytestmark = pytest.mark.e2e
 
@@ -54,8 +55,8 @@ def test_a_run_resized_from_80x24_down_to_tiny_and_back(terminal: Terminal, tmp_
     assert "Traceback" not in terminal.screen()
 
 
-def test_watch_in_a_40x12_window(terminal: Terminal, tmp_path: Path) -> None:
-    record_a_run(tmp_path)
+def test_watch_in_a_40x12_window(terminal: Terminal, tmp_path: Path, recorded_runs: Path) -> None:
+    shutil.copytree(recorded_runs, tmp_path / "runs")
     terminal.width, terminal.height = 40, 12
     terminal.start(cnntui("watch"))
     terminal.wait_for("FINISHED", "? Help  q Quit", timeout=STARTUP_TIMEOUT)
