@@ -25,8 +25,21 @@ from cnntui.errors import EXIT_ERROR, EXIT_INTERRUPTED, UsageError
 from cnntui.rank_setup_failure import set_up_message, set_up_traceback
 from cnntui.runlog import LAUNCH_LOG, make_dir
 
-# How long a stopping rank may take to finish its batch and save last.pt before it is killed.
-SHUTDOWN_TIMEOUT_S = 30
+# How long a stopping rank may take to finish its batch and save last.pt before it is killed:
+# torch's own variable, which torchrun reads too, so that a launch under either waits as long.
+SHUTDOWN_TIMEOUT_ENV = "TORCH_ELASTIC_SHUTDOWN_TIMEOUT"
+DEFAULT_SHUTDOWN_TIMEOUT_S = 30
+
+
+def shutdown_timeout() -> int:
+    """Seconds a rank asked to stop gets before it is killed: TORCH_ELASTIC_SHUTDOWN_TIMEOUT,
+    else 30. A model whose last.pt takes longer to write needs more, or loses the save."""
+    value = os.environ.get(SHUTDOWN_TIMEOUT_ENV, "").strip()
+    if not value:
+        return DEFAULT_SHUTDOWN_TIMEOUT_S
+    if not value.isdigit():
+        raise UsageError(f"{SHUTDOWN_TIMEOUT_ENV} must be a whole number of seconds, got {value!r}")
+    return int(value)
 
 
 def worker_args(
@@ -70,6 +83,7 @@ def launch_command(
 
     if nproc < 1:
         raise UsageError(f"--nproc must be at least 1, got {nproc}")
+    shutdown_timeout()  # a bad value is refused before anything is made or started
     # A single process's first checks, in its order: what every rank would refuse otherwise.
     config = resolve_config(target, preset, overrides, resume)
     overrides = dict(overrides)
@@ -118,7 +132,7 @@ def launch(
         max_restarts=0,
         monitor_interval=0.2,
         logs_specs=logs_specs,
-        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+        shutdown_timeout=shutdown_timeout(),
     )
     try:
         elastic_launch(config, entrypoint=sys.executable)("-m", "cnntui", *args)
@@ -173,7 +187,7 @@ def launch_with_dashboard(
             # The viewer left early: every rank finishes its batch, rank 0 saves last.pt.
             child.send_signal(signal.SIGINT)
             try:
-                child.wait(SHUTDOWN_TIMEOUT_S + 30)
+                child.wait(shutdown_timeout() + 30)
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()

@@ -41,8 +41,10 @@ def cli_args(values: dict[str, object]) -> list[str]:
     return [arg for key, value in values.items() for arg in ("--set", f"{key}={value}")]
 
 
-def launch(model: str, values: dict[str, object], nproc: int = 2, **popen) -> subprocess.Popen:
-    env = {**os.environ, "CNNTUI_DIST_TIMEOUT": "30"}
+def launch(
+    model: str, values: dict[str, object], nproc: int = 2, env: dict | None = None, **popen
+) -> subprocess.Popen:
+    env = {**os.environ, "CNNTUI_DIST_TIMEOUT": "30", **(env or {})}
     env.pop("WORLD_SIZE", None)
     command = [sys.executable, "-m", "cnntui", "run", model, *cli_args(values)]
     command += ["--headless", "--nproc", str(nproc)]
@@ -214,6 +216,57 @@ def test_sigint_stops_every_rank_and_saves_last(tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "interrupted"
     assert load_checkpoint(run_dir)["step"] == summary["steps"]
+
+
+def test_a_rank_stuck_at_a_signal_is_killed_after_torchs_shutdown_timeout(tmp_path) -> None:
+    """TORCH_ELASTIC_SHUTDOWN_TIMEOUT, which torchrun reads, is the time a stopping rank gets
+    to save last.pt before it is killed; the launcher fixed it at 30 s whatever it said."""
+    model = tmp_path / "stuck.py"
+    model.write_text(
+        "import os, pathlib, time\n"
+        "import torch.nn as nn\n"
+        "class Stuck(nn.Sequential):\n"
+        "    steps = 0\n"
+        "    def forward(self, x):\n"
+        "        Stuck.steps += self.training\n"
+        "        if os.environ['RANK'] == '1' and Stuck.steps > 3:  # rank 0 waits for it\n"
+        f"            pathlib.Path({str(tmp_path / 'stuck')!r}).touch()\n"
+        "            time.sleep(3600)  # a signal's handler runs; the sleep goes on\n"
+        "        return super().forward(x)\n"
+        "def net(in_channels=1, num_classes=10):\n"
+        "    return Stuck(nn.Flatten(), nn.Linear(28 * 28, num_classes))\n"
+    )
+    env = {"CNNTUI_DIST_TIMEOUT": "300", "TORCH_ELASTIC_SHUTDOWN_TIMEOUT": "2"}
+    proc = launch(f"{model}:net", settings(run_dir=str(tmp_path / "run")), env=env)
+    try:
+        wait_for((tmp_path / "stuck").exists, LAUNCH_TIMEOUT, "rank 1 stuck in a step")
+        workers = [pid for pid in descendants(proc.pid) if rank_of(pid) is not None]
+        proc.send_signal(signal.SIGINT)
+        asked = time.monotonic()
+        _, err = proc.communicate(timeout=90)
+        waited = time.monotonic() - asked
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert waited < 20, err  # 2 s and the launcher's own ending; 30 s and more before
+    assert not [pid for pid in workers if alive(pid)]
+
+
+def test_a_shutdown_timeout_that_is_not_seconds_is_refused_before_anything_starts(tmp_path):
+    env = {**os.environ, "TORCH_ELASTIC_SHUTDOWN_TIMEOUT": "30s"}
+    runs = tmp_path / "runs"
+    args = ["run", "mlp", "--headless", "--nproc", "2", "--runs-root", str(runs)]
+    out = subprocess.run(
+        [sys.executable, "-m", "cnntui", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 2
+    assert out.stderr == (
+        "cnntui: error: TORCH_ELASTIC_SHUTDOWN_TIMEOUT must be a whole number of seconds, "
+        "got '30s'\n"
+    )
+    assert not runs.exists()
 
 
 class Failure:
