@@ -297,10 +297,10 @@ class stop_on_signals:
             raise KeyboardInterrupt
         if signum != self.HANGUP:
             self.signalled = True
-        if launched_rank() in (None, 0):
-            # In a data-parallel run every rank gets the signal (from the terminal, or from the
-            # launcher passing it on), and the launcher says it for all of them: rank 0's line
-            # is the one that tells what happens next, once.
+        if launched_rank() is None or os.environ.get("LOCAL_RANK", "0") == "0":
+            # In a data-parallel run every rank of a machine gets the signal (from the terminal,
+            # or from the launcher passing it on): one line per machine, from its first rank.
+            # Under torchrun on several nodes, each node's terminal still gets its own.
             tell_stopping(f"\n{name}")  # after the ^C the terminal echoed
         self.trainer.request_stop(reason=name)
 
