@@ -64,3 +64,24 @@ def test_a_run_directory_still_being_trained_in_is_refused(short_run) -> None:
     # Once the first has ended, the directory is free again.
     assert Trainer(short_run, resume_from=run_dir, resume_overrides={"max_steps": 9}).run() == 0
     assert json.loads((run_dir / "summary.json").read_text())["steps"] == 9
+
+
+def test_a_run_in_use_is_refused_before_its_checkpoint_is_read(short_run, monkeypatch) -> None:
+    """Through the Python API the whole checkpoint was loaded first: seconds for a big model,
+    and a live run that had not written last.pt yet was refused as having none."""
+    run_dir = Path(short_run.run_dir)
+    first = Trainer(short_run, resume_from=run_dir, resume_overrides={"max_steps": 6})
+    first.setup()
+    import cnntui.engine.trainer as trainer_module
+
+    def must_not_read(path, *args, **kwargs):
+        raise AssertionError(f"read {path} of a run in use")
+
+    monkeypatch.setattr(trainer_module, "load_checkpoint", must_not_read)
+    (run_dir / "last.pt").rename(run_dir / "later.pt")  # as in its first epoch: none yet
+    second = Trainer(short_run, resume_from=run_dir, resume_overrides={"max_steps": 9})
+    with pytest.raises(UsageError, match=r"is in use: another cnntui process is still training"):
+        second.setup()
+    (run_dir / "later.pt").rename(run_dir / "last.pt")
+    monkeypatch.undo()
+    assert first.run() == 0

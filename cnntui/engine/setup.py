@@ -22,7 +22,7 @@ from cnntui.engine.fit import checked_shapes
 from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weights
 from cnntui.engine.resume import restore, resumed_config
 from cnntui.errors import UsageError
-from cnntui.resume_path import resumable_run_dir
+from cnntui.resume_path import resumed_run_dir
 from cnntui.runlog import (
     check_can_create,
     check_new_run_dir,
@@ -205,8 +205,8 @@ def prepare_run(
     write_run_dir: bool,
     resume_overrides: dict[str, Any] | None = None,
 ) -> RunSetup:
-    # A run still training there is refused first, before seconds of set-up (the Python API).
-    resume_dir = resumable_run_dir(resume_from) if resume_from is not None else None
+    # Trainer.setup has refused a run still training there, before reading its checkpoint.
+    resume_dir = resumed_run_dir(resume_from) if resume_from is not None else None
     if resume_state is not None:
         config = resumed_config(resume_state, resume_overrides or {})
     dist = distributed.context_from_env()

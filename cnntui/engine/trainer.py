@@ -36,6 +36,7 @@ from cnntui.errors import (
     describe_failure,
 )
 from cnntui.reader_gone import tell
+from cnntui.resume_path import resumable_run_dir
 from cnntui.runlog import (
     CONFIG_FILE,
     EVENTS_FILE,
@@ -114,7 +115,12 @@ class Trainer:
     def setup(self) -> RunSetup:
         """Build model, data, optimiser; create the run directory. Raises CnntuiError."""
         if self.setup_done is None:
-            resume_state = load_checkpoint(self.resume_from) if self.resume_from else None
+            resume_state = None
+            if self.resume_from:
+                # A run still training there is refused first: before the checkpoint is read
+                # (seconds for a big model), and whether or not it has written last.pt yet.
+                resumable_run_dir(self.resume_from)
+                resume_state = load_checkpoint(self.resume_from)
             setup = prepare_run(
                 self.config,
                 resume_state,
