@@ -3,6 +3,7 @@ directory. Torch-free, so that the command line checks it before torch loads."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from cnntui.errors import UsageError
@@ -20,12 +21,21 @@ def check_resume_path(path: Path) -> None:
         # A run still in its first epoch has written no last.pt yet: "it is still training"
         # is the answer, not "there is nothing to continue from".
         check_not_in_use(path)
-        best = path / "best.pt"
-        raise UsageError(
-            f"--resume {path}: the directory holds no last.pt to continue from "
-            "(a run writes it at the end of an epoch and when it stops)"
-            + (f"; --resume {best} goes on from its best epoch" if best.is_file() else "")
+        raise no_last_pt(
+            f"--resume {path}: the directory holds no last.pt to continue from",
+            path,
+            lambda best: f"--resume {best} goes on from its best epoch",
         )
+
+
+def no_last_pt(said: str, folder: Path, use_best: Callable[[Path], str]) -> UsageError:
+    """`said`, why a run directory may have none, and how `use_best` takes its best.pt when it
+    has one: for `run --resume` and `eval` alike."""
+    best = folder / "best.pt"
+    return UsageError(
+        f"{said} (a run writes it at the end of an epoch and when it stops)"
+        + (f"; {use_best(best)}" if best.is_file() else "")
+    )
 
 
 def resumable_run_dir(resume_from: Path) -> Path:

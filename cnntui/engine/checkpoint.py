@@ -77,10 +77,12 @@ def load_checkpoint(
     if path.is_dir():
         folder, path = path, path / "last.pt"
         if not path.is_file():
-            best = folder / "best.pt"
-            raise UsageError(
-                f"{folder} holds no last.pt (a run writes it at the end of an epoch and when it "
-                "stops)" + (f"; {best} is its best epoch's checkpoint" if best.is_file() else "")
+            from cnntui.resume_path import no_last_pt
+
+            raise no_last_pt(
+                f"{folder} holds no last.pt",
+                folder,
+                lambda best: f"{best} is its best epoch's checkpoint",
             )
     if not path.is_file():
         raise UsageError(f"checkpoint {path} does not exist")
