@@ -4,6 +4,7 @@ to reach it, nothing off screen."""
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from textual.containers import Vertical
 from cnntui.tui.app import Dashboard
 from cnntui.tui.screens import HelpScreen, QuitScreen, help_text
 from cnntui.tui.sources import FileSource
+from cnntui.tui.widgets.header import RunHeader
 
 # (columns, rows): the classic default, a short one, a tiny one, a very wide and short one.
 SIZES = [(80, 24), (80, 12), (60, 20), (40, 12), (200, 15), (40, 8)]
@@ -143,6 +145,38 @@ async def test_a_short_terminal_gives_a_failed_runs_error_the_state_line(
     if size[0] == 40:
         assert lines[1].rstrip().endswith("…"), lines[1]  # the log has it whole
     if size[0] == 200:  # room to spare: where it failed, too
+        assert lines[1].split()[-4:] == ["epoch", "1/3", "step", "50/300"], lines[1]
+
+
+CUDA_ERROR = (
+    "RuntimeError: CUDA error: out of memory\n"
+    "CUDA kernel errors might be asynchronously reported at some other API call, so the "
+    "stacktrace below might be incorrect.\n"
+    "For debugging consider passing CUDA_LAUNCH_BLOCKING=1."
+)
+
+
+@pytest.mark.parametrize("size", [(80, 14), (80, 24)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_a_several_line_error_shows_its_first_line_in_the_header(
+    size: tuple[int, int],
+) -> None:
+    events = failing_events()
+    events[-1] = replace(events[-1], error=CUDA_ERROR)
+    app = replay_app(events)
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: app.state.failure is not None)
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        header_rows = app.query_one(RunHeader).size.height
+        below_the_header = app.query_one("#dashboard").size.height
+    short = size[1] < 21
+    error_line = 1 if short else 2
+    assert "RuntimeError: CUDA error: out of memory" in lines[error_line], lines[:4]
+    assert "1 Charts" in lines[error_line + 1], lines[:4]  # the view bar right under it
+    assert not any("CUDA kernel errors" in line for line in lines), lines[:4]
+    assert header_rows == error_line + 1
+    assert below_the_header == size[1] - header_rows - 2  # the view bar and the footer
+    if short:  # the row kept for epoch and step
         assert lines[1].split()[-4:] == ["epoch", "1/3", "step", "50/300"], lines[1]
 
 

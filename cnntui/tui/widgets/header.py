@@ -176,12 +176,20 @@ class RunHeader(Static):
         return line.append_text(tail_text)
 
     def _problem(self, state: RunState) -> tuple[str, str, str] | None:
-        """What went wrong, if anything: its symbol, its message and their style."""
+        """What went wrong, if anything: its symbol, the first line of its message (the log has
+        it whole) and their style."""
         if state.failure is not None:
-            return "✖", state.failure.error, "bold red"
+            return "✖", first_line(state.failure.error), "bold red"
         finished = state.finished
         if finished is None or finished.status == "finished" or not finished.message:
             return None
         if finished.status == "interrupted":  # asked for (SIGTERM, q): a fact, not an error
-            return "◼", f"stopped: {finished.message}", "bold yellow"
-        return "✖", finished.message, "bold red"
+            return "◼", f"stopped: {first_line(finished.message)}", "bold yellow"
+        return "✖", first_line(finished.message), "bold red"
+
+
+def first_line(message: str) -> str:
+    """A message's first line with text. Torch's CUDA errors run to three ("...\nCUDA kernel
+    errors might be asynchronously reported...\nFor debugging consider..."): whole, they made the
+    one-line header three lines, pushing epoch and step off it, and a third line three."""
+    return next((line.strip() for line in message.splitlines() if line.strip()), "")
