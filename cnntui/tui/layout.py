@@ -12,9 +12,10 @@ NARROW_HEIGHT = 30
 CHROME_ROWS = 4  # the header's two lines, the view bar and the footer
 CHART_ROWS = 8  # the smallest chart pane worth a look: its frame, 4 rows of plot, the x axis
 CHART_COLUMNS = 30  # the same across: its frame, the y labels and about 20 columns of plot
-# A failed run's error has a header line of its own only where the panes can spare the row: on
-# a shorter terminal (40x12, 80x14) it shares the state line, cut short where it must be (the
-# log has it whole). From 21 rows up, two stacked charts still fit whole below three lines.
+# What ended a run that failed, diverged or was stopped with a message has a header line of its
+# own only where the panes can spare the row: on a shorter terminal (40x12, 80x14) it shares the
+# state line, cut short where it must be (the log has it whole). From 21 rows up, two stacked
+# charts still fit whole below three lines.
 PROBLEM_LINE_ROWS = CHROME_ROWS + 1 + 2 * CHART_ROWS
 
 

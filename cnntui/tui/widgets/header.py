@@ -42,8 +42,9 @@ def append_fitting(line: Text, parts: list[tuple[str, ...]], width: int) -> Text
 
 
 class RunHeader(Static):
-    """Two lines of run facts, a third for the error when the run failed or diverged (on a
-    short terminal the error takes the progress facts' place on the second)."""
+    """Two lines of run facts, and a third for what ended the run when it failed, diverged or
+    was stopped with a message; under 21 rows (layout.py) that message goes on the second line
+    instead, after the state and before the epoch and the step."""
 
     DEFAULT_CSS = """
     RunHeader {
