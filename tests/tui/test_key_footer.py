@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 from conftest import live_app, screen_text
+from rich.style import Style
+from rich.text import Text
 from scripted_run import FakeTrainer, until
 
 from cnntui.tui.screens import HelpScreen
-from cnntui.tui.widgets.key_footer import KeyFooter, OfferedKey, fit_keys
+from cnntui.tui.widgets.key_footer import KeyFooter, OfferedKey, append_key, fit_keys
 
 LIVE_LABELS = ("p Pause", "s Save", "e Eval", "c Confusion", "l Log-y", "? Help", "q Quit")
 
@@ -65,3 +67,14 @@ async def test_the_footer_follows_what_p_does_now(held_trainer: FakeTrainer) -> 
         await pilot.press("p")
         assert await until(pilot, lambda: "p Resume" in footer_labels(app))
         assert "p Pause" not in footer_labels(app)
+
+
+@pytest.mark.parametrize("compact", [False, True], ids=["plain", "compact"])
+def test_a_key_with_no_description_is_drawn_alone_and_counted_so(compact: bool) -> None:
+    # Textual's Footer draws such a key alone: `x`, where this drew `x ` (` x  ` plain) and
+    # counted a column more than Textual's.
+    bare, described = OfferedKey("x", "x", "", "mark"), OfferedKey("a", "a", "Alpha", "alpha")
+    for key, drawn in ((bare, "x"), (described, "a Alpha" if compact else " a Alpha ")):
+        text = append_key(Text(), key, compact, Style(), Style())
+        assert text.plain == drawn
+        assert key.width(compact) == text.cell_len + compact  # compact: the space after it

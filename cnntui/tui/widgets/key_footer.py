@@ -8,7 +8,7 @@ key groups would have silently lost the fitting below).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -16,7 +16,7 @@ from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual import events
-from textual.binding import ActiveBinding
+from textual.binding import ActiveBinding, Binding
 from textual.screen import Screen
 from textual.widget import Widget
 
@@ -35,11 +35,15 @@ class OfferedKey:
     enabled: bool = True  # False: shown dim, and a click only rings the bell
 
     def width(self, compact: bool) -> int:
-        """` k desc ` plain; `k desc` and a space after it compact (as Textual's Footer)."""
+        """The columns append_key draws, and a space after the key compact."""
+        if not self.description:
+            return cell_len(self.display) + (1 if compact else 0)
         return cell_len(self.display) + cell_len(self.description) + (2 if compact else 3)
 
 
-def offered_keys(bindings: Iterable[ActiveBinding], key_display) -> list[OfferedKey]:
+def offered_keys(
+    bindings: Iterable[ActiveBinding], key_display: Callable[[Binding], str]
+) -> list[OfferedKey]:
     """The keys to offer, in binding order: those marked `show`, one per action (p is bound
     twice, to Pause and to Resume, and check_action leaves one)."""
     keys: dict[str, OfferedKey] = {}
@@ -70,6 +74,20 @@ def fit_keys(keys: list[OfferedKey], width: int) -> tuple[list[OfferedKey], bool
             break
         kept.add(key)
     return [key for key in keys if key in kept], True  # where a wide footer has them
+
+
+def append_key(
+    text: Text, key: OfferedKey, compact: bool, key_style: Style, description_style: Style
+) -> Text:
+    """`text` and the key as Textual's Footer draws it: ` k desc ` plain, `k desc` compact, and
+    a key with no description alone. The space after a compact key is the caller's."""
+    if not key.description:
+        return text.append(key.display, key_style)
+    if compact:
+        return text.append(key.display, key_style).append(f" {key.description}", description_style)
+    return text.append(f" {key.display} ", key_style).append(
+        f"{key.description} ", description_style
+    )
 
 
 class KeyFooter(Widget):
@@ -134,12 +152,7 @@ class KeyFooter(Widget):
         text, self._spans = Text(no_wrap=True, overflow="crop"), []
         for key in keys:
             start = text.cell_len
-            if compact:
-                text.append(key.display, key_style).append(f" {key.description}", description_style)
-            else:
-                text.append(f" {key.display} ", key_style).append(
-                    f"{key.description} ", description_style
-                )
+            append_key(text, key, compact, key_style, description_style)
             if not key.enabled:
                 text.stylize(Style(dim=True), start)
             if key == self._hovered:
