@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 import pytest
+from conftest import screen_text
 from scripted_run import health, run_started, scripted_events, until
 
 from cnntui.engine.events import LayerHealth, LayerStat
 from cnntui.tui.app import Dashboard
 from cnntui.tui.sources import ListSource
-from cnntui.tui.widgets.layers import COLUMN_INDEX, COLUMNS, LayerTable, shown_columns, spread_gaps
+from cnntui.tui.widgets.layers import (
+    COLUMN_INDEX,
+    COLUMNS,
+    LayerTable,
+    shown_columns,
+    spread_gaps,
+    subtitle,
+)
 
 WIDE, NARROW = (160, 48), (80, 24)
 
@@ -90,20 +100,52 @@ async def test_a_live_lenet_table_fits_a_120_column_terminal_without_scrolling_s
         assert "-0.0123" in next(line for line in screen_lines(table) if line.split()[0] == "1")
 
 
-@pytest.mark.parametrize("width", [50, 58, 66], ids=lambda w: f"{w} columns")
-async def test_a_narrow_live_table_drops_columns_before_its_status(width: int) -> None:
+@asynccontextmanager
+async def live_lenet_table(size: tuple[int, int]):
+    """A replayed LeNet run with a live run's health numbers, its layers view open at `size`."""
     events = scripted_events()
     app = Dashboard(ListSource([*events, live_lenet_health(events)]))
-    async with app.run_test(size=(width, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await pilot.press("2")  # the narrow layout's layers view
         table = app.query_one(LayerTable)
         assert await until(pilot, lambda: app.state.health_step == 300)
         await pilot.pause()
+        yield app, table
+
+
+@pytest.mark.parametrize("width", [50, 58, 66], ids=lambda w: f"{w} columns")
+async def test_a_narrow_live_table_drops_columns_before_its_status(width: int) -> None:
+    async with live_lenet_table((width, 24)) as (_, table):
         assert not table.show_horizontal_scrollbar
         lines = screen_lines(table)
         assert lines[0].split()[:3] == ["Layer", "Type", "Output"]
         assert lines[0].split()[-1] == "status"
         assert next(line for line in lines if line.split()[0] == "4").split()[-1] == "dead"
+
+
+@pytest.mark.parametrize("width", [50, 66, 120], ids=lambda w: f"{w} columns")
+async def test_a_table_that_leaves_out_columns_says_so(width: int) -> None:
+    async with live_lenet_table((width, 40)) as (app, table):
+        header = screen_lines(table)[0]
+        hidden = sum(column.label not in header for column in COLUMNS)
+        border = table.border_subtitle
+        assert any(f" {border} ─" in line for line in screen_text(app).splitlines()), border
+    if width == 120:  # the table fits: the subtitle is the step alone
+        assert hidden == 0 and border == "step 300", border
+    else:
+        assert hidden > 0
+        assert f"{hidden} column{'s' if hidden > 1 else ''} hidden" in border, border
+        assert "widen the terminal" in border, border
+
+
+def test_the_subtitle_drops_the_step_then_the_hint_where_they_do_not_fit() -> None:
+    full = "step 300 · 3 columns hidden · widen the terminal"
+    assert subtitle("step 300", 3, len(full)) == full
+    assert subtitle("step 300", 3, len(full) - 1) == "3 columns hidden · widen the terminal"
+    assert subtitle("step 300", 1, 30) == "step 300 · 1 column hidden"
+    assert subtitle("step 300", 3, 10) == "3 columns hidden"  # Textual's ellipsis cuts it
+    assert subtitle("step 300", 0, 10) == "step 300"
+    assert subtitle("", 0, 10) == ""
 
 
 def test_columns_go_least_needed_first_and_layer_output_status_stay() -> None:

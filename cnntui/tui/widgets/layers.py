@@ -163,7 +163,7 @@ class LayerTable(ScrollView, can_focus=True):
             for index, (old, new) in enumerate(zip(old_rows, rows, strict=True)):
                 if old != new:
                     self._refresh_row(index)
-        self.border_subtitle = f"step {state.health_step:,}" if state.health_step else ""
+        self._show_subtitle()
 
     def _table_width(self) -> int:
         return sum(self._widths[i] for i in self._shown) + sum(self._gaps)
@@ -175,7 +175,15 @@ class LayerTable(ScrollView, can_focus=True):
         self._gaps = spread_gaps(self._widths, room, self._shown)
         self._strips.clear()
         self.virtual_size = Size(self._table_width(), len(self._rows) + 1)
+        self._show_subtitle()
         self.refresh()
+
+    def _show_subtitle(self) -> None:
+        state = self._state
+        step = f"step {state.health_step:,}" if state is not None and state.health_step else ""
+        hidden = len(COLUMNS) - len(self._shown)
+        # The border's corners and the spaces Textual puts around a subtitle.
+        self.border_subtitle = subtitle(step, hidden, self.size.width - 4)
 
     def _room_for_table(self) -> int:
         """The columns the table will have. Textual shows the vertical scrollbar only after the
@@ -251,6 +259,18 @@ def shown_columns(widths: list[int], room: int) -> tuple[int, ...]:
             break
         shown.remove(index)
     return tuple(shown)
+
+
+def subtitle(step: str, hidden: int, room: int) -> str:
+    """The pane's subtitle in `room` columns: the step of the health numbers, and how many
+    columns a narrow pane leaves out, which it must say: they go without a trace otherwise.
+    The longest form that fits; the step goes before the hint to widen the terminal."""
+    if not hidden:
+        return step
+    columns = f"{hidden} column{'s' if hidden > 1 else ''} hidden"
+    hint = f"{columns} · widen the terminal"
+    forms = [f"{step} · {hint}", hint, f"{step} · {columns}", columns] if step else [hint, columns]
+    return next((form for form in forms if len(form) <= room), columns)
 
 
 def spread_gaps(widths: list[int], room: int, shown: tuple[int, ...] = ALL_COLUMNS) -> list[int]:
