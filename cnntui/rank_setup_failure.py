@@ -1,7 +1,7 @@
 """A set-up error in a data-parallel run, said once: rank 0 says it, the other ranks leave
 quietly with its exit code, and every rank writes it to the error file torch's launcher gives
-it, where the launcher (cnntui.launch) reads it back. Torch-free: a rank may fail before torch
-loads.
+it, where the launcher (cnntui.launch_failure) reads it back. Torch-free: a rank may fail
+before torch loads.
 
 Every rank sets up the same run, so a bad --data-dir or model option failed on each of them
 with the same line, and a bug with the same traceback; rank 0's alone is printed, as a single

@@ -279,7 +279,7 @@ class Failure:
 
 
 def test_the_launcher_blames_the_killed_rank_not_the_first_to_exit() -> None:
-    from cnntui.launch import root_failure
+    from cnntui.launch_failure import root_failure
 
     # Rank 0 left first with an error, because its collective broke when rank 1 was killed.
     failures = {0: Failure(1, 10), 1: Failure(-9, 10, "SIGKILL")}
@@ -292,7 +292,7 @@ def test_the_launcher_blames_the_killed_rank_not_the_first_to_exit() -> None:
 
 def test_the_launcher_blames_the_earliest_second_then_the_lowest_rank() -> None:
     """Torch's timestamps are whole seconds: two ranks of one kind mostly share one."""
-    from cnntui.launch import root_failure
+    from cnntui.launch_failure import root_failure
 
     assert root_failure({0: Failure(2, 11), 1: Failure(1, 10)})[0] == 1
     assert root_failure({1: Failure(1, 10), 0: Failure(2, 10)})[0] == 0
@@ -302,7 +302,7 @@ def test_the_launcher_blames_the_earliest_second_then_the_lowest_rank() -> None:
 def test_the_launcher_blames_a_ranks_own_failure_over_the_peers_that_stopped_with_it() -> None:
     """Rank 0 failed (exit 1) and rank 1, stopped with it at the next step, exited 130 first,
     having no files to write: the launch was reported as rank 1's, and exited 130."""
-    from cnntui.launch import root_failure
+    from cnntui.launch_failure import root_failure
 
     assert root_failure({0: Failure(1, 11), 1: Failure(130, 10)})[0] == 0
     assert root_failure({0: Failure(-15, 10, "SIGTERM"), 1: Failure(3, 11)})[0] == 1

@@ -180,7 +180,7 @@ def test_on_a_terminal_the_unexpected_exception_is_the_whole_traceback(tmp_path)
 
 
 def test_the_launch_log_excerpt_keeps_a_traceback_whole() -> None:
-    from cnntui.launch import launch_log_excerpt
+    from cnntui.launch_failure import launch_log_excerpt
 
     noise = [f"line {i}" for i in range(300)]
     trace = ["Traceback (most recent call last):", *[f"  frame {i}" for i in range(40)], "E: x"]
@@ -208,7 +208,7 @@ class RankFailure:
 def test_the_launcher_says_a_recorded_traceback_once_with_how_many_ranks_met_it(capsys) -> None:
     """Which ranks recorded a traceback depends on how soon the launcher stopped the others,
     which a real launch cannot choose."""
-    from cnntui.launch import say_failed_launch
+    from cnntui.launch_failure import say_failed_launch
 
     trace = "Traceback (most recent call last):\n  ...\nRuntimeError: boom\n"
     other = trace.replace("boom", "bang")

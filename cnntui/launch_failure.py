@@ -1,0 +1,105 @@
+"""How a data-parallel launch failed, said once and in cnntui's words: which rank to blame and
+why (torch's ProcessFailure by rank, and what a rank recorded of its set-up failure), and what the
+terminal keeps of the launch's log once the dashboard has closed."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from cnntui.errors import EXIT_ERROR, EXIT_INTERRUPTED
+from cnntui.rank_setup_failure import set_up_message, set_up_traceback
+
+
+def say_failed_launch(failures: dict[int, Any], nproc: int, json_output: bool) -> int:
+    """Say once why the ranks failed (torch's ProcessFailure by rank), unless a rank said it;
+    the launch's exit code. With `json_output`, a set-up failure that rank 0 could not report
+    is written as its `failed` line."""
+    from cnntui.headless import write_failed_json
+
+    set_up = first_recorded(failures, set_up_message)
+    if set_up is not None:
+        # Every rank sets up the same run and fails the same way, and the ranks that did not
+        # were stopped (or killed) by that: the error wins over how they ended.
+        rank, failure, message = set_up
+        if rank != 0:  # rank 0, stopped before it could say its own, has said nothing
+            if json_output:  # rank 0's `failed` line, which a script waits for
+                write_failed_json(message, failure.exitcode)
+            print(f"cnntui: error: {message}", file=sys.stderr, flush=True)
+        return failure.exitcode
+    rank, failure = root_failure(failures)
+    code = failure.exitcode
+    # An unexpected exception in set-up (a bug, an error cnntui does not word), unless a rank
+    # was killed: its peers' exceptions may only say that they lost it.
+    crash = first_recorded(failures, set_up_traceback) if code > 0 else None
+    if crash is not None:
+        rank, failure, trace = crash
+        if rank != 0:  # as for a set-up error: rank 0, stopped first, has said nothing
+            if json_output:
+                write_failed_json(failure.message, failure.exitcode, trace)
+            sys.stderr.write(trace)
+        same = sum(set_up_traceback(other) == trace for other in failures.values())
+        if same > 1:
+            print(f"cnntui: {same} of {nproc} ranks failed the same way", file=sys.stderr)
+        sys.stderr.flush()
+        return failure.exitcode
+    if rank == 0 and code > 0 and code != EXIT_INTERRUPTED:
+        # Rank 0 has said why on stderr, as a single process would (its run's error, or a
+        # traceback), and the others only stopped with it: a second line adds nothing.
+        return code
+    how = f"was killed by {failure.signal_name()}" if code < 0 else f"exited with code {code}"
+    print(
+        f"cnntui: error: rank {rank} (pid {failure.pid}) {how}; stopped all {nproc} ranks",
+        file=sys.stderr,
+        flush=True,
+    )
+    return code if code > 0 else EXIT_ERROR
+
+
+def first_recorded(
+    failures: dict[int, Any], read: Callable[[Any], str | None]
+) -> tuple[int, Any, str] | None:
+    """What `read` finds that a failed rank recorded of its set-up failure: rank 0's when it
+    recorded one (it has said it then), else the lowest rank's, as (rank, failure, what); None
+    when no rank recorded one."""
+    for rank in sorted(failures):
+        found = read(failures[rank])
+        if found is not None:
+            return rank, failures[rank], found
+    return None
+
+
+def root_failure(failures: dict[int, Any]) -> tuple[int, Any]:
+    """The rank to blame: of the first kind there is, the one torch saw fail first, and of
+    those the lowest rank. Torch's time of a failure is a whole second, the one its error file
+    says or, for a rank that wrote none, the one the launcher saw it end in: ranks of one kind
+    mostly share it, and then the lowest rank is blamed. The kinds:
+
+    1. killed by a signal (SIGKILL, SIGABRT): its peers fail only after it, when a collective
+       breaks, and a rank that exits fast can be seen before the killed one it lost;
+    2. failed with a code of its own (1, 2, 3);
+    3. stopped (130) or killed by the launcher's own SIGTERM: what the others do once one
+       rank stops. When rank 0 fails (a run directory it cannot write), the other ranks stop
+       with it at the next step and, having no files to write, often exit first."""
+
+    def rank_key(item: tuple[int, Any]) -> tuple[int, float, int]:
+        rank, failure = item
+        code = failure.exitcode
+        if code < 0:
+            kind = 3 if failure.signal_name() == "SIGTERM" else 1
+        else:
+            kind = 3 if code == EXIT_INTERRUPTED else 2
+        return (kind, failure.timestamp, rank)
+
+    return min(failures.items(), key=rank_key)
+
+
+def launch_log_excerpt(text: str, most: int = 200, tail: int = 20) -> str:
+    """What the terminal keeps of a failed launch's log once the dashboard has closed: from its
+    first traceback on, whole (the ranks' set-up error, said once, and what follows it), if that
+    is within the last `most` lines; otherwise the last `tail` lines. The last 20 alone cut a
+    traceback's top frames off."""
+    lines = text.splitlines()[-most:]
+    start = next((i for i, line in enumerate(lines) if line.startswith("Traceback (")), None)
+    return "\n".join(lines[start:] if start is not None else lines[-tail:])
