@@ -95,11 +95,36 @@ def root_failure(failures: dict[int, Any]) -> tuple[int, Any]:
     return min(failures.items(), key=rank_key)
 
 
+# The line Python prints between two tracebacks of one chain (an exception raised while
+# handling another, or `raise ... from`): the traceback above it is the same failure's.
+CHAINED_EXCEPTION_LINES = (
+    "During handling of the above exception, another exception occurred:",
+    "The above exception was the direct cause of the following exception:",
+)
+
+
 def launch_log_excerpt(text: str, most: int = 200, tail: int = 20) -> str:
     """What the terminal keeps of a failed launch's log once the dashboard has closed: from its
-    first traceback on, whole (the ranks' set-up error, said once, and what follows it), if that
-    is within the last `most` lines; otherwise the last `tail` lines. The last 20 alone cut a
-    traceback's top frames off."""
+    last traceback on, whole with the tracebacks chained to it (the ranks' set-up error, said
+    once, and what follows it), if that is within the last `most` lines; otherwise the last
+    `tail` lines. The last 20 alone cut a traceback's top frames off; an earlier traceback in
+    the same launch (a warning's, a handled error's) is not how it failed."""
     lines = text.splitlines()[-most:]
-    start = next((i for i, line in enumerate(lines) if line.startswith("Traceback (")), None)
-    return "\n".join(lines[start:] if start is not None else lines[-tail:])
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (")]
+    if not starts:
+        return "\n".join(lines[-tail:])
+    start = starts[-1]
+    while (cause := chained_traceback_start(lines, start, starts)) is not None:
+        start = cause
+    return "\n".join(lines[start:])
+
+
+def chained_traceback_start(lines: list[str], start: int, starts: list[int]) -> int | None:
+    """Where the traceback that the one starting at line `start` is chained to starts (one of
+    `starts`), or None when the line above it, past blank ones, does not chain them."""
+    above = start - 1
+    while above >= 0 and not lines[above].strip():
+        above -= 1
+    if above < 0 or lines[above].rstrip() not in CHAINED_EXCEPTION_LINES:
+        return None
+    return next((i for i in reversed(starts) if i < above), None)

@@ -189,6 +189,21 @@ def test_the_launch_log_excerpt_keeps_a_traceback_whole() -> None:
     # One too far back to be this failure's (a log of hundreds of lines since): the tail.
     far = [*trace, *noise]
     assert launch_log_excerpt("\n".join(far)) == "\n".join(noise[-20:])
+    # An earlier traceback of the same launch (a warning's, a handled error's) is not how it
+    # failed: the excerpt starts at the last one, not 200 lines up.
+    earlier = ["Traceback (most recent call last):", "  warned here", "UserWarning: w"]
+    log = [*noise[:150], *earlier, *noise[150:190], *trace, "after"]
+    assert launch_log_excerpt("\n".join(log)) == "\n".join([*trace, "after"])
+    # A traceback chained to the last one, by either line Python puts between them, is the
+    # same failure's: whole, from the first of the chain.
+    cause = ["Traceback (most recent call last):", "  frame c", "KeyError: 'k'"]
+    for link in (
+        "During handling of the above exception, another exception occurred:",
+        "The above exception was the direct cause of the following exception:",
+    ):
+        chain = [*cause, "", link, "", *cause, "", link, "", *trace]
+        log = [*noise[:150], *earlier, *noise[150:160], *chain, "after"]
+        assert launch_log_excerpt("\n".join(log)) == "\n".join([*chain, "after"])
 
 
 class RankFailure:
