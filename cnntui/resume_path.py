@@ -17,10 +17,12 @@ def check_resume_path(path: Path) -> None:
             f"--resume {path}: no such run directory or checkpoint file; give the directory "
             "of an earlier run (e.g. one under runs/) or a .pt file"
         )
+    # Before anything else about the resume, and before torch loads: a run still training there
+    # is refused in an instant (also one in its first epoch, with no last.pt yet). A rank of
+    # `run --nproc` cannot see rank 0's own hold here: rank 0 takes it after DDP's first
+    # broadcast, which waits for all.
+    resumable_run_dir(path)
     if path.is_dir() and not (path / "last.pt").is_file():
-        # A run still in its first epoch has written no last.pt yet: "it is still training"
-        # is the answer, not "there is nothing to continue from".
-        check_not_in_use(path)
         raise no_last_pt(
             f"--resume {path}: the directory holds no last.pt to continue from",
             path,
@@ -42,8 +44,9 @@ def resumable_run_dir(resume_from: Path) -> Path:
     """The directory a resumed run goes on in, refused while another process trains in it;
     writes nothing.
 
-    A resume's first check after its path's, by a single process and the `run --nproc`
-    launcher alike (`run_command.resolve_config`), and by the engine before any set-up: that
+    A resume's first check after its path's, by the command line for a single process and the
+    `run --nproc` launcher alike (`check_resume_path`), and by the engine before it reads the
+    checkpoint (`Trainer.setup`): that
     the run is still going is what a user needs to hear first, and what else is wrong with the
     resume (a model named, a setting that cannot change, nothing left to train) may no longer
     be once it has ended."""

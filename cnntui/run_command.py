@@ -115,12 +115,6 @@ def resolve_config(
     """The config the command line names, after its first checks; a single process and the
     `run --nproc` launcher both start here, so that both refuse the same command the same way."""
     if resume is not None:
-        from cnntui.resume_path import resumable_run_dir
-
-        # Before anything else about the resume, and before torch loads: a run still training
-        # there is refused in an instant, not after seconds of set-up. A rank cannot see rank
-        # 0's own hold here: rank 0 takes it after DDP's first broadcast, which waits for all.
-        resumable_run_dir(resume)
         if target or preset:
             named = f"--preset {preset}" if preset else repr(target)
             raise CnntuiError(

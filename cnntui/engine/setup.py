@@ -22,7 +22,6 @@ from cnntui.engine.fit import checked_shapes
 from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weights
 from cnntui.engine.resume import restore, resumed_config
 from cnntui.errors import UsageError
-from cnntui.resume_path import resumed_run_dir
 from cnntui.runlog import (
     check_can_create,
     check_new_run_dir,
@@ -201,12 +200,12 @@ def use_cudnn_benchmark(config: RunConfig, model: nn.Module) -> bool:
 def prepare_run(
     config: RunConfig,
     resume_state: dict[str, Any] | None,
-    resume_from: Path | None,
+    resume_dir: Path | None,
     write_run_dir: bool,
     resume_overrides: dict[str, Any] | None = None,
 ) -> RunSetup:
-    # Trainer.setup has refused a run still training there, before reading its checkpoint.
-    resume_dir = resumed_run_dir(resume_from) if resume_from is not None else None
+    """The run set up: `resume_state` read from a checkpoint in `resume_dir` (which no other
+    process trains in: `Trainer.setup` checked), or a new run."""
     if resume_state is not None:
         config = resumed_config(resume_state, resume_overrides or {})
     dist = distributed.context_from_env()

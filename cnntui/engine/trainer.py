@@ -115,16 +115,16 @@ class Trainer:
     def setup(self) -> RunSetup:
         """Build model, data, optimiser; create the run directory. Raises CnntuiError."""
         if self.setup_done is None:
-            resume_state = None
+            resume_state = resume_dir = None
             if self.resume_from:
                 # A run still training there is refused first: before the checkpoint is read
                 # (seconds for a big model), and whether or not it has written last.pt yet.
-                resumable_run_dir(self.resume_from)
+                resume_dir = resumable_run_dir(self.resume_from)
                 resume_state = load_checkpoint(self.resume_from)
             setup = prepare_run(
                 self.config,
                 resume_state,
-                self.resume_from,
+                resume_dir,
                 self.write_run_dir,
                 self.resume_overrides,
             )
