@@ -9,24 +9,20 @@ from collections.abc import Callable
 from typing import Any
 
 from cnntui.errors import EXIT_ERROR, EXIT_INTERRUPTED
-from cnntui.rank_setup_failure import set_up_message, set_up_traceback
+from cnntui.rank_setup_failure import say_set_up_failure, set_up_message, set_up_traceback
 
 
 def say_failed_launch(failures: dict[int, Any], nproc: int, json_output: bool) -> int:
     """Say once why the ranks failed (torch's ProcessFailure by rank), unless a rank said it;
     the launch's exit code. With `json_output`, a set-up failure that rank 0 could not report
     is written as its `failed` line."""
-    from cnntui.headless import write_failed_json
-
     set_up = first_recorded(failures, set_up_message)
     if set_up is not None:
         # Every rank sets up the same run and fails the same way, and the ranks that did not
         # were stopped (or killed) by that: the error wins over how they ended.
         rank, failure, message = set_up
         if rank != 0:  # rank 0, stopped before it could say its own, has said nothing
-            if json_output:  # rank 0's `failed` line, which a script waits for
-                write_failed_json(message, failure.exitcode)
-            print(f"cnntui: error: {message}", file=sys.stderr, flush=True)
+            say_set_up_failure(message, failure.exitcode, None, json_output)
         return failure.exitcode
     rank, failure = root_failure(failures)
     code = failure.exitcode
@@ -36,9 +32,7 @@ def say_failed_launch(failures: dict[int, Any], nproc: int, json_output: bool) -
     if crash is not None:
         rank, failure, trace = crash
         if rank != 0:  # as for a set-up error: rank 0, stopped first, has said nothing
-            if json_output:
-                write_failed_json(failure.message, failure.exitcode, trace)
-            sys.stderr.write(trace)
+            say_set_up_failure(failure.message, failure.exitcode, trace, json_output)
         same = sum(set_up_traceback(other) == trace for other in failures.values())
         if same > 1:
             print(f"cnntui: {same} of {nproc} ranks failed the same way", file=sys.stderr)

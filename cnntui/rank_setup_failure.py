@@ -52,11 +52,7 @@ def leave_on_set_up_failure(exc: Exception, json_output: bool) -> None:
     message, code = describe_failure(exc)
     trace = None if isinstance(exc, CnntuiError) else uncaught_traceback(exc)
     if rank == 0:
-        if json_output:
-            from cnntui.headless import write_failed_json
-
-            write_failed_json(message, code, trace or "")  # all of it, as the launcher writes it
-        sys.stderr.write(f"cnntui: error: {message}\n" if trace is None else trace)
+        say_set_up_failure(message, code, trace, json_output)
     record: dict[str, Any] = {"rank": rank}
     if trace is not None:
         record["traceback"] = trace
@@ -70,6 +66,18 @@ def leave_on_set_up_failure(exc: Exception, json_output: bool) -> None:
     # Without the interpreter's teardown, which can abort in torch's native code once the
     # process group exists (cnntui.run_command.leave_rank).
     os._exit(code)
+
+
+def say_set_up_failure(message: str, code: int, trace: str | None, json_output: bool) -> None:
+    """A set-up failure said as a single process says it: with `json_output` first the `failed`
+    line a script waits for, then on stderr its line, or the traceback of an exception cnntui
+    does not word. By rank 0, or by the launcher for it when rank 0 was stopped first."""
+    if json_output:
+        from cnntui.headless import write_failed_json
+
+        write_failed_json(message, code, trace or "")
+    sys.stderr.write(f"cnntui: error: {message}\n" if trace is None else trace)
+    sys.stderr.flush()
 
 
 def uncaught_traceback(exc: BaseException) -> str:
