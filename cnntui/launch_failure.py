@@ -4,12 +4,20 @@ terminal keeps of the launch's log once the dashboard has closed."""
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from cnntui.errors import EXIT_ERROR, EXIT_INTERRUPTED
 from cnntui.rank_setup_failure import say_set_up_failure, set_up_message, set_up_traceback
+
+# How the launcher's line blaming a rank begins; launch_log_excerpt finds it in the log.
+ROOT_FAILURE_LEAD = "cnntui: error: rank "
+ROOT_FAILURE_LINE = re.compile(re.escape(ROOT_FAILURE_LEAD) + r"(\d+) \(pid \d+\) ")
+# What torch's exception hook puts before each line of a rank's uncaught exception, once the
+# process group is up (blank lines have none).
+RANK_PREFIX = "[rank{}]: "
 
 
 def say_failed_launch(failures: dict[int, Any], nproc: int, json_output: bool) -> int:
@@ -44,7 +52,7 @@ def say_failed_launch(failures: dict[int, Any], nproc: int, json_output: bool) -
         return code
     how = f"was killed by {failure.signal_name()}" if code < 0 else f"exited with code {code}"
     print(
-        f"cnntui: error: rank {rank} (pid {failure.pid}) {how}; stopped all {nproc} ranks",
+        f"{ROOT_FAILURE_LEAD}{rank} (pid {failure.pid}) {how}; stopped all {nproc} ranks",
         file=sys.stderr,
         flush=True,
     )
@@ -98,19 +106,57 @@ CHAINED_EXCEPTION_LINES = (
 
 
 def launch_log_excerpt(text: str, most: int = 200, tail: int = 20) -> str:
-    """What the terminal keeps of a failed launch's log once the dashboard has closed: from its
+    """What the terminal keeps of a failed launch's log once the dashboard has closed.
+
+    When the launcher's line blames a rank that left a traceback (torch's hook prefixes each of
+    its lines with "[rankN]: "), that rank's last traceback, whole with the tracebacks chained
+    to it, then the launcher's line: a peer that failed after it, in a collective that lost it,
+    often printed its own traceback later, which is not the cause. Otherwise from the log's
     last traceback on, whole with the tracebacks chained to it (the ranks' set-up error, said
-    once, and what follows it), if that is within the last `most` lines; otherwise the last
-    `tail` lines. The last 20 alone cut a traceback's top frames off; an earlier traceback in
-    the same launch (a warning's, a handled error's) is not how it failed."""
+    once, and what follows it). Either if it is within the last `most` lines; otherwise the
+    last `tail` lines. The last 20 alone cut a traceback's top frames off; an earlier traceback
+    in the same launch (a warning's, a handled error's) is not how it failed."""
     lines = text.splitlines()[-most:]
+    blamed = root_rank_traceback(lines)
+    if blamed is not None:
+        return "\n".join(blamed)
+    start = last_chain_start(lines)
+    if start is None:
+        return "\n".join(lines[-tail:])
+    return "\n".join(lines[start:])
+
+
+def root_rank_traceback(lines: list[str]) -> list[str] | None:
+    """The traceback chain of the rank the launcher's last line among `lines` blames, with that
+    line after it; None when no line blames a rank or that rank printed no traceback (killed by
+    a signal). Other ranks' lines between them are left out."""
+    blames = (ROOT_FAILURE_LINE.match(line) for line in reversed(lines))
+    blame = next((found for found in blames if found is not None), None)
+    if blame is None:
+        return None
+    prefix = RANK_PREFIX.format(blame.group(1))
+    own = [line for line in lines if line.startswith(prefix)]
+    start = last_chain_start([line[len(prefix) :] for line in own])
+    if start is None:
+        return None
+    chain: list[str] = []
+    for line in own[start:]:
+        # The blank lines around a link have no prefix: put back where Python printed them.
+        linked = line[len(prefix) :].rstrip() in CHAINED_EXCEPTION_LINES
+        chain.extend(["", line, ""] if linked else [line])
+    return [*chain, blame.string]
+
+
+def last_chain_start(lines: list[str]) -> int | None:
+    """Where the last traceback among `lines` starts, with those chained to it: at the first of
+    the chain. None when there is no traceback."""
     starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (")]
     if not starts:
-        return "\n".join(lines[-tail:])
+        return None
     start = starts[-1]
     while (cause := chained_traceback_start(lines, start, starts)) is not None:
         start = cause
-    return "\n".join(lines[start:])
+    return start
 
 
 def chained_traceback_start(lines: list[str], start: int, starts: list[int]) -> int | None:

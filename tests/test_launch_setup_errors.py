@@ -206,6 +206,48 @@ def test_the_launch_log_excerpt_keeps_a_traceback_whole() -> None:
         assert launch_log_excerpt("\n".join(log)) == "\n".join([*chain, "after"])
 
 
+def test_the_launch_log_excerpt_shows_the_traceback_of_the_rank_the_launcher_blames() -> None:
+    """Rank 1 crashed in training, then rank 0's collective lost it: rank 0's traceback came
+    last, and the excerpt showed it (the last lines) instead of the cause. The log as a real
+    launch writes it: torch's hook puts "[rankN]: " before each line of a rank's traceback,
+    not before the blank ones, and the launcher's line blaming rank 1 ends it."""
+    from cnntui.launch_failure import launch_log_excerpt
+
+    cause = [
+        "[rank1]: Traceback (most recent call last):",
+        '[rank1]:   File "/work/cnntui/engine/loop.py", line 210, in run_epoch',
+        "[rank1]:     batch = next(batches)",
+        "[rank1]: ValueError: a bad sample",
+        "",
+        "[rank1]: The above exception was the direct cause of the following exception:",
+        "",
+        "[rank1]: Traceback (most recent call last):",
+        '[rank1]:   File "/work/cnntui/engine/trainer.py", line 190, in run',
+        "[rank1]:     code = loop.run()",
+        "[rank1]: RuntimeError: rank 1 crashed",
+    ]
+    peer = [
+        "[rank0]: Traceback (most recent call last):",
+        '[rank0]:   File "/work/cnntui/engine/step.py", line 80, in step',
+        "[rank0]:     loss.backward()",
+        *[f"[rank0]:   frame {i}" for i in range(20)],
+        "[rank0]: RuntimeError: [../gloo/transport/tcp/pair.cc:561] Connection closed by peer",
+    ]
+    blame = "cnntui: error: rank 1 (pid 5413) exited with code 1; stopped all 2 ranks"
+    start = ["cnntui: rank 0 of 2 on cpu", "epoch 1/3 step 10 loss 2.30"]
+    log = [*start, *cause, *peer, blame]
+    assert launch_log_excerpt("\n".join(log)) == "\n".join([*cause, blame])
+    # Written at once, the ranks' lines mix: the cause's are kept, whole, the peer's left out.
+    mixed = [*start, *cause[:5], peer[0], *cause[5:9], *peer[1:5], *cause[9:], *peer[5:], blame]
+    assert launch_log_excerpt("\n".join(mixed)) == "\n".join([*cause, blame])
+    # A blamed rank that left no traceback (killed by a signal), or no line blaming one: as
+    # before, the last lines (these tracebacks are prefixed), or the last unprefixed traceback.
+    killed = [*start, *peer, blame.replace("exited with code 1", "was killed by SIGKILL")]
+    assert launch_log_excerpt("\n".join(killed)) == "\n".join(killed[-20:])
+    unblamed = [*start, *cause, *peer]
+    assert launch_log_excerpt("\n".join(unblamed)) == "\n".join(unblamed[-20:])
+
+
 class RankFailure:
     """What the launcher reads of torch's ProcessFailure: a rank that recorded `trace` in its
     error file, or that failed otherwise."""
