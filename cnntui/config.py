@@ -281,12 +281,17 @@ def read_preset(path: Path) -> dict[str, Any]:
         raise UsageError(f"preset file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        # TOML is UTF-8; tomllib lets the decoder's error through (a traceback, exit 1).
+        raise UsageError(f"{path}: not valid TOML: not UTF-8 text (byte {exc.start})") from None
 
 
 def find_preset(name: str) -> Path | None:
     """A preset by name (`lenet`) or path (`my.toml`), or None when there is no such preset."""
     if name.endswith(".toml"):
         path = Path(name).expanduser()
+        if path.is_dir():
+            raise UsageError(f"preset file {name} is a directory, not a .toml file")
         if not path.is_file():
             raise UsageError(f"preset file {name} does not exist")
         return path

@@ -153,6 +153,21 @@ def test_broken_toml_is_reported(tmp_path) -> None:
         read_preset(path)
 
 
+def test_a_preset_file_that_is_not_utf8_is_a_usage_error(tmp_path) -> None:
+    # tomllib let the UnicodeDecodeError through: a traceback and exit 1 for a user's file.
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('model = "lenet"\ndescription = "caf\xe9"\n'.encode("latin-1"))
+    with pytest.raises(UsageError, match=r"latin1\.toml: not valid TOML: not UTF-8 text"):
+        load_config("", preset=str(path))
+
+
+def test_a_preset_path_that_is_a_directory_is_not_said_to_be_missing(tmp_path) -> None:
+    folder = tmp_path / "recipes.toml"
+    folder.mkdir()
+    with pytest.raises(UsageError, match=r"recipes\.toml is a directory, not a \.toml file$"):
+        load_config("", preset=str(folder))
+
+
 def test_ints_are_accepted_for_floats_but_bools_are_not_ints() -> None:
     assert apply_settings(RunConfig(), {"lr": 1}, "x").lr == 1.0
     with pytest.raises(UsageError, match="epochs should be int"):
