@@ -112,6 +112,12 @@ class RunConfig:
             # NaN passes no range check below by failing every comparison; say so plainly.
             if isinstance(value, float) and not math.isfinite(value):
                 raise bad(key, f"must be a finite number, got {value}")
+        for key in ("run_dir", "runs_root", "data_dir"):
+            # `--run-dir "$DIR"` with DIR unset: an empty folder would quietly mean the default
+            # one (run_dir, data_dir) or the current directory (runs_root).
+            value = getattr(self, key)
+            if isinstance(value, str) and not value.strip():
+                raise bad(key, "is empty; name a folder, or leave it out for the default")
         if self.epochs < 1:
             raise bad("epochs", f"must be at least 1, got {self.epochs}")
         if self.batch_size < 1:

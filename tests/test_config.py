@@ -168,6 +168,16 @@ def test_a_preset_path_that_is_a_directory_is_not_said_to_be_missing(tmp_path) -
         load_config("", preset=str(folder))
 
 
+@pytest.mark.parametrize("key", ["run_dir", "runs_root", "data_dir"])
+def test_an_empty_folder_is_refused_not_read_as_the_default(key: str) -> None:
+    # `--run-dir "$DIR"` with DIR unset wrote the run under runs/ (--runs-root: into the
+    # current directory) and exited 0, leaving the script to look for it where it is not.
+    flag = "--" + key.replace("_", "-")
+    for value in ("", "  "):
+        with pytest.raises(UsageError, match=rf"^{flag} is empty; name a folder"):
+            load_config("lenet", None, {key: value})
+
+
 def test_ints_are_accepted_for_floats_but_bools_are_not_ints() -> None:
     assert apply_settings(RunConfig(), {"lr": 1}, "x").lr == 1.0
     with pytest.raises(UsageError, match="epochs should be int"):
