@@ -261,6 +261,15 @@ def leave_during_setup() -> None:
     os._exit(EXIT_INTERRUPTED)
 
 
+def after_echoed_ctrl_c() -> str:
+    """A line break on a terminal, where the ^C it echoed (or a progress bar) ends the current
+    line; none in a log file (`2> err.log`), whose first line would otherwise be blank."""
+    try:
+        return "\n" if sys.stderr.isatty() else ""
+    except (AttributeError, ValueError):  # no stderr, or a closed one
+        return ""
+
+
 class stop_on_signals:
     """SIGINT, SIGTERM and SIGHUP finish the batch, save last.pt and exit 130. A SIGINT or
     SIGTERM after one of those two means it: it stops at once, without saving."""
@@ -295,7 +304,7 @@ class stop_on_signals:
             # In a data-parallel run every rank of a machine gets the signal (from the terminal,
             # or from the launcher passing it on): one line per machine, from its first rank.
             # Under torchrun on several nodes, each node's terminal still gets its own.
-            tell_stopping(f"\n{name}")  # after the ^C the terminal echoed
+            tell_stopping(f"{after_echoed_ctrl_c()}{name}")
         self.trainer.request_stop(reason=name)
 
     def __exit__(self, *exc: object) -> None:

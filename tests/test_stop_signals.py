@@ -64,3 +64,11 @@ def test_a_hang_up_after_the_run_does_not_kill_the_process(saved_handlers) -> No
         pass
     assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     assert signal.getsignal(signal.SIGINT) is interrupt  # the others are as they were
+
+
+def test_the_stopping_line_starts_no_blank_line_in_a_log_file(saved_handlers, capsys) -> None:
+    # `2> err.log` (or a batch system's stderr file) began with an empty line: the line break
+    # meant for the ^C a terminal echoes.
+    with stop_on_signals(StoppableRun()):
+        signal.raise_signal(signal.SIGTERM)
+    assert capsys.readouterr().err == "SIGTERM: finishing the batch, saving last.pt ...\n"
