@@ -13,39 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from cnntui_command import LAUNCH_TIMEOUT, ROOT, cnntui
 
 from cnntui.runlog import RUN_FILES
 
-ROOT = Path(__file__).resolve().parents[1]
-LAUNCH_TIMEOUT = 240  # two torch imports and a rendezvous on a busy 2-core machine
 SYNTHETIC = "synthetic:1x28x28:10:train=64:test=64"
-
-
-def cnntui(*args: object, terminal: bool = False) -> subprocess.CompletedProcess:
-    """The real command; with `terminal`, on a pseudo-terminal, where `--nproc` shows the
-    dashboard over its launcher."""
-    env = {**os.environ, "CNNTUI_DIST_TIMEOUT": "30"}
-    env.pop("WORLD_SIZE", None)
-    command = [sys.executable, "-m", "cnntui", *map(str, args)]
-    if not terminal:
-        return subprocess.run(
-            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT
-        )
-    controller, tty = os.openpty()
-    try:
-        return subprocess.run(
-            [*command, "--exit-on-finish"],
-            cwd=ROOT,
-            env=env,
-            stdin=tty,
-            stdout=tty,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=LAUNCH_TIMEOUT,
-        )
-    finally:
-        os.close(tty)
-        os.close(controller)
 
 
 @pytest.mark.parametrize(

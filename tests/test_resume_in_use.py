@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_launch_setup_errors import cnntui
+from cnntui_command import cnntui
 
 from cnntui.config import RunConfig
 from cnntui.engine.checkpoint import load_checkpoint

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_tmux_dashboard import STARTUP_TIMEOUT, Terminal, cnntui
+from tmux_terminal import STARTUP_TIMEOUT, Terminal, cnntui
 
 pytestmark = pytest.mark.e2e
 

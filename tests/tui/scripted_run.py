@@ -1,4 +1,5 @@
-"""A deterministic LeNet run as events (fixed times, so snapshots are stable) and a fake trainer."""
+"""A deterministic LeNet run as events (fixed times, so snapshots are stable), a source handing
+them over a few at a time, and a fake trainer."""
 
 from __future__ import annotations
 
@@ -235,6 +236,20 @@ def scripted_events(
             )
         )
     return events
+
+
+class TrickleSource:
+    """Hands over a few events per drain, like a live run does."""
+
+    dropped = 0
+
+    def __init__(self, events: list[Event], per_drain: int) -> None:
+        self._events = list(events)
+        self.per_drain = per_drain
+
+    def drain(self) -> list[Event]:
+        batch, self._events = self._events[: self.per_drain], self._events[self.per_drain :]
+        return batch
 
 
 class FakeTrainer:

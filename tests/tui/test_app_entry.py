@@ -10,7 +10,7 @@ import time
 
 import pytest
 from conftest import live_app, pane_text, replay_app
-from scripted_run import FakeTrainer, scripted_events, until
+from scripted_run import FakeTrainer, TrickleSource, scripted_events, until
 
 from cnntui.tui import app as app_module
 from cnntui.tui import signals
@@ -77,8 +77,6 @@ def test_run_dashboard_hands_the_gil_back_quickly_while_it_runs(
 
 async def test_in_idle_draw_phases_the_dashboard_leaves_events_waiting() -> None:
     """bench/draw_cost.py's switch: odd wall-clock slices draw nothing, even ones catch up."""
-    from test_chart_throttle import TrickleSource
-
     # Slices of 10^9 s: we are in slice 1 (2001 to 2033), an idle one.
     app = Dashboard(
         TrickleSource(scripted_events(), per_drain=5),

@@ -9,28 +9,13 @@ from __future__ import annotations
 import itertools
 import time
 
-from scripted_run import scripted_events, until
+from scripted_run import TrickleSource, scripted_events, until
 
-from cnntui.engine.events import Event
 from cnntui.tui.dashboard import Dashboard
 from cnntui.tui.widgets.accuracy_chart import AccuracyChart
 from cnntui.tui.widgets.chart import MetricChart
 from cnntui.tui.widgets.layers import LayerTable
 from cnntui.tui.widgets.paced import MIN_REDRAW_INTERVAL, REDRAW_BUDGET, PacedRedraw
-
-
-class TrickleSource:
-    """Hands over a few events per drain, like a live run does."""
-
-    dropped = 0
-
-    def __init__(self, events: list[Event], per_drain: int) -> None:
-        self._events = list(events)
-        self.per_drain = per_drain
-
-    def drain(self) -> list[Event]:
-        batch, self._events = self._events[: self.per_drain], self._events[self.per_drain :]
-        return batch
 
 
 async def test_charts_redraw_once_a_second_and_catch_up(monkeypatch) -> None:
