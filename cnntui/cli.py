@@ -240,9 +240,9 @@ def run(
     Exit codes: 0 done, 1 error, 2 usage, 3 diverged (NaN/Inf loss), 130 interrupted.
     """
     from cnntui.config import unset_with_none
+    from cnntui.headless import failed_line_on_error
     from cnntui.run_command import run_command
 
-    overrides = unset_with_none(parse_key_values(set_))
     flags = {
         "dataset": dataset,
         "epochs": epochs,
@@ -261,13 +261,15 @@ def run(
         "run_dir": run_dir,
         "runs_root": runs_root,
     }
-    overrides.update({k: v for k, v in flags.items() if v is not None})
-    if opt:
-        overrides["model_options"] = parse_key_values(opt)
-    if resume is not None:
-        from cnntui.resume_path import check_resume_path
+    with failed_line_on_error(json_output):
+        overrides = unset_with_none(parse_key_values(set_))
+        overrides.update({k: v for k, v in flags.items() if v is not None})
+        if opt:
+            overrides["model_options"] = parse_key_values(opt)
+        if resume is not None:
+            from cnntui.resume_path import check_resume_path
 
-        check_resume_path(resume)
+            check_resume_path(resume)
     code = run_command(
         target,
         preset,

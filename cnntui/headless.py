@@ -10,6 +10,7 @@ import contextlib
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, TextIO
 
 from cnntui.engine.events import (
@@ -79,6 +80,19 @@ def write_failure_json(exc: BaseException, stream: TextIO | None = None) -> None
     message, code = describe_failure(exc)
     trace = "" if isinstance(exc, CnntuiError) else traceback.format_exc()
     write_failed_json(message, code, trace, stream)
+
+
+@contextlib.contextmanager
+def failed_line_on_error(json_output: bool) -> Iterator[None]:
+    """A `--json` run refused by the command's first checks (a malformed --set, a --resume
+    path that is not a run, --nproc's own), before any reporter exists, still ends its output
+    with the `failed` line; the error goes on up to be said on stderr."""
+    try:
+        yield
+    except CnntuiError as exc:
+        if json_output:
+            write_failure_json(exc)
+        raise
 
 
 def write_failed_json(

@@ -77,16 +77,18 @@ def launch_command(
     exit_on_finish: bool = False,
 ) -> int:
     """The `run --nproc` entry: the dashboard over a headless launcher child, or just launch."""
+    from cnntui.headless import failed_line_on_error
     from cnntui.launch_plan import discard_unstarted, plan_run_dir
     from cnntui.run_command import resolve_config
 
-    if nproc < 1:
-        raise UsageError(f"--nproc must be at least 1, got {nproc}")
-    shutdown_timeout()  # a bad value is refused before anything is made or started
-    # A single process's first checks, in its order: what every rank would refuse otherwise.
-    config = resolve_config(target, preset, overrides, resume)
-    overrides = dict(overrides)
-    run_dir, made = plan_run_dir(config, resume, overrides)
+    with failed_line_on_error(json_output):  # no rank is there yet to write it
+        if nproc < 1:
+            raise UsageError(f"--nproc must be at least 1, got {nproc}")
+        shutdown_timeout()  # a bad value is refused before anything is made or started
+        # A single process's first checks, in its order: what every rank would refuse otherwise.
+        config = resolve_config(target, preset, overrides, resume)
+        overrides = dict(overrides)
+        run_dir, made = plan_run_dir(config, resume, overrides)
     if resume is None:
         overrides["run_dir"] = str(run_dir)
     use_dashboard = not (headless or json_output) and sys.stdout.isatty() and sys.stdin.isatty()

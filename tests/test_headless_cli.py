@@ -84,8 +84,13 @@ def test_missing_data_set_is_one_message_and_exit_1(tmp_path) -> None:
     [
         (["--batch-size", "0"], "--batch-size must be at least 1, got 0", 2),
         (["--opt", "no_such_option=1"], "no_such_option", 2),
+        # Refused by the command's first checks, before any reporter: no line was written.
+        (["--set", "epochs"], "expected KEY=VALUE, got 'epochs'", 2),
+        (["--resume", "no-such-run"], "--resume no-such-run: no such run directory", 2),
+        (["--nproc", "0"], "--nproc must be at least 1, got 0", 2),
+        (["--nproc", "2", "--epochs", "0"], "--epochs must be at least 1, got 0", 2),
     ],
-    ids=["bad-flag", "bad-model-option"],
+    ids=["bad-flag", "bad-model-option", "bad-set", "bad-resume", "bad-nproc", "nproc-bad-flag"],
 )
 def test_a_json_run_that_fails_to_start_ends_with_a_failed_line(
     tmp_path, args: list[str], error: str, code: int
