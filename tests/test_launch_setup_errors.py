@@ -43,9 +43,22 @@ def test_a_set_up_error_is_said_once_and_leaves_no_run_directory(tmp_path, flags
     assert (launched.returncode, launched.stderr) == (2, single.stderr)
     assert not runs.exists()
 
-    runs.mkdir()  # one that was there stays, empty
-    launched = cnntui(*common, "--nproc", "2", "--headless")
-    assert (launched.returncode, launched.stderr) == (2, single.stderr)
+
+def test_a_set_up_error_leaves_a_runs_root_that_was_there_as_it_was(tmp_path) -> None:
+    """The launcher's run directory was left empty in it. Once, not for each set-up error of
+    the test above: both are refused by the same first checks, before a run directory is
+    planned, and each launch is seconds of start-up."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    launched = cnntui(
+        *("run", "lenet", "--dataset", SYNTHETIC, "--opt", "bogus=1", "--device", "cpu"),
+        *("--runs-root", runs, "--nproc", "2", "--headless"),
+    )
+    assert launched.returncode == 2
+    assert (
+        launched.stderr
+        == "cnntui: error: model lenet has no option bogus (options: activation, pool)\n"
+    )
     assert list(runs.iterdir()) == []
 
 
