@@ -55,13 +55,15 @@ ModelOption = Annotated[
 ]
 
 
-def parse_key_values(pairs: list[str] | None) -> dict[str, Any]:
-    """KEY=VALUE strings into a dict, values read as int, float, bool or string."""
+def parse_key_values(pairs: list[str] | None, flag: str) -> dict[str, Any]:
+    """KEY=VALUE strings given to `flag` into a dict, values read as int, float, bool or
+    string."""
     result: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
-            raise UsageError(f"expected KEY=VALUE, got {pair!r}")
+            # Named: `run` takes both --set and --opt, and the bare word alone told not which.
+            raise UsageError(f"{flag} expects KEY=VALUE, got {pair!r}")
         result[key.strip()] = _literal(raw.strip())
     return result
 
@@ -138,7 +140,7 @@ def shapes(
         dtype=dtype,
         device=device,
         num_classes=num_classes,
-        options=parse_key_values(opt),
+        options=parse_key_values(opt, "--opt"),
         json_output=json_output,
         debug=debug,
     )
@@ -262,10 +264,10 @@ def run(
         "runs_root": runs_root,
     }
     with failed_line_on_error(json_output):
-        overrides = unset_with_none(parse_key_values(set_))
+        overrides = unset_with_none(parse_key_values(set_, "--set"))
         overrides.update({k: v for k, v in flags.items() if v is not None})
         if opt:
-            overrides["model_options"] = parse_key_values(opt)
+            overrides["model_options"] = parse_key_values(opt, "--opt")
         if resume is not None:
             from cnntui.resume_path import check_resume_path
 

@@ -85,7 +85,7 @@ def test_missing_data_set_is_one_message_and_exit_1(tmp_path) -> None:
         (["--batch-size", "0"], "--batch-size must be at least 1, got 0", 2),
         (["--opt", "no_such_option=1"], "no_such_option", 2),
         # Refused by the command's first checks, before any reporter: no line was written.
-        (["--set", "epochs"], "expected KEY=VALUE, got 'epochs'", 2),
+        (["--set", "epochs"], "--set expects KEY=VALUE, got 'epochs'", 2),
         (["--resume", "no-such-run"], "--resume no-such-run: no such run directory", 2),
         (["--nproc", "0"], "--nproc must be at least 1, got 0", 2),
         (["--nproc", "2", "--epochs", "0"], "--epochs must be at least 1, got 0", 2),

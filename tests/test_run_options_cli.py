@@ -89,6 +89,8 @@ def test_resume_of_a_directory_without_last_pt_is_a_usage_error(tmp_path) -> Non
         (["--set", "epochs=none"], "--set epochs should be int, got 'none'"),
         (["--set", "epochs=ten"], "--set epochs should be int, got 'ten'"),
         (["--set", "learning_rate=0.1"], "--set: unknown key 'learning_rate'"),
+        (["--set", "epochs"], "--set expects KEY=VALUE, got 'epochs'"),
+        (["-o", "relu"], "--opt expects KEY=VALUE, got 'relu'"),
     ],
 )
 def test_a_bad_flag_is_named_as_typed_not_blamed_on_the_preset(flags, message) -> None:
