@@ -35,6 +35,11 @@ LAYER_STATUS = (
     "Layer status: [yellow]vanish[/] gradient norm < 1e-7 · [red]explode[/] > 1e3 or not finite "
     "· [magenta]dead[/] > 50% of ReLU units always zero."
 )
+# The table's border says "N columns hidden · widen the terminal"; the help says what goes first.
+LAYER_COLUMNS = (
+    "A narrow layer table hides columns, Params first, then the health numbers (its border "
+    "says how many): widen the terminal to see them."
+)
 # Below this many columns or rows the quit question's buttons do not fit side by side, framed.
 SMALL_DIALOG = (50, 14)
 
@@ -48,7 +53,7 @@ def help_text(read_only: bool, launcher: bool = False) -> str:
         lines = [READ_ONLY_NOTE, "", *key_lines([*VIEW_KEYS, QUIT_WATCH])]
     else:
         lines = key_lines([*CONTROL_KEYS, *VIEW_KEYS, QUIT_LIVE])
-    return "\n".join([*lines, "", LAYER_STATUS])
+    return "\n".join([*lines, "", LAYER_STATUS, LAYER_COLUMNS])
 
 
 def key_lines(keys: list[tuple[str, str]]) -> list[str]:

@@ -138,6 +138,21 @@ async def test_a_table_that_leaves_out_columns_says_so(width: int) -> None:
         assert "widen the terminal" in border, border
 
 
+async def test_the_help_explains_the_hidden_columns_the_border_counts() -> None:
+    """The border says "N columns hidden"; the help, opened on that screen, says which go."""
+    events = scripted_events()
+    app = Dashboard(ListSource([*events, live_lenet_health(events)]))
+    async with app.run_test(size=(50, 40)) as pilot:
+        await pilot.press("2")
+        assert await until(pilot, lambda: app.state.health_step == 300)
+        await pilot.pause()
+        assert "columns hidden" in app.query_one(LayerTable).border_subtitle
+        await pilot.press("question_mark")
+        shown = " ".join(screen_text(app).replace("█", " ").split())  # lines wrap at 50 columns
+    assert "A narrow layer table hides columns, Params first" in shown, shown
+    assert "(its border says how many): widen the terminal" in shown, shown
+
+
 def test_the_subtitle_drops_the_step_then_the_hint_where_they_do_not_fit() -> None:
     full = "step 300 · 3 columns hidden · widen the terminal"
     assert subtitle("step 300", 3, len(full)) == full
