@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
+from cnntui.tui.axis_labels import y_ticks
 from cnntui.tui.downsample import SeriesView, ema
 from cnntui.tui.plot_text import figure_text
 from cnntui.tui.state import RunState
@@ -30,10 +31,12 @@ class MetricChart(PlotextPlot):
     }
     """
     empty_text = "waiting for the first steps…"
+    log_scale = False  # a log10 y axis: the loss chart's `l` key
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._state: RunState | None = None
+        self._ys: list[float] = []  # every y the figure being drawn plots, for its tick labels
         self.pacing = PacedRedraw(self, self._redraw)  # charts follow the data about once a second
 
     def update_from(self, state: RunState) -> None:
@@ -75,8 +78,13 @@ class MetricChart(PlotextPlot):
         plt.xaxes(True, False)
         plt.yaxes(True, False)
         plt.xfrequency(max(2, min(6, width // 14)))
-        plt.yfrequency(max(2, min(5, height // 3)))
+        y_count = max(2, min(5, height // 3))
+        plt.yfrequency(y_count)
+        self._ys = []
         self.draw(state, max(8, width - Y_AXIS_WIDTH))
+        ticks = y_ticks(self._ys, y_count, self.log_scale)
+        if ticks is not None:
+            plt.yticks(*ticks)
         return self.plot_text()
 
     def plot_text(self) -> Text:
@@ -145,6 +153,7 @@ class MetricChart(PlotextPlot):
         ]
         if not points:
             return
+        self._ys += [p[1] for p in points]
         self.plt.plot(
             [p[0] for p in points], [p[1] for p in points], marker=marker, color=color, label=label
         )
