@@ -340,6 +340,7 @@ def end_from_summary(run_dir: Path, now: float | None = None) -> Event | None:
     if status == "failed":
         return RunFailed(error=message, traceback="", step=step, exit_code=code, time=written)
     if status not in ("finished", "interrupted", "diverged"):
+        # Not a RunStatus (a newer cnntui's, or garbage): not taken for the run's end.
         return None
     return RunFinished(
         status=status,

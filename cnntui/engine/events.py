@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 
 @dataclass
@@ -152,10 +152,16 @@ class LogMessage(Event):
     message: str
 
 
+# How a run ended: summary.json's "status", and a RunFinished's (any but "failed": a run that
+# failed ends with RunFailed). Said once, so that a type checker catches a misspelled one; a
+# status read back from a file (a newer cnntui's) is still any string until a reader checks it.
+RunStatus = Literal["finished", "interrupted", "diverged", "failed"]
+
+
 @dataclass
 class RunFinished(Event):
     kind: ClassVar[str] = "finished"
-    status: str  # "finished", "interrupted", "diverged"
+    status: RunStatus  # "finished", "interrupted", "diverged"
     exit_code: int
     step: int
     epoch: int  # epochs completed: also the 0-based epoch a resumed run goes on with

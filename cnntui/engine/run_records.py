@@ -12,6 +12,7 @@ import torch
 
 from cnntui import __version__
 from cnntui.engine.distributed import unwrap
+from cnntui.engine.events import RunStatus
 
 if TYPE_CHECKING:
     from cnntui.engine.loop import TrainingLoop
@@ -50,7 +51,7 @@ def checkpoint_state(loop: TrainingLoop) -> dict[str, Any]:
 
 
 def run_summary(
-    loop: TrainingLoop, status: str, code: int, duration: float, message: str
+    loop: TrainingLoop, status: RunStatus, code: int, duration: float, message: str
 ) -> dict[str, Any]:
     """What summary.json holds: how the run ended, its totals and its epochs."""
     last = loop.history[-1] if loop.history else {}

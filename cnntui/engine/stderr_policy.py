@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+from cnntui.engine.events import RunStatus
 from cnntui.errors import CnntuiError
 
 # The policies:
@@ -22,7 +23,7 @@ StderrPolicy = Literal["writes", "all", "late", "none"]
 
 def stderr_lines(
     policy: StderrPolicy,
-    status: str,
+    status: RunStatus,
     message: str,
     write_failed: bool,
     late: Sequence[CnntuiError],

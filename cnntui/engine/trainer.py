@@ -21,7 +21,7 @@ from cnntui.engine import distributed
 from cnntui.engine.checkpoint import load_checkpoint
 from cnntui.engine.control import Controls
 from cnntui.engine.divergence import Diverged
-from cnntui.engine.events import Event, RunFailed, RunFinished
+from cnntui.engine.events import Event, RunFailed, RunFinished, RunStatus
 from cnntui.engine.loop import TrainingLoop
 from cnntui.engine.resume import keep_later_last
 from cnntui.engine.run_records import run_summary
@@ -225,7 +225,7 @@ class Trainer:
     def _finish(
         self,
         loop: TrainingLoop | None,
-        status: str,
+        status: RunStatus,
         code: int,
         started: float,
         message: str,
