@@ -301,7 +301,7 @@ def eval_(
     data_dir: Annotated[
         str | None, typer.Option(metavar="<dir>", help="Folder with the data set files.")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N.")] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N, mps.")] = "auto",
     batch_size: Annotated[
         int | None,
         typer.Option(

@@ -251,3 +251,29 @@ def test_an_epoch_tally_leaves_out_paused_time_and_carries_a_resumed_epochs_part
     assert tally.seconds == pytest.approx(3.0 + 7.0 - 2.0)
     assert tally.stop() == pytest.approx(5.0)  # this process's share: the 3 s came before
     assert tally.seconds == pytest.approx(8.0)  # stopped: the clock is no longer read
+
+
+@pytest.mark.parametrize("name", ["meta", "xpu", "hpu", "nonsense"])
+def test_a_device_a_run_cannot_train_on_is_unknown(name: str) -> None:
+    # torch.device accepts meta, xpu, hpu: each failed later in the set-up with a traceback.
+    from cnntui.engine.setup import resolve_device
+
+    with pytest.raises(UsageError, match=rf"^unknown device '{name}'; use auto, cpu, cuda"):
+        resolve_device(name)
+
+
+def test_a_device_this_machine_lacks_is_a_usage_error(monkeypatch) -> None:
+    from cnntui.engine.setup import resolve_device
+
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(UsageError, match=r"^--device mps was asked for, but torch sees no MPS"):
+        resolve_device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(UsageError, match=r"^--device cuda:1: torch sees only cuda:0$"):
+        resolve_device("cuda:1")
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    with pytest.raises(UsageError, match=r"^--device cuda:4: torch sees only cuda:0 to cuda:3$"):
+        resolve_device("cuda:4")
+    assert resolve_device("cpu") == torch.device("cpu")

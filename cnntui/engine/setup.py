@@ -89,12 +89,23 @@ def resolve_device(name: str) -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+    unknown = UsageError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise UsageError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+        raise unknown from None
+    # Torch names more devices (meta, xpu, hpu, ...) than a run can train on: each failed
+    # later, deep in the set-up, with a traceback.
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise unknown
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for, but torch sees no CUDA device here")
+        raise UsageError(f"--device {name} was asked for, but torch sees no CUDA device here")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        seen = "cuda:0" if count == 1 else f"cuda:0 to cuda:{count - 1}"
+        raise UsageError(f"--device {name}: torch sees only {seen}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(f"--device {name} was asked for, but torch sees no MPS (Apple GPU) here")
     return device
 
 
