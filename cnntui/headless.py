@@ -7,6 +7,7 @@ as little as possible per event.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import time
 import traceback
@@ -116,7 +117,9 @@ class PlainReporter:
         self.stream = stream or sys.stdout
         self._out = LineWriter(self.stream, on_reader_gone)
         self.interval = interval
-        self._last = 0.0
+        # -inf, not 0: time.monotonic() counts from boot, so on a machine up for less than
+        # `interval` seconds a 0 would hold back the first progress line.
+        self._last = -math.inf
         self._epochs = 1
         self._steps_per_epoch = 1
 

@@ -49,7 +49,10 @@ def test_rich_reporter_draws_a_bar_and_keeps_the_epoch_lines() -> None:
     assert "finished after 10 steps" in text
 
 
-def test_plain_reporter_rate_limits_progress_but_not_summaries() -> None:
+def test_plain_reporter_rate_limits_progress_but_not_summaries(monkeypatch) -> None:
+    # time.monotonic() counts from boot: on a machine up for less than the interval, the first
+    # progress line must still be written.
+    monkeypatch.setattr("cnntui.headless.time.monotonic", lambda: 5.0)
     out = io.StringIO()
     reporter = PlainReporter(out, interval=3600)
     for event in events():

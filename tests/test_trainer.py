@@ -15,6 +15,7 @@ import torch
 from cnntui.engine.checkpoint import load_checkpoint
 from cnntui.engine.events import (
     CheckpointSaved,
+    DeviceStats,
     EpochSummary,
     Evaluation,
     Event,
@@ -114,6 +115,19 @@ def wait_until(predicate, what: str, worker: threading.Thread, timeout: float = 
         assert worker.is_alive(), f"the run ended while the test waited for {what}"
         assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
         time.sleep(0.01)
+
+
+def test_the_first_window_samples_the_device_on_a_just_booted_machine(
+    tiny_config, monkeypatch
+) -> None:
+    # perf_counter counts from boot on Linux: here the machine has been up for 10 ms, far less
+    # than the sampling interval, and the run's first window must still sample the device.
+    real_clock, booted = time.perf_counter, time.perf_counter() - 0.01
+    monkeypatch.setattr(time, "perf_counter", lambda: real_clock() - booted)
+    config = dataclasses.replace(tiny_config, epochs=1, device_stats_interval=3600.0)
+    code, events, _ = train(config)
+    assert code == 0
+    assert len(of(events, DeviceStats)) == 1
 
 
 def test_pause_save_and_evaluate_requests_from_another_thread(tiny_config) -> None:

@@ -7,6 +7,7 @@ read about every 100 ms. Requests from other threads are served between batches.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -71,7 +72,8 @@ class TrainingLoop:
             min_seconds=0.0 if self.config.deterministic else MIN_SECONDS_BETWEEN_SAMPLES,
         )
         self.device_monitor = DeviceMonitor(self.device)
-        self._last_device_sample = 0.0  # perf_counter time; 0: the first flush samples
+        # perf_counter time; -inf: the first flush samples (0 would not on a just-booted machine)
+        self._last_device_sample = -math.inf
         self.window = StepWindow(WINDOW_CAPACITY, self.device, list(setup.model.parameters()))
         # Totals over the whole run, the part before a resume included (as `step` is).
         self.examples = int(setup.totals.get("examples", 0))
