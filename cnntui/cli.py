@@ -128,7 +128,10 @@ def shapes(
     json_output: Annotated[bool, flag("--json", help="Print the report as JSON.")] = False,
     debug: Annotated[bool, flag("--debug", help="Show tracebacks.")] = False,
 ) -> None:
-    """Every layer's output shape, parameters and FLOPs, and where shapes stop fitting."""
+    """Every layer's output shape, parameters and FLOPs, and where shapes stop fitting.
+
+    Exit codes: 0 the input fits, 1 it does not (the table stops at that layer), 2 usage.
+    """
     from cnntui.shapes.command import shapes_command
 
     if num_classes is not None and num_classes < 1:
@@ -238,6 +241,8 @@ def run(
     debug: Annotated[bool, flag("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Train a model: a live dashboard on a terminal, progress or JSON lines otherwise.
+
+    Options left out keep the preset's values (`cnntui presets`), or a bare model's defaults.
 
     Exit codes: 0 done, 1 error, 2 usage, 3 diverged (NaN/Inf loss), 130 interrupted.
     """

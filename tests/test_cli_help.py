@@ -55,3 +55,20 @@ def test_eval_refuses_a_batch_size_under_one(tmp_path) -> None:
     result = CliRunner().invoke(app, ["eval", str(tmp_path), "-b", "0"])
     assert result.exit_code == 2
     assert "--batch-size" in result.output
+
+
+def test_run_and_shapes_help_say_where_defaults_and_exit_codes_come_from() -> None:
+    """`run --help` shows no default beside --epochs or --lr (each comes from the preset), and
+    a script calling `shapes` needs to know that 1 means the input does not fit."""
+    from typer.testing import CliRunner
+
+    def words(*args: str) -> str:
+        result = CliRunner().invoke(app, [*args, "--help"])
+        assert result.exit_code == 0
+        return " ".join(result.output.replace("│", " ").split())
+
+    run_help = words("run")
+    assert "Options left out keep the preset's values (`cnntui presets`)" in run_help
+    assert "Exit codes: 0 done, 1 error, 2 usage, 3 diverged" in run_help
+    shapes_help = words("shapes")
+    assert "Exit codes: 0 the input fits, 1 it does not" in shapes_help
