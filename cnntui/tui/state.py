@@ -84,8 +84,12 @@ class RunState:
         self.steps_per_sec: float | None = None
         self.examples_per_sec: float | None = None
         self.average_examples_per_sec: float | None = None
+        # Sums over the training windows, for the averages the throughput pane shows once no
+        # window is under way (paused, ended): the last window's figures are not "now" then.
         self.trained_seconds = 0.0
         self.trained_examples = 0.0
+        self.trained_steps = 0
+        self.data_wait_seconds = 0.0
         self.recent_rate = RecentRate()  # for the ETA
         self.data_wait: float | None = None
         self.lr: float | None = None
@@ -207,6 +211,9 @@ class RunState:
             self.trained_seconds += seconds
             self.recent_rate.add(steps, seconds)
             self.trained_examples += seconds * self.examples_per_sec
+            self.trained_steps += steps
+            if self.data_wait is not None and math.isfinite(self.data_wait):
+                self.data_wait_seconds += seconds * self.data_wait
             self.average_examples_per_sec = self.trained_examples / self.trained_seconds
         self.step = event.step
         changed = {"header", "throughput", "loss", "accuracy"}
@@ -319,7 +326,7 @@ class RunState:
             f"{event.status} at step {event.step:,} after {fmt.duration(self.elapsed)}"
             f"{best}{message} (exit code {event.exit_code})",
         )
-        return {"header", "log"}
+        return {"header", "log", "throughput"}  # no rate "now" once it has ended
 
     def _on_failed(self, event: RunFailed) -> set[str]:
         self.failure = event
@@ -327,7 +334,7 @@ class RunState:
         self.note("error", f"failed at step {event.step:,}: {event.error}")
         for line in event.traceback.rstrip().splitlines()[-TRACEBACK_LINES:]:
             self.note("error", line)
-        return {"header", "log"}
+        return {"header", "log", "throughput"}
 
     def _warn_once(self, subject: str, condition: str) -> bool:
         key = (subject, condition)

@@ -10,20 +10,33 @@ from textual.widgets import Sparkline, Static
 from cnntui.tui import format as fmt
 from cnntui.tui.state import RunState
 
+# No training window is under way: the last one's rate is not what happens now.
+WINDOWLESS = frozenset({"paused", "finished", "interrupted", "diverged", "failed"})
+
 
 def throughput_text(state: RunState) -> Text:
-    """Three short lines (a 34-column pane fits them); data wait past 20 % turns yellow."""
+    """Three short lines (a 34-column pane fits them); data wait past 20 % turns yellow.
+
+    While the run trains they are the last window's figures beside the average; paused or
+    ended, the status takes the place of the rate, and steps/s and the data wait are the run's
+    averages."""
     text = Text()
-    if state.status == "paused":  # the last window's rate is not what happens now
-        text.append("paused", style="bold yellow")
-        text.append(" · ")
-    else:
+    if state.status not in WINDOWLESS:
         text.append(f"{fmt.rate(state.examples_per_sec)}", style="bold")
         text.append(" ex/s now · ")
-    text.append(f"{fmt.rate(state.average_examples_per_sec)}", style="bold")
-    text.append(" avg\n")
-    text.append(f"{fmt.rate(state.steps_per_sec)} steps/s · lr {fmt.metric(state.lr)}\n")
-    wait = state.data_wait
+        text.append(f"{fmt.rate(state.average_examples_per_sec)}", style="bold")
+        text.append(" avg\n")
+        steps_per_sec, wait, average = state.steps_per_sec, state.data_wait, ""
+    else:
+        text.append(state.status, style="bold yellow" if state.status == "paused" else "bold")
+        text.append(" · ")
+        text.append(f"{fmt.rate(state.average_examples_per_sec)}", style="bold")
+        text.append(" ex/s avg\n")
+        seconds = state.trained_seconds
+        steps_per_sec = state.trained_steps / seconds if seconds else None
+        wait = state.data_wait_seconds / seconds if seconds else None
+        average = " avg"
+    text.append(f"{fmt.rate(steps_per_sec)} steps/s{average} · lr {fmt.metric(state.lr)}\n")
     slow = wait is not None and wait > 0.2
     text.append("waiting on data ")
     text.append(fmt.percent(wait), style="bold yellow" if slow else "bold")
@@ -59,6 +72,10 @@ class ThroughputPane(Vertical):
         yield self._sparkline
 
     def update_from(self, state: RunState) -> None:
+        if not self.is_attached:
+            # The run's end can reach a tick while the app closes (tests/tui/test_closing.py),
+            # and Static.update needs the app: there is nothing left to draw on anyway.
+            return
         # Three lines in a fixed height: a repaint, never a relayout of the screen.
         self._numbers.update(throughput_text(state), layout=False)
         self._sparkline.data = list(state.examples_per_sec_history)
