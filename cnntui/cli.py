@@ -169,7 +169,7 @@ def run(
     ] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
     optimizer: Annotated[
-        str | None, typer.Option(help="sgd, adam, adamw, rmsprop or any torch.optim class.")
+        str | None, typer.Option(help="sgd, adam, adamw, rmsprop or a torch.optim class.")
     ] = None,
     schedule: Annotated[
         str | None, typer.Option(help="constant, step, cosine or onecycle.")

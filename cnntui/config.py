@@ -65,7 +65,7 @@ class RunConfig:
     epochs: int = 10
     batch_size: int = 256
     max_steps: int | None = None  # stop after this many steps (smoke tests, benchmarks)
-    optimizer: str = "sgd"  # sgd, adam, adamw, rmsprop, or any torch.optim class name
+    optimizer: str = "sgd"  # sgd, adam, adamw, rmsprop, or a torch.optim class name
     lr: float = 0.1
     momentum: float = 0.0
     nesterov: bool = False

@@ -277,3 +277,17 @@ def test_a_device_this_machine_lacks_is_a_usage_error(monkeypatch) -> None:
     with pytest.raises(UsageError, match=r"^--device cuda:4: torch sees only cuda:0 to cuda:3$"):
         resolve_device("cuda:4")
     assert resolve_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.parametrize("name", ["LBFGS", "sparseadam"])
+def test_an_optimizer_whose_step_the_loop_cannot_make_is_refused_at_set_up(name: str) -> None:
+    # Both were built, listed as choices, then failed the run at step 0 (TypeError for LBFGS's
+    # missing closure, RuntimeError for SparseAdam's dense gradients), exit 1.
+    model = nn.Linear(4, 2)
+    config = RunConfig(optimizer=name)
+    with pytest.raises(UsageError, match=rf"^optimizer {name} cannot train here: "):
+        build_optimizer(config, model.parameters(), torch.device("cpu"))
+    with pytest.raises(UsageError) as unknown:
+        build_optimizer(RunConfig(optimizer="nope"), model.parameters(), torch.device("cpu"))
+    offered = str(unknown.value)
+    assert "NAdam" in offered and "LBFGS" not in offered and "SparseAdam" not in offered

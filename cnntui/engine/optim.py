@@ -78,6 +78,14 @@ def step_is_capturable(name: str) -> bool:
     return cls is torch.optim.SGD or "capturable" in inspect.signature(cls.__init__).parameters
 
 
+# torch.optim classes whose step the training loop cannot make: each built, then failed the
+# run at its first step (a run directory left behind, exit 1).
+UNTRAINABLE = {
+    "lbfgs": "its step needs a closure that evaluates the loss again, which the loop does not pass",
+    "sparseadam": "it takes sparse gradients only, and the models' layers make dense ones",
+}
+
+
 def _optimizer_class(name: str) -> type[torch.optim.Optimizer]:
     candidates = {
         attr.lower(): getattr(torch.optim, attr)
@@ -85,7 +93,13 @@ def _optimizer_class(name: str) -> type[torch.optim.Optimizer]:
         if isinstance(getattr(torch.optim, attr), type)
         and issubclass(getattr(torch.optim, attr), torch.optim.Optimizer)
         and getattr(torch.optim, attr) is not torch.optim.Optimizer
+        and attr.lower() not in UNTRAINABLE
     }
+    if name.lower() in UNTRAINABLE:
+        raise UsageError(
+            f"optimizer {name} cannot train here: {UNTRAINABLE[name.lower()]}; use sgd, adam, "
+            "adamw, rmsprop or another torch.optim class"
+        )
     cls = candidates.get(name.lower())
     if cls is None:
         raise UsageError(
