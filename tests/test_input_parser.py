@@ -79,6 +79,16 @@ def test_rejections_are_one_line_usage_errors(text: str, words: str) -> None:
     assert "\n" not in message
 
 
+def test_a_cut_short_shape_for_a_flattening_net_names_its_features_too() -> None:
+    # For an MLP, 1x100 is most likely N x features; the message offered the image shape alone.
+    with pytest.raises(UsageError) as raised:
+        parse_input_shape("1x100", LENET_INPUT, takes_features=True)
+    assert str(raised.value).endswith("e.g. 1x1x28x28, or 1x784 (N x its input features)")
+    with pytest.raises(UsageError) as raised:
+        parse_input_shape("1x100", LENET_INPUT)
+    assert str(raised.value).endswith("e.g. 1x1x28x28")
+
+
 @pytest.mark.parametrize(
     "text", ["1x28x28x", "28xx28", "x28x28", "1x1x", "1xx28", "1,,28", "1, ,28", "(1, 1, 28,)"]
 )

@@ -98,6 +98,9 @@ def _expand(
         # "1x1" is far more often a full shape cut short than a one-pixel image.
         read_as = "a square side" if len(sizes) == 1 else "HxW"
         example = _spell((1, *default_input))
+        if takes_features:
+            # `mlp --input 1x100` means N x features: say how many the net takes.
+            example += f", or 1x{math.prod(default_input)} (N x its input features)"
         raise UsageError(
             f"bad --input {text!r}: {_COUNT_WORDS[len(sizes)]} read as {read_as}, and a side of 1 "
             f"looks like a shape cut short; give every dimension, e.g. {example}"
