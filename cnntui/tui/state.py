@@ -111,6 +111,9 @@ class RunState:
         # The step a manual save wrote last.pt at during the pause the trainer reports now:
         # nothing changes while paused, so the trainer skips another save, without an event.
         self.saved_while_paused: int | None = None
+        # (elapsed, time) of the run's last step, or its start: what log lines are timed by.
+        self._clock: tuple[float, float | None] = (0.0, None)
+        self._event_time: float | None = None  # `time` of the event `apply` is folding
 
     # -- derived values for the header ------------------------------------------------------
 
@@ -153,7 +156,9 @@ class RunState:
         for event in events:
             handler = getattr(self, f"_on_{event.kind}", None)
             if handler is not None:
+                self._event_time = as_float(event.time)
                 changed |= handler(event)
+        self._event_time = None
         return changed
 
     def set_status(self, status: str) -> set[str]:
@@ -164,10 +169,19 @@ class RunState:
         return {"header", "throughput"}  # the throughput pane says "paused" rather than a rate
 
     def note(self, level: str, text: str) -> set[str]:
-        """Add a line to the log pane."""
-        self.log.append(LogLine(self.elapsed, level, text))
+        """Add a line to the log pane, at the time of the event being folded, if any."""
+        self.log.append(LogLine(self._log_time(), level, text))
         self.log_total += 1
         return {"log"}
+
+    def _log_time(self) -> float:
+        """The run's clock when the event being folded was written: the last step's elapsed
+        time plus the seconds since. Between steps (a pause, an evaluation) `elapsed` stands
+        still: a resume after a minute's pause was logged at the minute it paused."""
+        since, (elapsed, at) = self._event_time, self._clock
+        if since is None or at is None:
+            return self.elapsed
+        return elapsed + max(0.0, since - at)
 
     def _on_run_started(self, event: RunStarted) -> set[str]:
         if self.started is not None:
@@ -179,6 +193,7 @@ class RunState:
                 self._reset()
         self.started = event
         self.status = "running"
+        self._clock = (0.0, as_float(event.time))
         self.step = event.start_step
         self.epoch = event.start_step // event.steps_per_epoch if event.steps_per_epoch else 0
         self.layers = rows_from_shapes(event.shapes)
@@ -195,6 +210,7 @@ class RunState:
     def _on_step(self, event: StepMetrics) -> set[str]:
         self.epoch, self.epoch_step = event.epoch, event.epoch_step
         self.elapsed = as_float(event.elapsed) or self.elapsed
+        self._clock = (self.elapsed, as_float(event.time))
         self.lr = as_float(event.lr)
         self.steps_per_sec = as_float(event.steps_per_sec)
         self.examples_per_sec = as_float(event.examples_per_sec)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from scripted_run import failing_events, lenet_shapes, run_started, scripted_events
+from scripted_run import T0, failing_events, lenet_shapes, run_started, scripted_events
 
 from cnntui.engine.events import (
     LayerHealth,
     LayerStat,
+    LogMessage,
     RunFinished,
     RunStarted,
     StateChanged,
@@ -171,6 +172,27 @@ def test_state_changes_update_status_and_log() -> None:
     assert state.apply([StateChanged(state="paused", step=7)]) == {"header", "throughput", "log"}
     assert state.status == "paused" and state.log[-1].text == "paused at step 7"
     assert state.apply([StateChanged(state="paused", step=7)]) == set()
+
+
+def test_log_lines_are_timed_by_their_events_not_the_last_step() -> None:
+    """No step comes during a pause or an evaluation, so the run's elapsed time stands still:
+    the time since the last step, by the events' own clock, is added to it."""
+    state = RunState()
+    state.apply([run_started()])  # at T0
+    step = StepMetrics(
+        step=10, epoch=0, epoch_step=10, loss=2.0, accuracy=0.1, lr=0.9, examples_per_sec=2560.0,
+        steps_per_sec=10.0, data_wait=0.0, examples=2560, elapsed=22.0, time=T0 + 22.5,
+    )  # fmt: skip
+    state.apply([step, StateChanged(state="paused", step=10, time=T0 + 23.0)])
+    state.apply([StateChanged(state="running", step=10, time=T0 + 48.5)])  # 25.5 s paused
+    state.apply([LogMessage(level="info", message="resumed a while ago", time=T0 + 50.5)])
+    times = {line.text: line.elapsed for line in state.log}
+    assert times["paused at step 10"] == pytest.approx(22.5)
+    assert times["running at step 10"] == pytest.approx(48.0)
+    assert times["resumed a while ago"] == pytest.approx(50.0)
+    assert state.elapsed == 22.0  # the header's clock still moves with the steps only
+    state.note("warning", "a note of the dashboard's own")  # no event: the run's last time
+    assert state.log[-1].elapsed == 22.0
 
 
 def test_rows_from_shapes_takes_leaf_layers_and_tolerates_gaps() -> None:
