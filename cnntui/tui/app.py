@@ -98,6 +98,13 @@ def resolve_run_dir(run_dir: Path | None, runs_root: Path = Path("runs")) -> Pat
     path = Path(run_dir)
     if path.name == EVENTS_FILE and path.is_file():
         return path.parent
+    if not path.exists():
+        # Often a run just started with --run-dir PATH that has not made it yet (its set-up
+        # takes seconds): an empty directory is waited on, and `run` accepts one.
+        raise UsageError(
+            f"no such directory: {path}; to watch a run about to start there, "
+            f"`mkdir -p {path}` first (watch waits in an empty directory)"
+        )
     if not path.is_dir():
         raise UsageError(f"not a run directory: {path}")
     # An empty directory may be a run about to start (its --run-dir): watch waits for it. One

@@ -170,8 +170,11 @@ def test_resolve_run_dir(tmp_path: Path) -> None:
     assert resolve_run_dir(None, runs) == new
     assert resolve_run_dir(old / EVENTS_FILE) == old
     assert resolve_run_dir(old) == old
-    with pytest.raises(UsageError):
-        resolve_run_dir(tmp_path / "missing")
+    with pytest.raises(UsageError, match=r"no such directory: .*missing; .*`mkdir -p .*missing`"):
+        resolve_run_dir(tmp_path / "missing")  # a run's --run-dir it has not made yet, often
+    (tmp_path / "notes.txt").write_text("not a run")
+    with pytest.raises(UsageError, match="not a run directory"):
+        resolve_run_dir(tmp_path / "notes.txt")
     with pytest.raises(UsageError):
         resolve_run_dir(None, tmp_path / "empty")
 
