@@ -348,7 +348,7 @@ def watch(
 
 def main() -> None:
     """Console entry point: user-facing errors become one line and an exit code."""
-    from cnntui.reader_gone import reader_left, silence, stdout_stat
+    from cnntui.reader_gone import DISK_FULL, reader_left, silence, stdout_stat
 
     debug = "--debug" in sys.argv
     stdout_before = stdout_stat()
@@ -373,6 +373,16 @@ def main() -> None:
         # would fail the interpreter's last flush (exit 1) unless it goes to /dev/null.
         silence(sys.stdout)
         sys.exit(0)
+    except OSError as exc:
+        # `cnntui shapes lenet > out.txt` on a full disk: a traceback said it (`run` words its
+        # own). The output is lost either way; what is still buffered would fail again at exit.
+        if debug or exc.errno not in DISK_FULL:
+            raise
+        silence(sys.stdout)
+        where = f" writing {exc.filename}" if exc.filename else ""
+        reason = exc.strerror or str(exc)
+        print(f"cnntui: error: {reason[:1].lower()}{reason[1:]}{where}", file=sys.stderr)
+        sys.exit(1)
     except Exception as exc:
         # Typer's bundled click reports usage errors through exceptions that can show themselves.
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):

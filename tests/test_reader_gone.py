@@ -142,3 +142,17 @@ def test_a_listing_into_a_reader_that_left_exits_0(argv) -> None:
     stderr = raw.decode()
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr and "Exception ignored" not in stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+@pytest.mark.parametrize("argv", [["models"], ["shapes", "lenet", "--json"], ["--help"]])
+def test_a_listing_onto_a_full_disk_says_so_in_one_line(argv) -> None:
+    """`cnntui shapes lenet > out.txt` on a full disk: a traceback ending in OSError, where
+    `run` says `cnntui: error: no space left on device writing stdout`."""
+    with open("/dev/full", "w") as full:
+        out = subprocess.run(
+            [sys.executable, "-m", "cnntui", *argv],
+            stdout=full, stderr=subprocess.PIPE, text=True, timeout=300,
+        )  # fmt: skip
+    assert out.returncode == 1
+    assert out.stderr == "cnntui: error: no space left on device\n"
