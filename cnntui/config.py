@@ -50,6 +50,10 @@ def blame(where: str, key: str, why: str) -> UsageError:
     return UsageError(f"{where}: {key} {why}")
 
 
+# Why an empty folder option is refused (`--run-dir "$DIR"` with DIR unset, say).
+EMPTY_FOLDER = "is empty; name a folder, or leave it out for the default"
+
+
 @dataclass
 class RunConfig:
     """Everything that decides what a run does. Field comments are the preset documentation."""
@@ -117,7 +121,7 @@ class RunConfig:
             # one (run_dir, data_dir) or the current directory (runs_root).
             value = getattr(self, key)
             if isinstance(value, str) and not value.strip():
-                raise bad(key, "is empty; name a folder, or leave it out for the default")
+                raise bad(key, EMPTY_FOLDER)
         if self.epochs < 1:
             raise bad("epochs", f"must be at least 1, got {self.epochs}")
         if self.batch_size < 1:

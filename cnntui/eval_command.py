@@ -13,9 +13,14 @@ from cnntui.errors import UsageError
 def eval_command(
     checkpoint: Path, data_dir: str | None, device: str, batch_size: int | None, json_output: bool
 ) -> int:
+    from cnntui.config import EMPTY_FOLDER, RunConfig, apply_settings
+
+    if data_dir is not None and not data_dir.strip():
+        # As `run` does: an empty folder would quietly mean the run's own one.
+        raise UsageError(f"--data-dir {EMPTY_FOLDER}")
+
     import torch
 
-    from cnntui.config import RunConfig, apply_settings
     from cnntui.data import load_data
     from cnntui.engine.checkpoint import load_checkpoint
     from cnntui.engine.evaluate import evaluate

@@ -169,6 +169,12 @@ def test_eval_prints_accuracy_and_the_confusion_matrix(tmp_path, plain_run) -> N
     assert 0 <= report["test_accuracy"] <= 1
     table = cnntui("eval", str(run_dir), "--device", "cpu")
     assert "confusion matrix" in table.stdout and "class 9" in table.stdout
+    # `--data-dir "$DIR"` with DIR unset: refused, not read as the run's own data folder.
+    empty = cnntui("eval", str(run_dir), "--data-dir", "")
+    assert empty.returncode == 2
+    assert empty.stderr.strip() == (
+        "cnntui: error: --data-dir is empty; name a folder, or leave it out for the default"
+    )
 
 
 def test_a_checkpoint_cannot_run_code(tmp_path) -> None:
