@@ -386,7 +386,18 @@ def main() -> None:
     except Exception as exc:
         # Typer's bundled click reports usage errors through exceptions that can show themselves.
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):
+            if is_json_run(sys.argv[1:]):
+                # A flag that does not parse (`--epochs abc`) refuses the run before it starts:
+                # its script reads the `failed` line, as for any other refusal.
+                from cnntui.headless import write_failed_json
+
+                write_failed_json(exc.format_message(), exc.exit_code)
             exc.show()
             sys.exit(exc.exit_code)
         raise
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def is_json_run(args: list[str]) -> bool:
+    """Whether a command line asks for `run ... --json`, read before click has parsed it."""
+    return bool(args) and args[0] == "run" and "--json" in args

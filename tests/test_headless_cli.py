@@ -89,8 +89,20 @@ def test_missing_data_set_is_one_message_and_exit_1(tmp_path) -> None:
         (["--resume", "no-such-run"], "--resume no-such-run: no such run directory", 2),
         (["--nproc", "0"], "--nproc must be at least 1, got 0", 2),
         (["--nproc", "2", "--epochs", "0"], "--epochs must be at least 1, got 0", 2),
+        # Refused while the command line is parsed, before any of cnntui's code runs.
+        (["--epochs", "abc"], "Invalid value for '--epochs'", 2),
+        (["--no-such-flag"], "No such option: --no-such-flag", 2),
     ],
-    ids=["bad-flag", "bad-model-option", "bad-set", "bad-resume", "bad-nproc", "nproc-bad-flag"],
+    ids=[
+        "bad-flag",
+        "bad-model-option",
+        "bad-set",
+        "bad-resume",
+        "bad-nproc",
+        "nproc-bad-flag",
+        "unparsed-value",
+        "unknown-flag",
+    ],
 )
 def test_a_json_run_that_fails_to_start_ends_with_a_failed_line(
     tmp_path, args: list[str], error: str, code: int
