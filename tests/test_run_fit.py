@@ -68,3 +68,87 @@ def test_the_trace_leaves_the_seed_alone() -> None:
     report = checked_shapes(model, "net", None, (1, 28, 28), "fmnist")
     assert report is not None and report["failure"] is None
     assert torch.equal(torch.rand(4), expected)
+
+
+def test_a_run_of_a_model_with_five_class_scores_stops_before_it_starts(tmp_path) -> None:
+    (tmp_path / "net.py").write_text(
+        "from torch import nn\n"
+        "def five():\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(784, 5))\n"
+    )
+    runs = tmp_path / "runs"
+    out = subprocess.run(
+        [sys.executable, "-m", "cnntui", "run", f"{tmp_path / 'net.py'}:five", "--dataset",
+         "synthetic:1x28x28:10:train=64:test=16", "--epochs", "1", "--headless", "--runs-root",
+         str(runs)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    # It failed at step 0, exit 1, as "IndexError: Target 9 is out of bounds."
+    assert out.returncode == 2, out.stderr
+    assert "gives 5 class scores per image but synthetic" in out.stderr
+    assert "has 10 classes: its last layer should give 10" in out.stderr
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def _refusal(model: nn.Module, num_classes: int = 10) -> str:
+    with pytest.raises(UsageError) as caught:
+        checked_shapes(model, "net.py:net", None, (1, 28, 28), "fmnist", num_classes=num_classes)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("outputs", [5, 100])
+def test_a_model_with_another_number_of_class_scores_is_refused(outputs: int) -> None:
+    # 5 failed at step 0 as "Target 9 is out of bounds"; 100 trained on logits no label names.
+    message = _refusal(nn.Sequential(nn.Flatten(), nn.Linear(784, outputs)))
+    assert message.startswith(
+        f"net.py:net gives {outputs} class scores per image but fmnist has 10 classes: "
+        "its last layer should give 10"
+    )
+    assert message.endswith("Every layer's shape: cnntui shapes net.py:net --input 1x1x28x28")
+
+
+def test_a_model_whose_output_is_not_a_row_of_scores_is_refused() -> None:
+    # The layout probe's loss raised in the set-up: a traceback, exit 1.
+    message = _refusal(nn.Sequential(nn.Conv2d(1, 10, 3)))
+    assert message.startswith(
+        "net.py:net gives 1x10x26x26 for one image where a run needs 1x10: "
+        "one row of 10 class scores per image"
+    )
+
+
+class ReturnsTwo(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scores = self.fc(x.flatten(1))
+        return scores, scores.softmax(1)
+
+
+def test_a_model_that_returns_several_tensors_is_refused() -> None:
+    message = _refusal(ReturnsTwo())
+    assert message.startswith(
+        "net.py:net returns 2 tensors (1x10, 1x10), and a run trains on one: "
+        "the class scores, 1x10 for one image"
+    )
+
+
+def test_torchvision_googlenet_with_its_auxiliary_outputs_is_refused_with_the_option() -> None:
+    # It returns GoogLeNetOutputs while training only (the trace is in eval mode): the set-up's
+    # layout probe failed with a traceback, or, where there is none (CUDA), step 0.
+    from cnntui.zoo.external import build_torchvision
+
+    model = build_torchvision("googlenet", 10, {})
+    with pytest.raises(UsageError) as caught:
+        checked_shapes(model, "torchvision:googlenet", None, (3, 64, 64), "x", num_classes=10)
+    assert "(aux_logits=True)" in str(caught.value)
+    assert "-o aux_logits=false" in str(caught.value)
+    quiet = build_torchvision("googlenet", 10, {"aux_logits": False})
+    assert checked_shapes(quiet, "torchvision:googlenet", None, (3, 64, 64), "x", num_classes=10)
+
+
+def test_a_model_with_one_row_of_the_data_sets_class_scores_passes() -> None:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    report = checked_shapes(model, "net.py:net", None, (1, 28, 28), "fmnist", num_classes=10)
+    assert report is not None and report["output_shapes"] == [[1, 10]]

@@ -1,5 +1,5 @@
 """Before training: the layer shapes for the dashboard, and a plain refusal when the data's
-images do not fit the model.
+images do not fit the model, or its output is not one row of class scores per image.
 
 Without this check such a run fails deep in setup (the layout probe's forward) or at step 0
 with torch's own words ("mat1 and mat2 shapes cannot be multiplied"), after the run directory
@@ -16,6 +16,7 @@ from torch import nn
 
 from cnntui.errors import UsageError
 from cnntui.shapes.report import ShapeFailure
+from cnntui.shapes.units import format_shape, format_shapes
 
 # Failures that mean the data's images do not fit the model. Others ("in_forward", "error")
 # may be the tracer's limits with an unusual model: such a run goes on and shows its own error.
@@ -29,9 +30,11 @@ def checked_shapes(
     image_shape: tuple[int, int, int],
     dataset: str,
     model_options: dict[str, Any] | None = None,
+    num_classes: int | None = None,
 ) -> dict[str, Any] | None:
     """The shapes report of one example as a dict (None when the tracer cannot run the model);
-    raises UsageError when the images cannot go through it."""
+    raises UsageError when the images cannot go through it, or (given `num_classes`) when what
+    comes out is not 1 x num_classes scores."""
     from cnntui.shapes import trace_model
 
     input_shape = (1, *image_shape)
@@ -52,7 +55,53 @@ def checked_shapes(
         raise UsageError(
             misfit_message(model_name, dataset, input_shape, failure, model_options or {})
         )
+    if failure is None and num_classes is not None:
+        problem = output_problem(model, report.output_shapes, num_classes, dataset)
+        if problem is not None:
+            command = shapes_command(model_name, input_shape, model_options or {})
+            raise UsageError(f"{model_name} {problem}\nEvery layer's shape: {command}")
     return report.to_dict()
+
+
+def output_problem(
+    model: nn.Module, outputs: tuple[tuple[int, ...], ...], num_classes: int, dataset: str
+) -> str | None:
+    """What is wrong with the output shapes of a forward of one image, as the rest of a
+    sentence that starts with the model's name; None when it is the 1 x num_classes a run
+    trains on.
+
+    Without this, such a model fails at step 0 in torch's words ("Target 9 is out of bounds",
+    "must be Tensor, not tuple"), or in the set-up's layout probe with a traceback, or (too many
+    scores) trains in silence on logits that no label names."""
+    wanted = f"1x{num_classes}"
+    # The trace runs in eval mode; torchvision's googlenet and inception_v3 add their auxiliary
+    # classifiers' outputs to the class scores only while training.
+    if getattr(model, "aux_logits", False) is True:
+        return (
+            "returns its auxiliary classifiers' outputs with the class scores while training "
+            "(aux_logits=True), and a run trains on the class scores alone: -o aux_logits=false"
+        )
+    if len(outputs) > 1:
+        return (
+            f"returns {len(outputs)} tensors ({format_shapes(outputs)}), and a run trains on "
+            f"one: the class scores, {wanted} for one image"
+        )
+    if not outputs:
+        return f"returns no tensor; a run trains on the class scores, {wanted} for one image"
+    shape = outputs[0]
+    if len(shape) == 2 and shape[0] == 1:
+        if shape[1] == num_classes:
+            return None
+        return (
+            f"gives {shape[1]} class scores per image but {dataset} has {num_classes} classes: "
+            f"its last layer should give {num_classes} (a class or function that takes "
+            "num_classes is given the data set's)"
+        )
+    return (
+        f"gives {format_shape(shape)} for one image where a run needs {wanted}: one row of "
+        f"{num_classes} class scores per image (a conv net ends in Flatten or global pooling "
+        "and a Linear layer)"
+    )
 
 
 def misfit_message(
@@ -74,8 +123,14 @@ def misfit_message(
             f"It takes {fits[1]}-channel images and {dataset}'s have {channels}: "
             "pick a model and a data set that agree."
         )
-    shape = "x".join(str(side) for side in input_shape)
+    lines.append(f"Every layer's shape: {shapes_command(model_name, input_shape, model_options)}")
+    return "\n".join(lines)
+
+
+def shapes_command(
+    model_name: str, input_shape: tuple[int, ...], model_options: dict[str, Any]
+) -> str:
+    """The `cnntui shapes` line that shows the net the run would train, layer by layer."""
     # With the run's options, or the command would show another net than the one refused.
     options = "".join(f" -o {key}={value}" for key, value in model_options.items())
-    lines.append(f"Every layer's shape: cnntui shapes {model_name} --input {shape}{options}")
-    return "\n".join(lines)
+    return f"cnntui shapes {model_name} --input {format_shape(input_shape)}{options}"

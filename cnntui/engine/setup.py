@@ -270,6 +270,7 @@ def prepare_run(
         data.input_shape,
         config.dataset,
         config.model_options,
+        num_classes=data.num_classes,
     )
     initialize_weights(model, config.init)
     model.to(device)
