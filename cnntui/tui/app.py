@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -100,10 +101,13 @@ def resolve_run_dir(run_dir: Path | None, runs_root: Path = Path("runs")) -> Pat
         return path.parent
     if not path.exists():
         # Often a run just started with --run-dir PATH that has not made it yet (its set-up
-        # takes seconds): an empty directory is waited on, and `run` accepts one.
+        # takes seconds): an empty directory is waited on, and `run` accepts one. A path to
+        # the events file names its run directory: a directory called events.jsonl made there
+        # would stop the run from writing its log.
+        run = path.parent if path.name == EVENTS_FILE else path
         raise UsageError(
             f"no such directory: {path}; to watch a run about to start there, "
-            f"`mkdir -p {path}` first (watch waits in an empty directory)"
+            f"`mkdir -p {shlex.quote(str(run))}` first (watch waits in an empty directory)"
         )
     if not path.is_dir():
         raise UsageError(f"not a run directory: {path}")

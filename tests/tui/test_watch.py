@@ -172,6 +172,11 @@ def test_resolve_run_dir(tmp_path: Path) -> None:
     assert resolve_run_dir(old) == old
     with pytest.raises(UsageError, match=r"no such directory: .*missing; .*`mkdir -p .*missing`"):
         resolve_run_dir(tmp_path / "missing")  # a run's --run-dir it has not made yet, often
+    # Its events file names the run directory to make, not a directory called events.jsonl;
+    # a path with a space is quoted for the shell.
+    with pytest.raises(UsageError) as refused:
+        resolve_run_dir(tmp_path / "my run" / EVENTS_FILE)
+    assert f"`mkdir -p '{tmp_path / 'my run'}'` first" in str(refused.value)
     (tmp_path / "notes.txt").write_text("not a run")
     with pytest.raises(UsageError, match="not a run directory"):
         resolve_run_dir(tmp_path / "notes.txt")
