@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from cnntui.cli_flags import Command, Group, flag
-from cnntui.errors import CnntuiError, UsageError
+from cnntui.errors import CnntuiError, UsageError, write_error
 
 app = typer.Typer(
     cls=Group,
@@ -374,15 +374,17 @@ def main() -> None:
         silence(sys.stdout)
         sys.exit(0)
     except OSError as exc:
-        # `cnntui shapes lenet > out.txt` on a full disk: a traceback said it (`run` words its
-        # own). The output is lost either way; what is still buffered would fail again at exit.
+        # `cnntui shapes lenet > out.txt` on a full disk: a traceback said it. Worded as `run`
+        # words it, so every command names the file it could not write (stdout when the error
+        # has none).
         if debug or exc.errno not in DISK_FULL:
             raise
-        silence(sys.stdout)
-        where = f" writing {exc.filename}" if exc.filename else ""
-        reason = exc.strerror or str(exc)
-        print(f"cnntui: error: {reason[:1].lower()}{reason[1:]}{where}", file=sys.stderr)
-        sys.exit(1)
+        if exc.filename is None:
+            # The output is lost; what is still buffered would fail again at exit.
+            silence(sys.stdout)
+        failure = write_error(Path(exc.filename or "stdout"), exc)
+        print(f"cnntui: error: {failure}", file=sys.stderr)
+        sys.exit(failure.exit_code)
     except Exception as exc:
         # Typer's bundled click reports usage errors through exceptions that can show themselves.
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):

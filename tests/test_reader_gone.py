@@ -147,12 +147,35 @@ def test_a_listing_into_a_reader_that_left_exits_0(argv) -> None:
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
 @pytest.mark.parametrize("argv", [["models"], ["shapes", "lenet", "--json"], ["--help"]])
 def test_a_listing_onto_a_full_disk_says_so_in_one_line(argv) -> None:
-    """`cnntui shapes lenet > out.txt` on a full disk: a traceback ending in OSError, where
-    `run` says `cnntui: error: no space left on device writing stdout`."""
+    """`cnntui shapes lenet > out.txt` on a full disk: a traceback ending in OSError; now the
+    line `run` says for its stdout, word for word."""
     with open("/dev/full", "w") as full:
         out = subprocess.run(
             [sys.executable, "-m", "cnntui", *argv],
             stdout=full, stderr=subprocess.PIPE, text=True, timeout=300,
         )  # fmt: skip
     assert out.returncode == 1
-    assert out.stderr == "cnntui: error: no space left on device\n"
+    assert out.stderr == "cnntui: error: no space left on device writing stdout\n"
+
+
+def test_a_full_disk_elsewhere_names_that_file_and_leaves_stdout_alone(monkeypatch, capsys):
+    """An OSError that names its file is not stdout's: the line names that file, and stdout,
+    which still works, is not pointed at /dev/null."""
+    import errno
+
+    from cnntui import cli, reader_gone
+
+    def fails(**_):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/mnt/full/out.json")
+
+    silenced = []
+    monkeypatch.setattr(cli, "app", fails)
+    monkeypatch.setattr(reader_gone, "silence", silenced.append)
+    monkeypatch.setattr(sys, "argv", ["cnntui", "models"])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err == (
+        "cnntui: error: no space left on device writing /mnt/full/out.json\n"
+    )
+    assert silenced == []
