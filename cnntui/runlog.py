@@ -15,9 +15,15 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from cnntui.engine.events import Event, RunFailed, RunFinished, event_from_dict
+from cnntui.engine.events import (
+    Event,
+    FinishedStatus,
+    RunFailed,
+    RunFinished,
+    event_from_dict,
+)
 from cnntui.errors import UsageError, WriteError, write_error
 
 try:
@@ -339,7 +345,7 @@ def end_from_summary(run_dir: Path, now: float | None = None) -> Event | None:
         return None
     if status == "failed":
         return RunFailed(error=message, traceback="", step=step, exit_code=code, time=written)
-    if status not in ("finished", "interrupted", "diverged"):
+    if status not in get_args(FinishedStatus):
         # Not a RunStatus (a newer cnntui's, or garbage): not taken for the run's end.
         return None
     return RunFinished(

@@ -152,16 +152,19 @@ class LogMessage(Event):
     message: str
 
 
-# How a run ended: summary.json's "status", and a RunFinished's (any but "failed": a run that
-# failed ends with RunFailed). Said once, so that a type checker catches a misspelled one; a
-# status read back from a file (a newer cnntui's) is still any string until a reader checks it.
-RunStatus = Literal["finished", "interrupted", "diverged", "failed"]
+# How a run ended. A RunFinished's status is one of FinishedStatus (a run that failed ends with
+# RunFailed instead); summary.json's may also be "failed". Each status is spelled here once:
+# code that needs the set at run time takes it with typing.get_args, and a type checker run by
+# hand (CI runs none) would catch a misspelled one. A status read back from a file (a newer
+# cnntui's) is any string until a reader checks it.
+FinishedStatus = Literal["finished", "interrupted", "diverged"]
+RunStatus = Literal[FinishedStatus, "failed"]
 
 
 @dataclass
 class RunFinished(Event):
     kind: ClassVar[str] = "finished"
-    status: RunStatus  # "finished", "interrupted", "diverged"
+    status: FinishedStatus
     exit_code: int
     step: int
     epoch: int  # epochs completed: also the 0-based epoch a resumed run goes on with

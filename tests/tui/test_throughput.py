@@ -6,6 +6,7 @@ import pytest
 from scripted_run import T0, run_started
 
 from cnntui.engine.events import RunFailed, RunFinished, StateChanged, StepMetrics
+from cnntui.errors import EXIT_DIVERGED
 from cnntui.tui.state import RunState
 from cnntui.tui.widgets.throughput import throughput_text
 
@@ -54,9 +55,13 @@ def test_while_training_the_last_window_is_now() -> None:
             RunFinished(status="interrupted", exit_code=130, step=20, epoch=0, duration=2.0),
             "interrupted",
         ),
+        (
+            RunFinished(status="diverged", exit_code=EXIT_DIVERGED, step=20, epoch=0, duration=2.0),
+            "diverged",
+        ),
         (RunFailed(error="boom", traceback="", step=20), "failed"),
     ],
-    ids=["paused", "finished", "interrupted", "failed"],
+    ids=["paused", "finished", "interrupted", "diverged", "failed"],
 )
 def test_paused_or_ended_the_figures_are_the_runs_averages(ending, word) -> None:
     state = trained_state()

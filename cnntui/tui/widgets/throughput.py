@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
+from cnntui.engine.events import RunStatus
 from cnntui.tui import format as fmt
 from cnntui.tui.state import RunState
 
-# No training window is under way: the last one's rate is not what happens now.
-WINDOWLESS = frozenset({"paused", "finished", "interrupted", "diverged", "failed"})
+# No training window is under way (paused, or the run ended however it did): the last one's
+# rate is not what happens now.
+WINDOWLESS = frozenset({"paused", *get_args(RunStatus)})
 
 
 def throughput_text(state: RunState) -> Text:
