@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnntui.data import Augmentation, load_data, make_synthetic
+from cnntui.data import Augmentation, DataFileError, load_data, make_synthetic
 from cnntui.data import sources as sources_module
 from cnntui.data.bundle import _split_indices
 from cnntui.data.cifar import write_cifar_batch
@@ -208,6 +208,26 @@ def test_image_folder(tmp_path: Path) -> None:
     assert len(labels) == 9
     data.train.set_epoch(1, start_batch=2)
     assert [len(y) for _, y in data.train] == [1]
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_image_folder_file_that_is_no_image_is_named(tmp_path: Path, workers: int) -> None:
+    # PIL's UnidentifiedImageError came up as a traceback, from inside a DataLoader worker.
+    write_folder(tmp_path / "pets")
+    bad = tmp_path / "pets" / "train" / "cat" / "9.png"
+    bad.write_text("not a picture")
+    data = load_data(f"folder:{tmp_path / 'pets'}", batch_size=4, resize=12, num_workers=workers)
+    with pytest.raises(DataFileError) as caught:
+        for _ in data.train:
+            pass
+    assert caught.value.path == bad
+    assert str(caught.value) == (
+        f"{bad}: cannot read this image (not an image in a format PIL reads): remove or replace it"
+    )
+    # Without --resize the first image's size is read when the folder is opened.
+    (tmp_path / "pets" / "train" / "cat" / "0.png").write_bytes(b"")
+    with pytest.raises(DataFileError, match=r"0\.png: cannot read this image"):
+        load_data(f"folder:{tmp_path / 'pets'}", num_workers=0)
 
 
 def test_image_folder_needs_train_and_test(tmp_path: Path) -> None:

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from cnntui.data.loader import STREAM_AUGMENT, STREAM_ORDER, batches_per_epoch
+from cnntui.data.rawfile import DataFileError
 from cnntui.data.seeding import mix_seed
 from cnntui.data.transforms import BatchTransform
 from cnntui.errors import CnntuiError, UsageError
@@ -49,8 +50,12 @@ def open_image_folders(root: Path, size: int | Sequence[int] | None = None) -> F
         )
     train = _image_folder(datasets, train_dir)
     if size is None:
-        with Image.open(train.samples[0][0]) as first:
-            width, height = first.size
+        first_path = train.samples[0][0]
+        try:
+            with Image.open(first_path) as first:
+                width, height = first.size
+        except (OSError, Image.DecompressionBombError) as exc:
+            raise unreadable_image(first_path, exc) from exc
     elif isinstance(size, int):
         height = width = size  # photos differ in aspect; a batch needs one shape
     else:
@@ -77,6 +82,51 @@ def _image_folder(datasets, directory: Path):
         return datasets.ImageFolder(str(directory))
     except (FileNotFoundError, OSError) as exc:
         raise CnntuiError(f"{directory}: {exc}") from exc
+
+
+def unreadable_image(path: str | Path, exc: Exception) -> DataFileError:
+    """The refusal of an image file PIL cannot decode, naming it: a folder of photos can hold a
+    damaged download or a file that is no image at all under an image's extension."""
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):
+        reason = "not an image in a format PIL reads"
+    else:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return DataFileError(path, f"cannot read this image ({reason}): remove or replace it")
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    """Stands in for a sample a worker could not decode, so the error is raised in the training
+    process as a DataFileError; raised in a worker, it came back as the worker's traceback."""
+
+    path: str
+    reason: str
+
+
+class _Guarded(Dataset):
+    """A dataset whose unreadable images become `_Unreadable` samples instead of exceptions."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int):
+        from PIL import Image
+
+        try:
+            return self.dataset[index]
+        except (OSError, Image.DecompressionBombError) as exc:
+            path = str(self.dataset.samples[index][0])  # type: ignore[attr-defined]
+            return _Unreadable(path, unreadable_image(path, exc).problem)
+
+
+def _collate(samples: list):
+    bad = next((sample for sample in samples if isinstance(sample, _Unreadable)), None)
+    return bad if bad is not None else default_collate(samples)
 
 
 class _EpochSampler(Sampler[int]):
@@ -128,8 +178,9 @@ class FolderLoader:
         if num_workers is None:
             num_workers = min(4, os.cpu_count() or 1)
         self._loader = DataLoader(
-            dataset,
+            _Guarded(dataset),
             batch_size=batch_size,
+            collate_fn=_collate,
             sampler=self._sampler,
             drop_last=drop_last,
             num_workers=num_workers,
@@ -157,7 +208,10 @@ class FolderLoader:
         self._sampler.epoch = self.epoch
         self._sampler.start = start_batch * self.batch_size
         augment = self.transform.augmentation is not None
-        for b, (images, labels) in enumerate(self._loader, start=start_batch):
+        for b, batch in enumerate(self._loader, start=start_batch):
+            if isinstance(batch, _Unreadable):
+                raise DataFileError(batch.path, batch.reason)
+            images, labels = batch
             images = images.to(self.device, non_blocking=True)
             labels = labels.to(self.device, non_blocking=True)
             generator = None
