@@ -230,6 +230,21 @@ def test_an_image_folder_file_that_is_no_image_is_named(tmp_path: Path, workers:
         load_data(f"folder:{tmp_path / 'pets'}", num_workers=0)
 
 
+def test_an_image_folder_of_one_class_is_refused(tmp_path: Path) -> None:
+    # It trained to loss 0 and 100% accuracy at its first step.
+    write_folder(tmp_path / "pets")
+    for split in ("train", "val"):
+        for image in (tmp_path / "pets" / split / "dog").iterdir():
+            image.unlink()
+        (tmp_path / "pets" / split / "dog").rmdir()
+    with pytest.raises(CnntuiError) as caught:
+        load_data(f"folder:{tmp_path / 'pets'}", num_workers=0)
+    assert str(caught.value) == (
+        f"folder:{tmp_path / 'pets'}: {tmp_path / 'pets' / 'train'} has one class folder (cat/), "
+        "and a classifier needs two or more (train/cat/, train/dog/, ...)"
+    )
+
+
 def test_image_folder_needs_train_and_test(tmp_path: Path) -> None:
     (tmp_path / "train" / "a").mkdir(parents=True)
     with pytest.raises(CnntuiError, match="needs train/ and test/"):

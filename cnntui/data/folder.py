@@ -49,6 +49,12 @@ def open_image_folders(root: Path, size: int | Sequence[int] | None = None) -> F
             "of images per class (train/cat/1.jpg, test/cat/2.jpg, ...)"
         )
     train = _image_folder(datasets, train_dir)
+    if len(train.classes) < 2:
+        # One class trains to loss 0 and 100% accuracy at once: a run that says nothing true.
+        raise CnntuiError(
+            f"folder:{root}: {train_dir} has one class folder ({train.classes[0]}/), and a "
+            "classifier needs two or more (train/cat/, train/dog/, ...)"
+        )
     if size is None:
         first_path = train.samples[0][0]
         try:
