@@ -11,9 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+# plotext's private module: its helpers are the only way to the very limits, ticks and labels
+# it would draw. Acceptable as pyproject pins plotext to 5.x (>=5.2,<6), where they are as used
+# here; tests/tui/test_axis_labels.py fails if a release drops or renames them.
 from plotext import _utility as plotext_utility
 
-MAX_LABEL = 7  # the axis column (chart.Y_AXIS_WIDTH) less the tick mark
+Y_AXIS_WIDTH = 8  # columns plotext takes for the y tick labels and the frame
+MAX_LABEL = Y_AXIS_WIDTH - 1  # the axis column less the tick mark
 
 
 def y_ticks(
@@ -34,10 +38,15 @@ def y_ticks(
 
 def short_labels(values: Sequence[float]) -> list[str]:
     """`2.6`, `9.3e22`, `1.9e23`: the fewest significant digits (2 to 4) that tell the ticks
-    apart, with the exponent written without its sign and zeros."""
-    labels: list[str] = []
+    apart, with the exponent written without its plus sign and zeros; never more than fit in
+    MAX_LABEL columns, so ticks closer than that allows share a label (`1e-9`, `1e-9`), and
+    a value whose 2 digits would not fit (`1.5e-100`) is given 1."""
+    labels = [short(value, 1) for value in values]  # at most 7 columns: -5e-324
     for digits in (2, 3, 4):
-        labels = [short(value, digits) for value in values]
+        more = [short(value, digits) for value in values]
+        if max(len(label) for label in more) > MAX_LABEL:
+            break
+        labels = more
         if len(set(labels)) == len(labels):
             break
     return labels

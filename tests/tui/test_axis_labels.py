@@ -45,7 +45,7 @@ async def test_a_huge_loss_is_labelled_short_and_leaves_the_plot_its_width(log_s
         top = chart.region.y
         lines = screen_text(app).splitlines()[top : top + chart.region.height]
     labels = y_labels(lines)
-    assert labels and labels[-1] == "2.3", lines  # small values keep plotext's own label
+    assert labels and labels[-1] == "2.3", lines  # every tick is written short, 2.3 too
     assert all(len(label) <= MAX_LABEL for label in labels), labels
     assert labels[0].endswith("e23"), labels
 
@@ -65,3 +65,21 @@ def test_short_labels_take_the_digits_that_tell_the_ticks_apart() -> None:
     ]
     assert short_labels([1.000e7, 1.001e7, 1.002e7]) == ["1e7", "1.001e7", "1.002e7"]
     assert short_labels([1e-9, 1.5e-9, 2e-9]) == ["1e-9", "1.5e-9", "2e-9"]
+    # Ticks that 4 digits would tell apart in 8 columns share the label that fits.
+    assert short_labels([1.000e-9, 1.001e-9, 1.002e-9]) == ["1e-9", "1e-9", "1e-9"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1.000e-9, 1.001e-9, 1.002e-9],  # 4 digits would be 8 columns: 1.001e-9
+        [1.01e100, 1.02e100, 1.03e100],  # 3 would be: 1.01e100
+        [1.5e-100, 2.5e-100],  # even 2 would be: 1.5e-100
+        [-1.5e-300, -2.5e-300],
+    ],
+    ids=["tiny", "huge", "tinier", "negative"],
+)
+def test_short_labels_fit_even_where_they_cannot_tell_the_ticks_apart(values) -> None:
+    labels = short_labels(values)
+    assert all(len(label) <= MAX_LABEL for label in labels), labels
+    assert len(labels) == len(values)

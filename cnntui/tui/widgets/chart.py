@@ -9,13 +9,12 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
-from cnntui.tui.axis_labels import y_ticks
+from cnntui.tui.axis_labels import Y_AXIS_WIDTH, y_ticks
 from cnntui.tui.downsample import SeriesView, ema
 from cnntui.tui.plot_text import figure_text
 from cnntui.tui.state import RunState
 from cnntui.tui.widgets.paced import REDRAW_BUDGET, PacedRedraw
 
-Y_AXIS_WIDTH = 8  # columns plotext takes for the y tick labels and the frame
 SUBTITLE_MARGIN = 6  # the bottom border's corners and dashes around its subtitle
 SMOOTHING = 0.6
 COLORS = {"raw": "gray", "train": "cyan+", "val": "orange+", "test": "magenta+"}
