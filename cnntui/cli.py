@@ -204,7 +204,7 @@ def run(
         typer.Option(metavar="<dir>", help="Parent of new run directories (default runs/)."),
     ] = None,
     resume: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             metavar="<dir|.pt>", help="Continue the run in this directory (or from a .pt file)."
         ),
@@ -246,7 +246,7 @@ def run(
 
     Exit codes: 0 done, 1 error, 2 usage, 3 diverged (NaN/Inf loss), 130 interrupted.
     """
-    from cnntui.config import unset_with_none
+    from cnntui.config import given_path, unset_with_none
     from cnntui.headless import failed_line_on_error
     from cnntui.run_command import run_command
 
@@ -273,15 +273,18 @@ def run(
         overrides.update({k: v for k, v in flags.items() if v is not None})
         if opt:
             overrides["model_options"] = parse_key_values(opt, "--opt")
-        if resume is not None:
+        resume_from = given_path(
+            "--resume", resume, "is empty; name the run (or .pt file) to continue"
+        )
+        if resume_from is not None:
             from cnntui.resume_path import check_resume_path
 
-            check_resume_path(resume)
+            check_resume_path(resume_from)
     code = run_command(
         target,
         preset,
         overrides,
-        resume=resume,
+        resume=resume_from,
         headless=headless,
         json_output=json_output,
         exit_on_finish=exit_on_finish,
@@ -302,7 +305,7 @@ def presets(
 
 @app.command(name="eval", cls=Command)
 def eval_(
-    checkpoint: Annotated[Path, typer.Argument(help="A .pt checkpoint or a run directory.")],
+    checkpoint: Annotated[str, typer.Argument(help="A .pt checkpoint or a run directory.")],
     data_dir: Annotated[
         str | None, typer.Option(metavar="<dir>", help="Folder with the data set files.")
     ] = None,
@@ -320,21 +323,26 @@ def eval_(
     debug: Annotated[bool, flag("--debug", help="Show tracebacks.")] = False,
 ) -> None:
     """Evaluate a checkpoint on the test set: accuracy per class and the confusion matrix."""
+    from cnntui.config import given_path
     from cnntui.eval_command import eval_command
 
-    raise typer.Exit(eval_command(checkpoint, data_dir, device, batch_size, json_output))
+    checkpoint_path = given_path("CHECKPOINT", checkpoint, "is empty; name a .pt file or a run")
+    given_path("--data-dir", data_dir)
+    raise typer.Exit(eval_command(checkpoint_path, data_dir, device, batch_size, json_output))
 
 
 @app.command(cls=Command)
 def watch(
     run_dir: Annotated[
-        Path | None, typer.Argument(help="Run directory (default: the newest under runs/).")
+        str | None, typer.Argument(help="Run directory (default: the newest under runs/).")
     ] = None,
-    runs_root: Annotated[Path, typer.Option(help="Where to look for the newest run.")] = Path(
-        "runs"
-    ),
+    runs_root: Annotated[str, typer.Option(help="Where to look for the newest run.")] = "runs",
 ) -> None:
     """Open the dashboard on a run directory: a live tail of a running job, or a replay."""
+    from cnntui.config import given_path
+
+    watched = given_path("RUN_DIR", run_dir, "is empty; name a run directory, or leave it out")
+    root = given_path("--runs-root", runs_root)
     if not (sys.stdout.isatty() and sys.stdin.isatty()):
         # Textual would write its escape codes into a pipe or a file.
         raise UsageError(
@@ -343,7 +351,7 @@ def watch(
         )
     from cnntui.tui.app import watch_dashboard
 
-    raise typer.Exit(watch_dashboard(run_dir, runs_root))
+    raise typer.Exit(watch_dashboard(watched, root))
 
 
 def main() -> None:

@@ -54,6 +54,16 @@ def blame(where: str, key: str, why: str) -> UsageError:
 EMPTY_FOLDER = "is empty; name a folder, or leave it out for the default"
 
 
+def given_path(what: str, value: str | None, wanted: str = EMPTY_FOLDER) -> Path | None:
+    """A path named on the command line. An empty one (`"$RUN"` with RUN unset) is refused:
+    as a Path it would be ".", the current directory, resumed, evaluated or watched unasked."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise UsageError(f"{what} {wanted}")
+    return Path(value)
+
+
 @dataclass
 class RunConfig:
     """Everything that decides what a run does. Field comments are the preset documentation."""

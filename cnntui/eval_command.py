@@ -13,24 +13,19 @@ from cnntui.errors import UsageError
 def eval_command(
     checkpoint: Path, data_dir: str | None, device: str, batch_size: int | None, json_output: bool
 ) -> int:
-    from cnntui.config import EMPTY_FOLDER, RunConfig, apply_settings
-
-    if data_dir is not None and not data_dir.strip():
-        # As `run` does: an empty folder would quietly mean the run's own one.
-        raise UsageError(f"--data-dir {EMPTY_FOLDER}")
-
     import torch
 
+    from cnntui.config import RunConfig, apply_settings
     from cnntui.data import load_data
+    from cnntui.devices import TRAINS_ON, check_device
     from cnntui.engine.checkpoint import load_checkpoint
     from cnntui.engine.evaluate import evaluate
-    from cnntui.engine.setup import resolve_device
     from cnntui.zoo import build_model
 
     state = load_checkpoint(checkpoint)
     saved = {k: v for k, v in state["config"].items() if k in RunConfig.__dataclass_fields__}
     config = apply_settings(RunConfig(), saved, f"{checkpoint} (its saved config)")
-    target = resolve_device(device)
+    target = check_device(device, TRAINS_ON, "evaluate a checkpoint")
     data = load_data(
         config.dataset,
         device=target,

@@ -189,6 +189,31 @@ def test_eval_prints_accuracy_and_the_confusion_matrix(tmp_path, plain_run) -> N
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["run", "--resume", "", "--headless"], "--resume is empty"),
+        (["run", "--resume", "", "--json"], "--resume is empty"),
+        (["eval", ""], "CHECKPOINT is empty"),
+        (["watch", ""], "RUN_DIR is empty"),
+        (["watch", "--runs-root", ""], "--runs-root is empty"),
+    ],
+)
+def test_an_empty_path_is_refused_not_read_as_the_current_directory(
+    plain_run, args: list[str], error: str
+) -> None:
+    """`cnntui run --resume "$RUN"` with RUN unset, typed inside a run directory: "" would be
+    Path("."), and that run would be resumed (or evaluated, or watched) without being named."""
+    folder, first = plain_run
+    assert first.returncode == 0, first.stderr
+    run_dir = folder / "run"
+    events_before = (run_dir / "events.jsonl").read_bytes()
+    out = cnntui(*args, cwd=run_dir)
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"cnntui: error: {error}; name ")
+    assert (run_dir / "events.jsonl").read_bytes() == events_before
+
+
 def test_a_checkpoint_cannot_run_code(tmp_path) -> None:
     evil = tmp_path / "evil.pt"
     marker = tmp_path / "pwned"
