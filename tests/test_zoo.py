@@ -147,6 +147,25 @@ def test_user_module_from_a_file(tmp_path) -> None:
         build_model(f"{path}:Nett")
 
 
+def test_user_module_without_an_init_of_its_own(tmp_path) -> None:
+    # nn.Module's __init__(*args, **kwargs) was read as taking in_channels and num_classes, and
+    # refused them: "__init__() got an unexpected keyword argument 'in_channels'".
+    path = tmp_path / "fixed.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            from torch import nn
+
+            class FirstTen(nn.Module):
+                def forward(self, x):
+                    return x.flatten(1)[:, :10]
+            """
+        )
+    )
+    net = build_model(f"{path}:FirstTen", in_channels=1, num_classes=10).module
+    assert type(net).__name__ == "FirstTen"
+
+
 def test_unknown_model_on_the_command_line_is_one_line_and_exit_2() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "cnntui", "run", "alexnett", "--headless"],

@@ -109,6 +109,9 @@ def _one_line(exc: BaseException) -> str:
 
 def _accepted_keywords(target: Any) -> set[str] | None:
     """Keyword names `target` accepts, or None when it takes **kwargs or has no signature."""
+    if inspect.isclass(target) and target.__init__ is nn.Module.__init__:
+        # A module with no __init__ of its own: nn.Module's takes **kwargs only to refuse them.
+        return set()
     try:
         params = inspect.signature(target).parameters.values()
     except (TypeError, ValueError):
