@@ -87,10 +87,11 @@ def write_failure_json(exc: BaseException, stream: TextIO | None = None) -> None
 def failed_line_on_error(json_output: bool) -> Iterator[None]:
     """A `--json` run refused by the command's first checks (a malformed --set, a --resume
     path that is not a run, --nproc's own), before any reporter exists, still ends its output
-    with the `failed` line; the error goes on up to be said on stderr."""
+    with the `failed` line; the error goes on up to be said on stderr. Any exception, as in a
+    single process's set-up (run_command): an unexpected one is a failed run there too."""
     try:
         yield
-    except CnntuiError as exc:
+    except Exception as exc:
         if json_output:
             write_failure_json(exc)
         raise

@@ -5,10 +5,18 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 from rich.console import Console
 
 from cnntui.engine.events import EpochSummary, RunFinished, RunStarted, StepMetrics
-from cnntui.headless import JsonReporter, PlainReporter, RichReporter, make_reporter
+from cnntui.errors import UsageError
+from cnntui.headless import (
+    JsonReporter,
+    PlainReporter,
+    RichReporter,
+    failed_line_on_error,
+    make_reporter,
+)
 
 
 def started() -> RunStarted:
@@ -75,3 +83,23 @@ def test_json_reporter_writes_one_object_per_event() -> None:
 def test_make_reporter_picks_plain_lines_for_a_pipe() -> None:
     assert type(make_reporter(json_output=False, stream=io.StringIO())) is PlainReporter
     assert type(make_reporter(json_output=True, stream=io.StringIO())) is JsonReporter
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "has_traceback"),
+    [
+        (UsageError("--nproc must be at least 1, got 0"), 2, False),
+        (OSError("disk on fire"), 1, True),
+    ],
+)
+def test_a_json_run_refused_by_its_first_checks_ends_with_a_failed_line(
+    capsys, error: Exception, code: int, has_traceback: bool
+) -> None:
+    """Whatever stops the first checks of `run --json` (the launcher's included), a cnntui error
+    or an unexpected one, the script reading stdout gets the failed line."""
+    with pytest.raises(type(error)), failed_line_on_error(json_output=True):
+        raise error
+    failed = json.loads(capsys.readouterr().out)
+    assert (failed["event"], failed["exit_code"]) == ("failed", code)
+    assert str(error) in failed["error"]
+    assert bool(failed["traceback"]) is has_traceback
