@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnntui.data import Augmentation, DataFileError, load_data, make_synthetic
+from cnntui.data import DATASETS, Augmentation, DataFileError, load_data, make_synthetic
 from cnntui.data import sources as sources_module
 from cnntui.data.bundle import _split_indices
 from cnntui.data.cifar import write_cifar_batch
@@ -80,6 +80,33 @@ def test_bad_label_file_names_the_file(tmp_path: Path) -> None:
     write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(9, dtype=np.uint8))
     with pytest.raises(CnntuiError, match=r"has 9 labels but t10k-images-idx3-ubyte\.gz has 10"):
         load_data("mnist", data_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("asked", "held", "labels"),
+    [
+        ("mnist", "Fashion-MNIST", (9, 0, 0, 3, 0, 2, 7, 2, 5, 5)),
+        ("fmnist", "MNIST", (5, 0, 4, 1, 9, 2, 1, 3, 1, 4)),
+    ],
+)
+def test_the_other_idx_data_set_under_the_names_asked_for_is_refused(
+    tmp_path: Path, asked: str, held: str, labels: tuple[int, ...]
+) -> None:
+    # Same format, shapes and sizes: --dataset mnist --data-dir on a Fashion-MNIST copy trained
+    # on clothes labelled as digits, and said nothing.
+    write_mnist(tmp_path)
+    train_labels = np.array([*labels, *range(20)], dtype=np.uint8) % 10
+    write_idx(tmp_path / "train-labels-idx1-ubyte", train_labels)
+    with pytest.raises(DataFileError) as caught:
+        load_data(asked, data_dir=tmp_path)
+    assert caught.value.path == tmp_path / "train-labels-idx1-ubyte"
+    assert caught.value.problem.startswith(
+        f"holds {held}'s labels, not {DATASETS[asked].title}'s (its first labels are those of "
+        f"{held}'s training set)"
+    )
+    assert caught.value.problem.endswith(
+        f"--dataset {next(n for n, i in DATASETS.items() if i.title == held)}"
+    )
 
 
 def test_cifar10_from_binary_files(tmp_path: Path) -> None:

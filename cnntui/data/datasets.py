@@ -36,6 +36,9 @@ class DatasetInfo:
     std: tuple[float, ...]
     augmentation: Augmentation  # what augment=True means for this data set
     aliases: tuple[str, ...] = ()
+    # The first labels of the official train and test files: MNIST and Fashion-MNIST share
+    # format, shapes and sizes, so these tell a copy of one under the other's name.
+    first_labels: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
     @property
     def num_classes(self) -> int | None:
@@ -68,6 +71,7 @@ DATASETS: dict[str, DatasetInfo] = {
             (0.3530,),
             Augmentation(crop_padding=2, hflip=True),
             aliases=("fashion-mnist", "fashion_mnist", "fashionmnist"),
+            first_labels=((9, 0, 0, 3, 0, 2, 7, 2, 5, 5), (9, 2, 1, 1, 6, 1, 4, 6, 5, 7)),
         ),
         DatasetInfo(
             "mnist",
@@ -79,6 +83,7 @@ DATASETS: dict[str, DatasetInfo] = {
             (0.3081,),
             # Flipped digits are other shapes, so only shifts.
             Augmentation(crop_padding=2, hflip=False),
+            first_labels=((5, 0, 4, 1, 9, 2, 1, 3, 1, 4), (7, 2, 1, 0, 4, 1, 4, 9, 5, 9)),
         ),
         DatasetInfo(
             "cifar10",

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from cnntui.data.cifar import read_cifar_batches, read_class_names
-from cnntui.data.datasets import DatasetInfo
+from cnntui.data.datasets import DATASETS, DatasetInfo
 from cnntui.data.idx import read_idx
 from cnntui.data.rawfile import DataFileError
 from cnntui.data.sources import Located
@@ -34,6 +34,8 @@ def read_idx_set(located: Located, info: DatasetInfo) -> RawSplits:
         arrays = list(pool.map(read_idx, paths))
     train = _check_idx_pair(info, paths[0], arrays[0], paths[1], arrays[1])
     test = _check_idx_pair(info, paths[2], arrays[2], paths[3], arrays[3])
+    _check_not_another_set(info, paths[1], train[1], 0)
+    _check_not_another_set(info, paths[3], test[1], 1)
     return RawSplits(*train, *test, list(info.classes), str(located.directory))
 
 
@@ -65,6 +67,22 @@ def _check_idx_pair(
         )
     _check_label_range(labels_path, labels, info.num_classes)
     return images.unsqueeze(1), labels.to(torch.int64)
+
+
+def _check_not_another_set(info: DatasetInfo, path: Path, labels: torch.Tensor, split: int) -> None:
+    """Refuse the other IDX data set's file under this one's name (Fashion-MNIST in a folder
+    searched for MNIST): it reads without a fault, and the run would train on it in silence."""
+    for other in DATASETS.values():
+        if other is info or other.first_labels is None:
+            continue
+        first = other.first_labels[split]
+        if tuple(labels[: len(first)].tolist()) == first:
+            raise DataFileError(
+                path,
+                f"holds {other.title}'s labels, not {info.title}'s (its first labels are those "
+                f"of {other.title}'s {'test' if split else 'training'} set): put {info.title}'s "
+                f"files there, or train with --dataset {other.name}",
+            )
 
 
 def _check_label_range(path: Path, labels: torch.Tensor, num_classes: int) -> None:
