@@ -253,20 +253,30 @@ def test_an_epoch_tally_leaves_out_paused_time_and_carries_a_resumed_epochs_part
     assert tally.seconds == pytest.approx(8.0)  # stopped: the clock is no longer read
 
 
-@pytest.mark.parametrize("name", ["meta", "xpu", "hpu", "nonsense"])
+@pytest.mark.parametrize("name", ["xpu", "hpu", "nonsense"])
 def test_a_device_a_run_cannot_train_on_is_unknown(name: str) -> None:
-    # torch.device accepts meta, xpu, hpu: each failed later in the set-up with a traceback.
+    # torch.device accepts xpu, hpu: each failed later in the set-up with a traceback.
     from cnntui.engine.setup import resolve_device
 
     with pytest.raises(UsageError, match=rf"^unknown device '{name}'; use auto, cpu, cuda"):
         resolve_device(name)
 
 
+def test_meta_is_refused_for_what_it_cannot_do() -> None:
+    # shapes takes meta, so to a run it is not unknown: it holds no values to train.
+    from cnntui.engine.setup import resolve_device
+
+    with pytest.raises(UsageError, match=r"^device 'meta' cannot train a run; use auto, cpu,"):
+        resolve_device("meta")
+
+
 def test_a_device_this_machine_lacks_is_a_usage_error(monkeypatch) -> None:
     from cnntui.engine.setup import resolve_device
 
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    with pytest.raises(UsageError, match=r"^--device mps was asked for, but torch sees no MPS"):
+    with pytest.raises(
+        UsageError, match=r"^--device mps: torch sees no MPS \(Apple GPU\) here; use cpu$"
+    ):
         resolve_device("mps")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from cnntui.config import RunConfig
+from cnntui.devices import TRAINS_ON, check_device
 from cnntui.engine import distributed
 from cnntui.engine.distributed import SINGLE, DistContext
 from cnntui.engine.events import RunStarted
@@ -83,30 +84,8 @@ class RunSetup:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    unknown = UsageError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise unknown from None
-    # Torch names more devices (meta, xpu, hpu, ...) than a run can train on: each failed
-    # later, deep in the set-up, with a traceback.
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise unknown
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {name} was asked for, but torch sees no CUDA device here")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        count = torch.cuda.device_count()
-        seen = "cuda:0" if count == 1 else f"cuda:0 to cuda:{count - 1}"
-        raise UsageError(f"--device {name}: torch sees only {seen}")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise UsageError(f"--device {name} was asked for, but torch sees no MPS (Apple GPU) here")
-    return device
+    """The device a run trains on: auto, cpu, cuda, cuda:N or mps, checked to exist here."""
+    return check_device(name, TRAINS_ON, "train a run")
 
 
 def device_name(device: torch.device) -> str:

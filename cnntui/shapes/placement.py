@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from cnntui.devices import TRACES_ON, check_device
 from cnntui.errors import UsageError
 
 DTYPES: dict[str, torch.dtype] = {
@@ -58,16 +59,8 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 
 def resolve_device(device: torch.device | str) -> torch.device:
-    """A torch device, checked to exist here (cuda without a GPU is a usage error)."""
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise UsageError(f"unknown device {device!r}; use cpu, meta or cuda") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA GPU is available here; use --device cpu")
-    if resolved.type not in ("cpu", "meta", "cuda"):
-        raise UsageError(f"device {device!r} is not supported; use cpu, meta or cuda")
-    return resolved
+    """The device a trace runs on: cpu, meta, cuda or cuda:N, checked to exist here."""
+    return check_device(device, TRACES_ON, "trace shapes")
 
 
 def placed_copy(module: nn.Module, device: torch.device, dtype: torch.dtype) -> nn.Module:
