@@ -53,7 +53,12 @@ def epoch_line(event: EpochSummary, epochs: int) -> str:
 
 
 def finished_line(event: RunFinished) -> str:
-    best = f", best accuracy {_percent(event.best_accuracy)}" if event.best_accuracy else ""
+    # 0.0 is an accuracy (a net that got every evaluated example wrong); None: none evaluated.
+    best = (
+        f", best accuracy {_percent(event.best_accuracy)}"
+        if event.best_accuracy is not None
+        else ""
+    )
     if event.start_step:  # resumed: the time is this process's, so count its steps with it
         done = plural(event.step - event.start_step, "step")
         text = f"{event.status} at step {event.step:,}, {done} in {event.duration:.1f}s{best}"

@@ -15,6 +15,7 @@ from cnntui.headless import (
     PlainReporter,
     RichReporter,
     failed_line_on_error,
+    finished_line,
     make_reporter,
 )
 
@@ -103,3 +104,16 @@ def test_a_json_run_refused_by_its_first_checks_ends_with_a_failed_line(
     assert (failed["event"], failed["exit_code"]) == ("failed", code)
     assert str(error) in failed["error"]
     assert bool(failed["traceback"]) is has_traceback
+
+
+def test_the_finished_line_gives_a_best_accuracy_of_zero_and_none_when_unevaluated() -> None:
+    # A best of 0.0 (every evaluated example wrong) was left out, as if nothing was evaluated.
+    def line(best: float | None) -> str:
+        return finished_line(
+            RunFinished(
+                status="finished", exit_code=0, step=1, epoch=0, duration=0.5, best_accuracy=best
+            )
+        )
+
+    assert line(0.0) == "finished after 1 step in 0.5s, best accuracy 0.00%"
+    assert line(None) == "finished after 1 step in 0.5s"
