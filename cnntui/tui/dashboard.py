@@ -268,11 +268,14 @@ class Dashboard(RunKeys, App[int]):
         return {"header"}
 
     def _refresh_panes(self, changed: set[str]) -> None:
+        # Not once the screens are gone: closed mid-run, the trainer's last events (its
+        # checkpoint, its end) can still reach a tick (tests/tui/test_closing.py), and a pane
+        # that redraws, or refresh_bindings, needs the app's screen. The state still folds them.
+        if not self.screen_stack:
+            return
         for pane in changed:
             self._panes[pane].update_from(self.state)  # type: ignore[attr-defined]
-        # Pause or Resume (check_action). Not once the screens are gone: closed mid-run, the
-        # trainer's last events can still reach a tick, and Textual raises with no screen.
-        if "header" in changed and not self.read_only and self.screen_stack:
+        if "header" in changed and not self.read_only:  # Pause or Resume (check_action)
             self.refresh_bindings()
 
     # -- the training thread -----------------------------------------------------------------

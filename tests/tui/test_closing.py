@@ -5,6 +5,8 @@ from __future__ import annotations
 from conftest import live_app
 from scripted_run import FakeTrainer, until
 
+from cnntui.tui.state import PANES
+
 
 async def test_a_tick_after_the_screens_are_gone_does_not_raise(
     held_trainer: FakeTrainer,
@@ -19,3 +21,5 @@ async def test_a_tick_after_the_screens_are_gone_does_not_raise(
     assert app.trainer_done.wait(30)
     app.drain_events()
     assert app.state.status == "interrupted"
+    # Whichever panes an event redraws, none is drawn on an app with no screen left.
+    app._refresh_panes(set(PANES))

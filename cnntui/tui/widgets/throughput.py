@@ -76,10 +76,6 @@ class ThroughputPane(Vertical):
         yield self._sparkline
 
     def update_from(self, state: RunState) -> None:
-        if not self.is_attached:
-            # The run's end can reach a tick while the app closes (tests/tui/test_closing.py),
-            # and Static.update needs the app: there is nothing left to draw on anyway.
-            return
         # Three lines in a fixed height: a repaint, never a relayout of the screen.
         self._numbers.update(throughput_text(state), layout=False)
         self._sparkline.data = list(state.examples_per_sec_history)
