@@ -78,11 +78,13 @@ def step_is_capturable(name: str) -> bool:
     return cls is torch.optim.SGD or "capturable" in inspect.signature(cls.__init__).parameters
 
 
-# torch.optim classes whose step the training loop cannot make: each built, then failed the
-# run at its first step (a run directory left behind, exit 1).
+# torch.optim classes that cannot train a model here: LBFGS and SparseAdam were built, then
+# failed the run at its first step (a run directory left behind, exit 1); Muon refused every
+# model when built, yet was offered among the choices.
 UNTRAINABLE = {
     "lbfgs": "its step needs a closure that evaluates the loss again, which the loop does not pass",
     "sparseadam": "it takes sparse gradients only, and the models' layers make dense ones",
+    "muon": "it takes 2-D parameters only, and a CNN's conv weights (4-D) and biases (1-D) are not",
 }
 
 
