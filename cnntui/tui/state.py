@@ -153,12 +153,14 @@ class RunState:
     def apply(self, events: Iterable[Event]) -> set[str]:
         """Fold events in order; return the panes whose data changed."""
         changed: set[str] = set()
-        for event in events:
-            handler = getattr(self, f"_on_{event.kind}", None)
-            if handler is not None:
-                self._event_time = as_float(event.time)
-                changed |= handler(event)
-        self._event_time = None
+        try:
+            for event in events:
+                handler = getattr(self, f"_on_{event.kind}", None)
+                if handler is not None:
+                    self._event_time = as_float(event.time)
+                    changed |= handler(event)
+        finally:  # a handler that raised must not time the notes that follow by its event
+            self._event_time = None
         return changed
 
     def set_status(self, status: str) -> set[str]:

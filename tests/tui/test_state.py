@@ -177,13 +177,8 @@ def test_state_changes_update_status_and_log() -> None:
 def test_log_lines_are_timed_by_their_events_not_the_last_step() -> None:
     """No step comes during a pause or an evaluation, so the run's elapsed time stands still:
     the time since the last step, by the events' own clock, is added to it."""
-    state = RunState()
-    state.apply([run_started()])  # at T0
-    step = StepMetrics(
-        step=10, epoch=0, epoch_step=10, loss=2.0, accuracy=0.1, lr=0.9, examples_per_sec=2560.0,
-        steps_per_sec=10.0, data_wait=0.0, examples=2560, elapsed=22.0, time=T0 + 22.5,
-    )  # fmt: skip
-    state.apply([step, StateChanged(state="paused", step=10, time=T0 + 23.0)])
+    state = stepped_at_22_seconds()
+    state.apply([StateChanged(state="paused", step=10, time=T0 + 23.0)])
     state.apply([StateChanged(state="running", step=10, time=T0 + 48.5)])  # 25.5 s paused
     state.apply([LogMessage(level="info", message="resumed a while ago", time=T0 + 50.5)])
     times = {line.text: line.elapsed for line in state.log}
@@ -193,6 +188,30 @@ def test_log_lines_are_timed_by_their_events_not_the_last_step() -> None:
     assert state.elapsed == 22.0  # the header's clock still moves with the steps only
     state.note("warning", "a note of the dashboard's own")  # no event: the run's last time
     assert state.log[-1].elapsed == 22.0
+
+
+def test_an_event_that_fails_to_fold_does_not_time_the_notes_after_it(monkeypatch) -> None:
+    state = stepped_at_22_seconds()
+
+    def broken(event: LogMessage) -> set[str]:
+        raise ValueError("a handler's bug")
+
+    monkeypatch.setattr(state, "_on_log", broken)
+    with pytest.raises(ValueError):
+        state.apply([LogMessage(level="info", message="never folded", time=T0 + 60.0)])
+    state.note("warning", "a note of the dashboard's own")  # the run's last time, not 0:59
+    assert state.log[-1].elapsed == 22.0
+
+
+def stepped_at_22_seconds() -> RunState:
+    """A run started at T0 whose step 10 came 22 s into training, written at T0 + 22.5."""
+    state = RunState()
+    step = StepMetrics(
+        step=10, epoch=0, epoch_step=10, loss=2.0, accuracy=0.1, lr=0.9, examples_per_sec=2560.0,
+        steps_per_sec=10.0, data_wait=0.0, examples=2560, elapsed=22.0, time=T0 + 22.5,
+    )  # fmt: skip
+    state.apply([run_started(), step])
+    return state
 
 
 def test_rows_from_shapes_takes_leaf_layers_and_tolerates_gaps() -> None:
