@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 
 import pytest
 
@@ -66,9 +67,15 @@ def test_a_hang_up_after_the_run_does_not_kill_the_process(saved_handlers) -> No
     assert signal.getsignal(signal.SIGINT) is interrupt  # the others are as they were
 
 
-def test_the_stopping_line_starts_no_blank_line_in_a_log_file(saved_handlers, capsys) -> None:
-    # `2> err.log` (or a batch system's stderr file) began with an empty line: the line break
-    # meant for the ^C a terminal echoes.
+@pytest.mark.parametrize(
+    ("terminal", "start"), [(False, ""), (True, "\n")], ids=["log file", "terminal"]
+)
+def test_the_stopping_line_breaks_the_line_on_a_terminal_only(
+    terminal, start, saved_handlers, capsys, monkeypatch
+) -> None:
+    # On a terminal the line starts after the ^C it echoed (or a progress bar's line); a
+    # `2> err.log` (or a batch system's stderr file) began with an empty line from that break.
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: terminal)
     with stop_on_signals(StoppableRun()):
         signal.raise_signal(signal.SIGTERM)
-    assert capsys.readouterr().err == "SIGTERM: finishing the batch, saving last.pt ...\n"
+    assert capsys.readouterr().err == f"{start}SIGTERM: finishing the batch, saving last.pt ...\n"
