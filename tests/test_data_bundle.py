@@ -300,6 +300,15 @@ def test_a_data_dir_the_data_did_not_come_from_is_named(
         is None
     )
     assert data.passed_over(None) is None
+    # Part of a copy: its files were seen, and the missing ones are named. It said "holds no".
+    partial = tmp_path / "partial"
+    write_mnist(partial / "MNIST" / "raw")
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte"):
+        (partial / "MNIST" / "raw" / name).unlink()
+    assert load_data("mnist", batch_size=8, data_dir=partial).passed_over(partial) == (
+        f"--data-dir {partial} holds only part of MNIST (its MNIST/raw/ lacks test-images, "
+        f"test-labels); it was read from {data.source}"
+    )
     synthetic = load_data("synthetic:1x8x8:2:train=8:test=4", batch_size=4, data_dir=empty)
     assert synthetic.passed_over(empty) == (
         f"--data-dir {empty} is not used: synthetic:1x8x8:2:train=8:test=4 data is generated, "

@@ -55,6 +55,13 @@ class DataBundle:
         source = Path(self.source).resolve()
         if source == given or given in source.parents:
             return None
+        lacking = _files_lacking(self.name, given)
+        if lacking:
+            # Not "holds no": the user's files were seen, and which are missing is the fix.
+            return (
+                f"--data-dir {data_dir} holds only part of {self.title} ({lacking}); "
+                f"it was read from {self.source}"
+            )
         return f"--data-dir {data_dir} holds no {self.title}; it was read from {self.source}"
 
     def as_dict(self) -> dict[str, Any]:
@@ -221,6 +228,22 @@ def _read_raw(spec: DataSpec, data_dir, download, fetch, log):
     if spec.name == "cifar10":
         return read_cifar_set(located)
     return read_idx_set(located, spec.info)
+
+
+def _files_lacking(name: str, root: Path) -> str | None:
+    """Which files a folder that holds part of data set `name` lacks ("lacks test-images,
+    test-labels", or "its fashion-mnist/ lacks ..."); None when it holds none of them."""
+    from cnntui.data.sources import SOURCES, candidate_dirs, find_files
+
+    source = SOURCES.get(name)
+    if source is None:
+        return None
+    for directory in candidate_dirs(source, root):
+        _, missing = find_files(source, directory)
+        if missing and len(missing) < len(source.files):
+            where = "" if directory == root else f"its {directory.relative_to(root)}/ "
+            return f"{where}lacks {', '.join(missing)}"
+    return None
 
 
 def _split_indices(count: int, val_split: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
