@@ -44,22 +44,53 @@ def test_a_set_up_error_is_said_once_and_leaves_no_run_directory(tmp_path, flags
     assert not runs.exists()
 
 
-def test_a_set_up_error_leaves_a_runs_root_that_was_there_as_it_was(tmp_path) -> None:
-    """The launcher's run directory was left empty in it. Once, not for each set-up error of
-    the test above: both are refused by the same first checks, before a run directory is
-    planned, and each launch is seconds of start-up."""
+def test_a_set_up_error_only_the_ranks_find_leaves_a_runs_root_that_was_there_as_it_was(
+    tmp_path,
+) -> None:
+    """The launcher's run directory was left empty in it. A failure only the ranks find (the
+    model's own error), so that the launch has planned and made the run directory first."""
     runs = tmp_path / "runs"
     runs.mkdir()
+    model = tmp_path / "net.py"
+    model.write_text(
+        "def net(in_channels=1, num_classes=10):\n    raise ValueError('no net here')\n"
+    )
     launched = cnntui(
-        *("run", "lenet", "--dataset", SYNTHETIC, "--opt", "bogus=1", "--device", "cpu"),
+        *("run", f"{model}:net", "--dataset", SYNTHETIC, "--device", "cpu"),
         *("--runs-root", runs, "--nproc", "2", "--headless"),
     )
-    assert launched.returncode == 2
-    assert (
-        launched.stderr
-        == "cnntui: error: model lenet has no option bogus (options: activation, pool)\n"
-    )
+    assert launched.returncode == 2, launched.stderr
+    assert launched.stderr.endswith("ValueError: no net here\n")
     assert list(runs.iterdir()) == []
+
+
+def test_an_unstarted_launch_removes_what_it_made_and_no_more(tmp_path) -> None:
+    """plan_run_dir makes the run directory before any rank starts; discard_unstarted takes it
+    away again, up to the folder the launch made, and keeps what was there or was started."""
+    from cnntui.config import RunConfig
+    from cnntui.launch_plan import discard_unstarted, plan_run_dir
+    from cnntui.runlog import LAUNCH_LOG
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "older-run").mkdir()
+    config = RunConfig(model="lenet", runs_root=str(runs))
+    run_dir, made = plan_run_dir(config, None, {})
+    assert (run_dir.parent, made) == (runs, run_dir) and run_dir.is_dir()
+    (run_dir / LAUNCH_LOG).write_text("the dashboard's launcher wrote here\n")
+    discard_unstarted(run_dir, made, launch_log=True)
+    assert [p.name for p in runs.iterdir()] == ["older-run"]
+
+    # A runs root the launch made goes with it; one that a run was started in stays whole.
+    fresh = tmp_path / "new" / "runs"
+    run_dir, made = plan_run_dir(RunConfig(model="lenet", runs_root=str(fresh)), None, {})
+    assert made == tmp_path / "new"
+    discard_unstarted(run_dir, made, launch_log=False)
+    assert list(tmp_path.iterdir()) == [runs]
+    run_dir, made = plan_run_dir(config, None, {})
+    (run_dir / "events.jsonl").write_text("")
+    discard_unstarted(run_dir, made, launch_log=False)
+    assert (run_dir / "events.jsonl").is_file()
 
 
 def test_on_a_terminal_the_set_up_error_is_the_launch_logs_one_line_and_nothing_stays(
