@@ -119,8 +119,8 @@ def shapes(
         str,
         typer.Option(
             help="cpu: small inputs on real cpu tensors, large ones on meta tensors (no "
-            "memory used); meta: always meta; cuda: real tensors, adds the measured peak "
-            "memory. Shapes, params, FLOPs and bytes are the same on all three."
+            "memory used); meta: always meta; cuda or cuda:N: real tensors, adds the measured "
+            "peak memory. Shapes, params, FLOPs and bytes are the same on all three."
         ),
     ] = "cpu",
     num_classes: Annotated[int | None, typer.Option(help="Output classes.")] = None,
