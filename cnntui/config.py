@@ -42,12 +42,17 @@ def command_line_name(key: str) -> str:
     return RUN_FLAGS.get(key, f"--set {key}")
 
 
-def blame(where: str, key: str, why: str) -> UsageError:
-    """A usage error for `key` set in `where`: the flag when it was the command line, since
-    that is what the user typed; `file: key ...` for a preset."""
+def setting_name(where: str, key: str) -> str:
+    """How a message names `key` set in `where`: the flag when it was the command line, since
+    that is what the user typed; `file: key` for a preset (or a checkpoint's saved config)."""
     if where == COMMAND_LINE:
-        return UsageError(f"{command_line_name(key)} {why}")
-    return UsageError(f"{where}: {key} {why}")
+        return command_line_name(key)
+    return f"{where}: {key}"
+
+
+def blame(where: str, key: str, why: str) -> UsageError:
+    """A usage error for `key` set in `where`, named as `setting_name` names it."""
+    return UsageError(f"{setting_name(where, key)} {why}")
 
 
 # Why an empty folder option is refused (`--run-dir "$DIR"` with DIR unset, say).
@@ -325,6 +330,14 @@ def load_config(
 
     `--preset PATH` names the preset explicitly; then TARGET, if given, overrides its model.
     """
+    return load_config_with_sources(target, preset, overrides)[0]
+
+
+def load_config_with_sources(
+    target: str, preset: str | None = None, overrides: dict[str, Any] | None = None
+) -> tuple[RunConfig, dict[str, str]]:
+    """`load_config`'s config, and where each key set was set (the preset file, or
+    COMMAND_LINE), for messages about a setting after validation (`setting_name`)."""
     config = RunConfig()
     sources: dict[str, str] = {}  # where each key was set, for the message that rejects it
     preset_path = find_preset(preset) if preset else find_preset(target) if target else None
@@ -349,4 +362,4 @@ def load_config(
             resolve_spec(target)  # unknown names fail here, with suggestions
     config = apply_settings(config, overrides or {}, COMMAND_LINE)
     sources.update(dict.fromkeys(overrides or {}, COMMAND_LINE))
-    return config.validate(COMMAND_LINE, sources)
+    return config.validate(COMMAND_LINE, sources), sources

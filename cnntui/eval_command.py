@@ -15,7 +15,7 @@ def eval_command(
 ) -> int:
     import torch
 
-    from cnntui.config import RunConfig, apply_settings
+    from cnntui.config import RunConfig, apply_settings, setting_name
     from cnntui.data import load_data
     from cnntui.devices import TRAINS_ON, check_device
     from cnntui.engine.checkpoint import load_checkpoint
@@ -24,13 +24,16 @@ def eval_command(
 
     state = load_checkpoint(checkpoint)
     saved = {k: v for k, v in state["config"].items() if k in RunConfig.__dataclass_fields__}
-    config = apply_settings(RunConfig(), saved, f"{checkpoint} (its saved config)")
+    saved_config = f"{checkpoint} (its saved config)"
+    config = apply_settings(RunConfig(), saved, saved_config)
     target = check_device(device, TRAINS_ON, "evaluate a checkpoint")
     data = load_data(
         config.dataset,
         device=target,
         batch_size=batch_size or max(config.batch_size, 256),
         data_dir=data_dir or config.data_dir,
+        # The run's own data_dir is named as its key there: this command line typed no flag.
+        data_dir_name="--data-dir" if data_dir else setting_name(saved_config, "data_dir"),
         resize=config.resize,
         augment=False,
         normalize=config.normalize,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cnntui.config import RunConfig, load_config
+from cnntui.config import RunConfig, load_config_with_sources
 from cnntui.errors import EXIT_INTERRUPTED, CnntuiError, write_error
 from cnntui.rank_setup_failure import launched_rank, leave_on_set_up_failure
 from cnntui.reader_gone import DISK_FULL, OnGone, stdout_is_stderr, tell
@@ -39,7 +39,7 @@ def run_command(
     trainer = None
     try:
         with terminations_as_ctrl_c():
-            config = resolve_config(target, preset, overrides, resume)
+            config, sources = resolve_config_with_sources(target, preset, overrides, resume)
             if wants_dashboard(headless, json_output) and "WORLD_SIZE" not in os.environ:
                 # The dashboard opens once torch is loaded and the run is set up: seconds of a
                 # blank terminal on a small machine otherwise. It opens on the alternate screen,
@@ -58,7 +58,9 @@ def run_command(
                 # only rank 0 reports; the others print nothing but their own errors.
                 headless, json_output = True, json_output and dist.is_main
             use_dashboard = wants_dashboard(headless, json_output)
-            trainer = Trainer(config, resume_from=resume, resume_overrides=overrides)
+            trainer = Trainer(
+                config, resume_from=resume, resume_overrides=overrides, sources=sources
+            )
             if json_output:
                 from cnntui.headless import JsonReporter
 
@@ -114,16 +116,23 @@ def resolve_config(
 ) -> RunConfig:
     """The config the command line names, after its first checks; a single process and the
     `run --nproc` launcher both start here, so that both refuse the same command the same way."""
+    return resolve_config_with_sources(target, preset, overrides, resume)[0]
+
+
+def resolve_config_with_sources(
+    target: str | None, preset: str | None, overrides: dict[str, Any], resume: Path | None
+) -> tuple[RunConfig, dict[str, str]]:
+    """`resolve_config`'s config, and where each key was set (`load_config_with_sources`)."""
     if resume is not None:
         if target or preset:
             named = f"--preset {preset}" if preset else repr(target)
             raise CnntuiError(
                 f"--resume continues a run with its own model and config; drop {named}", 2
             )
-        return RunConfig()  # replaced by the checkpoint's config in setup()
+        return RunConfig(), {}  # replaced by the checkpoint's config in setup()
     if not target and not preset:
         raise CnntuiError("name a preset or model to run, e.g. `cnntui run lenet`", 2)
-    return load_config(target or "", preset, overrides)
+    return load_config_with_sources(target or "", preset, overrides)
 
 
 def stop_when_reader_gone(trainer: Any) -> OnGone:

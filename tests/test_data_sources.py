@@ -103,6 +103,16 @@ def test_missing_explicit_data_dir_is_a_usage_error(
         locate("fmnist", tmp_path / "nope")
 
 
+def test_a_data_dir_from_a_preset_is_named_by_its_key(places: dict[str, Path], tmp_path) -> None:
+    """Where the folder came from is how the messages name it, not always as `--data-dir`."""
+    with pytest.raises(UsageError, match=r"^mine.toml: data_dir .*nope is not a directory$"):
+        locate("fmnist", tmp_path / "nope", data_dir_name="mine.toml: data_dir")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CnntuiError) as info:
+        locate("fmnist", tmp_path / "empty", data_dir_name="mine.toml: data_dir")
+    assert f"\n  mine.toml: data_dir {tmp_path / 'empty'} and its" in str(info.value)
+
+
 def test_offline_not_found_message_names_every_place(
     places: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -63,7 +63,7 @@ def contents(folder: Path) -> dict[str, bytes]:
 @pytest.mark.parametrize(
     ("resume", "otherwise"),
     [
-        (("--max-steps", "9"), f"--data-dir {NO_DATA} is not a directory"),
+        (("--max-steps", "9"), f"the checkpoint's config: data_dir {NO_DATA} is not a directory"),
         ((), "the run has already reached its max_steps (3 steps)"),
         (("lenet", "--max-steps", "9"), "its own model and config; drop 'lenet'"),
     ],

@@ -40,17 +40,18 @@ class DataBundle:
         """How many classes the labels range over."""
         return len(self.classes)
 
-    def passed_over(self, data_dir: Path | str | None) -> str | None:
+    def passed_over(self, data_dir: Path | str | None, name: str = "--data-dir") -> str | None:
         """A warning when `--data-dir` was given but the data did not come from it: it holds no
         copy and the search went on to the next place (`$CNNTUI_DATA`, the cache, a system
         copy), or the data set reads no files there. Otherwise the run would say nothing of a
-        folder the user meant it to read."""
+        folder the user meant it to read. `name` is how the setting is named: the flag, or a
+        preset's key (`config.setting_name`)."""
         if not data_dir:
             return None
         if self.source == "generated":
-            return f"--data-dir {data_dir} is not used: {self.name} data is generated, not read"
+            return f"{name} {data_dir} is not used: {self.name} data is generated, not read"
         if self.name.startswith("folder:"):
-            return f"--data-dir {data_dir} is not used: {self.name} names its own folder"
+            return f"{name} {data_dir} is not used: {self.name} names its own folder"
         given = Path(data_dir).expanduser().resolve()
         source = Path(self.source).resolve()
         if source == given or given in source.parents:
@@ -59,10 +60,10 @@ class DataBundle:
         if lacking:
             # Not "holds no": the user's files were seen, and which are missing is the fix.
             return (
-                f"--data-dir {data_dir} holds only part of {self.title} ({lacking}); "
+                f"{name} {data_dir} holds only part of {self.title} ({lacking}); "
                 f"it was read from {self.source}"
             )
-        return f"--data-dir {data_dir} holds no {self.title}; it was read from {self.source}"
+        return f"{name} {data_dir} holds no {self.title}; it was read from {self.source}"
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready summary for the run log."""
@@ -96,6 +97,7 @@ def load_data(
     channels_last: bool = False,
     dtype: torch.dtype = torch.float32,
     data_dir: Path | str | None = None,
+    data_dir_name: str = "--data-dir",
     download: bool | None = None,
     num_workers: int | None = None,
     fetch: Fetch | None = None,
@@ -105,7 +107,7 @@ def load_data(
 
     `augment=True` picks the data set's usual augmentation; `drop_last` applies to the training
     loader only (evaluation always sees every example). `download=None` downloads missing files
-    unless $CNNTUI_OFFLINE is set.
+    unless $CNNTUI_OFFLINE is set. `data_dir_name` is how messages name `data_dir`.
     """
     spec = parse_data_spec(spec)
     info = spec.info
@@ -167,7 +169,7 @@ def load_data(
         )
         return _checked(bundle)
 
-    raw = _read_raw(spec, data_dir, download, fetch, log)
+    raw = _read_raw(spec, data_dir, data_dir_name, download, fetch, log)
     if spec.name == "synthetic":
         mean, std = _channel_stats(raw.train_images)
     else:
@@ -210,7 +212,7 @@ def load_data(
     return _checked(bundle)
 
 
-def _read_raw(spec: DataSpec, data_dir, download, fetch, log):
+def _read_raw(spec: DataSpec, data_dir, data_dir_name, download, fetch, log):
     from cnntui.data.readers import read_cifar_set, read_idx_set
 
     if spec.name == "synthetic":
@@ -224,7 +226,9 @@ def _read_raw(spec: DataSpec, data_dir, download, fetch, log):
             spec.test_size or SYNTHETIC_DEFAULT_TEST,
             spec.seed,
         )
-    located = locate(spec.name, data_dir, download=download, fetch=fetch, log=log)
+    located = locate(
+        spec.name, data_dir, download=download, fetch=fetch, log=log, data_dir_name=data_dir_name
+    )
     if spec.name == "cifar10":
         return read_cifar_set(located)
     return read_idx_set(located, spec.info)

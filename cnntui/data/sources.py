@@ -155,11 +155,12 @@ def offline() -> bool:
     return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
-def search_places(data_dir: Path | str | None) -> list[Place]:
-    """The places searched, in order."""
+def search_places(data_dir: Path | str | None, data_dir_name: str = "--data-dir") -> list[Place]:
+    """The places searched, in order; `data_dir_name` is how messages name the first (a
+    preset's `data_dir` key where it came from one)."""
     env = os.environ.get(DATA_ENV)
     places = [
-        Place("--data-dir", Path(data_dir).expanduser() if data_dir else None),
+        Place(data_dir_name, Path(data_dir).expanduser() if data_dir else None),
         Place(f"${DATA_ENV}", Path(env).expanduser() if env else None),
         Place("user cache", user_cache_dir()),
     ]
@@ -192,16 +193,17 @@ def locate(
     download: bool | None = None,
     fetch: Fetch | None = None,
     log: Log | None = None,
+    data_dir_name: str = "--data-dir",
 ) -> Located:
     """Find data set `name`'s files, downloading into the user cache when allowed and needed.
 
     `download=None` downloads unless `$CNNTUI_OFFLINE` is set; `fetch(url, dest)` replaces urllib.
     """
     source = SOURCES[name]
-    places = search_places(data_dir)
+    places = search_places(data_dir, data_dir_name)
     explicit = places[0].root
     if explicit is not None and not explicit.is_dir():
-        raise UsageError(f"--data-dir {explicit} is not a directory")
+        raise UsageError(f"{data_dir_name} {explicit} is not a directory")
     search = _SearchLog(places)
     for place in places:
         if place.root is None:

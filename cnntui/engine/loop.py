@@ -108,9 +108,8 @@ class TrainingLoop:
         for note in (self.setup.cuda_graph_note, self.setup.stem_note, self.setup.resume_note):
             if note:
                 self.emit(LogMessage(level="info", message=note))
-        passed_over = self.data.passed_over(config.data_dir)
-        if passed_over:
-            self.emit(LogMessage(level="warning", message=passed_over))
+        if self.setup.data_note:
+            self.emit(LogMessage(level="warning", message=self.setup.data_note))
         if self.dist.enabled:
             n = self.dist.world_size
             self.emit(

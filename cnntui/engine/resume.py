@@ -64,14 +64,18 @@ def keep_later_last(resume_from: Path, run_dir: Path, step: int) -> str | None:
     )
 
 
+# Where a resumed run's settings come from, unless the resuming command line sets them.
+SAVED_CONFIG = "the checkpoint's config"
+
+
 def resumed_config(state: dict[str, Any], overrides: dict[str, Any]) -> RunConfig:
     """The checkpoint's config, plus only what the user set on the resuming command line."""
     fields = RunConfig.__dataclass_fields__
     saved = {k: v for k, v in state["config"].items() if k in fields}
     check_resume_overrides(saved, overrides)
-    config = apply_settings(RunConfig(), saved, "the checkpoint's config")
+    config = apply_settings(RunConfig(), saved, SAVED_CONFIG)
     config = apply_settings(config, overrides, COMMAND_LINE).validate(
-        "the checkpoint's config", dict.fromkeys(overrides, COMMAND_LINE)
+        SAVED_CONFIG, dict.fromkeys(overrides, COMMAND_LINE)
     )
     check_something_left(state, config)
     return config

@@ -14,14 +14,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnntui.config import RunConfig
+from cnntui.config import COMMAND_LINE, RunConfig, setting_name
 from cnntui.devices import TRAINS_ON, check_device
 from cnntui.engine import distributed
 from cnntui.engine.distributed import SINGLE, DistContext
 from cnntui.engine.events import RunStarted
 from cnntui.engine.fit import checked_shapes
 from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weights
-from cnntui.engine.resume import restore, resumed_config
+from cnntui.engine.resume import SAVED_CONFIG, restore, resumed_config
 from cnntui.errors import UsageError
 from cnntui.runlog import (
     check_can_create,
@@ -51,6 +51,7 @@ class RunSetup:
     cuda_graph_note: str | None = None  # why (not), for the log
     stem_note: str | None = None  # the first convolution runs as im2col + GEMM, for the log
     resume_note: str | None = None  # a later last.pt kept aside (resumed from best.pt), for the log
+    data_note: str | None = None  # data_dir was not where the data came from, for the log
     start_step: int = 0
     start_epoch: int = 0
     start_batch: int = 0  # batches of `start_epoch` already done (mid-epoch resume)
@@ -193,11 +194,18 @@ def prepare_run(
     resume_dir: Path | None,
     write_run_dir: bool,
     resume_overrides: dict[str, Any] | None = None,
+    sources: dict[str, str] | None = None,
 ) -> RunSetup:
     """The run set up: `resume_state` read from a checkpoint in `resume_dir` (which no other
-    process trains in: `Trainer.setup` checked), or a new run."""
+    process trains in: `Trainer.setup` checked), or a new run. `sources` says where each key
+    of a new run's config was set (`load_config_with_sources`); unnamed keys, the command line."""
+    sources = dict(sources or {})
     if resume_state is not None:
         config = resumed_config(resume_state, resume_overrides or {})
+        sources = dict.fromkeys(resume_state["config"], SAVED_CONFIG)
+        sources.update(dict.fromkeys(resume_overrides or {}, COMMAND_LINE))
+    # A data_dir from a preset (or the resumed run) is named by its key: the user typed no flag.
+    data_dir_name = setting_name(sources.get("data_dir", COMMAND_LINE), "data_dir")
     dist = distributed.context_from_env()
     if resume_state is None and write_run_dir and dist.is_main:
         # Before seconds of set-up: a run_dir from a preset or the Python API gets the same
@@ -220,6 +228,7 @@ def prepare_run(
         device=device,
         batch_size=config.batch_size,
         data_dir=config.data_dir,
+        data_dir_name=data_dir_name,
         resize=config.resize,
         augment=bool(config.augment),
         normalize=config.normalize,
@@ -310,6 +319,7 @@ def prepare_run(
         cuda_graph=cuda_graph,
         cuda_graph_note=cuda_graph_note,
         stem_note=stem_note,
+        data_note=data.passed_over(config.data_dir, data_dir_name),
         dist=dist,
     )
     if resume_state is not None:

@@ -61,8 +61,11 @@ class Trainer:
         resume_from: Path | None = None,
         resume_overrides: dict[str, Any] | None = None,
         write_run_dir: bool = True,
+        sources: dict[str, str] | None = None,
     ) -> None:
         self.config = config
+        # Where each setting came from (a preset file, the command line), for messages.
+        self.sources = sources
         self.subscribers: list[Subscriber] = list(subscribers or [])
         self.resume_from = Path(resume_from) if resume_from else None
         self.resume_overrides = resume_overrides
@@ -127,6 +130,7 @@ class Trainer:
                 resume_dir,
                 self.write_run_dir,
                 self.resume_overrides,
+                self.sources,
             )
             if setup.run_dir is not None:
                 # Holds the directory (a run resumed while it still trains is refused here),
