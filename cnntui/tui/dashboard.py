@@ -25,10 +25,12 @@ from cnntui.engine.events import Evaluation, RunFailed
 from cnntui.errors import EXIT_INTERRUPTED
 from cnntui.runlog import EVENTS_FILE
 from cnntui.tui import signals
+from cnntui.tui.layer_health import as_float
 from cnntui.tui.layout import arrangement
 from cnntui.tui.pacing import UI_CPU_BUDGET, TickPacer, drawing_phase
 from cnntui.tui.run_keys import RunKeys, Trainer
 from cnntui.tui.screens import HelpScreen, QuitScreen
+from cnntui.tui.silence import LastEvent
 from cnntui.tui.sources import EventSource, events_written
 from cnntui.tui.state import PANES, RunState
 from cnntui.tui.widgets.accuracy_chart import AccuracyChart
@@ -111,7 +113,9 @@ class Dashboard(RunKeys, App[int]):
         self._show_confusion = False
         self._layout = arrangement(Size(0, 0))
         self._dropped_seen = 0
-        self._last_event_at = self._opened_at = time.monotonic()
+        self.clock = time.monotonic  # a steady clock, for what is timed here; tests may stop it
+        self._opened_at = self.clock()
+        self._last_event = LastEvent(self._opened_at, time.time())
         self._panes: dict[str, Widget] = {}
 
     # -- layout ------------------------------------------------------------------------------
@@ -210,7 +214,13 @@ class Dashboard(RunKeys, App[int]):
         if self._evaluation_pending and any(isinstance(e, Evaluation) for e in events):
             self._evaluation_pending = False
         if events:
-            self._last_event_at = time.monotonic()
+            self._last_event.arrived(
+                as_float(events[-1].time),
+                self.source.ends_history,
+                self.clock(),
+                time.time(),
+                STALE_AFTER,
+            )
         if self.read_only:
             changed |= self._check_quiet() | self._count_wait()
         dropped = self.source.dropped
@@ -251,20 +261,25 @@ class Dashboard(RunKeys, App[int]):
         header = self._header
         if header.awaiting is None or self.state.started is not None:
             return set()
-        waited = time.monotonic() - self._opened_at
+        waited = self.clock() - self._opened_at
         if round(waited) == round(header.waited):
             return set()
         header.waited = waited
         return {"header"}
 
     def _check_quiet(self) -> set[str]:
-        """A tailed run that stops writing events may have been killed: say so in the header."""
-        quiet = time.monotonic() - self._last_event_at
+        """A tailed run that stops writing events may have been killed: say so in the header,
+        by the second."""
+        silence = self._last_event.silence(self.clock(), STALE_AFTER)
         header = self._header
-        quiet_for = quiet if self.state.active and quiet > STALE_AFTER else None
-        if quiet_for is None and header.quiet_for is None:
+        if not self.state.active:
+            silence = None
+        shown = header.silence
+        if silence == shown or (
+            silence and shown and round(silence.seconds) == round(shown.seconds)
+        ):
             return set()
-        header.quiet_for = quiet_for
+        header.silence = silence
         return {"header"}
 
     def _refresh_panes(self, changed: set[str]) -> None:

@@ -16,12 +16,17 @@ class EventSource(Protocol):
     """Polled by the app's timer; must return at once."""
 
     dropped: int
+    # Whether the last drain ended with the last event the run's log held when the source
+    # opened: that event's own `time` is then all that dates it (cnntui/tui/silence.py).
+    ends_history: bool
 
     def drain(self) -> list[Event]: ...
 
 
 class BufferSource:
     """Events a trainer pushed into an EventBuffer from its thread."""
+
+    ends_history = False  # a live trainer's events are all news
 
     def __init__(self, buffer: EventBuffer) -> None:
         self.buffer = buffer
@@ -53,6 +58,9 @@ class FileSource:
         self.interval = interval
         self.max_batch = max_batch
         self.dropped = 0
+        self.ends_history = False
+        self._history: int | None = None  # events in the file when the source opened
+        self._handed = 0  # events handed over so far
         self._pending: deque[Event] = deque()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -64,7 +72,10 @@ class FileSource:
             self._thread.start()
         with self._lock:
             count = min(self.max_batch, len(self._pending))
-            return [self._pending.popleft() for _ in range(count)]
+            events = [self._pending.popleft() for _ in range(count)]
+            self._handed += count
+            self.ends_history = bool(count) and self._handed == self._history
+            return events
 
     @property
     def caught_up(self) -> bool:
@@ -89,9 +100,10 @@ class FileSource:
                     note = "events.jsonl ends before the run did; its end is read from summary.json"
                     events = [LogMessage(level="warning", message=note, time=end.time), end]
                     ended = True
-            if events:
-                with self._lock:
-                    self._pending.extend(events)
+            with self._lock:
+                if self._history is None:
+                    self._history = len(events)
+                self._pending.extend(events)
             self._stop.wait(self.interval)
 
     def close(self) -> None:
@@ -102,6 +114,7 @@ class ListSource:
     """A fixed list of events, all delivered on the first drain (tests and snapshots)."""
 
     dropped = 0
+    ends_history = False  # handed over as news, timed by their arrival: tests stay stable
 
     def __init__(self, events: list[Event]) -> None:
         self._events = list(events)

@@ -8,13 +8,14 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import help_keys, log_text, pane_text
 from scripted_run import scripted_events, until
 
-from cnntui.engine.events import RunFinished
+from cnntui.engine.events import Event, RunFinished
 from cnntui.errors import UsageError
 from cnntui.runlog import EVENTS_FILE, RunLogWriter, end_from_summary, event_to_json
 from cnntui.tui import dashboard
@@ -184,21 +185,63 @@ def test_resolve_run_dir(tmp_path: Path) -> None:
         resolve_run_dir(None, tmp_path / "empty")
 
 
+def dated(events: list[Event], last_at: float) -> list[Event]:
+    """The events moved in time so that the last is written at `last_at`."""
+    shift = last_at - events[-1].time
+    return [replace(event, time=event.time + shift) for event in events]
+
+
 async def test_a_tailed_run_that_goes_quiet_is_flagged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(dashboard, "STALE_AFTER", 0.3)
-    events = scripted_events(finish=False, upto_step=50)
+    events = dated(scripted_events(finish=False, upto_step=50), time.time())
     run_dir = record(tmp_path / "run", events[:-3])
     app = watch_app(run_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        assert await until(pilot, lambda: "no events for" in pane_text(app, "#header"))
+        assert await until(pilot, lambda: "SILENT since" in pane_text(app, "#header"))
         # A run that may have been killed is not shown running, nor given an ETA.
-        assert "SILENT" in pane_text(app, "#header")
-        assert "RUNNING" not in pane_text(app, "#header") and "ETA" not in pane_text(app, "#header")
+        header = pane_text(app, "#header")
+        assert "RUNNING" not in header and "ETA" not in header
+        # Quiet since it was seen last, by this machine's clock: a second or so ago.
+        assert re.search(r"SILENT since \d\d:\d\d \(0:0[0-3] ago\)", header), header
         record(run_dir, events[-3:])
-        assert await until(pilot, lambda: "no events for" not in pane_text(app, "#header"))
+        assert await until(pilot, lambda: "SILENT" not in pane_text(app, "#header"))
         assert "RUNNING" in pane_text(app, "#header") and "ETA" in pane_text(app, "#header")
+
+
+async def test_a_run_killed_long_ago_is_silent_since_its_last_event(tmp_path: Path) -> None:
+    """Replayed hours later, a run that was killed (no end in its log, no summary.json) said
+    `no events for 0:24`, counting from when watch opened; it says when it went quiet."""
+    last = time.time() - (2 * 3600 + 13 * 60 + 5)
+    events = dated(scripted_events(finish=False, upto_step=50), last)
+    run_dir = record(tmp_path / "run", events)
+    app = watch_app(run_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert await until(pilot, lambda: "SILENT" in pane_text(app, "#header"), timeout=5)
+        header = pane_text(app, "#header")
+        same_day = time.localtime(last)[:3] == time.localtime()[:3]
+        since = time.strftime("%H:%M" if same_day else "%a %H:%M", time.localtime(last))
+        assert re.search(rf"\? SILENT since {since} \(2:13:0[5-9] ago\)", header), header
+        # At 80 columns the run's position and how long it ran still fit beside it.
+        assert "epoch 1/3  step 50/300  elapsed 0:02" in header
+        assert "RUNNING" not in header and "ETA" not in header
+
+
+async def test_a_live_run_whose_clock_is_behind_is_not_silent(tmp_path: Path) -> None:
+    """watch on another machine: the writer's clock 45 s behind this one's. What the file held
+    when watch opened is not dated by that clock, nor are the events that follow."""
+    events = dated(scripted_events(finish=False, upto_step=50), time.time() - 45)
+    run_dir = record(tmp_path / "run", events[:-3])
+    app = watch_app(run_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert await until(pilot, lambda: app.state.step == 40)
+        await pilot.pause(0.3)
+        assert "RUNNING" in pane_text(app, "#header")
+        record(run_dir, events[-3:])
+        assert await until(pilot, lambda: app.state.step == 50)
+        await pilot.pause(0.3)
+        assert "RUNNING" in pane_text(app, "#header")
 
 
 def write_summary(run_dir: Path, seconds_after_the_log: float, **fields) -> None:

@@ -9,6 +9,7 @@ from textual.widgets import Static
 
 from cnntui.runlog import EVENTS_FILE
 from cnntui.tui import format as fmt
+from cnntui.tui.silence import Silence, clock_time
 from cnntui.tui.state import RunState
 
 # A symbol as well as a colour, so the state reads the same under NO_COLOR or 16 colours.
@@ -59,7 +60,7 @@ class RunHeader(Static):
     def __init__(self, mode: str, **kwargs) -> None:
         super().__init__(**kwargs)
         self.mode = mode  # "live" or "watch"
-        self.quiet_for: float | None = None  # watch: seconds since the last event, when long
+        self.silence: Silence | None = None  # watch: since when no event has come, when long
         # watch: the run directory no run has written to yet, and how long it has been waited on
         self.awaiting: Path | None = None
         self.waited = 0.0
@@ -121,7 +122,7 @@ class RunHeader(Static):
 
     def _badge(self, state: RunState) -> Text:
         badge, style = STATE_BADGES.get(state.status, (state.status.upper(), "bold"))
-        if self.quiet_for is not None:
+        if self.silence is not None:
             badge, style = QUIET_BADGE
         return Text().append(badge, style=style)  # a span: Text(badge, style) would style all
 
@@ -145,8 +146,13 @@ class RunHeader(Static):
 
     def _progress_line(self, state: RunState, width: int) -> Text:
         line = self._badge(state)
-        if self.quiet_for is not None:  # first, where a narrow terminal does not cut it off
-            line.append(f"  no events for {fmt.duration(self.quiet_for)}", style="bold yellow")
+        silence = self.silence
+        if silence is not None:  # first, where a narrow terminal does not cut it off
+            # "? SILENT since 14:02 (2:13:05 ago)": short enough that 80 columns keep the epoch,
+            # the step and the elapsed time; the clock time is the last event's.
+            since = clock_time(silence.since, silence.since + silence.seconds)
+            ago = fmt.duration(silence.seconds)
+            line.append(f" since {since} ({ago} ago)", style=QUIET_BADGE[1])
         started = state.started
         if started is None and self.awaiting is not None:
             # No epoch, step or elapsed time to show: a clock stuck at 0:00 looks like a hang,
@@ -158,7 +164,7 @@ class RunHeader(Static):
             return line.append(path + waited)
         append_fitting(line, self._position(state), width)
         tail = [(f"  elapsed {fmt.duration(state.elapsed)}",)]
-        eta = state.eta if self.quiet_for is None else None  # no ETA for a run that may be dead
+        eta = state.eta if silence is None else None  # no ETA for a run that may be dead
         if eta is not None:
             tail.append((f"  ETA {fmt.duration(eta)}",))
         if state.best_accuracy is not None:
