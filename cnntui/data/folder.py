@@ -40,7 +40,9 @@ def open_image_folders(root: Path, size: int | Sequence[int] | None = None) -> F
 
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise UsageError(f"folder:{root}: no such directory")
+        # A path the user named that is no folder is usage (exit 2), as a --data-dir is.
+        why = "is a file, not a directory" if root.exists() else "no such directory"
+        raise UsageError(f"folder:{root}: {why}")
     train_dir = root / "train"
     test_dir = next((root / n for n in TEST_DIR_NAMES if (root / n).is_dir()), None)
     if not train_dir.is_dir() or test_dir is None:
