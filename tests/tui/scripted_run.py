@@ -242,6 +242,7 @@ class TrickleSource:
     """Hands over a few events per drain, like a live run does."""
 
     dropped = 0
+    ends_history = False  # news, as a live run's events are
 
     def __init__(self, events: list[Event], per_drain: int) -> None:
         self._events = list(events)
