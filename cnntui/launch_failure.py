@@ -50,6 +50,14 @@ def say_failed_launch(failures: dict[int, Any], nproc: int, json_output: bool) -
         # Rank 0 has said why on stderr, as a single process would (its run's error, or a
         # traceback), and the others only stopped with it: a second line adds nothing.
         return code
+    if failure_kind(failure) == STOPPED and getattr(failures.get(0), "exitcode", 0) == (
+        EXIT_INTERRUPTED
+    ):
+        # No rank failed: each stopped with the others (or was ended by the launcher once
+        # one had), and rank 0 ended the run as a stop, saved last.pt and said why (its
+        # stdout closed, a signal to one rank), as a single process does. "error: rank 0
+        # exited with code 130" called that a failure.
+        return EXIT_INTERRUPTED
     how = f"was killed by {failure.signal_name()}" if code < 0 else f"exited with code {code}"
     print(
         f"{ROOT_FAILURE_LEAD}{rank} (pid {failure.pid}) {how}; stopped all {nproc} ranks",
@@ -87,14 +95,20 @@ def root_failure(failures: dict[int, Any]) -> tuple[int, Any]:
 
     def rank_key(item: tuple[int, Any]) -> tuple[int, float, int]:
         rank, failure = item
-        code = failure.exitcode
-        if code < 0:
-            kind = 3 if failure.signal_name() == "SIGTERM" else 1
-        else:
-            kind = 3 if code == EXIT_INTERRUPTED else 2
-        return (kind, failure.timestamp, rank)
+        return (failure_kind(failure), failure.timestamp, rank)
 
     return min(failures.items(), key=rank_key)
+
+
+KILLED, FAILED, STOPPED = 1, 2, 3  # root_failure's kinds, the cause first
+
+
+def failure_kind(failure: Any) -> int:
+    """Which of root_failure's kinds a failed rank (torch's ProcessFailure) is."""
+    code = failure.exitcode
+    if code < 0:
+        return STOPPED if failure.signal_name() == "SIGTERM" else KILLED
+    return STOPPED if code == EXIT_INTERRUPTED else FAILED
 
 
 # The line Python prints between two tracebacks of one chain (an exception raised while

@@ -439,3 +439,19 @@ def test_a_rank_that_will_not_stop_is_said_and_the_set_up_error_still_wins(tmp_p
     assert "Unable to shutdown process" in torch_line and "forcefully exiting via" in torch_line
     (line,) = out.stdout.splitlines()
     assert json.loads(line)["error"] == error
+
+
+def test_a_launch_every_rank_stopped_is_an_interruption_rank_0_has_said(capsys) -> None:
+    """Rank 0 stopped the run (its stdout closed under `| head`, a SIGTERM sent to rank 1) and
+    every rank exited 130: the launcher added "cnntui: error: rank 0 (pid 42) exited with code
+    130; stopped all 2 ranks" to rank 0's own account of the stop."""
+    from cnntui.launch_failure import say_failed_launch
+
+    assert say_failed_launch({0: RankFailure(130), 1: RankFailure(130)}, 2, False) == 130
+    # A rank still stopping when rank 0 left was ended by the launcher's SIGTERM.
+    stopping = {0: RankFailure(130), 1: RankFailure(-15, signal="SIGTERM")}
+    assert say_failed_launch(stopping, 2, False) == 130
+    assert capsys.readouterr().err == ""
+    # A rank that failed is still named.
+    assert say_failed_launch({0: RankFailure(130), 1: RankFailure(2)}, 2, False) == 2
+    assert capsys.readouterr().err.startswith("cnntui: error: rank 1 (pid 42) exited with code 2")
