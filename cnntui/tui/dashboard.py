@@ -27,6 +27,7 @@ from cnntui.runlog import EVENTS_FILE
 from cnntui.tui import signals
 from cnntui.tui.layer_health import as_float
 from cnntui.tui.layout import arrangement
+from cnntui.tui.live_clock import LiveClock
 from cnntui.tui.pacing import UI_CPU_BUDGET, TickPacer, drawing_phase
 from cnntui.tui.run_keys import RunKeys, Trainer
 from cnntui.tui.screens import HelpScreen, QuitScreen
@@ -116,6 +117,7 @@ class Dashboard(RunKeys, App[int]):
         self.clock = time.monotonic  # a steady clock, for what is timed here; tests may stop it
         self._opened_at = self.clock()
         self._last_event = LastEvent(self._opened_at, time.time())
+        self._live_clock = LiveClock()
         self._panes: dict[str, Widget] = {}
 
     # -- layout ------------------------------------------------------------------------------
@@ -214,6 +216,7 @@ class Dashboard(RunKeys, App[int]):
         if self._evaluation_pending and any(isinstance(e, Evaluation) for e in events):
             self._evaluation_pending = False
         if events:
+            self._live_clock.arrived(self.state.run_time, self.clock())
             self._last_event.arrived(
                 as_float(events[-1].time),
                 self.source.ends_history,
@@ -223,6 +226,8 @@ class Dashboard(RunKeys, App[int]):
             )
         if self.read_only:
             changed |= self._check_quiet() | self._count_wait()
+        else:
+            changed |= self._tick_clock()
         dropped = self.source.dropped
         if dropped > self._dropped_seen:
             lost = dropped - self._dropped_seen
@@ -265,6 +270,19 @@ class Dashboard(RunKeys, App[int]):
         if round(waited) == round(header.waited):
             return set()
         header.waited = waited
+        return {"header"}
+
+    def _tick_clock(self) -> set[str]:
+        """A live run's elapsed time goes on between its events (a pause, an evaluation), by
+        the second. Not in watch: a run that writes nothing may have been killed."""
+        header = self._header
+        elapsed = self._live_clock.read(self.clock()) if self.state.active else None
+        shown = header.elapsed
+        if elapsed == shown or (
+            elapsed is not None and shown is not None and round(elapsed) == round(shown)
+        ):
+            return set()
+        header.elapsed = elapsed
         return {"header"}
 
     def _check_quiet(self) -> set[str]:

@@ -114,6 +114,7 @@ class RunState:
         # (elapsed, time) of the run's last step, or its start: what log lines are timed by.
         self._clock: tuple[float, float | None] = (0.0, None)
         self._event_time: float | None = None  # `time` of the event `apply` is folding
+        self._latest = 0.0  # the run's clock when its latest event was written
 
     # -- derived values for the header ------------------------------------------------------
 
@@ -138,6 +139,13 @@ class RunState:
         return max(0, total - self.step) / rate
 
     @property
+    def run_time(self) -> float:
+        """The header's elapsed time: a finished run's duration, else the run's clock when its
+        latest event was written, which the log's latest line is timed by. `elapsed` moves with
+        the steps only: through a pause or an evaluation it stood still, behind the log."""
+        return self.elapsed if self.finished is not None else self._latest
+
+    @property
     def progress(self) -> float | None:
         total = self.total_steps
         return min(1.0, self.step / total) if total else None
@@ -159,6 +167,7 @@ class RunState:
                 if handler is not None:
                     self._event_time = as_float(event.time)
                     changed |= handler(event)
+                    self._latest = self._log_time()
         finally:  # a handler that raised must not time the notes that follow by its event
             self._event_time = None
         return changed

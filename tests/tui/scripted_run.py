@@ -279,6 +279,14 @@ class FakeTrainer:
         self._running.set()
         self._stop = threading.Event()
         self.run_thread: threading.Thread | None = None
+        # (the script's time, time.monotonic()) at its last event: the events this trainer
+        # makes up go on from the script's clock, as a trainer's events share one clock.
+        self._clock = (T0, time.monotonic())
+
+    def now(self) -> float:
+        """The time on the script's clock."""
+        scripted, at = self._clock
+        return scripted + time.monotonic() - at
 
     def subscribe(self, fn: Callable[[Event], None]) -> None:
         self._subscribers.append(fn)
@@ -294,21 +302,26 @@ class FakeTrainer:
             if self.hold_after is not None and index >= self.hold_after:
                 break
             self.emit(event)
+            self._clock = (event.time, time.monotonic())
         while self.hold_after is not None and not self._stop.wait(0.01):
             if not self._running.is_set() and self.state != "paused":
                 self.state = "paused"
-                self.emit(StateChanged(state="paused", step=100))
+                self.emit(StateChanged(state="paused", step=100, time=self.now()))
             elif self._running.is_set() and self.state == "paused":
                 self.state = "running"
-                self.emit(StateChanged(state="running", step=100))
+                self.emit(StateChanged(state="running", step=100, time=self.now()))
         if self.raise_error is not None:
             self.state = "failed"
             raise self.raise_error
         if self._stop.is_set():
-            self.emit(CheckpointSaved(step=100, path="runs/x/last.pt", reason="last"))
+            last = CheckpointSaved(step=100, path="runs/x/last.pt", reason="last", time=self.now())
+            self.emit(last)
             self.emit(
-                RunFinished(status="interrupted", exit_code=130, step=100, epoch=0, duration=1)
-            )
+                RunFinished(
+                    status="interrupted", exit_code=130, step=100, epoch=0, duration=1,
+                    time=self.now(),
+                )
+            )  # fmt: skip
             self.state = "finished"
             return 130
         self.state = "finished"
@@ -337,11 +350,13 @@ class FakeTrainer:
 
     def request_save(self) -> None:
         self.calls.append("request_save")
-        self.emit(CheckpointSaved(step=100, path="runs/x/step-100.pt", reason="manual"))
+        self.emit(
+            CheckpointSaved(step=100, path="runs/x/step-100.pt", reason="manual", time=self.now())
+        )
 
     def request_evaluate(self) -> None:
         self.calls.append("request_evaluate")
-        self.emit(confusion(100, T0 + 10))
+        self.emit(confusion(100, self.now()))
 
 
 def failing_events() -> list[Event]:

@@ -59,6 +59,7 @@ def test_quit_confirmation_while_training(snap_compare) -> None:
     events = scripted_events(finish=False, upto_step=100)
     trainer = FakeTrainer(events, hold_after=len(events))
     app = live_app(trainer)
+    app.clock = lambda: 0.0  # the header's clock ticks on between events: not in a picture
 
     async def wait_for_the_run(pilot) -> None:
         await until(pilot, lambda: app.state.step == 100)

@@ -185,9 +185,35 @@ def test_log_lines_are_timed_by_their_events_not_the_last_step() -> None:
     assert times["paused at step 10"] == pytest.approx(22.5)
     assert times["running at step 10"] == pytest.approx(48.0)
     assert times["resumed a while ago"] == pytest.approx(50.0)
-    assert state.elapsed == 22.0  # the header's clock still moves with the steps only
+    assert state.elapsed == 22.0  # the steps' own figure moves with the steps only
     state.note("warning", "a note of the dashboard's own")  # no event: the run's last time
     assert state.log[-1].elapsed == 22.0
+
+
+def test_the_header_time_is_the_runs_clock_at_its_latest_event() -> None:
+    """It was the last step's elapsed time: through a pause it stood below the log's lines."""
+    state = stepped_at_22_seconds()
+    assert state.run_time == 22.0
+    state.apply([StateChanged(state="paused", step=10, time=T0 + 23.0)])
+    assert state.run_time == pytest.approx(22.5) == state.log[-1].elapsed
+    state.apply([LogMessage(level="info", message="saved while paused", time=T0 + 40.5)])
+    assert state.run_time == pytest.approx(40.0) == state.log[-1].elapsed
+    state.apply([StateChanged(state="running", step=10, time=T0 + 48.5)])
+    assert state.run_time == pytest.approx(48.0) == state.log[-1].elapsed
+    state.note("warning", "a note of the dashboard's own")  # no event: no time of its own
+    assert state.run_time == pytest.approx(48.0)
+    # A finished run's is its duration, as its summary gives it.
+    state.apply([RunFinished(status="finished", exit_code=0, step=10, epoch=0, duration=55.0)])
+    assert state.run_time == 55.0
+    # A resumed run's clock counts from its resume.
+    state.apply([RunStarted(**{**run_started().__dict__, "start_step": 10, "time": T0 + 500.0})])
+    assert state.run_time == 0.0
+
+
+def test_a_failed_runs_header_time_is_its_failures() -> None:
+    state = RunState()
+    state.apply(failing_events())
+    assert state.run_time == pytest.approx(state.log[-1].elapsed) == pytest.approx(3.0)
 
 
 def test_an_event_that_fails_to_fold_does_not_time_the_notes_after_it(monkeypatch) -> None:

@@ -61,6 +61,8 @@ class RunHeader(Static):
         super().__init__(**kwargs)
         self.mode = mode  # "live" or "watch"
         self.silence: Silence | None = None  # watch: since when no event has come, when long
+        # live: the run's elapsed time, going on between its events; None: the state's
+        self.elapsed: float | None = None
         # watch: the run directory no run has written to yet, and how long it has been waited on
         self.awaiting: Path | None = None
         self.waited = 0.0
@@ -163,7 +165,8 @@ class RunHeader(Static):
                 path = ""
             return line.append(path + waited)
         append_fitting(line, self._position(state), width)
-        tail = [(f"  elapsed {fmt.duration(state.elapsed)}",)]
+        elapsed = state.run_time if self.elapsed is None else self.elapsed
+        tail = [(f"  elapsed {fmt.duration(elapsed)}",)]
         eta = state.eta if silence is None else None  # no ETA for a run that may be dead
         if eta is not None:
             tail.append((f"  ETA {fmt.duration(eta)}",))

@@ -1,0 +1,82 @@
+"""The header's elapsed time in a live run: the run's clock, going on between its events."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import live_app, pane_text, replay_app
+from scripted_run import FakeTrainer, scripted_events, until
+
+from cnntui.tui.live_clock import LiveClock
+
+
+def test_the_clock_goes_on_from_the_latest_event() -> None:
+    clock = LiveClock()
+    assert clock.read(now=10.0) is None  # no event yet: the state's time
+    clock.arrived(run_time=22.0, now=10.0)
+    assert clock.read(now=10.0) == 22.0
+    assert clock.read(now=40.0) == 52.0  # paused: no step, and the clock goes on
+
+
+def test_the_clock_never_goes_back_within_a_run() -> None:
+    """An event that waited less for its drain than the one before projects a time a little
+    behind what was shown: the header holds until the clock passes it."""
+    clock = LiveClock()
+    clock.arrived(run_time=10.0, now=100.0)
+    assert clock.read(now=101.4) == pytest.approx(11.4)
+    clock.arrived(run_time=11.1, now=101.4)  # written at 11.1, arrived 0.3 s later
+    assert clock.read(now=101.5) == pytest.approx(11.4)
+    assert clock.read(now=102.0) == pytest.approx(11.7)
+
+
+def test_the_clock_starts_again_with_a_new_run() -> None:
+    clock = LiveClock()
+    clock.arrived(run_time=300.0, now=100.0)
+    assert clock.read(now=101.0) == 301.0
+    clock.arrived(run_time=0.0, now=102.0)  # a resumed run's clock counts from its resume
+    assert clock.read(now=103.0) == 1.0
+
+
+def header_elapsed(app) -> float:
+    minutes, seconds = re.search(r"elapsed (\d+):(\d\d)", pane_text(app, "#header")).groups()
+    return int(minutes) * 60 + int(seconds)
+
+
+async def test_the_header_ticks_through_a_pause_and_agrees_with_the_log() -> None:
+    """The header stood at the last step's 0:05 through a pause, below the time of the lines
+    logged meanwhile, and jumped by the whole pause at the next step."""
+    events = scripted_events(finish=False, upto_step=100)
+    trainer = FakeTrainer(events, hold_after=len(events))
+    app = live_app(trainer)
+    async with app.run_test(size=(160, 48)) as pilot:
+        assert await until(pilot, lambda: app.state.step == 100)
+        assert header_elapsed(app) == 5
+        await pilot.press("p")
+        assert await until(pilot, lambda: app.state.status == "paused")
+        assert await until(pilot, lambda: header_elapsed(app) >= 7, timeout=5)
+        assert "PAUSED" in pane_text(app, "#header")
+        await pilot.press("p")
+        assert await until(pilot, lambda: app.state.log[-1].text == "running at step 100")
+        await pilot.pause(0.1)
+        resumed = app.state.log[-1].elapsed
+        assert resumed >= 7
+        assert header_elapsed(app) >= round(resumed)  # never behind the log
+
+
+async def test_no_clock_ticks_once_a_run_has_ended() -> None:
+    """A replayed run's time is its own, and so is a live run's once it has finished."""
+    await assert_time_stands(replay_app(scripted_events()))
+    await assert_time_stands(live_app(FakeTrainer(scripted_events())))
+
+
+async def assert_time_stands(app) -> None:
+    now = [1000.0]
+    app.clock = lambda: now[0]
+    async with app.run_test(size=(160, 48)) as pilot:
+        assert await until(pilot, lambda: app.state.status == "finished")
+        await pilot.pause(0.1)
+        assert "elapsed 0:15" in pane_text(app, "#header")
+        now[0] += 100
+        await pilot.pause(0.7)  # a tick or more
+        assert "elapsed 0:15" in pane_text(app, "#header")
