@@ -195,6 +195,53 @@ def test_a_killed_rank_ends_the_run_with_a_message(tmp_path):
     assert state["step"] > 0 and state["step"] % 16 == 0
 
 
+def test_a_rank_that_fails_mid_run_is_the_runs_error_not_the_connection_its_peer_lost(
+    tmp_path,
+) -> None:
+    """Rank 1's forward raised: rank 0's collective broke, and rank 0 (summary.json, its failed
+    line, stderr) said gloo's "Connection closed by peer ... GLHF!", rank 1's error only in
+    rank 1's own stderr line."""
+    model = tmp_path / "flaky.py"
+    model.write_text(
+        "import os\n"
+        "import torch.nn as nn\n"
+        "class Flaky(nn.Sequential):\n"
+        "    steps = 0\n"
+        "    def forward(self, x):\n"
+        "        Flaky.steps += self.training\n"
+        "        if os.environ['RANK'] == '1' and Flaky.steps == 20:\n"
+        "            raise ValueError('no more steps on rank 1')\n"
+        "        return super().forward(x)\n"
+        "def net(in_channels=1, num_classes=10):\n"
+        "    return Flaky(nn.Flatten(), nn.Linear(28 * 28, num_classes))\n"
+    )
+    run_dir = tmp_path / "run"
+    proc = launch(f"{model}:net", settings(epochs=3, run_dir=str(run_dir)))
+    out, err = proc.communicate(timeout=LAUNCH_TIMEOUT)
+    assert proc.returncode == 1, err
+    cause = "rank 1 failed: ValueError: no more steps on rank 1"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["status"], summary["message"]) == ("failed", cause)
+    assert out.splitlines()[-1] == f"failed at step 19: {cause}"
+    # Said once on stderr, by the rank that failed.
+    assert err == "cnntui: rank 1: error: ValueError: no more steps on rank 1\n"
+
+
+def test_a_ranks_recorded_failure_is_found_by_its_peers_alone() -> None:
+    from torch.distributed import HashStore
+
+    from cnntui.engine.distributed import DistContext, peer_failure, record_failure
+
+    store = HashStore()
+    ranks = [DistContext(rank=r, world_size=3) for r in range(3)]
+    assert peer_failure(ranks[0], store) is None
+    record_failure(ranks[2], "ValueError: bad batch", store)
+    assert peer_failure(ranks[0], store) == (2, "ValueError: bad batch")
+    assert peer_failure(ranks[2], store) is None  # its own is no peer's
+    record_failure(ranks[1], "RuntimeError: boom", store)
+    assert peer_failure(ranks[0], store) == (1, "RuntimeError: boom")  # the lowest rank
+
+
 def test_sigint_stops_every_rank_and_saves_last(tmp_path):
     run_dir = tmp_path / "run"
     proc = launch("mlp", settings(epochs=10_000, run_dir=str(run_dir)))

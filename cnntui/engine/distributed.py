@@ -7,9 +7,11 @@ exactly as a single process. Importing this module does not initialise anything.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import torch
 from torch import nn
@@ -104,6 +106,48 @@ def diagnose_timeout(exc: BaseException) -> str | None:
         if start >= 0 and stop > start:
             return f"rank(s) {text[start + 6 : stop]} stopped responding (hung or gone)"
         return None
+    except Exception:
+        return None
+    return None
+
+
+# Where a failing rank leaves its error for its peers, whose next collective its exit breaks
+# with no more than "Connection closed by peer": the process group's store, which the launcher
+# holds and which outlives the ranks.
+FAILURE_KEY = "cnntui/failure/{}"
+
+
+def group_store() -> Any:
+    """The default process group's store, or None without one. Torch has no public getter."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        return None
+    from torch.distributed.distributed_c10d import _get_default_store
+
+    return _get_default_store()
+
+
+def record_failure(ctx: DistContext, message: str, store: Any = None) -> None:
+    """Leave this rank's own error where its peers look for the cause of theirs. Written before
+    the rank leaves the process group, so before any peer can lose it; best effort."""
+    with contextlib.suppress(Exception):
+        store = store if store is not None else group_store()
+        if store is not None:
+            store.set(FAILURE_KEY.format(ctx.rank), message)
+
+
+def peer_failure(ctx: DistContext, store: Any = None) -> tuple[int, str] | None:
+    """The lowest other rank that recorded its error, and that error; None when none did (a
+    rank killed by a signal records nothing) or the store cannot be read."""
+    try:
+        store = store if store is not None else group_store()
+        if store is None:
+            return None
+        for rank in range(ctx.world_size):
+            key = FAILURE_KEY.format(rank)
+            if rank != ctx.rank and store.check([key]):
+                return rank, store.get(key).decode(errors="replace")
     except Exception:
         return None
     return None

@@ -206,11 +206,23 @@ class Trainer:
                 exc = CnntuiError(loop.out_of_memory_message())
             message, code = describe_failure(exc)
             dist = self.setup_done.dist if self.setup_done else distributed.context_from_env()
+            cause = None
             if dist.enabled:
                 diagnosis = distributed.diagnose_timeout(exc)
                 if diagnosis:
                     message = f"a collective timed out on rank {dist.rank}: {diagnosis}"
-            if dist.enabled and not dist.is_main:  # rank 0's reporters show rank 0's errors
+                elif not isinstance(exc, CnntuiError):
+                    # A peer that failed first broke this rank's collective: its error is the
+                    # cause, where this one said only "Connection closed by peer".
+                    cause = distributed.peer_failure(dist)
+                if cause is None:
+                    distributed.record_failure(dist, message)
+                else:
+                    message = f"rank {cause[0]} failed: {cause[1]}"
+                    if self.failures_on_stderr == "all":  # that rank said it on stderr
+                        self.failures_on_stderr = "late"
+            if dist.enabled and not dist.is_main and cause is None:
+                # Rank 0's reporters show rank 0's errors.
                 print(f"cnntui: rank {dist.rank}: error: {message}", file=sys.stderr, flush=True)
             return self._finish(loop, "failed", code, started, message, exc, traceback.format_exc())
         if code == EXIT_OK:
