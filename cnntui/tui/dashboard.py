@@ -290,7 +290,9 @@ class Dashboard(RunKeys, App[int]):
         by the second."""
         silence = self._last_event.silence(self.clock(), STALE_AFTER)
         header = self._header
-        if not self.state.active:
+        # A run paused from its own dashboard writes nothing until it resumes: that quiet is
+        # what it said it would be, not a sign that it was killed.
+        if not self.state.active or self.state.status == "paused":
             silence = None
         shown = header.silence
         if silence == shown or (
