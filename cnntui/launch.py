@@ -21,7 +21,7 @@ from typing import Any
 
 from cnntui.errors import EXIT_INTERRUPTED, UsageError
 from cnntui.launch_failure import launch_log_excerpt, say_failed_launch
-from cnntui.runlog import LAUNCH_LOG, make_dir
+from cnntui.runlog import EVENTS_FILE, LAUNCH_LOG, EventReader, make_dir
 from cnntui.torch_launcher_log import quiet_torch_repeats
 
 # How long a stopping rank may take to finish its batch and save last.pt before it is killed:
@@ -157,13 +157,17 @@ def launch_with_dashboard(
     """Show the dashboard on rank 0's run directory while a launcher child runs the ranks;
     with `exit_on_finish` it closes when they are done, as a single process's dashboard does."""
     from cnntui.tui.app import Dashboard
+    from cnntui.tui.outcome import NOTHING_SAVED
     from cnntui.tui.sources import FileSource
 
     make_dir(run_dir, "--run-dir")
+    events = run_dir / EVENTS_FILE
+    # A resumed run's events.jsonl and launch.log hold its earlier launches too.
+    this_run_from = events.stat().st_size if events.exists() else 0
     args = worker_args(target, preset, overrides, resume, json_output=False)
     command = [sys.executable, "-m", "cnntui", *args, "--nproc", str(nproc)]
     with open(run_dir / LAUNCH_LOG, "ab") as log:
-        this_launch_from = log.tell()  # a resumed run's launch.log holds earlier launches too
+        this_launch_from = log.tell()
         # Its own session: a Ctrl-C in the dashboard reaches the ranks only through us.
         child = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
@@ -193,9 +197,26 @@ def launch_with_dashboard(
                 child.kill()
                 child.wait()
     code = child.returncode
+    ending = outcome_line(events, this_run_from)
+    if ending is not None or code in (0, EXIT_INTERRUPTED):
+        # What a single process's dashboard leaves on the terminal: the dashboard drew on the
+        # alternate screen, and without it the terminal showed nothing of the run once it closed.
+        print(ending or NOTHING_SAVED, file=sys.stderr)
     if code not in (0, EXIT_INTERRUPTED):
         print(f"cnntui: the launch ended with exit code {code}; its log:", file=sys.stderr)
         with open(run_dir / LAUNCH_LOG, "rb") as log:
             log.seek(this_launch_from)
             print(launch_log_excerpt(log.read().decode(errors="replace")), file=sys.stderr)
     return code
+
+
+def outcome_line(events: Path, offset: int) -> str | None:
+    """How the run in `events` (its events.jsonl) from `offset` on ended, and where its
+    directory is, as the dashboard of a single process leaves it; None when it did not end
+    there (it never started)."""
+    from cnntui.tui.outcome import RunOutcome
+
+    outcome = RunOutcome()
+    for event in EventReader(events, offset).poll():
+        outcome(event)
+    return outcome.line()

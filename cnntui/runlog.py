@@ -276,9 +276,9 @@ def write_config(run_dir: Path, config: dict[str, Any]) -> None:
 class EventReader:
     """Reads `events.jsonl` incrementally; `poll()` returns the events completed since last time."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, offset: int = 0) -> None:
         self.path = Path(path)
-        self._offset = 0
+        self._offset = offset  # where to start: a resumed run's file holds earlier launches
         self._partial = b""
 
     def poll(self) -> list[Event]:

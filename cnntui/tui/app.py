@@ -15,7 +15,7 @@ from cnntui.engine.buffer import EventBuffer
 from cnntui.errors import EXIT_INTERRUPTED, UsageError
 from cnntui.runlog import CONFIG_FILE, EVENTS_FILE, newest_run
 from cnntui.tui.dashboard import Dashboard, Trainer
-from cnntui.tui.outcome import RunOutcome
+from cnntui.tui.outcome import NOTHING_SAVED, RunOutcome
 from cnntui.tui.pacing import DRAW_PHASES_ENV
 from cnntui.tui.sources import BufferSource, FileSource
 
@@ -67,7 +67,7 @@ def run_dashboard(trainer: Trainer, exit_on_finish: bool = False) -> int:
         # terminal's cursor is back there: without this, `sep` + the outcome read
         # "sepcnntui: interrupted after…". Return and erase the line before writing.
         sys.stderr.write(CLEAR_LINE)
-    print(line or "cnntui: stopped before training started; nothing was saved", file=sys.stderr)
+    print(line or NOTHING_SAVED, file=sys.stderr)
     if interrupted:
         return EXIT_INTERRUPTED
     return app.return_code if app.return_code is not None else app.run_exit_code

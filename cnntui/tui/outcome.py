@@ -10,6 +10,9 @@ from __future__ import annotations
 from cnntui.engine.events import Event, RunFailed, RunFinished, RunStarted
 from cnntui.headless import finished_line
 
+# The line for a run stopped before its first event, which left nothing.
+NOTHING_SAVED = "cnntui: stopped before training started; nothing was saved"
+
 
 class RunOutcome:
     """A subscriber that keeps how the run ended and where its directory is."""

@@ -131,6 +131,8 @@ def test_a_data_parallel_run_under_the_dashboard_closes_when_asked(
     assert terminal.exit_code(timeout=STARTUP_TIMEOUT + 60) == 0
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["steps"] == 2
+    # The terminal keeps how the run ended and where, as a single process's dashboard leaves it.
+    assert "cnntui: finished after 2 steps" in terminal.screen()
 
 
 def test_q_in_a_data_parallel_runs_dashboard_asks_before_stopping_the_ranks(
@@ -156,6 +158,7 @@ def test_q_in_a_data_parallel_runs_dashboard_asks_before_stopping_the_ranks(
     assert terminal.exit_code(timeout=STARTUP_TIMEOUT) == 130
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "interrupted"
+    assert f"run directory: {run_dir}" in terminal.screen().replace("\n", "")
 
 
 def test_ctrl_c_while_setting_up_leaves_no_run_behind(terminal: Terminal, tmp_path: Path) -> None:
