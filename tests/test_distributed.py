@@ -136,10 +136,14 @@ def test_shards_split_every_global_batch_into_equal_parts():
     for b, batch in enumerate(whole):
         assert parts[0][b] + parts[1][b] == batch
         assert len(parts[0][b]) == len(parts[1][b])
-    # Three ranks: the last batch (2 examples) cannot give each rank one, so it is left out.
-    assert len(loader(0, 3)) == 2
+    # Four ranks: the last batch (2 examples) cannot give each rank one, so it is left out.
+    assert len(loader(0, 4)) == 2
     with pytest.raises(ValueError, match="smaller than"):
         loader(0, 5)
+    # Three: a share of 1 each left one example of every batch untrained, in silence, and the
+    # run said "global batch 4 (1 per rank)".
+    with pytest.raises(ValueError, match=r"over 3 ranks: 1 each would leave 1 of every batch"):
+        loader(0, 3)
 
 
 def test_two_ranks_train_the_weights_one_process_trains(tmp_path):

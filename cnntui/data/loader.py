@@ -111,6 +111,17 @@ class DeviceLoader:
             raise ValueError(
                 f"the global batch ({self.batch_size}) is smaller than the {world_size} ranks"
             )
+        left_out = self.batch_size % world_size
+        if world_size > 1 and left_out:
+            # Trained on, they would be a step that is not the whole batch's, in silence.
+            share = self.batch_size // world_size
+            raise ValueError(
+                f"the global batch ({self.batch_size}) does not split evenly over "
+                f"{world_size} ranks: {share} each would leave {left_out} of every batch "
+                f"untrained; use a batch of {share * world_size} or "
+                f"{(share + 1) * world_size}, or a number of ranks that divides "
+                f"{self.batch_size}"
+            )
         self.rank, self.world_size = rank, world_size
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
