@@ -197,12 +197,12 @@ def launch_with_dashboard(
                 child.kill()
                 child.wait()
     code = child.returncode
-    ending = outcome_line(events, this_run_from)
-    if ending is not None or code in (0, EXIT_INTERRUPTED):
+    if code in (0, EXIT_INTERRUPTED):
         # What a single process's dashboard leaves on the terminal: the dashboard drew on the
         # alternate screen, and without it the terminal showed nothing of the run once it closed.
-        print(ending or NOTHING_SAVED, file=sys.stderr)
-    if code not in (0, EXIT_INTERRUPTED):
+        # A failed launch's log says how it ended instead, rank 0's failed line included.
+        print(outcome_line(events, this_run_from) or NOTHING_SAVED, file=sys.stderr)
+    else:
         print(f"cnntui: the launch ended with exit code {code}; its log:", file=sys.stderr)
         with open(run_dir / LAUNCH_LOG, "rb") as log:
             log.seek(this_launch_from)
