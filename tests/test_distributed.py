@@ -229,6 +229,9 @@ def test_a_rank_that_fails_mid_run_is_the_runs_error_not_the_connection_its_peer
     assert out.splitlines()[-1] == f"failed at step 19: {cause}"
     # Said once on stderr, by the rank that failed.
     assert err == "cnntui: rank 1: error: ValueError: no more steps on rank 1\n"
+    # Rank 0's traceback (the dashboard's log shows it) was where it lost the connection.
+    (failed,) = [e for e in read_events(run_dir) if e.kind == "failed"]
+    assert failed.traceback == ""
 
 
 def test_a_ranks_recorded_failure_is_found_by_its_peers_alone() -> None:

@@ -224,7 +224,10 @@ class Trainer:
             if dist.enabled and not dist.is_main and cause is None:
                 # Rank 0's reporters show rank 0's errors.
                 print(f"cnntui: rank {dist.rank}: error: {message}", file=sys.stderr, flush=True)
-            return self._finish(loop, "failed", code, started, message, exc, traceback.format_exc())
+            # With a peer's error as the cause, this rank's traceback shows only where it lost
+            # the connection (a backward pass and "Connection closed by peer ... GLHF!").
+            trace = "" if cause is not None else traceback.format_exc()
+            return self._finish(loop, "failed", code, started, message, exc, trace)
         if code == EXIT_OK:
             return self._finish(loop, "finished", code, started, "")
         # A stop was asked for; say by whom, so a script reading the summary knows.
