@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from cnntui.errors import EXIT_ERROR, EXIT_INTERRUPTED
+from cnntui.errors import EXIT_DIVERGED, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
 from cnntui.rank_setup_failure import say_set_up_failure, set_up_message, set_up_traceback
 
 # How the launcher's line blaming a rank begins; launch_log_excerpt finds it in the log.
@@ -64,7 +64,7 @@ def say_failed_launch(failures: dict[int, Any], nproc: int, json_output: bool) -
         file=sys.stderr,
         flush=True,
     )
-    return code if code > 0 else EXIT_ERROR
+    return EXIT_ERROR if failure_kind(failure) == KILLED else code  # cnntui's codes only
 
 
 def first_recorded(
@@ -86,8 +86,9 @@ def root_failure(failures: dict[int, Any]) -> tuple[int, Any]:
     says or, for a rank that wrote none, the one the launcher saw it end in: ranks of one kind
     mostly share it, and then the lowest rank is blamed. The kinds:
 
-    1. killed by a signal (SIGKILL, SIGABRT): its peers fail only after it, when a collective
-       breaks, and a rank that exits fast can be seen before the killed one it lost;
+    1. killed by a signal (SIGKILL, SIGABRT), or ended with a code cnntui never gives: its
+       peers fail only after it, when a collective breaks, and a rank that exits fast can be
+       seen before the killed one it lost;
     2. failed with a code of its own (1, 2, 3);
     3. stopped (130) or killed by the launcher's own SIGTERM: what the others do once one
        rank stops. When rank 0 fails (a run directory it cannot write), the other ranks stop
@@ -104,10 +105,14 @@ KILLED, FAILED, STOPPED = 1, 2, 3  # root_failure's kinds, the cause first
 
 
 def failure_kind(failure: Any) -> int:
-    """Which of root_failure's kinds a failed rank (torch's ProcessFailure) is."""
+    """Which of root_failure's kinds a failed rank (torch's ProcessFailure) is. An exit code
+    cnntui never gives (a library's exit(7), os._exit) ended the rank as abruptly as a kill:
+    its peers only lost it, and said no more than gloo's "Connection closed by peer"."""
     code = failure.exitcode
     if code < 0:
         return STOPPED if failure.signal_name() == "SIGTERM" else KILLED
+    if code not in (EXIT_ERROR, EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED):
+        return KILLED
     return STOPPED if code == EXIT_INTERRUPTED else FAILED
 
 

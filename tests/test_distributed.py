@@ -344,6 +344,30 @@ def test_the_launcher_blames_the_killed_rank_not_the_first_to_exit() -> None:
     assert root_failure(failures)[0] == 1
 
 
+def test_the_launcher_blames_a_rank_that_ended_with_a_code_cnntui_never_gives() -> None:
+    """Rank 1 left with exit(7) (a library's, or os._exit): rank 0, whose collective broke,
+    exited 1 in the same second and was blamed, so rank 1 went unnamed and rank 0's "Connection
+    closed by peer" was all that was said."""
+    from cnntui.launch_failure import root_failure
+
+    assert root_failure({0: Failure(1, 10), 1: Failure(7, 10)})[0] == 1
+    assert root_failure({0: Failure(130, 10), 1: Failure(7, 11)})[0] == 1
+    # cnntui's own codes are a rank's own failure, as before.
+    assert root_failure({0: Failure(1, 10), 1: Failure(2, 10)})[0] == 0
+    assert root_failure({0: Failure(3, 10), 1: Failure(1, 10)})[0] == 0
+
+
+def test_the_launcher_names_a_rank_that_exited_with_a_foreign_code_and_exits_1(capsys) -> None:
+    from cnntui.launch_failure import say_failed_launch
+
+    rank_1 = Failure(7, 10)
+    rank_1.pid = 42
+    assert say_failed_launch({0: Failure(1, 10), 1: rank_1}, 2, False) == 1  # a documented code
+    assert capsys.readouterr().err == (
+        "cnntui: error: rank 1 (pid 42) exited with code 7; stopped all 2 ranks\n"
+    )
+
+
 def test_the_launcher_blames_the_earliest_second_then_the_lowest_rank() -> None:
     """Torch's timestamps are whole seconds: two ranks of one kind mostly share one."""
     from cnntui.launch_failure import root_failure
