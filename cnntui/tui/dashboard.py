@@ -123,7 +123,8 @@ class Dashboard(RunKeys, App[int]):
     # -- layout ------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield RunHeader("watch" if self.read_only else "live", id="header")
+        # The launcher's dashboard follows a run this command started: no "watch" tag.
+        yield RunHeader("watch" if self.read_only and not self.launcher else "live", id="header")
         yield ViewBar(VIEWS, id="views")
         with ScrollWhenCut(id="dashboard"):
             with Horizontal(id="charts-row"):
@@ -255,6 +256,8 @@ class Dashboard(RunKeys, App[int]):
         header = self._header
         header.awaiting = run_dir
         events_file = run_dir / EVENTS_FILE
+        if self.launcher:  # the ranks this command launched are setting up; no one else's run
+            return self.state.note("info", f"the ranks are setting up; rank 0 writes {events_file}")
         return self.state.note(
             "info",
             f"no run has written to {run_dir} yet: waiting for {events_file} "

@@ -366,3 +366,25 @@ async def test_the_launchers_dashboard_leaves_at_once_once_the_run_ended() -> No
         assert await until(pilot, lambda: app.state.finished is not None)
         await pilot.press("q")
         assert await until(pilot, lambda: not app.is_running)
+
+
+async def test_the_launchers_dashboard_says_its_own_ranks_are_setting_up(tmp_path: Path) -> None:
+    """`run --nproc` on a terminal opened on "cnntui watch no run has written to DIR yet", and
+    its log told the user that `cnntui run … --run-dir DIR` writes it: the command just typed."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    app = Dashboard(FileSource(run_dir), watch_path=run_dir, launcher=True, poll_interval=0.05)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.1)
+        header = pane_text(app, "#header")
+        assert f"cnntui setting up the run in {run_dir}…" in header
+        assert "watch" not in header.split("\n")[0] and "no run has written" not in header
+        assert re.search(r"WAITING  for .* waited 0:0[01]", header)  # the wait is still counted
+        log = " ".join(log_text(app).split())
+        assert f"the ranks are setting up; rank 0 writes {run_dir / EVENTS_FILE}" in log
+        assert "--run-dir" not in log
+        record(run_dir, scripted_events(finish=False, upto_step=20))
+        assert await until(pilot, lambda: app.state.step == 20)
+        await pilot.pause(0.05)
+        header = pane_text(app, "#header")
+        assert "20231114-221320-lenet-fmnist" in header and "watch" not in header

@@ -109,7 +109,10 @@ class RunHeader(Static):
         line.append("watch " if self.mode == "watch" else "", style="reverse")
         started = state.started
         if started is None and self.awaiting is not None:
-            line.append(f"no run has written to {self.awaiting} yet", style="bold")
+            if self.mode == "live":  # a run this command launched (`run --nproc`), setting up
+                line.append(f"setting up the run in {self.awaiting}…", style="bold")
+            else:
+                line.append(f"no run has written to {self.awaiting} yet", style="bold")
             return line
         if started is None:
             line.append("waiting for the run to start…", style="dim")
