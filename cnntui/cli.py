@@ -235,7 +235,7 @@ def run(
         int | None,
         typer.Option(
             help="Data-parallel on N local workers (torch.distributed; one per GPU). "
-            "--batch-size is the global batch."
+            "--batch-size is the global batch, split evenly over them."
         ),
     ] = None,
     debug: Annotated[bool, flag("--debug", help="Show tracebacks.")] = False,
