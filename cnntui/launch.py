@@ -28,6 +28,9 @@ from cnntui.torch_launcher_log import quiet_torch_repeats
 # torch's own variable, which torchrun reads too, so that a launch under either waits as long.
 SHUTDOWN_TIMEOUT_ENV = "TORCH_ELASTIC_SHUTDOWN_TIMEOUT"
 DEFAULT_SHUTDOWN_TIMEOUT_S = 30
+# The signals that stopped the launcher's dashboard that its ranks are sent in turn, so that
+# the run's summary names them as a single process's does.
+FORWARDED = {name: getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)}
 
 
 def shutdown_timeout() -> int:
@@ -156,6 +159,7 @@ def launch_with_dashboard(
 ) -> int:
     """Show the dashboard on rank 0's run directory while a launcher child runs the ranks;
     with `exit_on_finish` it closes when they are done, as a single process's dashboard does."""
+    from cnntui.run_command import SIGINT_CAUSE_ENV
     from cnntui.tui.app import Dashboard
     from cnntui.tui.outcome import NOTHING_SAVED
     from cnntui.tui.sources import FileSource
@@ -170,7 +174,12 @@ def launch_with_dashboard(
         this_launch_from = log.tell()
         # Its own session: a Ctrl-C in the dashboard reaches the ranks only through us.
         child = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            env={**os.environ, SIGINT_CAUSE_ENV: "quit from the dashboard"},
         )
     app = Dashboard(FileSource(run_dir), watch_path=run_dir, handle_signals=True, launcher=True)
 
@@ -189,8 +198,9 @@ def launch_with_dashboard(
         pass
     finally:
         if child.poll() is None:
-            # The viewer left early: every rank finishes its batch, rank 0 saves last.pt.
-            child.send_signal(signal.SIGINT)
+            # The viewer left early: every rank finishes its batch, rank 0 saves last.pt. The
+            # ranks are told the dashboard's own SIGTERM or SIGHUP; a SIGINT means a `q`.
+            child.send_signal(FORWARDED.get(app.stop_reason or "", signal.SIGINT))
             try:
                 child.wait(shutdown_timeout() + 30)
             except subprocess.TimeoutExpired:

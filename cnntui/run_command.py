@@ -279,6 +279,11 @@ def after_echoed_ctrl_c() -> str:
         return ""
 
 
+# What a SIGINT means to the ranks of a launch that alone signals them: the dashboard of
+# `run --nproc` sends one when its viewer leaves, and the run said "SIGINT" for a `q`.
+SIGINT_CAUSE_ENV = "CNNTUI_SIGINT_CAUSE"
+
+
 class stop_on_signals:
     """SIGINT, SIGTERM and SIGHUP finish the batch, save last.pt and exit 130. A SIGINT or
     SIGTERM after one of those two means it: it stops at once, without saving."""
@@ -309,7 +314,10 @@ class stop_on_signals:
             raise KeyboardInterrupt
         if signum != self.HANGUP:
             self.signalled = True
-        if launched_rank() is None or os.environ.get("LOCAL_RANK", "0") == "0":
+        rank = launched_rank()
+        if rank is not None and signum == signal.SIGINT:
+            name = os.environ.get(SIGINT_CAUSE_ENV) or name
+        if rank is None or os.environ.get("LOCAL_RANK", "0") == "0":
             # In a data-parallel run every rank of a machine gets the signal (from the terminal,
             # or from the launcher passing it on): one line per machine, from its first rank.
             # Under torchrun on several nodes, each node's terminal still gets its own.

@@ -79,3 +79,26 @@ def test_the_stopping_line_breaks_the_line_on_a_terminal_only(
     with stop_on_signals(StoppableRun()):
         signal.raise_signal(signal.SIGTERM)
     assert capsys.readouterr().err == f"{start}SIGTERM: finishing the batch, saving last.pt ...\n"
+
+
+def test_a_ranks_sigint_is_what_its_launcher_says_it_means(saved_handlers, monkeypatch) -> None:
+    """The dashboard of `run --nproc` stops its ranks with a SIGINT when the viewer quits: the
+    run's summary said "SIGINT" where a single process says "quit from the dashboard"."""
+    from cnntui.run_command import SIGINT_CAUSE_ENV
+
+    monkeypatch.setenv(SIGINT_CAUSE_ENV, "quit from the dashboard")
+    single = StoppableRun()
+    with stop_on_signals(single):
+        signal.raise_signal(signal.SIGINT)  # a single process's Ctrl-C is one
+    assert single.controls.stop_reason == "SIGINT"
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    rank = StoppableRun()
+    with stop_on_signals(rank):
+        signal.raise_signal(signal.SIGINT)
+    assert rank.controls.stop_reason == "quit from the dashboard"
+    other = StoppableRun()
+    with stop_on_signals(other):
+        signal.raise_signal(signal.SIGTERM)  # passed on as it came
+    assert other.controls.stop_reason == "SIGTERM"

@@ -108,6 +108,8 @@ class Dashboard(RunKeys, App[int]):
         self.trainer_done = threading.Event()
         self.trainer_exit_code: int | None = None
         self.user_quit = False  # the user stopped the run before it ended
+        # Why the viewer stopped it: `q`, or the signal the app got; `run --nproc` passes it on.
+        self.stop_reason: str | None = None
         self._quit_when_done = False
         self._evaluation_pending = False  # e was pressed and its Evaluation has not arrived
         self._view = "charts"
@@ -384,6 +386,7 @@ class Dashboard(RunKeys, App[int]):
     def stop_training(self, reason: str = "quit from the dashboard") -> None:
         """Ask the trainer to stop (it saves last.pt) and leave once its thread has ended."""
         self._quit_when_done = True
+        self.stop_reason = self.stop_reason or reason
         if not self.training_active:
             self.exit(self.run_exit_code, return_code=self.run_exit_code)
             return

@@ -157,7 +157,8 @@ def test_q_in_a_data_parallel_runs_dashboard_asks_before_stopping_the_ranks(
     terminal.press("y")
     assert terminal.exit_code(timeout=STARTUP_TIMEOUT) == 130
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["status"] == "interrupted"
+    # What stopped it, in a single process's words; the ranks were told "SIGINT".
+    assert (summary["status"], summary["message"]) == ("interrupted", "quit from the dashboard")
     assert f"run directory: {run_dir}" in terminal.screen().replace("\n", "")
 
 
