@@ -272,6 +272,29 @@ def test_sigint_stops_every_rank_and_saves_last(tmp_path):
     assert load_checkpoint(run_dir)["step"] == summary["steps"]
 
 
+def test_a_stop_is_agreed_on_when_every_epoch_is_shorter_than_a_read_window(tmp_path):
+    """Ranks agree on a stop at the reads of their metrics, which rank 0 spaces by its speed
+    (log_interval's worth of steps). An epoch of fewer steps has one read, at its end, and the
+    agreed stop was acted on only inside an epoch: the ranks trained on after a SIGINT until
+    the launcher killed them, leaving no summary.json and a last.pt from before the signal."""
+    run_dir = tmp_path / "run"
+    values = settings(epochs=10_000, run_dir=str(run_dir), log_interval=30)  # 16-step epochs
+    proc = launch("mlp", values)
+    try:
+        wait_for(lambda: (run_dir / "last.pt").exists(), LAUNCH_TIMEOUT, "the first last.pt")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "Unable to shutdown" not in err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["status"], summary["message"]) == ("interrupted", "SIGINT")
+    assert load_checkpoint(run_dir)["step"] == summary["steps"]
+
+
 def test_a_rank_stuck_at_a_signal_is_killed_after_torchs_shutdown_timeout(tmp_path) -> None:
     """TORCH_ELASTIC_SHUTDOWN_TIMEOUT, which torchrun reads, is the time a stopping rank gets
     to save last.pt before it is killed; the launcher fixed it at 30 s whatever it said."""

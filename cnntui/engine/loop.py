@@ -126,6 +126,11 @@ class TrainingLoop:
             self.end_epoch()
             if self.max_steps_reached():
                 break
+            if self._stop_agreed:
+                # Agreed at the epoch's last read: an epoch shorter than a read window (a
+                # fast rank, a small data set) has no other, and the ranks trained on for ever.
+                self.stop_with_peers()
+                return EXIT_INTERRUPTED
         return EXIT_OK
 
     def max_steps_reached(self) -> bool:
