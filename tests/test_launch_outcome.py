@@ -37,3 +37,15 @@ def test_the_line_is_this_launchs_ending_not_an_earlier_ones(tmp_path) -> None:
         "cnntui: finished at step 20, 13 steps in 2.0s · run directory: runs/r"
     )
     assert outcome_line(tmp_path / "none.jsonl", 0) is None  # rank 0 never wrote it
+
+
+def test_a_run_that_started_but_recorded_no_end_is_not_said_to_have_saved_nothing(
+    tmp_path,
+) -> None:
+    """Rank 0 killed by the launcher past the shutdown timeout: it trained, its checkpoints may
+    be there, and the terminal said "stopped before training started; nothing was saved"."""
+    events = tmp_path / "events.jsonl"
+    events.write_text(event_to_json(RunStarted(run_name="r", run_dir="runs/r", **FIELDS)) + "\n")
+    assert outcome_line(events, 0) == (
+        "cnntui: the run stopped without recording how it ended · run directory: runs/r"
+    )

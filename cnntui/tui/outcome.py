@@ -32,10 +32,14 @@ class RunOutcome:
 
     def line(self) -> str | None:
         """ "cnntui: finished after 470 steps in 28.1s, best accuracy 71.70% · runs/…"; None
-        for a run that never ended (it never started)."""
+        for a run that never started."""
         where = f" · run directory: {self.run_dir}" if self.run_dir else ""
         if self.failed is not None:  # it started: "stopped before training started" is wrong
             return f"cnntui: error: {self.failed.error} (at step {self.failed.step}){where}"
         if self.finished is None:
-            return None
+            if self.run_dir is None:
+                return None
+            # It started, so "nothing was saved" would be false: its checkpoints may be there.
+            # A rank killed by the launcher (stuck past the shutdown timeout) ends like this.
+            return f"cnntui: the run stopped without recording how it ended{where}"
         return f"cnntui: {finished_line(self.finished)}{where}"
