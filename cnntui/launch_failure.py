@@ -46,9 +46,10 @@ def say_failed_launch(failures: dict[int, Any], nproc: int, json_output: bool) -
             print(f"cnntui: {same} of {nproc} ranks failed the same way", file=sys.stderr)
         sys.stderr.flush()
         return failure.exitcode
-    if rank == 0 and code > 0 and code != EXIT_INTERRUPTED:
+    if rank == 0 and failure_kind(failure) == FAILED:
         # Rank 0 has said why on stderr, as a single process would (its run's error, or a
-        # traceback), and the others only stopped with it: a second line adds nothing.
+        # traceback), and the others only stopped with it: a second line adds nothing. An
+        # exit code cnntui never gives (exit(7)) said nothing, and is blamed below.
         return code
     if failure_kind(failure) == STOPPED and getattr(failures.get(0), "exitcode", 0) == (
         EXIT_INTERRUPTED

@@ -374,6 +374,19 @@ def test_the_launcher_names_a_rank_that_exited_with_a_foreign_code_and_exits_1(c
     )
 
 
+def test_the_launcher_names_rank_0_when_it_exited_with_a_foreign_code(capsys) -> None:
+    """Rank 0 left with exit(7) and said nothing, as any rank that does: the launch exited 7 in
+    silence, as though rank 0 had said its error as a single process would."""
+    from cnntui.launch_failure import say_failed_launch
+
+    rank_0 = Failure(7, 10)
+    rank_0.pid = 41
+    assert say_failed_launch({0: rank_0, 1: Failure(-15, 10, "SIGTERM")}, 2, False) == 1
+    assert capsys.readouterr().err == (
+        "cnntui: error: rank 0 (pid 41) exited with code 7; stopped all 2 ranks\n"
+    )
+
+
 def test_the_launcher_blames_the_earliest_second_then_the_lowest_rank() -> None:
     """Torch's timestamps are whole seconds: two ranks of one kind mostly share one."""
     from cnntui.launch_failure import root_failure
