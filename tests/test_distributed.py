@@ -234,6 +234,20 @@ def test_a_rank_that_fails_mid_run_is_the_runs_error_not_the_connection_its_peer
     assert failed.traceback == ""
 
 
+def test_only_a_lost_peer_is_blamed_on_a_peers_recorded_failure() -> None:
+    """A rank's own error (a bug in its model) that coincides with a peer's failure stays its
+    own; only a collective broken by the peer's exit is replaced by the peer's error."""
+    import torch.distributed as dist
+
+    from cnntui.engine.distributed import lost_a_peer
+
+    gloo = "[../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection closed by peer"
+    assert lost_a_peer(RuntimeError(gloo + " [127.0.0.1]:41413"))
+    assert lost_a_peer(dist.DistNetworkError("the store went away"))
+    assert not lost_a_peer(ValueError("bad batch"))
+    assert not lost_a_peer(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+
+
 def test_a_ranks_recorded_failure_is_found_by_its_peers_alone() -> None:
     from torch.distributed import HashStore
 

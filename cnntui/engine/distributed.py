@@ -137,6 +137,20 @@ def record_failure(ctx: DistContext, message: str, store: Any = None) -> None:
             store.set(FAILURE_KEY.format(ctx.rank), message)
 
 
+# What a collective says when the rank at its other end has gone (gloo, and torch's sockets).
+LOST_PEER_SIGNS = ("Connection closed by peer", "Connection reset by peer", "Broken pipe")
+
+
+def lost_a_peer(exc: BaseException) -> bool:
+    """Whether `exc` is this rank losing a peer (its collective broke), rather than an error of
+    its own, which must stay the rank's error even when a peer failed at the same moment."""
+    import torch.distributed as dist
+
+    if isinstance(exc, getattr(dist, "DistError", ())):
+        return True
+    return any(sign in str(exc) for sign in LOST_PEER_SIGNS)
+
+
 def peer_failure(ctx: DistContext, store: Any = None) -> tuple[int, str] | None:
     """The lowest other rank that recorded its error, and that error; None when none did (a
     rank killed by a signal records nothing) or the store cannot be read."""

@@ -211,9 +211,10 @@ class Trainer:
                 diagnosis = distributed.diagnose_timeout(exc)
                 if diagnosis:
                     message = f"a collective timed out on rank {dist.rank}: {diagnosis}"
-                elif not isinstance(exc, CnntuiError):
+                elif distributed.lost_a_peer(exc):
                     # A peer that failed first broke this rank's collective: its error is the
-                    # cause, where this one said only "Connection closed by peer".
+                    # cause, where this one said only "Connection closed by peer". An error of
+                    # this rank's own stays its own, whatever a peer recorded meanwhile.
                     cause = distributed.peer_failure(dist)
                 if cause is None:
                     distributed.record_failure(dist, message)
