@@ -130,6 +130,28 @@ def test_the_first_window_samples_the_device_on_a_just_booted_machine(
     assert len(of(events, DeviceStats)) == 1
 
 
+@pytest.mark.parametrize(("epochs", "status"), [(2, "interrupted"), (1, "finished")])
+def test_a_stop_the_ranks_agree_on_at_an_epochs_end(
+    tiny_config, monkeypatch, epochs: int, status: str
+) -> None:
+    """Ranks agree on a stop at their reads of the metrics; an epoch shorter than a read window
+    has only its last. Agreed there, the run stops after that epoch, unless it was the last:
+    then it is complete, and finished, as a single process would say."""
+    from cnntui.engine.loop import TrainingLoop
+
+    flush = TrainingLoop.flush_window
+
+    def agree_at_the_epochs_end(loop, seconds, data_wait, epoch_step) -> None:
+        flush(loop, seconds, data_wait, epoch_step)
+        loop._stop_agreed = epoch_step == len(loop.data.train)
+
+    monkeypatch.setattr(TrainingLoop, "flush_window", agree_at_the_epochs_end)
+    code, events, _ = train(dataclasses.replace(tiny_config, epochs=epochs))
+    [finished] = of(events, RunFinished)
+    assert (finished.status, finished.epoch) == (status, 1)
+    assert code == (130 if status == "interrupted" else 0)
+
+
 def test_pause_save_and_evaluate_requests_from_another_thread(tiny_config) -> None:
     config = dataclasses.replace(tiny_config, epochs=50)
     events: list[Event] = []

@@ -126,9 +126,10 @@ class TrainingLoop:
             self.end_epoch()
             if self.max_steps_reached():
                 break
-            if self._stop_agreed:
+            if self._stop_agreed and self.epoch < config.epochs:
                 # Agreed at the epoch's last read: an epoch shorter than a read window (a
                 # fast rank, a small data set) has no other, and the ranks trained on for ever.
+                # After the last epoch the run is complete, and finished, as a single process's.
                 self.stop_with_peers()
                 return EXIT_INTERRUPTED
         return EXIT_OK
