@@ -327,7 +327,7 @@ def eval_(
     from cnntui.eval_command import eval_command
 
     checkpoint_path = given_path("CHECKPOINT", checkpoint, "is empty; name a .pt file or a run")
-    given_path("--data-dir", data_dir)
+    given_path("--data-dir", data_dir)  # refuses an empty one; eval takes the string as typed
     raise typer.Exit(eval_command(checkpoint_path, data_dir, device, batch_size, json_output))
 
 

@@ -59,12 +59,17 @@ def blame(where: str, key: str, why: str) -> UsageError:
 EMPTY_FOLDER = "is empty; name a folder, or leave it out for the default"
 
 
+def is_blank(value: object) -> bool:
+    """An empty or all-space string: as a Path it would be ".", the current directory."""
+    return isinstance(value, str) and not value.strip()
+
+
 def given_path(what: str, value: str | None, wanted: str = EMPTY_FOLDER) -> Path | None:
     """A path named on the command line. An empty one (`"$RUN"` with RUN unset) is refused:
     as a Path it would be ".", the current directory, resumed, evaluated or watched unasked."""
     if value is None:
         return None
-    if not value.strip():
+    if is_blank(value):
         raise UsageError(f"{what} {wanted}")
     return Path(value)
 
@@ -134,8 +139,7 @@ class RunConfig:
         for key in ("run_dir", "runs_root", "data_dir"):
             # `--run-dir "$DIR"` with DIR unset: an empty folder would quietly mean the default
             # one (run_dir, data_dir) or the current directory (runs_root).
-            value = getattr(self, key)
-            if isinstance(value, str) and not value.strip():
+            if is_blank(getattr(self, key)):
                 raise bad(key, EMPTY_FOLDER)
         if self.epochs < 1:
             raise bad("epochs", f"must be at least 1, got {self.epochs}")

@@ -89,7 +89,7 @@ def launch_command(
             raise UsageError(f"--nproc must be at least 1, got {nproc}")
         shutdown_timeout()  # a bad value is refused before anything is made or started
         # A single process's first checks, in its order: what every rank would refuse otherwise.
-        config = resolve_config(target, preset, overrides, resume)
+        config, _ = resolve_config(target, preset, overrides, resume)
         overrides = dict(overrides)
         run_dir, made = plan_run_dir(config, resume, overrides)
     if resume is None:

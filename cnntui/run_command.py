@@ -39,7 +39,7 @@ def run_command(
     trainer = None
     try:
         with terminations_as_ctrl_c():
-            config, sources = resolve_config_with_sources(target, preset, overrides, resume)
+            config, sources = resolve_config(target, preset, overrides, resume)
             if wants_dashboard(headless, json_output) and "WORLD_SIZE" not in os.environ:
                 # The dashboard opens once torch is loaded and the run is set up: seconds of a
                 # blank terminal on a small machine otherwise. It opens on the alternate screen,
@@ -113,16 +113,10 @@ def run_command(
 
 def resolve_config(
     target: str | None, preset: str | None, overrides: dict[str, Any], resume: Path | None
-) -> RunConfig:
-    """The config the command line names, after its first checks; a single process and the
-    `run --nproc` launcher both start here, so that both refuse the same command the same way."""
-    return resolve_config_with_sources(target, preset, overrides, resume)[0]
-
-
-def resolve_config_with_sources(
-    target: str | None, preset: str | None, overrides: dict[str, Any], resume: Path | None
 ) -> tuple[RunConfig, dict[str, str]]:
-    """`resolve_config`'s config, and where each key was set (`load_config_with_sources`)."""
+    """The config the command line names, after its first checks, and where each key was set
+    (`load_config_with_sources`). A single process and the `run --nproc` launcher both start
+    here, so that both refuse the same command the same way."""
     if resume is not None:
         if target or preset:
             named = f"--preset {preset}" if preset else repr(target)
