@@ -10,8 +10,9 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import events
 from textual.app import App, ComposeResult
@@ -268,43 +269,40 @@ class Dashboard(RunKeys, App[int]):
 
     def _count_wait(self) -> set[str]:
         """While no run has started, the header shows how long it has waited, by the second."""
-        header = self._header
-        if header.awaiting is None or self.state.started is not None:
+        if self._header.awaiting is None or self.state.started is not None:
             return set()
-        waited = self.clock() - self._opened_at
-        if round(waited) == round(header.waited):
-            return set()
-        header.waited = waited
-        return {"header"}
+        return self._show_by_the_second("waited", self.clock() - self._opened_at)
 
     def _tick_clock(self) -> set[str]:
         """A live run's elapsed time goes on between its events (a pause, an evaluation), by
         the second. Not in watch: a run that writes nothing may have been killed."""
-        header = self._header
         elapsed = self._live_clock.read(self.clock()) if self.state.active else None
-        shown = header.elapsed
-        if elapsed == shown or (
-            elapsed is not None and shown is not None and round(elapsed) == round(shown)
-        ):
-            return set()
-        header.elapsed = elapsed
-        return {"header"}
+        return self._show_by_the_second("elapsed", elapsed)
 
     def _check_quiet(self) -> set[str]:
         """A tailed run that stops writing events may have been killed: say so in the header,
         by the second."""
         silence = self._last_event.silence(self.clock(), STALE_AFTER)
-        header = self._header
         # A run paused from its own dashboard writes nothing until it resumes: that quiet is
         # what it said it would be, not a sign that it was killed.
         if not self.state.active or self.state.status == "paused":
             silence = None
-        shown = header.silence
-        if silence == shown or (
-            silence and shown and round(silence.seconds) == round(shown.seconds)
-        ):
+        return self._show_by_the_second("silence", silence, lambda s: s.seconds)
+
+    def _show_by_the_second(
+        self, name: str, value: Any, seconds: Callable[[Any], float] = float
+    ) -> set[str]:
+        """Set the header's `name` (a time, or what holds one) to `value`, redrawing it only
+        when that time changes by the second, as shown: every tick's redraw would cost CPU for
+        nothing. None (nothing shown) differs from any time."""
+        shown = getattr(self._header, name)
+        if value is None or shown is None:
+            same = value is shown
+        else:
+            same = round(seconds(value)) == round(seconds(shown))
+        if same:
             return set()
-        header.silence = silence
+        setattr(self._header, name, value)
         return {"header"}
 
     def _refresh_panes(self, changed: set[str]) -> None:

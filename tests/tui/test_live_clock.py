@@ -80,3 +80,25 @@ async def assert_time_stands(app) -> None:
         now[0] += 100
         await pilot.pause(0.7)  # a tick or more
         assert "elapsed 0:15" in pane_text(app, "#header")
+
+
+async def test_the_header_is_redrawn_only_when_a_shown_second_changes(held_trainer) -> None:
+    """The live clock, the wait for a run and watch's silence are timed to a fraction of a
+    second, and shown by the second: a tick redraws the header only when that second moves."""
+    app = live_app(held_trainer)
+    async with app.run_test(size=(160, 48)) as pilot:
+        assert await until(pilot, lambda: app.state.step == 100)
+        now = [1000.0]
+        app.clock = lambda: now[0]  # between the awaits below, no tick runs
+        app._live_clock = LiveClock()
+        app._live_clock.arrived(run_time=10.2, now=1000.0)
+        assert app._tick_clock() == {"header"}  # 0:10, from 0:05
+        now[0] += 0.2
+        assert app._tick_clock() == set()  # 10.4: still 0:10
+        assert app._header.elapsed == pytest.approx(10.2)
+        now[0] += 0.2
+        assert app._tick_clock() == {"header"}  # 10.6: 0:11
+        assert app._header.elapsed == pytest.approx(10.6)
+        app.state.status = "finished"  # no clock of its own once ended: the state's time
+        assert app._tick_clock() == {"header"} and app._header.elapsed is None
+        assert app._tick_clock() == set()
