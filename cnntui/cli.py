@@ -396,14 +396,15 @@ def main() -> None:
     except Exception as exc:
         # Typer's bundled click reports usage errors through exceptions that can show themselves.
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):
+            click_error: Any = exc  # a ClickException of typer's private copy of click
             if is_json_run(sys.argv[1:]):
                 # A flag that does not parse (`--epochs abc`) refuses the run before it starts:
                 # its script reads the `failed` line, as for any other refusal.
                 from cnntui.headless import write_failed_json
 
-                write_failed_json(exc.format_message(), exc.exit_code)
-            exc.show()
-            sys.exit(exc.exit_code)
+                write_failed_json(click_error.format_message(), click_error.exit_code)
+            click_error.show()
+            sys.exit(click_error.exit_code)
         raise
     sys.exit(result if isinstance(result, int) else 0)
 

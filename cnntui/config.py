@@ -11,7 +11,7 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from cnntui.errors import UsageError
 
@@ -62,6 +62,14 @@ EMPTY_FOLDER = "is empty; name a folder, or leave it out for the default"
 def is_blank(value: object) -> bool:
     """An empty or all-space string: as a Path it would be ".", the current directory."""
     return isinstance(value, str) and not value.strip()
+
+
+@overload
+def given_path(what: str, value: str, wanted: str = EMPTY_FOLDER) -> Path: ...
+@overload
+def given_path(what: str, value: None, wanted: str = EMPTY_FOLDER) -> None: ...
+@overload
+def given_path(what: str, value: str | None, wanted: str = EMPTY_FOLDER) -> Path | None: ...
 
 
 def given_path(what: str, value: str | None, wanted: str = EMPTY_FOLDER) -> Path | None:

@@ -61,7 +61,7 @@ def silence(stream: TextIO) -> None:
         return
     with contextlib.suppress(AttributeError, OSError, ValueError):
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.__stdout__.fileno())
+        os.dup2(devnull, _fileno(sys.__stdout__))
         os.close(devnull)
 
 
@@ -75,7 +75,7 @@ def tell(text: str) -> None:
 def stdout_stat() -> os.stat_result | None:
     """What stdout is now (a pipe, a file, a terminal), to tell later whether it was silenced."""
     try:
-        return os.fstat(sys.__stdout__.fileno())
+        return os.fstat(_fileno(sys.__stdout__))
     except (AttributeError, OSError, ValueError):
         return None
 
@@ -85,7 +85,7 @@ def stdout_is_stderr() -> bool:
     `> log.txt 2>&1`): what one says, the reader of the other has seen."""
     try:
         return os.path.samestat(
-            os.fstat(sys.__stdout__.fileno()), os.fstat(sys.__stderr__.fileno())
+            os.fstat(_fileno(sys.__stdout__)), os.fstat(_fileno(sys.__stderr__))
         )
     except (AttributeError, OSError, ValueError):
         return False
@@ -107,5 +107,13 @@ def reader_left(before: os.stat_result | None) -> bool:
     if not stat.S_ISFIFO(now.st_mode) or not hasattr(select, "poll"):
         return False
     poller = select.poll()
-    poller.register(sys.__stdout__.fileno(), select.POLLOUT)
+    poller.register(_fileno(sys.__stdout__), select.POLLOUT)
     return any(mask & select.POLLERR for _, mask in poller.poll(0))
+
+
+def _fileno(stream: TextIO | None) -> int:
+    """The stream's file descriptor. A Python started with it closed (`cnntui run >&-`) has
+    None for the stream; that is a ValueError here, as for a stream closed later."""
+    if stream is None:
+        raise ValueError("the stream was closed when Python started")
+    return stream.fileno()

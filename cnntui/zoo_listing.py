@@ -21,9 +21,8 @@ def models_as_records() -> list[dict[str, object]]:
 
 
 def print_models(json_output: bool = False) -> None:
-    records = models_as_records()
     if json_output:
-        print(json.dumps(records, indent=2))
+        print(json.dumps(models_as_records(), indent=2))
         return
     from rich.console import Console
     from rich.table import Table
@@ -33,9 +32,9 @@ def print_models(json_output: bool = False) -> None:
     table.add_column("params", justify="right")
     table.add_column("input (CxHxW)")
     table.add_column("description")
-    for r in records:
-        c, h, w = r["default_input"]  # type: ignore[misc]
-        table.add_row(r["name"], f"{r['params']:,}", f"{c}x{h}x{w}", r["summary"])  # type: ignore[arg-type]
+    for spec in ZOO.values():
+        c, h, w = spec.default_input
+        table.add_row(spec.name, f"{spec.params:,}", f"{c}x{h}x{w}", spec.summary)
     console = Console()
     console.print(table)
     console.print(

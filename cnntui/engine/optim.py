@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -48,7 +48,7 @@ def build_optimizer(
         cls = _optimizer_class(config.optimizer)
         kwargs = {}
     kwargs = {**kwargs, **config.optimizer_args, "lr": config.lr}
-    accepted = inspect.signature(cls.__init__).parameters
+    accepted = inspect.signature(cls).parameters
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
         names = ", ".join(p for p in accepted if p not in ("self", "params"))
@@ -75,7 +75,7 @@ def step_is_capturable(name: str) -> bool:
     state on the host, and the others must offer `capturable` (their state then stays on the
     device). Anything else would compute its host-side numbers once, in the capture."""
     cls = BUILTIN_CLASSES.get(name.lower()) or _optimizer_class(name)
-    return cls is torch.optim.SGD or "capturable" in inspect.signature(cls.__init__).parameters
+    return cls is torch.optim.SGD or "capturable" in inspect.signature(cls).parameters
 
 
 # torch.optim classes that cannot train a model here: LBFGS and SparseAdam were built, then
@@ -142,7 +142,8 @@ def initialize_weights(model: nn.Module, scheme: str) -> None:
         return
     for module in model.modules():
         if type(module) in (nn.Linear, nn.Conv2d):
+            weight = cast(torch.Tensor, module.weight)
             if scheme == "xavier":
-                nn.init.xavier_uniform_(module.weight)
+                nn.init.xavier_uniform_(weight)
             elif scheme == "kaiming":
-                nn.init.kaiming_uniform_(module.weight, nonlinearity="relu")
+                nn.init.kaiming_uniform_(weight, nonlinearity="relu")

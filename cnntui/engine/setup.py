@@ -9,7 +9,7 @@ import os
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -339,5 +339,5 @@ def prepare_run(
         model = setup.model
     if config.compile:
         # Compilation happens in the first step; the loop falls back to eager if it fails there.
-        setup.model = torch.compile(model)
+        setup.model = cast(nn.Module, torch.compile(model))  # an OptimizedModule
     return setup

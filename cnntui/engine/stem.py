@@ -18,6 +18,7 @@ back to cuDNN at run time), and the weights keep their names: checkpoints are un
 from __future__ import annotations
 
 import copy
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -103,7 +104,10 @@ class MatmulStemConv2d(nn.Conv2d):
     ) -> torch.Tensor:
         if input.requires_grad or input.dim() != 4:
             return super()._conv_forward(input, weight, bias)
-        return im2col_conv2d(input, weight, bias, self.stride, self.padding)
+        # Two ints each: `stem_conv` takes only 2-D convs with numeric padding.
+        stride = cast(tuple[int, int], self.stride)
+        padding = cast(tuple[int, int], self.padding)
+        return im2col_conv2d(input, weight, bias, stride, padding)
 
 
 def im2col_conv2d(

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.modules.conv import _ConvNd
 
 from cnntui.shapes.report import Geometry, Shape
 from cnntui.shapes.units import format_shape
 from cnntui.wording import plural
 
-CONVS: dict[type[nn.Module], int] = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
-TRANSPOSED_CONVS: dict[type[nn.Module], int] = {
+CONVS: dict[type[_ConvNd], int] = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
+TRANSPOSED_CONVS: dict[type[_ConvNd], int] = {
     nn.ConvTranspose1d: 1,
     nn.ConvTranspose2d: 2,
     nn.ConvTranspose3d: 3,
@@ -29,7 +32,7 @@ POOLS: dict[type[nn.Module], int] = {
     nn.AvgPool2d: 2,
     nn.AvgPool3d: 3,
 }
-BATCH_NORMS: dict[type[nn.Module], tuple[int, ...]] = {
+BATCH_NORMS: dict[type[_BatchNorm], tuple[int, ...]] = {
     nn.BatchNorm1d: (2, 3),
     nn.BatchNorm2d: (4,),
     nn.BatchNorm3d: (5,),
@@ -67,9 +70,10 @@ def layer_geometry(module: nn.Module) -> tuple[Geometry, Geometry, Geometry]:
     rank = spatial_rank(module)
     if rank is None:
         return None, None, None
-    kernel = _per_dim(module.kernel_size, rank)
-    stride = _per_dim(module.stride or module.kernel_size, rank)
-    padding = module.padding if isinstance(module.padding, str) else _per_dim(module.padding, rank)
+    layer: Any = module  # a conv or a pool: no common base class names these attributes
+    kernel = _per_dim(layer.kernel_size, rank)
+    stride = _per_dim(layer.stride or layer.kernel_size, rank)
+    padding = layer.padding if isinstance(layer.padding, str) else _per_dim(layer.padding, rank)
     return kernel, stride, padding
 
 
@@ -81,7 +85,7 @@ def find_mismatch(module: nn.Module, input_shapes: tuple[Shape, ...]) -> Mismatc
     if isinstance(module, nn.Linear) and not isinstance(module, nn.LazyLinear):
         return _linear(module, x)
     rank = spatial_rank(module)
-    if rank is not None and isinstance(module, (*CONVS, *TRANSPOSED_CONVS)):
+    if rank is not None and isinstance(module, _ConvNd):  # CONVS and TRANSPOSED_CONVS
         return _conv(module, x, rank)
     if rank is not None:
         return _pool(module, x, rank)
@@ -118,7 +122,7 @@ def _linear(module: nn.Linear, x: Shape) -> Mismatch | None:
     )
 
 
-def _conv(module: nn.Module, x: Shape, rank: int) -> Mismatch | None:
+def _conv(module: _ConvNd, x: Shape, rank: int) -> Mismatch | None:
     name = type(module).__name__
     if len(x) not in (rank + 1, rank + 2):
         return _rank_mismatch(name, rank + 2, x)
@@ -135,7 +139,8 @@ def _conv(module: nn.Module, x: Shape, rank: int) -> Mismatch | None:
         )
     if isinstance(module, tuple(TRANSPOSED_CONVS)) or module.padding == "same":
         return None
-    padding = (0,) * rank if module.padding == "valid" else _per_dim(module.padding, rank)
+    # A string here is "valid": "same" returned above.
+    padding = (0,) * rank if isinstance(module.padding, str) else _per_dim(module.padding, rank)
     needed = [
         d * (k - 1) + 1 - 2 * p
         for k, d, p in zip(module.kernel_size, module.dilation, padding, strict=True)
@@ -143,7 +148,8 @@ def _conv(module: nn.Module, x: Shape, rank: int) -> Mismatch | None:
     return _too_small(module, x, rank, needed)
 
 
-def _pool(module: nn.Module, x: Shape, rank: int) -> Mismatch | None:
+def _pool(module: Any, x: Shape, rank: int) -> Mismatch | None:
+    # `module` is a MaxPool or an AvgPool: no common base class names their attributes.
     name = type(module).__name__
     if len(x) not in (rank + 1, rank + 2):
         return _rank_mismatch(name, rank + 2, x)
@@ -177,7 +183,7 @@ def _too_small(module: nn.Module, x: Shape, rank: int, needed: list[int]) -> Mis
     )
 
 
-def _batch_norm(module: nn.Module, x: Shape, ranks: tuple[int, ...]) -> Mismatch | None:
+def _batch_norm(module: _BatchNorm, x: Shape, ranks: tuple[int, ...]) -> Mismatch | None:
     name = type(module).__name__
     if len(x) not in ranks:
         return _rank_mismatch(name, ranks[-1], x)

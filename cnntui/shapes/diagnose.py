@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import re
+from typing import cast
 
 from torch import nn
+from torch.nn.modules.conv import _ConvNd
 
 from cnntui.shapes.contracts import LARGER, SMALLER, Mismatch, find_mismatch, spatial_rank
 from cnntui.shapes.forward import RecordedForward
@@ -154,14 +156,15 @@ class _Advisor:
         nearest square side that runs with them."""
         module = self.failing.module
         rank = spatial_rank(module)
+        in_channels = getattr(module, "in_channels", None)  # convs have it; pools do not
         if (
             rank is None
-            or not hasattr(module, "in_channels")
+            or not isinstance(in_channels, int)
             or len(self.input_shape) != rank
             or not self._is_first_layer()
         ):
             return None, None
-        shape = (1, module.in_channels, *self.input_shape)
+        shape = (1, in_channels, *self.input_shape)
         takes = f"{self.model_name} takes {len(shape)}-D input ({_LAYOUTS[rank]})"
         sizes = self.sizes.around(shape)
         outcome = sizes.runs_as_given()
@@ -199,7 +202,8 @@ class _Advisor:
 
     def _channels(self, mismatch: Mismatch) -> tuple[str | None, Shape | None]:
         if mismatch.kind == "channels" and self._is_first_layer():
-            return self._with_channels(self.failing.module.in_channels)
+            conv = cast(_ConvNd, self.failing.module)  # only convs raise a channels mismatch
+            return self._with_channels(conv.in_channels)
         if mismatch.fix is None:
             return None, None
         # Not the model's input: an earlier layer of the model itself produces what arrived.

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -94,7 +94,7 @@ def layer_flops(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> int 
         return None
     # The weight is Linear (out, in), conv (out, in/groups, *kernel), transposed conv
     # (in, out/groups, *kernel): the product of its sides is the multiply-adds per position.
-    per_position = math.prod(module.weight.shape)
+    per_position = math.prod(cast(torch.Tensor, module.weight).shape)
     kind = type(module)
     if kind is nn.Linear:
         # F.linear folds every leading dimension into the rows of one addmm/mm.

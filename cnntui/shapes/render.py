@@ -116,6 +116,7 @@ def totals_grid(report: ShapeReport) -> Table:
         f"{human_bytes(totals.activation_bytes)} of layer outputs per forward"
         f" · input {human_bytes(totals.input_bytes)}",
     )
+    peak: str | Text
     if totals.peak_memory_bytes is not None:
         peak = f"{human_bytes(totals.peak_memory_bytes)} on {report.traced_on} (forward, no grad)"
     else:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -74,7 +75,7 @@ def trace_model(
     shape = _checked_shape(input_shape)
     # A torch.compile wrapper would compile the trace itself; its original module has the layers.
     if type(module).__name__ == "OptimizedModule" and hasattr(module, "_orig_mod"):
-        module = module._orig_mod
+        module = cast(nn.Module, module._orig_mod)
     name = model_name or type(module).__name__
     try:
         # d2l's style: lazy layers, which hold no parameters until a first forward.
