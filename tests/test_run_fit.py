@@ -129,23 +129,9 @@ class ReturnsTwo(nn.Module):
 def test_a_model_that_returns_several_tensors_is_refused() -> None:
     message = _refusal(ReturnsTwo())
     assert message.startswith(
-        "net.py:net returns 2 tensors (1x10, 1x10), and a run trains on one: "
-        "the class scores, 1x10 for one image"
+        "net.py:net returns a tuple (1x10, 1x10), where a run needs one tensor: "
+        "the class scores, batch x 10."
     )
-
-
-def test_torchvision_googlenet_with_its_auxiliary_outputs_is_refused_with_the_option() -> None:
-    # It returns GoogLeNetOutputs while training only (the trace is in eval mode): the set-up's
-    # layout probe failed with a traceback, or, where there is none (CUDA), step 0.
-    from cnntui.zoo.external import build_torchvision
-
-    model = build_torchvision("googlenet", 10, {})
-    with pytest.raises(UsageError) as caught:
-        checked_shapes(model, "torchvision:googlenet", None, (3, 64, 64), "x", num_classes=10)
-    assert "(aux_logits=True)" in str(caught.value)
-    assert "-o aux_logits=false" in str(caught.value)
-    quiet = build_torchvision("googlenet", 10, {"aux_logits": False})
-    assert checked_shapes(quiet, "torchvision:googlenet", None, (3, 64, 64), "x", num_classes=10)
 
 
 def test_a_model_with_one_row_of_the_data_sets_class_scores_passes() -> None:

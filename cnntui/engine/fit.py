@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cnntui.engine.model_returns import returns_problem
 from cnntui.errors import UsageError
 from cnntui.shapes.report import ShapeFailure
 from cnntui.shapes.units import format_shape, format_shapes
@@ -56,7 +57,11 @@ def checked_shapes(
             misfit_message(model_name, dataset, input_shape, failure, model_options or {})
         )
     if failure is None and num_classes is not None:
-        problem = output_problem(model, report.output_shapes, num_classes, dataset)
+        # What it returns first: a dict of one tensor has the shapes of a tensor.
+        returned = returns_problem(model, image_shape, num_classes)
+        if returned is not None:
+            raise UsageError(f"{model_name} {returned}")
+        problem = output_problem(report.output_shapes, num_classes, dataset)
         if problem is not None:
             command = shapes_command(model_name, input_shape, model_options or {})
             raise UsageError(f"{model_name} {problem}\nEvery layer's shape: {command}")
@@ -64,7 +69,7 @@ def checked_shapes(
 
 
 def output_problem(
-    model: nn.Module, outputs: tuple[tuple[int, ...], ...], num_classes: int, dataset: str
+    outputs: tuple[tuple[int, ...], ...], num_classes: int, dataset: str
 ) -> str | None:
     """What is wrong with the output shapes of a forward of one image, as the rest of a
     sentence that starts with the model's name; None when it is the 1 x num_classes a run
@@ -74,13 +79,6 @@ def output_problem(
     "must be Tensor, not tuple"), or in the set-up's layout probe with a traceback, or (too many
     scores) trains in silence on logits that no label names."""
     wanted = f"1x{num_classes}"
-    # The trace runs in eval mode; torchvision's googlenet and inception_v3 add their auxiliary
-    # classifiers' outputs to the class scores only while training.
-    if getattr(model, "aux_logits", False) is True:
-        return (
-            "returns its auxiliary classifiers' outputs with the class scores while training "
-            "(aux_logits=True), and a run trains on the class scores alone: -o aux_logits=false"
-        )
     if len(outputs) > 1:
         return (
             f"returns {len(outputs)} tensors ({format_shapes(outputs)}), and a run trains on "

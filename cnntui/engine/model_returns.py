@@ -1,0 +1,121 @@
+"""Before training: a plain refusal when a model's forward returns something other than one
+tensor of class scores, in eval mode or while training.
+
+A run takes `model(x)` as the logits in both modes (step.py, evaluate.py). A user's model that
+returns a dict ({"logits": ...}, as segmentation and Hugging Face models do) or a tuple while
+training only (torchvision's googlenet and inception_v3 add their auxiliary classifiers'
+outputs) otherwise fails at step 0 with torch's "must be Tensor, not dict", after the run
+directory exists. Which element holds the class scores is the user's to say, so none is picked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from cnntui.shapes.placement import make_input, placed_copy
+from cnntui.shapes.trace import REAL_MAX_ELEMENTS, REAL_MAX_PARAMS
+from cnntui.shapes.units import format_shape
+
+META = torch.device("meta")
+CPU = torch.device("cpu")
+# Entries of a returned dict or tuple named in the refusal; the rest are counted.
+SHOWN_ENTRIES = 4
+
+
+def returns_problem(model: nn.Module, image_shape: tuple[int, ...], num_classes: int) -> str | None:
+    """What is wrong with what the model returns, as the rest of a sentence that starts with the
+    model's name; None when both modes return a tensor, or when the model could not be run here
+    (the run then shows its own error)."""
+    try:
+        probe, device = _probe_copy(model, image_shape)
+    except Exception:
+        return None
+    # Batch 2 while training: BatchNorm1d refuses a batch of 1 in training mode.
+    eval_output = _output(probe, training=False, shape=(1, *image_shape), device=device)
+    if eval_output is not None and not isinstance(eval_output, torch.Tensor):
+        return _refusal(model, eval_output, num_classes, when="")
+    train_output = _output(probe, training=True, shape=(2, *image_shape), device=device)
+    if train_output is not None and not isinstance(train_output, torch.Tensor):
+        return _refusal(model, train_output, num_classes, when=" while training")
+    return None
+
+
+def _probe_copy(model: nn.Module, image_shape: tuple[int, ...]) -> tuple[nn.Module, torch.device]:
+    """A hook-free copy of the model that a forward in training mode cannot change it through.
+
+    Parameters are shared on the cpu (a forward without autograd does not write them), buffers
+    are cloned: BatchNorm updates its running statistics in training mode, and the run's first
+    step must see the ones the model was built with. A model or input the tracer would not run
+    on real tensors (tens of millions of parameters, megapixel images) is probed on meta, where
+    a forward costs no compute (the trace has paid for its imports by then).
+    """
+    params = sum(p.numel() for p in model.parameters())
+    elements = torch.Size(image_shape).numel()
+    device = CPU if params <= REAL_MAX_PARAMS and elements <= REAL_MAX_ELEMENTS else META
+    probe = placed_copy(model, device, torch.float32)
+    for module in probe.modules():
+        for name, buffer in list(module.named_buffers(recurse=False)):
+            setattr(module, name, buffer.clone())
+    return probe, device
+
+
+def _output(
+    probe: nn.Module, training: bool, shape: tuple[int, ...], device: torch.device
+) -> Any | None:
+    """The probe's output in one mode, None when the forward raised: the run says why."""
+    probe.train(training)
+    # The forked RNG keeps dropout's draws out of the seed's sequence, as the shape trace does.
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        try:
+            return probe(make_input(shape, device, torch.float32))
+        except Exception:
+            return None
+
+
+def _refusal(model: nn.Module, output: Any, num_classes: int, when: str) -> str:
+    other_mode = " (a tensor in eval mode)" if when else ""
+    text = (
+        f"returns {describe(output)}{when}{other_mode}, where a run needs one tensor: the class "
+        f"scores, batch x {num_classes}. "
+    )
+    # torchvision's googlenet and inception_v3 have an option for exactly this.
+    if getattr(model, "aux_logits", False) is True:
+        return text + (
+            "The others are its auxiliary classifiers' outputs (aux_logits=True), and a run "
+            "trains on the class scores alone: -o aux_logits=false"
+        )
+    return text + "Make its forward return the class scores alone (a wrapper module can)."
+
+
+def describe(value: Any, depth: int = 0) -> str:
+    """What a forward returned, one line: "dict {'logits': 1x10}", "a tuple (2x10, 2x10)"."""
+    if isinstance(value, torch.Tensor):
+        return format_shape(tuple(value.shape))
+    kind = type(value).__name__
+    if depth > 1:
+        return kind
+    if isinstance(value, dict):
+        items = [f"{key!r}: {describe(item, depth + 1)}" for key, item in value.items()]
+        return f"{_article(value, dict)}{kind} {{{_joined(items)}}}"
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a namedtuple
+        items = [f"{key}={describe(item, depth + 1)}" for key, item in value._asdict().items()]
+        return f"{kind}({_joined(items)})"
+    if isinstance(value, (tuple, list)):
+        items = [describe(item, depth + 1) for item in value]
+        brackets = "()" if isinstance(value, tuple) else "[]"
+        return f"{_article(value, type(value))}{kind} {brackets[0]}{_joined(items)}{brackets[1]}"
+    return "None" if value is None else f"a {kind}"
+
+
+def _article(value: Any, base: type) -> str:
+    # "a dict", "a tuple"; a subclass's own name (ImageClassifierOutput) goes without.
+    return "a " if type(value) is base else ""
+
+
+def _joined(items: list[str]) -> str:
+    if len(items) <= SHOWN_ENTRIES:
+        return ", ".join(items)
+    return ", ".join(items[:SHOWN_ENTRIES]) + f", ... ({len(items)} in all)"

@@ -1,0 +1,143 @@
+"""A model whose forward returns anything but one tensor of class scores, in eval mode or
+while training, is refused before the run starts, in plain words."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+import torch
+from cnntui_command import cnntui
+from torch import nn
+
+from cnntui.engine.fit import checked_shapes
+from cnntui.engine.model_returns import describe
+from cnntui.errors import UsageError
+
+
+class ReturnsDict(nn.Module):
+    """Segmentation- and Hugging Face-style: the scores under a key."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"logits": self.fc(x.flatten(1))}
+
+
+class TupleWhileTraining(nn.Module):
+    """GoogLeNet's habit: an auxiliary output while training, the scores alone in eval mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+        self.aux = nn.Linear(784, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        scores = self.fc(x.flatten(1))
+        return (scores, self.aux(x.flatten(1))) if self.training else scores
+
+
+def _refusal(model: nn.Module) -> str:
+    with pytest.raises(UsageError) as caught:
+        checked_shapes(model, "net.py:net", None, (1, 28, 28), "fmnist", num_classes=10)
+    return str(caught.value)
+
+
+def test_a_model_that_returns_a_dict_is_refused_naming_what_it_returned() -> None:
+    # Its one tensor has the shapes of class scores: it passed the check and failed at step 0
+    # with "cross_entropy_loss(): argument 'input' (position 1) must be Tensor, not dict".
+    assert _refusal(ReturnsDict()) == (
+        "net.py:net returns a dict {'logits': 1x10}, where a run needs one tensor: the class "
+        "scores, batch x 10. Make its forward return the class scores alone (a wrapper module can)."
+    )
+
+
+def test_a_model_that_returns_a_tuple_only_while_training_is_refused() -> None:
+    # The shape check's trace runs in eval mode, where it returns a tensor: step 0 failed with
+    # "must be Tensor, not tuple".
+    assert _refusal(TupleWhileTraining()).startswith(
+        "net.py:net returns a tuple (2x10, 2x10) while training (a tensor in eval mode), "
+        "where a run needs one tensor: the class scores, batch x 10."
+    )
+
+
+def test_torchvision_googlenet_says_what_it_returns_and_the_option() -> None:
+    from cnntui.zoo.external import build_torchvision
+
+    model = build_torchvision("googlenet", 10, {})
+    with pytest.raises(UsageError) as caught:
+        checked_shapes(model, "torchvision:googlenet", None, (3, 64, 64), "x", num_classes=10)
+    message = str(caught.value)
+    assert message.startswith(
+        "torchvision:googlenet returns GoogLeNetOutputs(logits=2x10, aux_logits2=2x10, "
+        "aux_logits1=2x10) while training (a tensor in eval mode)"
+    )
+    assert message.endswith("(aux_logits=True), and a run trains on the class scores alone: "
+                            "-o aux_logits=false")  # fmt: skip
+    quiet = build_torchvision("googlenet", 10, {"aux_logits": False})
+    assert checked_shapes(quiet, "torchvision:googlenet", None, (3, 64, 64), "x", num_classes=10)
+
+
+class ModelOutput(collections.OrderedDict):
+    """Like transformers' ModelOutput, a dict subclass named for the model's task."""
+
+
+def test_what_a_model_returned_is_described_in_one_line() -> None:
+    scores = torch.zeros(1, 10)
+    assert describe(ModelOutput(logits=scores)) == "ModelOutput {'logits': 1x10}"
+    assert describe([scores, None]) == "a list [1x10, None]"
+    assert describe((scores,) * 6) == "a tuple (1x10, 1x10, 1x10, 1x10, ... (6 in all))"
+    assert (
+        describe({"out": {"deep": {"deeper": scores}}}) == "a dict {'out': a dict {'deep': dict}}"
+    )
+    assert describe("scores") == "a str"
+
+
+class NormAndDropout(nn.Module):
+    """Running statistics and dropout's draws: what a training-mode probe could disturb."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Dropout(0.5))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * 26 * 26, 10), nn.BatchNorm1d(10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+
+def test_the_check_leaves_the_models_state_and_the_seed_alone() -> None:
+    model = NormAndDropout()
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    modes = [module.training for module in model.modules()]
+    torch.manual_seed(0)
+    expected = torch.rand(4)
+    torch.manual_seed(0)
+    report = checked_shapes(model, "net.py:net", None, (1, 28, 28), "fmnist", num_classes=10)
+    assert report is not None and report["failure"] is None
+    assert torch.equal(torch.rand(4), expected)
+    after = model.state_dict()
+    assert all(torch.equal(before[key], after[key]) for key in before)  # BN's running stats
+    assert [module.training for module in model.modules()] == modes
+
+
+def test_a_run_of_a_model_that_returns_a_dict_stops_before_it_starts(tmp_path) -> None:
+    (tmp_path / "net.py").write_text(
+        "from torch import nn\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self, num_classes=10):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(784, num_classes)\n"
+        "    def forward(self, x):\n"
+        "        return {'logits': self.fc(x.flatten(1))}\n"
+    )
+    runs = tmp_path / "runs"
+    out = cnntui("run", f"{tmp_path / 'net.py'}:Net", "--dataset",
+                 "synthetic:1x28x28:10:train=64:test=16", "--epochs", "1", "--headless",
+                 "--runs-root", runs)  # fmt: skip
+    # It made a run directory and said "failed at step 0: TypeError: cross_entropy_loss(): ...".
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr
+    assert "returns a dict {'logits': 1x10}, where a run needs one tensor" in out.stderr
+    assert not runs.exists() or not any(runs.iterdir())
