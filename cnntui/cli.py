@@ -356,8 +356,15 @@ def watch(
 
 def main() -> None:
     """Console entry point: user-facing errors become one line and an exit code."""
-    from cnntui.reader_gone import DISK_FULL, reader_left, silence, stdout_stat
+    from cnntui.reader_gone import (
+        DISK_FULL,
+        reader_left,
+        silence,
+        stand_in_for_closed_streams,
+        stdout_stat,
+    )
 
+    stand_in_for_closed_streams()
     debug = "--debug" in sys.argv
     stdout_before = stdout_stat()
     try:

@@ -65,6 +65,18 @@ def silence(stream: TextIO) -> None:
         os.close(devnull)
 
 
+def stand_in_for_closed_streams() -> None:
+    """Give a Python started with stdout or stderr closed (`cnntui run >&-`, a daemon's
+    launcher) /dev/null in their place. Such a Python has None for them, and the first write,
+    isatty() or flush failed the command with a traceback; the shell asked for the output to
+    go nowhere, and now it does. Opening /dev/null takes the lowest free descriptor, the
+    closed one, so the processes a run starts (`--nproc` ranks) inherit it too."""
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - open for the whole process
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+
+
 def tell(text: str) -> None:
     """A line on stderr that may go nowhere: after SIGHUP the terminal is usually gone, and a
     failed write there (from a signal handler, on the training thread) must not end the run."""

@@ -179,3 +179,19 @@ def test_a_full_disk_elsewhere_names_that_file_and_leaves_stdout_alone(monkeypat
         "cnntui: error: no space left on device writing /mnt/full/out.json\n"
     )
     assert silenced == []
+
+
+@pytest.mark.parametrize("mode", [[], ["--headless"], ["--json"]])
+def test_a_run_started_with_stdout_closed_trains_and_says_nothing(tmp_path, mode) -> None:
+    """`cnntui run ... >&-` (a cron line, a daemon's launcher): Python has None for sys.stdout,
+    and the first isatty() or write failed the run with a traceback before it trained."""
+    run_dir = tmp_path / "run"
+    argv = [*RUN, "--max-steps", "3", *mode, "--run-dir", str(run_dir)]
+    out = subprocess.run(
+        [sys.executable, "-m", "cnntui", *argv],
+        stderr=subprocess.PIPE, text=True, timeout=300, preexec_fn=lambda: os.close(1),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["status"], summary["steps"]) == ("finished", 3)
