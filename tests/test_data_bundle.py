@@ -314,3 +314,60 @@ def test_a_data_dir_the_data_did_not_come_from_is_named(
         f"--data-dir {empty} is not used: synthetic:1x8x8:2:train=8:test=4 data is generated, "
         "not read"
     )
+
+
+def test_a_data_env_that_names_no_folder_is_named_when_the_data_came_from_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$CNNTUI_DATA set to a folder that does not exist (a typo, a disk not mounted) was skipped
+    in silence, and the run trained on the copy found next: the user who set it never knew."""
+    cache = tmp_path / "home" / ".cache" / "cnntui" / "mnist"
+    write_mnist(cache)
+    gone = tmp_path / "gone"
+    monkeypatch.setenv("CNNTUI_DATA", str(gone))
+    data = load_data("mnist", batch_size=8)
+    assert data.source == str(cache)
+    assert data.passed_over(None) == (
+        f"$CNNTUI_DATA={gone} does not exist; MNIST was read from {cache}"
+    )
+    # With a --data-dir that held no copy either: both in one warning.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert load_data("mnist", batch_size=8, data_dir=empty).passed_over(empty) == (
+        f"--data-dir {empty} holds no MNIST and $CNNTUI_DATA={gone} does not exist; "
+        f"it was read from {cache}"
+    )
+    # A file where a folder should be.
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("CNNTUI_DATA", str(tmp_path / "file"))
+    assert load_data("mnist", batch_size=8).passed_over(None) == (
+        f"$CNNTUI_DATA={tmp_path / 'file'} is not a directory; MNIST was read from {cache}"
+    )
+
+
+def test_a_data_env_is_not_named_where_it_did_not_matter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "home" / ".cache" / "cnntui" / "mnist"
+    write_mnist(cache)
+    # A folder that exists but lacks this data set may hold the user's others: no noise.
+    (tmp_path / "other").mkdir()
+    monkeypatch.setenv("CNNTUI_DATA", str(tmp_path / "other"))
+    assert load_data("mnist", batch_size=8).passed_over(None) is None
+    monkeypatch.setenv("CNNTUI_DATA", str(tmp_path / "gone"))
+    # --data-dir held the data: $CNNTUI_DATA was never searched.
+    assert load_data("mnist", batch_size=8, data_dir=cache).passed_over(cache) is None
+    # Generated data searches no folder.
+    assert load_data("synthetic:1x8x8:2:train=8:test=4", batch_size=4).passed_over(None) is None
+
+
+def test_a_data_env_that_names_no_folder_is_marked_in_the_not_found_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CNNTUI_DATA", str(tmp_path / "gone"))
+    with pytest.raises(CnntuiError) as caught:
+        load_data("mnist", batch_size=8)
+    assert (
+        f"\n  $CNNTUI_DATA   {tmp_path / 'gone'} and its mnist/, MNIST/raw/  [does not exist]\n"
+        in (str(caught.value))
+    )

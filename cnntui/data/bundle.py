@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ import torch
 from cnntui.data.datasets import Augmentation, DataSpec, parse_data_spec
 from cnntui.data.loader import BatchLoader, DeviceLoader
 from cnntui.data.seeding import mix_seed
-from cnntui.data.sources import Fetch, locate
+from cnntui.data.sources import DATA_ENV, Fetch, locate
 from cnntui.data.transforms import BatchTransform, resolve_size
 from cnntui.errors import UsageError
 
@@ -41,13 +42,17 @@ class DataBundle:
         return len(self.classes)
 
     def passed_over(self, data_dir: Path | str | None, name: str = "--data-dir") -> str | None:
-        """A warning when `--data-dir` was given but the data did not come from it: it holds no
-        copy and the search went on to the next place (`$CNNTUI_DATA`, the cache, a system
-        copy), or the data set reads no files there. Otherwise the run would say nothing of a
-        folder the user meant it to read. `name` is how the setting is named: the flag, or a
-        preset's key (`config.setting_name`)."""
+        """A warning when a place the user set for the data was passed over: `--data-dir` was
+        given but the data did not come from it (it holds no copy, so the search went on to
+        `$CNNTUI_DATA`, the cache, a system copy; or the data set reads no files there), or
+        `$CNNTUI_DATA` names no folder and a later place held the data. Otherwise the run would
+        say nothing of a folder the user meant it to read. `name` is how `data_dir` is named:
+        the flag, or a preset's key (`config.setting_name`)."""
+        missing_env = self._missing_data_env()
         if not data_dir:
-            return None
+            return (
+                f"{missing_env}; {self.title} was read from {self.source}" if missing_env else None
+            )
         if self.source == "generated":
             return f"{name} {data_dir} is not used: {self.name} data is generated, not read"
         if self.name.startswith("folder:"):
@@ -55,15 +60,28 @@ class DataBundle:
         given = Path(data_dir).expanduser().resolve()
         source = Path(self.source).resolve()
         if source == given or given in source.parents:
-            return None
+            return None  # $CNNTUI_DATA was not searched: whether it exists did not matter
+        also = f" and {missing_env}" if missing_env else ""
         lacking = _files_lacking(self.name, given)
         if lacking:
             # Not "holds no": the user's files were seen, and which are missing is the fix.
             return (
-                f"{name} {data_dir} holds only part of {self.title} ({lacking}); "
+                f"{name} {data_dir} holds only part of {self.title} ({lacking}){also}; "
                 f"it was read from {self.source}"
             )
-        return f"{name} {data_dir} holds no {self.title}; it was read from {self.source}"
+        return f"{name} {data_dir} holds no {self.title}{also}; it was read from {self.source}"
+
+    def _missing_data_env(self) -> str | None:
+        """Says that `$CNNTUI_DATA` names no folder, when it is set to one that does not exist (a
+        typo, a disk not mounted: the search skipped it) and this data set was searched for. A
+        folder that exists but lacks this data set goes unnamed: it may hold the user's others."""
+        value = os.environ.get(DATA_ENV)
+        if not value or self.source == "generated" or self.name.startswith("folder:"):
+            return None
+        path = Path(value).expanduser()
+        if path.is_dir():
+            return None
+        return f"${DATA_ENV}={value} {'is not a directory' if path.exists() else 'does not exist'}"
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready summary for the run log."""
