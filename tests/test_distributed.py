@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -249,11 +250,12 @@ def test_only_a_lost_peer_is_blamed_on_a_peers_recorded_failure() -> None:
     assert not lost_a_peer(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
 
 
-def test_a_ranks_recorded_failure_is_found_by_its_peers_alone() -> None:
+def test_a_ranks_recorded_failure_is_found_by_its_peers_alone(monkeypatch) -> None:
     from torch.distributed import HashStore
 
     from cnntui.engine.distributed import DistContext, peer_failure, record_failure
 
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "True")
     store = HashStore()
     ranks = [DistContext(rank=r, world_size=3) for r in range(3)]
     assert peer_failure(ranks[0], store) is None
@@ -262,6 +264,62 @@ def test_a_ranks_recorded_failure_is_found_by_its_peers_alone() -> None:
     assert peer_failure(ranks[2], store) is None  # its own is no peer's
     record_failure(ranks[1], "RuntimeError: boom", store)
     assert peer_failure(ranks[0], store) == (1, "RuntimeError: boom")  # the lowest rank
+
+
+class RecordingStore:
+    """A store that records what is asked of it; `check` waits on `answer` when given one."""
+
+    def __init__(self, answer: threading.Event | None = None) -> None:
+        self.calls: list[str] = []
+        self.answer = answer
+
+    def set(self, key: str, value: str) -> None:
+        self.calls.append(f"set {key}")
+
+    def check(self, keys: list[str]) -> bool:
+        self.calls.append(f"check {keys[0]}")
+        if self.answer is not None:
+            self.answer.wait()
+        return False
+
+
+@pytest.mark.parametrize("agent", [None, "False", "True"])
+def test_only_a_store_the_launchers_agent_hosts_holds_failures(monkeypatch, agent) -> None:
+    """A store rank 0 hosts (an env:// launch outside torch's elastic agent) is gone with
+    rank 0: asking it for rank 0's error printed TCPStore's warnings, or waited on it."""
+    from cnntui.engine.distributed import DistContext, peer_failure, record_failure
+
+    if agent is None:
+        monkeypatch.delenv("TORCHELASTIC_USE_AGENT_STORE", raising=False)
+    else:
+        monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", agent)
+    store = RecordingStore()
+    rank1 = DistContext(rank=1, world_size=2)
+    record_failure(rank1, "ValueError: bad batch", store)
+    assert peer_failure(rank1, store) is None
+    expected = ["set cnntui/failure/1", "check cnntui/failure/0"] if agent == "True" else []
+    assert store.calls == expected
+
+
+def test_a_store_that_stops_answering_does_not_hang_the_failure_report(monkeypatch) -> None:
+    """A store host that stops answering leaves TCPStore's `check` waiting on its socket for
+    good, whatever the store's timeout: the report falls back to the rank's own error."""
+    from cnntui.engine import distributed
+
+    monkeypatch.setenv("TORCHELASTIC_USE_AGENT_STORE", "True")
+    monkeypatch.setattr(distributed, "STORE_TIMEOUT_S", 0.2)
+    answer = threading.Event()
+    hang_ends = threading.Timer(10, answer.set)  # a hang ends, and the test fails
+    hang_ends.daemon = True
+    hang_ends.start()
+    rank1 = distributed.DistContext(rank=1, world_size=2)
+    try:
+        started = time.monotonic()
+        assert distributed.peer_failure(rank1, RecordingStore(answer)) is None
+        assert time.monotonic() - started < 2
+    finally:
+        hang_ends.cancel()
+        answer.set()
 
 
 @pytest.mark.parametrize("log_interval", [0.1, 30], ids=["reads in an epoch", "one at its end"])

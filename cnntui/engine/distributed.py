@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -112,9 +114,15 @@ def diagnose_timeout(exc: BaseException) -> str | None:
 
 
 # Where a failing rank leaves its error for its peers, whose next collective its exit breaks
-# with no more than "Connection closed by peer": the process group's store, which the launcher
-# holds and which outlives the ranks.
+# with no more than "Connection closed by peer": the process group's store, when the launcher's
+# elastic agent holds it (torchrun, `cnntui run --nproc`) and it outlives the ranks. A store that
+# rank 0 hosts (an env:// launch of one's own) goes with rank 0: a peer's calls to it then print
+# screens of TCPStore's warnings, or wait, to learn nothing.
 FAILURE_KEY = "cnntui/failure/{}"
+AGENT_STORE_ENV = "TORCHELASTIC_USE_AGENT_STORE"
+# How long a failure report may wait on the store: a host that stopped answering must not hang
+# the rank's exit.
+STORE_TIMEOUT_S = 3.0
 
 
 def group_store() -> Any:
@@ -128,13 +136,42 @@ def group_store() -> Any:
     return _get_default_store()
 
 
+def failure_store(store: Any = None) -> Any:
+    """`store` (else the process group's) when the launcher's agent hosts it, else None."""
+    if os.environ.get(AGENT_STORE_ENV) != "True":  # torch's own test of the same variable
+        return None
+    return store if store is not None else group_store()
+
+
+def bounded(call: Callable[[], Any]) -> Any:
+    """`call()`'s result, or TimeoutError after STORE_TIMEOUT_S. On a daemon thread, which a
+    store that hangs leaves behind: TCPStore's own timeout does not bound a `check` whose
+    host stopped answering (it waits on its socket for good)."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = call()
+        except BaseException as exc:  # re-raised on the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="cnntui-failure-store", daemon=True)
+    thread.start()
+    thread.join(STORE_TIMEOUT_S)
+    if thread.is_alive():
+        raise TimeoutError(f"the process group's store did not answer in {STORE_TIMEOUT_S:g}s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
 def record_failure(ctx: DistContext, message: str, store: Any = None) -> None:
     """Leave this rank's own error where its peers look for the cause of theirs. Written before
     the rank leaves the process group, so before any peer can lose it; best effort."""
     with contextlib.suppress(Exception):
-        store = store if store is not None else group_store()
+        store = failure_store(store)
         if store is not None:
-            store.set(FAILURE_KEY.format(ctx.rank), message)
+            bounded(lambda: store.set(FAILURE_KEY.format(ctx.rank), message))
 
 
 # What a collective says when the rank at its other end has gone (gloo, and torch's sockets).
@@ -153,18 +190,22 @@ def lost_a_peer(exc: BaseException) -> bool:
 
 def peer_failure(ctx: DistContext, store: Any = None) -> tuple[int, str] | None:
     """The lowest other rank that recorded its error, and that error; None when none did (a
-    rank killed by a signal records nothing) or the store cannot be read."""
+    rank killed by a signal records nothing), the agent holds no store, or it cannot be read."""
     try:
-        store = store if store is not None else group_store()
+        store = failure_store(store)
         if store is None:
             return None
-        for rank in range(ctx.world_size):
-            key = FAILURE_KEY.format(rank)
-            if rank != ctx.rank and store.check([key]):
-                return rank, store.get(key).decode(errors="replace")
+
+        def first_recorded() -> tuple[int, str] | None:
+            for rank in range(ctx.world_size):
+                key = FAILURE_KEY.format(rank)
+                if rank != ctx.rank and store.check([key]):
+                    return rank, store.get(key).decode(errors="replace")
+            return None
+
+        return bounded(first_recorded)
     except Exception:
         return None
-    return None
 
 
 def destroy_process_group() -> None:
