@@ -18,6 +18,7 @@ from cnntui.engine.events import (
     CheckpointSaved,
     EpochSummary,
     Event,
+    Heartbeat,
     LogMessage,
     RunFailed,
     RunFinished,
@@ -77,6 +78,8 @@ class JsonReporter:
         self._out = LineWriter(self.stream, on_reader_gone)
 
     def __call__(self, event: Event) -> None:
+        if isinstance(event, Heartbeat):
+            return  # watch's sign of life, in events.jsonl; stdout's reader has the open pipe
         self._out.write(event_to_json(event) + "\n")
 
 
@@ -112,15 +115,20 @@ def write_failed_json(
 
 
 class PlainReporter:
-    """Plain lines for logs and pipes: progress at most every `interval` seconds, no ANSI."""
+    """Plain lines for logs and pipes: progress at most every `interval` seconds, no ANSI.
+
+    Warnings go to `warnings` (stderr unless given) as `cnntui: warning: ...`: `--headless >
+    run.log` keeps them in sight, and a script that reads stdout gets the progress lines alone."""
 
     def __init__(
         self,
         stream: TextIO | None = None,
         interval: float = 5.0,
         on_reader_gone: OnGone | None = None,
+        warnings: TextIO | None = None,
     ) -> None:
         self.stream = stream or sys.stdout
+        self._warnings = warnings
         self._out = LineWriter(self.stream, on_reader_gone)
         self.interval = interval
         # -inf, not 0: time.monotonic() counts from boot, so on a machine up for less than
@@ -131,6 +139,15 @@ class PlainReporter:
 
     def write(self, line: str) -> None:
         self._out.write(line + "\n")
+
+    def warn(self, event: LogMessage) -> None:
+        """A warning or error note, where the person running the command sees it."""
+        # Looked up now: sys.stderr may have been replaced since (pytest's capture, a daemon's).
+        stream = self._warnings or sys.stderr
+        # Not through the LineWriter: a closed stderr loses the note, never stops the run.
+        with contextlib.suppress(OSError, ValueError):
+            stream.write(f"cnntui: {event.level}: {event.message}\n")
+            stream.flush()
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -164,7 +181,10 @@ class PlainReporter:
             if event.state in ("paused", "stopping"):
                 self.write(f"{event.state} at step {event.step}")
         elif isinstance(event, LogMessage):
-            self.write(f"{event.level}: {event.message}")
+            if event.level == "info":
+                self.write(f"{event.level}: {event.message}")
+            else:
+                self.warn(event)
         elif isinstance(event, RunFinished):
             self.write(finished_line(event))
         elif isinstance(event, RunFailed):
@@ -203,6 +223,10 @@ class RichReporter(PlainReporter):
 
     def write(self, line: str) -> None:
         self.console.print(line, highlight=False, markup=False)
+
+    def warn(self, event: LogMessage) -> None:
+        # stdout is the terminal here: above the progress bar, which a write to stderr would tear.
+        self.write(f"{event.level}: {event.message}")
 
     def __call__(self, event: Event) -> None:
         if self._out.gone:

@@ -12,11 +12,15 @@ from test_data_bundle import write_mnist
 
 
 def run(tmp_path: Path, *flags: object) -> tuple[int, str, str]:
-    """A short MNIST run on 2 ranks or 1: its exit code, its warning lines, its stderr."""
+    """A short MNIST run on 2 ranks or 1: its exit code, its warning lines, the rest of its
+    stderr."""
     common = ("run", "lenet", "--dataset", "mnist", "--data-dir", tmp_path / "empty", "-b", "8")
     out = cnntui(*common, "--max-steps", "2", "--device", "cpu", "--headless", *flags)
-    warnings = [line for line in out.stdout.splitlines() if line.startswith("warning: ")]
-    return out.returncode, "\n".join(warnings), out.stderr
+    lines = out.stderr.splitlines(keepends=True)
+    warnings = [line.rstrip("\n") for line in lines if line.startswith("cnntui: warning: ")]
+    rest = "".join(line for line in lines if not line.startswith("cnntui: warning: "))
+    assert "warning" not in out.stdout  # plain lines put warnings on stderr
+    return out.returncode, "\n".join(warnings), rest
 
 
 @pytest.fixture
@@ -35,7 +39,7 @@ def test_an_empty_data_dir_is_passed_over_alike(tmp_path, no_data_anywhere, monk
     single = run(tmp_path, *runs)
     assert single == (
         0,
-        f"warning: --data-dir {tmp_path / 'empty'} holds no MNIST; it was read from "
+        f"cnntui: warning: --data-dir {tmp_path / 'empty'} holds no MNIST; it was read from "
         f"{tmp_path / 'copy'}",
         "",
     )

@@ -31,12 +31,12 @@ def test_a_preset_data_dir_is_named_by_its_key_in_the_warning(tmp_path) -> None:
     out = cnntui("run", "--preset", path, "--headless", "--device", "cpu",
                  "--runs-root", tmp_path / "runs")  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert f"warning: {path}: data_dir {tmp_path / 'empty'} is not used: " in out.stdout
-    assert "--data-dir" not in out.stdout
+    assert f"cnntui: warning: {path}: data_dir {tmp_path / 'empty'} is not used: " in out.stderr
+    assert "--data-dir" not in out.stderr
     # The same folder typed on the command line is named by the flag.
     typed = cnntui("run", "--preset", path, "--headless", "--device", "cpu", "--data-dir",
                    tmp_path / "empty", "--runs-root", tmp_path / "runs")  # fmt: skip
-    assert f"warning: --data-dir {tmp_path / 'empty'} is not used: " in typed.stdout
+    assert f"cnntui: warning: --data-dir {tmp_path / 'empty'} is not used: " in typed.stderr
 
 
 def test_a_preset_data_dir_that_is_no_folder_is_named_by_its_key(tmp_path) -> None:

@@ -26,12 +26,19 @@ def test_json_lines_are_the_only_thing_on_stdout(tmp_path) -> None:
     out = cnntui(
         "run", "lenet", "--dataset", SYNTHETIC, "--epochs", "1", "--json",
         "--run-dir", str(tmp_path / "run"), "--set", "log_interval=0.01",
+        "--data-dir", str(tmp_path),
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     events = [json.loads(line) for line in out.stdout.splitlines()]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "run_started" and kinds[-1] == "finished"
     assert {"step", "epoch", "evaluation", "checkpoint"} <= set(kinds)
+    # A warning is one of the lines, for the script (plain lines put it on stderr instead).
+    warnings = [e["message"] for e in events if e["event"] == "log" and e["level"] == "warning"]
+    assert warnings == [
+        f"--data-dir {tmp_path} is not used: {SYNTHETIC} data is generated, not read"
+    ]
+    assert out.stderr == ""
     data = events[0]["data"]
     assert (data["source"], data["train_examples"], data["test_examples"]) == (
         "generated",
@@ -62,11 +69,14 @@ def test_plain_lines_in_a_pipe_have_no_ansi_codes(plain_run) -> None:
     assert out.stdout.rstrip().splitlines()[-1].startswith("finished after 4 steps")  # 1,024 / 256
 
 
-def test_a_data_dir_the_run_does_not_read_is_a_warning(plain_run) -> None:
+def test_a_data_dir_the_run_does_not_read_is_a_warning_on_stderr(plain_run) -> None:
+    # It was a `warning: ...` line on stdout, lost from sight by `--headless > run.log` and
+    # mixed into the progress lines a script reads.
     folder, out = plain_run
     assert out.returncode == 0, out.stderr
-    warning = f"warning: --data-dir {folder / 'mine'} is not used: {SYNTHETIC} data is generated"
-    assert warning in out.stdout
+    warning = f"--data-dir {folder / 'mine'} is not used: {SYNTHETIC} data is generated, not read"
+    assert out.stderr.splitlines() == [f"cnntui: warning: {warning}"]
+    assert "warning" not in out.stdout
 
 
 def test_missing_data_set_is_one_message_and_exit_1(tmp_path) -> None:

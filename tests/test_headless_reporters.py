@@ -8,7 +8,7 @@ import json
 import pytest
 from rich.console import Console
 
-from cnntui.engine.events import EpochSummary, RunFinished, RunStarted, StepMetrics
+from cnntui.engine.events import EpochSummary, LogMessage, RunFinished, RunStarted, StepMetrics
 from cnntui.errors import UsageError
 from cnntui.headless import (
     JsonReporter,
@@ -117,3 +117,35 @@ def test_the_finished_line_gives_a_best_accuracy_of_zero_and_none_when_unevaluat
 
     assert line(0.0) == "finished after 1 step in 0.5s, best accuracy 0.00%"
     assert line(None) == "finished after 1 step in 0.5s"
+
+
+def test_plain_lines_put_warnings_on_stderr_and_notes_with_the_progress() -> None:
+    """`--headless > run.log` hid a warning in the file, among the lines a script parses."""
+    out, err = io.StringIO(), io.StringIO()
+    reporter = PlainReporter(out, warnings=err)
+    reporter(LogMessage(level="info", message="data-parallel on 2 ranks"))
+    reporter(LogMessage(level="warning", message="--data-dir /x holds no MNIST"))
+    assert out.getvalue() == "info: data-parallel on 2 ranks\n"
+    assert err.getvalue() == "cnntui: warning: --data-dir /x holds no MNIST\n"
+
+
+def test_plain_warnings_go_to_the_stderr_of_the_moment(capsys: pytest.CaptureFixture) -> None:
+    PlainReporter(io.StringIO())(LogMessage(level="warning", message="loss blowing up"))
+    assert capsys.readouterr().err == "cnntui: warning: loss blowing up\n"
+
+
+def test_a_closed_stderr_loses_the_warning_not_the_run() -> None:
+    err = io.StringIO()
+    err.close()
+    out = io.StringIO()
+    reporter = PlainReporter(out, warnings=err)
+    reporter(LogMessage(level="warning", message="lost"))
+    reporter(RunFinished(status="finished", exit_code=0, step=1, epoch=1, duration=1.0))
+    assert out.getvalue().startswith("finished after 1 step")
+
+
+def test_the_progress_bar_keeps_warnings_on_its_terminal() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120, color_system=None)
+    RichReporter(console)(LogMessage(level="warning", message="loss blowing up"))
+    assert "warning: loss blowing up" in out.getvalue()

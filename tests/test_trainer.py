@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -154,16 +156,31 @@ def test_a_stop_the_ranks_agree_on_at_an_epochs_end(
     assert code == (130 if status == "interrupted" else 0)
 
 
-def test_pause_save_and_evaluate_requests_from_another_thread(tiny_config) -> None:
-    config = dataclasses.replace(tiny_config, epochs=50)
-    events: list[Event] = []
-    trainer = Trainer(config, subscribers=[events.append])
-    # A daemon, stopped in the `finally`: a failed wait must not leave a paused run behind that
-    # keeps the interpreter (and so the suite) from exiting.
+@contextlib.contextmanager
+def paused_in_a_thread(trainer: Trainer) -> Iterator[threading.Thread]:
+    """The run on a thread, paused from its first step; stopped when the block ends ("a test's
+    stop"). A daemon, stopped however the block ends: a failed wait must not leave a paused run
+    behind that keeps the interpreter (and so the suite) from exiting."""
     worker = threading.Thread(target=trainer.run, daemon=True)
     trainer.pause()
     worker.start()
     try:
+        yield worker
+        trainer.request_stop("a test's stop")
+        worker.join(timeout=120)
+        assert not worker.is_alive(), "the run did not stop within 120 s of request_stop"
+    finally:
+        if worker.is_alive():
+            trainer.request_stop("the test failed")
+            trainer.resume()
+            worker.join(timeout=120)
+
+
+def test_pause_save_and_evaluate_requests_from_another_thread(tiny_config) -> None:
+    config = dataclasses.replace(tiny_config, epochs=50)
+    events: list[Event] = []
+    trainer = Trainer(config, subscribers=[events.append])
+    with paused_in_a_thread(trainer) as worker:
         wait_until(
             lambda: any(isinstance(e, StateChanged) and e.state == "paused" for e in events),
             "the run to report that it paused",
@@ -177,14 +194,6 @@ def test_pause_save_and_evaluate_requests_from_another_thread(tiny_config) -> No
         assert of(events, StepMetrics)[-1].step == step
         assert any(isinstance(e, CheckpointSaved) and e.reason == "manual" for e in events)
         trainer.resume()
-        trainer.request_stop("a test's stop")
-        worker.join(timeout=120)
-        assert not worker.is_alive(), "the run did not stop within 120 s of request_stop"
-    finally:
-        if worker.is_alive():
-            trainer.request_stop("the test failed")
-            trainer.resume()
-            worker.join(timeout=120)
     assert isinstance(events[-1], RunFinished) and events[-1].status == "interrupted"
     assert events[-1].message == trainer.summary["message"] == "a test's stop"
 

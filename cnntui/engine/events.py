@@ -143,6 +143,18 @@ class StateChanged(Event):
     kind: ClassVar[str] = "state"
     state: str  # "running", "paused", "stopping"
     step: int = 0
+    # Paused: the most seconds between the heartbeats the run writes until it resumes. None in
+    # the logs of a cnntui that wrote none: their quiet while paused says nothing.
+    heartbeat_every: float | None = None
+
+
+@dataclass
+class Heartbeat(Event):
+    """A paused run writes nothing else until it resumes: this tells a reader of its log
+    (`cnntui watch`) that it is still there. Only in events.jsonl, not on `--json`'s stdout."""
+
+    kind: ClassVar[str] = "heartbeat"
+    step: int
 
 
 @dataclass
@@ -194,6 +206,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Evaluation,
         CheckpointSaved,
         StateChanged,
+        Heartbeat,
         LogMessage,
         RunFinished,
         RunFailed,

@@ -24,6 +24,7 @@ from cnntui.engine.events import (
     EpochSummary,
     Evaluation,
     Event,
+    Heartbeat,
     LogMessage,
     StateChanged,
     StepMetrics,
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
     from cnntui.engine.trainer import Trainer
 
 WINDOW_CAPACITY = 4096  # steps kept on the device between two reads
+# Seconds between a paused run's heartbeats: a log line a minute or two costs nothing, and
+# `watch` tells a run killed while paused from a live one within a minute.
+HEARTBEAT_EVERY = 30.0
 
 
 class TrainingLoop:
@@ -282,11 +286,16 @@ class TrainingLoop:
         controls = self.controls
         if controls.paused and not controls.stop_requested.is_set():
             self.trainer.state = "paused"
-            self.emit(StateChanged(state="paused", step=self.step))
+            every = HEARTBEAT_EVERY
+            self.emit(StateChanged(state="paused", step=self.step, heartbeat_every=every))
+            beat = time.perf_counter()
             while not controls.wait_while_paused(0.1):
                 self.serve_save_and_evaluate(epoch_step)
                 if controls.stop_requested.is_set():
                     break
+                if time.perf_counter() - beat >= every:
+                    beat = time.perf_counter()
+                    self.emit(Heartbeat(step=self.step))
             if not controls.stop_requested.is_set():
                 self.trainer.state = "running"
                 self.emit(StateChanged(state="running", step=self.step))

@@ -226,7 +226,7 @@ class Dashboard(RunKeys, App[int]):
                 self.source.ends_history,
                 self.clock(),
                 time.time(),
-                STALE_AFTER,
+                self._quiet_after() or STALE_AFTER,
             )
         if self.read_only:
             changed |= self._check_quiet() | self._count_wait()
@@ -282,12 +282,22 @@ class Dashboard(RunKeys, App[int]):
     def _check_quiet(self) -> set[str]:
         """A tailed run that stops writing events may have been killed: say so in the header,
         by the second."""
-        silence = self._last_event.silence(self.clock(), STALE_AFTER)
-        # A run paused from its own dashboard writes nothing until it resumes: that quiet is
-        # what it said it would be, not a sign that it was killed.
-        if not self.state.active or self.state.status == "paused":
-            silence = None
+        after = self._quiet_after()
+        silence = None if after is None else self._last_event.silence(self.clock(), after)
         return self._show_by_the_second("silence", silence, lambda s: s.seconds)
+
+    def _quiet_after(self) -> float | None:
+        """Seconds without an event after which a tailed run may have been killed; None when
+        its quiet says nothing (it has ended)."""
+        state = self.state
+        if not state.active:
+            return None
+        if state.status == "paused":
+            # Paused from its own dashboard, a run writes only a heartbeat now and then. One
+            # from before heartbeats said only that it paused: it is never taken for dead.
+            every = state.heartbeat_every
+            return None if every is None else every + STALE_AFTER
+        return STALE_AFTER
 
     def _show_by_the_second(
         self, name: str, value: Any, seconds: Callable[[Any], float] = float

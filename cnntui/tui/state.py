@@ -18,6 +18,7 @@ from cnntui.engine.events import (
     EpochSummary,
     Evaluation,
     Event,
+    Heartbeat,
     LayerHealth,
     LogMessage,
     RunFailed,
@@ -111,6 +112,8 @@ class RunState:
         # The step a manual save wrote last.pt at during the pause the trainer reports now:
         # nothing changes while paused, so the trainer skips another save, without an event.
         self.saved_while_paused: int | None = None
+        # Paused: the most seconds between the run's heartbeats; None from a cnntui without.
+        self.heartbeat_every: float | None = None
         # (elapsed, time) of the run's last step, or its start: what log lines are timed by.
         self._clock: tuple[float, float | None] = (0.0, None)
         self._event_time: float | None = None  # `time` of the event `apply` is folding
@@ -324,12 +327,18 @@ class RunState:
 
     def _on_state(self, event: StateChanged) -> set[str]:
         changed = self.set_status(event.state)
+        self.heartbeat_every = as_float(event.heartbeat_every)
         # Logged against what the trainer said last: the UI may have shown a pause already.
         if event.state != self._reported_status:
             self._reported_status = event.state
             self.saved_while_paused = None
             changed |= self.note("info", f"{event.state} at step {event.step:,}")
         return changed
+
+    def _on_heartbeat(self, event: Heartbeat) -> set[str]:
+        """A paused run is still there: nothing changed but the run's clock, which `apply`
+        moves to the heartbeat's time (the header's elapsed time)."""
+        return {"header"}
 
     def _on_log(self, event: LogMessage) -> set[str]:
         return self.note(event.level, event.message)

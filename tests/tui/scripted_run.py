@@ -7,6 +7,8 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 
 from cnntui.data.datasets import DATASETS
 from cnntui.engine.events import (
@@ -24,6 +26,7 @@ from cnntui.engine.events import (
     StateChanged,
     StepMetrics,
 )
+from cnntui.runlog import RunLogWriter
 
 T0 = 1_700_000_000.0
 CLASSES = list(DATASETS["fmnist"].classes)
@@ -236,6 +239,21 @@ def scripted_events(
             )
         )
     return events
+
+
+def dated(events: list[Event], last_at: float) -> list[Event]:
+    """The events moved in time so that the last is written at `last_at`."""
+    shift = last_at - events[-1].time
+    return [replace(event, time=event.time + shift) for event in events]
+
+
+def record(run_dir: Path, events: list[Event]) -> Path:
+    """A run directory whose events.jsonl holds `events`, as a run writes it."""
+    writer = RunLogWriter(run_dir)
+    for event in events:
+        writer(event)
+    writer.close()
+    return run_dir
 
 
 class TrickleSource:

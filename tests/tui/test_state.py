@@ -8,6 +8,7 @@ import pytest
 from scripted_run import T0, failing_events, lenet_shapes, run_started, scripted_events
 
 from cnntui.engine.events import (
+    Heartbeat,
     LayerHealth,
     LayerStat,
     LogMessage,
@@ -208,6 +209,21 @@ def test_the_header_time_is_the_runs_clock_at_its_latest_event() -> None:
     # A resumed run's clock counts from its resume.
     state.apply([RunStarted(**{**run_started().__dict__, "start_step": 10, "time": T0 + 500.0})])
     assert state.run_time == 0.0
+
+
+def test_a_heartbeat_moves_only_the_runs_clock() -> None:
+    """A paused run's heartbeat says it is still there: the header's time moves to it (a live
+    dashboard's clock, anchored at the latest event's time, stood still until it came), and
+    nothing is logged."""
+    state = stepped_at_22_seconds()
+    state.apply([StateChanged(state="paused", step=10, heartbeat_every=30.0, time=T0 + 23.0)])
+    assert state.heartbeat_every == 30.0
+    lines = state.log_total
+    assert state.apply([Heartbeat(step=10, time=T0 + 53.0)]) == {"header"}
+    assert state.run_time == pytest.approx(52.5)
+    assert state.log_total == lines and state.status == "paused"
+    state.apply([StateChanged(state="running", step=10, time=T0 + 60.0)])
+    assert state.heartbeat_every is None
 
 
 def test_a_failed_runs_header_time_is_its_failures() -> None:

@@ -8,29 +8,20 @@ import re
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import help_keys, log_text, pane_text
-from scripted_run import scripted_events, until
+from scripted_run import dated, record, scripted_events, until
 
-from cnntui.engine.events import Event, RunFinished, StateChanged
+from cnntui.engine.events import RunFinished
 from cnntui.errors import UsageError
-from cnntui.runlog import EVENTS_FILE, RunLogWriter, end_from_summary, event_to_json
+from cnntui.runlog import EVENTS_FILE, end_from_summary, event_to_json
 from cnntui.tui import dashboard
 from cnntui.tui.app import Dashboard, resolve_run_dir
 from cnntui.tui.screens import HelpScreen, QuitScreen
 from cnntui.tui.sources import FileSource, ListSource
 from cnntui.tui.widgets.layers import LayerTable
-
-
-def record(run_dir: Path, events) -> Path:
-    writer = RunLogWriter(run_dir)
-    for event in events:
-        writer(event)
-    writer.close()
-    return run_dir
 
 
 def watch_app(run_dir: Path) -> Dashboard:
@@ -185,12 +176,6 @@ def test_resolve_run_dir(tmp_path: Path) -> None:
         resolve_run_dir(None, tmp_path / "empty")
 
 
-def dated(events: list[Event], last_at: float) -> list[Event]:
-    """The events moved in time so that the last is written at `last_at`."""
-    shift = last_at - events[-1].time
-    return [replace(event, time=event.time + shift) for event in events]
-
-
 async def test_a_tailed_run_that_goes_quiet_is_flagged(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -208,23 +193,6 @@ async def test_a_tailed_run_that_goes_quiet_is_flagged(
         record(run_dir, events[-3:])
         assert await until(pilot, lambda: "SILENT" not in pane_text(app, "#header"))
         assert "RUNNING" in pane_text(app, "#header") and "ETA" in pane_text(app, "#header")
-
-
-async def test_a_tailed_run_paused_from_its_dashboard_is_not_silent(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Paused from its own dashboard, a run writes nothing until it resumes: watched from
-    another shell, that quiet is what it said, not a sign it was killed."""
-    monkeypatch.setattr(dashboard, "STALE_AFTER", 0.3)
-    events = dated(scripted_events(finish=False, upto_step=50), time.time())
-    paused = StateChanged(state="paused", step=50, time=events[-1].time)
-    run_dir = record(tmp_path / "run", [*events, paused])
-    app = watch_app(run_dir)
-    async with app.run_test(size=(80, 24)) as pilot:
-        assert await until(pilot, lambda: "PAUSED" in pane_text(app, "#header"))
-        await pilot.pause(1.0)
-        header = pane_text(app, "#header")
-        assert "PAUSED" in header and "SILENT" not in header, header
 
 
 async def test_a_run_killed_long_ago_is_silent_since_its_last_event(tmp_path: Path) -> None:

@@ -154,10 +154,13 @@ class RunHeader(Static):
         silence = self.silence
         if silence is not None:  # first, where a narrow terminal does not cut it off
             # "? SILENT since 14:02 (2:13:05 ago)": short enough that 80 columns keep the epoch,
-            # the step and the elapsed time; the clock time is the last event's.
+            # the step and the elapsed time (" while paused" may push the time off); the clock
+            # time is the last event's.
             since = clock_time(silence.since, silence.since + silence.seconds)
             ago = fmt.duration(silence.seconds)
-            line.append(f" since {since} ({ago} ago)", style=QUIET_BADGE[1])
+            # Its heartbeats stopped: killed while paused, not in the middle of training.
+            paused = " while paused" if state.status == "paused" else ""
+            line.append(f"{paused} since {since} ({ago} ago)", style=QUIET_BADGE[1])
         started = state.started
         if started is None and self.awaiting is not None:
             # No epoch, step or elapsed time to show: a clock stuck at 0:00 looks like a hang,
