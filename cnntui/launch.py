@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import uuid
 from pathlib import Path
@@ -31,6 +32,9 @@ DEFAULT_SHUTDOWN_TIMEOUT_S = 30
 # The signals that stopped the launcher's dashboard that its ranks are sent in turn, so that
 # the run's summary names them as a single process's does.
 FORWARDED = {name: getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)}
+# Why the ranks stop when the dashboard went without a `q` or a signal (a crash): a single
+# process's dashboard tells its trainer the same.
+DASHBOARD_CLOSED = "the dashboard closed"
 
 
 def shutdown_timeout() -> int:
@@ -170,42 +174,45 @@ def launch_with_dashboard(
     this_run_from = events.stat().st_size if events.exists() else 0
     args = worker_args(target, preset, overrides, resume, json_output=False)
     command = [sys.executable, "-m", "cnntui", *args, "--nproc", str(nproc)]
-    with open(run_dir / LAUNCH_LOG, "ab") as log:
-        this_launch_from = log.tell()
-        # Its own session: a Ctrl-C in the dashboard reaches the ranks only through us.
-        child = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-            env={**os.environ, SIGINT_CAUSE_ENV: "quit from the dashboard"},
-        )
-    app = Dashboard(FileSource(run_dir), watch_path=run_dir, handle_signals=True, launcher=True)
-
-    def tell_when_done() -> None:
-        code = child.wait()
-        message = "all ranks finished" if code == 0 else f"the launch ended with exit code {code}"
-        with contextlib.suppress(Exception):  # the dashboard may have closed already
-            app.call_from_thread(app.notify, message, severity="error" if code else "information")
-            if exit_on_finish:
-                app.call_from_thread(app.exit)
-
-    threading.Thread(target=tell_when_done, name="cnntui-launch", daemon=True).start()
+    # Why the ranks get their SIGINT, written when they are sent it (see stop_launch).
+    cause_fd, cause_path = tempfile.mkstemp(prefix="cnntui-sigint-cause-")
+    os.close(cause_fd)
+    cause_file = Path(cause_path)
     try:
-        app.run()
-    except KeyboardInterrupt:
-        pass
+        with open(run_dir / LAUNCH_LOG, "ab") as log:
+            this_launch_from = log.tell()
+            # Its own session: a Ctrl-C in the dashboard reaches the ranks only through us.
+            child = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                env={**os.environ, SIGINT_CAUSE_ENV: cause_path},
+            )
+        app = Dashboard(FileSource(run_dir), watch_path=run_dir, handle_signals=True, launcher=True)
+
+        def tell_when_done() -> None:
+            code = child.wait()
+            done = "all ranks finished" if code == 0 else f"the launch ended with exit code {code}"
+            with contextlib.suppress(Exception):  # the dashboard may have closed already
+                app.call_from_thread(app.notify, done, severity="error" if code else "information")
+                if exit_on_finish:
+                    app.call_from_thread(app.exit)
+
+        threading.Thread(target=tell_when_done, name="cnntui-launch", daemon=True).start()
+        outside_sigint = False
+        try:
+            app.run()
+        except KeyboardInterrupt:  # a SIGINT before the dashboard's handlers, or after them
+            outside_sigint = True
+        finally:
+            if child.poll() is None:
+                # The viewer left early: every rank finishes its batch, rank 0 saves last.pt.
+                reason = app.stop_reason or ("SIGINT" if outside_sigint else DASHBOARD_CLOSED)
+                stop_launch(child, reason, cause_file)
     finally:
-        if child.poll() is None:
-            # The viewer left early: every rank finishes its batch, rank 0 saves last.pt. The
-            # ranks are told the dashboard's own SIGTERM or SIGHUP; a SIGINT means a `q`.
-            child.send_signal(FORWARDED.get(app.stop_reason or "", signal.SIGINT))
-            try:
-                child.wait(shutdown_timeout() + 30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        cause_file.unlink(missing_ok=True)
     code = child.returncode
     if code in (0, EXIT_INTERRUPTED):
         # What a single process's dashboard leaves on the terminal: the dashboard drew on the
@@ -218,6 +225,23 @@ def launch_with_dashboard(
             log.seek(this_launch_from)
             print(launch_log_excerpt(log.read().decode(errors="replace")), file=sys.stderr)
     return code
+
+
+def stop_launch(child: subprocess.Popen[bytes], reason: str, cause_file: Path) -> None:
+    """Stop the launch for `reason`, the dashboard's: a SIGTERM or SIGHUP is passed on as it
+    came, anything else (a `q`, a SIGINT) as a SIGINT that the ranks name by `cause_file`, as a
+    single process's summary names its stop. Killed if it takes past the shutdown timeout."""
+    sig = FORWARDED.get(reason)
+    if sig is None:
+        with contextlib.suppress(OSError):  # unsaid, the ranks' SIGINT still stops them
+            cause_file.write_text(reason, encoding="utf-8")
+        sig = signal.SIGINT
+    child.send_signal(sig)
+    try:
+        child.wait(shutdown_timeout() + 30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def outcome_line(events: Path, offset: int) -> str | None:

@@ -274,8 +274,21 @@ def after_echoed_ctrl_c() -> str:
 
 
 # What a SIGINT means to the ranks of a launch that alone signals them: the dashboard of
-# `run --nproc` sends one when its viewer leaves, and the run said "SIGINT" for a `q`.
-SIGINT_CAUSE_ENV = "CNNTUI_SIGINT_CAUSE"
+# `run --nproc` sends one when its viewer leaves, by a `q` or by a SIGINT of its own, and first
+# writes which into the file this names. A file, read at the signal: the run said "SIGINT" for
+# a `q`, and a fixed cause in the environment said "quit from the dashboard" for a `kill -INT`.
+SIGINT_CAUSE_ENV = "CNNTUI_SIGINT_CAUSE_FILE"
+
+
+def sigint_cause() -> str | None:
+    """Why the launcher says it sent this rank's SIGINT; None when it said nothing."""
+    path = os.environ.get(SIGINT_CAUSE_ENV)
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").strip() or None
+    except (OSError, ValueError):
+        return None
 
 
 class stop_on_signals:
@@ -310,7 +323,7 @@ class stop_on_signals:
             self.signalled = True
         rank = launched_rank()
         if rank is not None and signum == signal.SIGINT:
-            name = os.environ.get(SIGINT_CAUSE_ENV) or name
+            name = sigint_cause() or name
         if rank is None or os.environ.get("LOCAL_RANK", "0") == "0":
             # In a data-parallel run every rank of a machine gets the signal (from the terminal,
             # or from the launcher passing it on): one line per machine, from its first rank.

@@ -81,12 +81,17 @@ def test_the_stopping_line_breaks_the_line_on_a_terminal_only(
     assert capsys.readouterr().err == f"{start}SIGTERM: finishing the batch, saving last.pt ...\n"
 
 
-def test_a_ranks_sigint_is_what_its_launcher_says_it_means(saved_handlers, monkeypatch) -> None:
+def test_a_ranks_sigint_is_what_its_launcher_says_it_means(
+    saved_handlers, monkeypatch, tmp_path
+) -> None:
     """The dashboard of `run --nproc` stops its ranks with a SIGINT when the viewer quits: the
-    run's summary said "SIGINT" where a single process says "quit from the dashboard"."""
+    run's summary said "SIGINT" where a single process says "quit from the dashboard". Said
+    when it is sent: a `kill -INT` of the dashboard was called a quit from it, too."""
     from cnntui.run_command import SIGINT_CAUSE_ENV
 
-    monkeypatch.setenv(SIGINT_CAUSE_ENV, "quit from the dashboard")
+    cause = tmp_path / "cause"
+    cause.write_text("quit from the dashboard")
+    monkeypatch.setenv(SIGINT_CAUSE_ENV, str(cause))
     single = StoppableRun()
     with stop_on_signals(single):
         signal.raise_signal(signal.SIGINT)  # a single process's Ctrl-C is one
@@ -102,3 +107,42 @@ def test_a_ranks_sigint_is_what_its_launcher_says_it_means(saved_handlers, monke
     with stop_on_signals(other):
         signal.raise_signal(signal.SIGTERM)  # passed on as it came
     assert other.controls.stop_reason == "SIGTERM"
+    cause.write_text("")  # a SIGINT the launcher did not send (kill -INT of a rank)
+    unsaid = StoppableRun()
+    with stop_on_signals(unsaid):
+        signal.raise_signal(signal.SIGINT)
+    assert unsaid.controls.stop_reason == "SIGINT"
+
+
+class SignalledChild:
+    """What stop_launch needs of the launcher's child process."""
+
+    def __init__(self) -> None:
+        self.signals: list[str] = []
+
+    def send_signal(self, sig: int) -> None:
+        self.signals.append(signal.Signals(sig).name)
+
+    def wait(self, timeout: float | None = None) -> int:
+        return 130
+
+
+@pytest.mark.parametrize(
+    ("reason", "sent", "said"),
+    [
+        ("quit from the dashboard", "SIGINT", "quit from the dashboard"),
+        ("SIGINT", "SIGINT", "SIGINT"),  # a kill -INT of the dashboard: no quit from it
+        ("the dashboard closed", "SIGINT", "the dashboard closed"),
+        ("SIGTERM", "SIGTERM", ""),
+    ],
+)
+def test_the_launchs_dashboard_tells_its_ranks_why_it_stopped_them(
+    tmp_path, reason, sent, said
+) -> None:
+    from cnntui.launch import stop_launch
+
+    cause = tmp_path / "cause"
+    cause.write_text("")
+    child = SignalledChild()
+    stop_launch(child, reason, cause)  # type: ignore[arg-type]
+    assert (child.signals, cause.read_text()) == ([sent], said)

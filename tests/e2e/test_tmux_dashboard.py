@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -160,6 +161,25 @@ def test_q_in_a_data_parallel_runs_dashboard_asks_before_stopping_the_ranks(
     # What stopped it, in a single process's words; the ranks were told "SIGINT".
     assert (summary["status"], summary["message"]) == ("interrupted", "quit from the dashboard")
     assert f"run directory: {run_dir}" in terminal.screen().replace("\n", "")
+
+
+def test_a_sigint_to_a_data_parallel_runs_dashboard_is_no_quit_from_it(
+    terminal: Terminal, tmp_path: Path
+) -> None:
+    """`kill -INT` of the launcher's dashboard stops every rank as a single process's SIGINT
+    does: the ranks' summary called it "quit from the dashboard", as for a `q`."""
+    run_dir, pid_file = tmp_path / "ddp", tmp_path / "pid"
+    run = cnntui(
+        "run", "lenet", "--dataset", "synthetic", "--epochs", "10000", "--device", "cpu",
+        "--nproc", "2", "--run-dir", str(run_dir),
+    )  # fmt: skip
+    terminal.start(["sh", "-c", f"echo $$ > {pid_file}; exec {' '.join(run)}"])
+    terminal.wait_for("RUNNING", timeout=STARTUP_TIMEOUT + 60)
+    os.kill(int(pid_file.read_text()), signal.SIGINT)
+    assert terminal.exit_code(timeout=STARTUP_TIMEOUT) == 130
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["status"], summary["message"]) == ("interrupted", "SIGINT")
+    assert (run_dir / "last.pt").exists()
 
 
 def test_ctrl_c_while_setting_up_leaves_no_run_behind(terminal: Terminal, tmp_path: Path) -> None:
