@@ -143,10 +143,10 @@ class RunState:
 
     @property
     def run_time(self) -> float:
-        """The header's elapsed time: a finished run's duration, else the run's clock when its
-        latest event was written, which the log's latest line is timed by. `elapsed` moves with
-        the steps only: through a pause or an evaluation it stood still, behind the log."""
-        return self.elapsed if self.finished is not None else self._latest
+        """The header's elapsed time: the run's clock when its latest event was written, which
+        the log's latest line is timed by, its end included. `elapsed` moves with the steps
+        only: through a pause or an evaluation it stood still, behind the log."""
+        return self._latest
 
     @property
     def progress(self) -> float | None:
@@ -346,7 +346,15 @@ class RunState:
     def _on_finished(self, event: RunFinished) -> set[str]:
         self.finished = event
         self.status = event.status
-        self.elapsed = as_float(event.duration) or self.elapsed
+        # The run's clock at its end, as at any event. Not `duration`: that counts from
+        # Trainer.run's start, before the run's clock started (the training loop's building,
+        # NVML's start-up on a GPU, a set-up not done before run()), and the header, which
+        # counted on the run's clock, jumped forward by the difference at the end.
+        if self._clock[1] is None or self._event_time is None:
+            self.elapsed = as_float(event.duration) or self.elapsed  # no clock to go on from
+        else:
+            self.elapsed = self._log_time()
+        self._clock = (self.elapsed, self._event_time)
         self.step = max(self.step, event.step)
         if event.best_accuracy is not None:
             self.best_accuracy = as_float(event.best_accuracy)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import time
 
 import pytest
 from conftest import live_app, pane_text, replay_app
 from scripted_run import FakeTrainer, scripted_events, until
 
+from cnntui.engine import loop
+from cnntui.engine.device_stats import DeviceMonitor
+from cnntui.engine.events import Event, RunFinished, StepMetrics
+from cnntui.engine.trainer import Trainer
 from cnntui.tui.live_clock import LiveClock
 
 
@@ -102,3 +108,31 @@ async def test_the_header_is_redrawn_only_when_a_shown_second_changes(held_train
         app.state.status = "finished"  # no clock of its own once ended: the state's time
         assert app._tick_clock() == {"header"} and app._header.elapsed is None
         assert app._tick_clock() == set()
+
+
+class SlowToStartMonitor(DeviceMonitor):
+    """NVML's start-up on a GPU box, which comes before the run's clock starts."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        time.sleep(2.0)
+        super().__init__(*args, **kwargs)
+
+
+async def test_a_finished_runs_time_is_its_clock_at_its_end(tiny_config, monkeypatch) -> None:
+    """A real run whose training loop took 2 s to build: the header's elapsed time jumped
+    forward by those 2 s at the end, the run's `duration` counting them and its clock not."""
+    monkeypatch.setattr(loop, "DeviceMonitor", SlowToStartMonitor)
+    events: list[Event] = []
+    trainer = Trainer(dataclasses.replace(tiny_config, epochs=1), subscribers=[events.append])
+    trainer.setup()  # as `cnntui run` does before the dashboard opens
+    app = live_app(trainer)
+    async with app.run_test(size=(160, 48)) as pilot:
+        assert await until(pilot, lambda: app.state.status == "finished", timeout=120)
+        await pilot.pause(0.1)
+        shown = header_elapsed(app)
+    last_step = [e for e in events if isinstance(e, StepMetrics)][-1]
+    finished = events[-1]
+    assert isinstance(finished, RunFinished)
+    run_clock = last_step.elapsed + finished.time - last_step.time
+    assert finished.duration - run_clock >= 1.9  # the loop's 2 s before the clock started
+    assert shown == round(run_clock)

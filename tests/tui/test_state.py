@@ -203,9 +203,16 @@ def test_the_header_time_is_the_runs_clock_at_its_latest_event() -> None:
     assert state.run_time == pytest.approx(48.0) == state.log[-1].elapsed
     state.note("warning", "a note of the dashboard's own")  # no event: no time of its own
     assert state.run_time == pytest.approx(48.0)
-    # A finished run's is its duration, as its summary gives it.
-    state.apply([RunFinished(status="finished", exit_code=0, step=10, epoch=0, duration=55.0)])
-    assert state.run_time == 55.0
+    # A finished run's is its clock at its end too, not its `duration`: the process's time,
+    # which also counts what came before the run's clock started (here 5 s).
+    finished = RunFinished(
+        status="finished", exit_code=0, step=10, epoch=0, duration=55.0, time=T0 + 50.5
+    )
+    state.apply([finished])
+    assert state.run_time == pytest.approx(50.0) == state.log[-1].elapsed
+    assert state.log[-1].text.startswith("finished at step 10 after 0:50")
+    state.note("warning", "a note of the dashboard's own")  # the run's end, its last time
+    assert state.log[-1].elapsed == pytest.approx(50.0)
     # A resumed run's clock counts from its resume.
     state.apply([RunStarted(**{**run_started().__dict__, "start_step": 10, "time": T0 + 500.0})])
     assert state.run_time == 0.0
