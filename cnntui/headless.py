@@ -12,7 +12,7 @@ import sys
 import time
 import traceback
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from cnntui.engine.events import (
     CheckpointSaved,
@@ -33,6 +33,7 @@ from cnntui.wording import plural
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import TaskID
 
 
 def _percent(value: float | None) -> str:
@@ -122,7 +123,7 @@ class PlainReporter:
 
     def __init__(
         self,
-        stream: TextIO | None = None,
+        stream: IO[str] | None = None,
         interval: float = 5.0,
         on_reader_gone: OnGone | None = None,
         warnings: TextIO | None = None,
@@ -219,7 +220,7 @@ class RichReporter(PlainReporter):
             console=self.console,
             transient=True,
         )
-        self._task: int | None = None
+        self._task: TaskID | None = None
 
     def write(self, line: str) -> None:
         self.console.print(line, highlight=False, markup=False)
@@ -250,7 +251,7 @@ class RichReporter(PlainReporter):
         super().__call__(event)
 
     def _progress_to(self, event: StepMetrics) -> None:
-        fields = {
+        fields: dict[str, Any] = {
             "epoch": f"{event.epoch + 1}/{self._epochs}",
             "loss": f"{event.loss:.4f}",
             "acc": _percent(event.accuracy),

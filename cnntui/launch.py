@@ -221,9 +221,9 @@ def launch_with_dashboard(
         print(outcome_line(events, this_run_from) or NOTHING_SAVED, file=sys.stderr)
     else:
         print(f"cnntui: the launch ended with exit code {code}; its log:", file=sys.stderr)
-        with open(run_dir / LAUNCH_LOG, "rb") as log:
-            log.seek(this_launch_from)
-            print(launch_log_excerpt(log.read().decode(errors="replace")), file=sys.stderr)
+        with open(run_dir / LAUNCH_LOG, "rb") as written:
+            written.seek(this_launch_from)
+            print(launch_log_excerpt(written.read().decode(errors="replace")), file=sys.stderr)
     return code
 
 

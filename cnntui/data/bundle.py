@@ -155,7 +155,7 @@ def load_data(
         folders = open_image_folders(spec.path, resize)
         mean, std = info.mean, info.std
         train_idx, val_idx = _split_indices(len(folders.train), val_split, seed)  # type: ignore[arg-type]
-        common = dict(device=device, num_workers=num_workers, seed=seed)
+        common: dict[str, Any] = dict(device=device, num_workers=num_workers, seed=seed)
 
         def folder_loader(dataset, indices, batch, train: bool) -> FolderLoader:
             return FolderLoader(
@@ -169,7 +169,7 @@ def load_data(
             )
 
         train = folder_loader(folders.train, train_idx, batch_size, True)
-        val = (
+        val: BatchLoader | None = (
             folder_loader(folders.train, val_idx, eval_batch_size, False) if len(val_idx) else None
         )
         test = folder_loader(folders.test, None, eval_batch_size, False)
@@ -237,9 +237,11 @@ def _read_raw(spec: DataSpec, data_dir, data_dir_name, download, fetch, log):
         from cnntui.data.datasets import SYNTHETIC_DEFAULT_TEST, SYNTHETIC_DEFAULT_TRAIN
         from cnntui.data.synthetic import make_synthetic
 
+        shape, classes = spec.stored_shape, spec.class_count
+        assert shape is not None and classes is not None  # synthetic's defaults fill them in
         return make_synthetic(
-            spec.stored_shape,
-            spec.class_count,
+            shape,
+            classes,
             spec.train_size or SYNTHETIC_DEFAULT_TRAIN,
             spec.test_size or SYNTHETIC_DEFAULT_TEST,
             spec.seed,

@@ -77,7 +77,7 @@ def init_process_group(ctx: DistContext, device: torch.device) -> None:
     if not ctx.enabled or dist.is_initialized():
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
-    kwargs = {"device_id": device} if backend == "nccl" else {}
+    kwargs: dict[str, Any] = {"device_id": device} if backend == "nccl" else {}
     dist.init_process_group(
         backend=backend,
         rank=ctx.rank,

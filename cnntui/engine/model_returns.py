@@ -101,7 +101,8 @@ def describe(value: Any, depth: int = 0) -> str:
         items = [f"{key!r}: {describe(item, depth + 1)}" for key, item in value.items()]
         return f"{_article(value, dict)}{kind} {{{_joined(items)}}}"
     if isinstance(value, tuple) and hasattr(value, "_fields"):  # a namedtuple
-        items = [f"{key}={describe(item, depth + 1)}" for key, item in value._asdict().items()]
+        fields: dict[str, Any] = value._asdict()  # type: ignore[attr-defined]
+        items = [f"{key}={describe(item, depth + 1)}" for key, item in fields.items()]
         return f"{kind}({_joined(items)})"
     if isinstance(value, (tuple, list)):
         items = [describe(item, depth + 1) for item in value]
