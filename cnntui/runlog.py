@@ -286,7 +286,7 @@ class EventReader:
             with open(self.path, "rb") as f:
                 f.seek(self._offset)
                 chunk = f.read()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no run there yet, or a file there
             return []
         self._offset += len(chunk)
         data = self._partial + chunk

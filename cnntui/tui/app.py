@@ -90,7 +90,8 @@ def discard_type_ahead() -> None:
 
 
 def resolve_run_dir(run_dir: Path | None, runs_root: Path = Path("runs")) -> Path:
-    """The run to watch: the given directory (or its events.jsonl), else the newest in runs/."""
+    """The run to watch: the given directory (or its events.jsonl), which may be one still to
+    be made in a folder that exists or in `runs_root`; else the newest in `runs_root`."""
     if run_dir is None:
         newest = newest_run(runs_root)
         if newest is None:
@@ -100,15 +101,21 @@ def resolve_run_dir(run_dir: Path | None, runs_root: Path = Path("runs")) -> Pat
     if path.name == EVENTS_FILE and path.is_file():
         return path.parent
     if not path.exists():
-        # Often a run just started with --run-dir PATH that has not made it yet (its set-up
-        # takes seconds): an empty directory is waited on, and `run` accepts one. A path to
-        # the events file names its run directory: a directory called events.jsonl made there
-        # would stop the run from writing its log.
+        # A path to the events file names its run directory: a directory called events.jsonl
+        # made there would stop the run from writing its log.
         run = path.parent if path.name == EVENTS_FILE else path
-        raise UsageError(
-            f"no such directory: {path}; to watch a run about to start there, "
-            f"`mkdir -p {shlex.quote(str(run))}` first (watch waits in an empty directory)"
-        )
+        if not run.exists():
+            if run.parent.is_dir() or os.path.abspath(run.parent) == os.path.abspath(runs_root):
+                # Often a run just started with --run-dir PATH, or the run that makes the runs
+                # root, has not made it yet (its set-up takes seconds): watch waits for it.
+                return run
+            # Nor its folder: more likely a typo than a run to come, which would never appear.
+            raise UsageError(
+                f"no such directory: {run.parent}; to watch a run about to start in "
+                f"{run}, `mkdir -p {shlex.quote(str(run))}` first (watch waits for a run "
+                "directory to appear in a folder that exists)"
+            )
+        path = run  # a directory without its events file yet: checked as any directory
     if not path.is_dir():
         raise UsageError(f"not a run directory: {path}")
     # An empty directory may be a run about to start (its --run-dir): watch waits for it. One

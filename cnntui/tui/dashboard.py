@@ -261,6 +261,13 @@ class Dashboard(RunKeys, App[int]):
         events_file = run_dir / EVENTS_FILE
         if self.launcher:  # the ranks this command launched are setting up; no one else's run
             return self.state.note("info", f"the ranks are setting up; rank 0 writes {events_file}")
+        if not run_dir.exists():
+            header.appeared = False
+            return self.state.note(
+                "info",
+                f"{run_dir} does not exist yet: waiting for it to appear "
+                f"(`cnntui run … --run-dir {run_dir}` makes it)",
+            )
         return self.state.note(
             "info",
             f"no run has written to {run_dir} yet: waiting for {events_file} "
@@ -271,7 +278,21 @@ class Dashboard(RunKeys, App[int]):
         """While no run has started, the header shows how long it has waited, by the second."""
         if self._header.awaiting is None or self.state.started is not None:
             return set()
-        return self._show_by_the_second("waited", self.clock() - self._opened_at)
+        waited = self._show_by_the_second("waited", self.clock() - self._opened_at)
+        return waited | self._check_appeared()
+
+    def _check_appeared(self) -> set[str]:
+        """Whether the run directory awaited has been made, said once; a stat a tick."""
+        header = self._header
+        run_dir = header.awaiting
+        if header.appeared or run_dir is None or not run_dir.exists():
+            return set()
+        header.appeared = True
+        if run_dir.is_dir():
+            note = self.state.note("info", f"{run_dir} appeared: waiting for its {EVENTS_FILE}")
+        else:  # the tail reads nothing from a file: say why nothing comes
+            note = self.state.note("warning", f"{run_dir} appeared as a file, not a directory")
+        return note | {"header"}
 
     def _tick_clock(self) -> set[str]:
         """A live run's elapsed time goes on between its events (a pause, an evaluation), by

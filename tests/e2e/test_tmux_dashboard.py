@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -232,3 +233,35 @@ def _alive(pid: int) -> bool:
     # A zombie is gone for our purpose; tmux (its parent) is dead, so init reaps it soon.
     status = Path(f"/proc/{pid}/status")
     return not (status.exists() and "zombie" in status.read_text())
+
+
+def test_watch_waits_for_the_run_directory_to_appear(terminal: Terminal, tmp_path: Path) -> None:
+    """Opened before `cnntui run --run-dir DIR` made DIR (and runs/), watch was refused."""
+    terminal.start(cnntui("watch", "runs/soon"))
+    terminal.wait_for("waiting for runs/soon to appear…", "waited", timeout=STARTUP_TIMEOUT)
+    run = subprocess.run(
+        [*cnntui("run", "lenet", "--dataset", "synthetic", "--epochs", "1", "--headless"),
+         "--run-dir", "runs/soon"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=150,
+        env={**os.environ, "TERM": "dumb"},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    terminal.wait_for("FINISHED", "finished at step", timeout=60)
+    terminal.press("q")
+    assert terminal.exit_code() == 0
+
+
+def test_ctrl_c_ends_the_wait(terminal: Terminal) -> None:
+    terminal.start(cnntui("watch", "runs-not-yet"))
+    terminal.wait_for("waiting for runs-not-yet to appear…", timeout=STARTUP_TIMEOUT)
+    terminal.press("C-c")
+    assert terminal.exit_code() == 0
+    assert "Traceback" not in terminal.screen()
+
+
+def test_a_path_whose_folder_is_missing_too_is_refused(terminal: Terminal) -> None:
+    """A typo must not hang: no run would ever appear there."""
+    terminal.start(cnntui("watch", "rnus/20261124-lenet"))
+    screen = terminal.wait_for("no such directory: rnus;", timeout=STARTUP_TIMEOUT)
+    assert "`mkdir -p rnus/20261124-lenet` first" in "".join(screen.splitlines())  # wrapped
+    assert terminal.exit_code() == 2

@@ -144,6 +144,51 @@ async def test_watching_a_directory_no_run_has_written_to_says_what_it_waits_for
         assert "waited" not in header and "RUNNING" in header
 
 
+async def test_watching_a_run_directory_not_made_yet_waits_for_it(tmp_path: Path) -> None:
+    """`cnntui watch DIR` opened before `cnntui run --run-dir DIR` made DIR was refused."""
+    run_dir = tmp_path / "run"
+    app = watch_app(run_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.1)
+        header = pane_text(app, "#header")
+        assert f"waiting for {run_dir} to appear…" in header and "WAITING" in header
+        assert f"{run_dir} does not exist yet: waiting for it to appear" in unwrapped_log(app)
+        assert await until(pilot, lambda: re.search(r"waited 0:0[1-9]", pane_text(app, "#header")))
+        run_dir.mkdir()
+        assert await until(pilot, lambda: "no run has written" in pane_text(app, "#header"))
+        assert f"{run_dir} appeared: waiting for its {EVENTS_FILE}" in unwrapped_log(app)
+        record(run_dir, scripted_events(finish=False, upto_step=20))
+        assert await until(pilot, lambda: app.state.step == 20)
+        await pilot.pause(0.05)
+        header = pane_text(app, "#header")
+        assert "20231114-221320-lenet-fmnist" in header and "RUNNING" in header
+        assert "waiting" not in header and "waited" not in header
+
+
+@pytest.mark.parametrize("key", ["q", "ctrl+c"])
+async def test_a_wait_for_a_run_directory_ends_with_q_or_ctrl_c(tmp_path: Path, key: str) -> None:
+    app = watch_app(tmp_path / "run")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.1)
+        await pilot.press(key)  # nothing to stop: no question
+        assert await until(pilot, lambda: not app.is_running)
+    assert app.return_code == 0
+
+
+async def test_a_file_where_the_run_directory_was_awaited_is_said(tmp_path: Path) -> None:
+    app = watch_app(tmp_path / "run")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause(0.1)
+        (tmp_path / "run").write_text("not a run")
+        message = f"{tmp_path / 'run'} appeared as a file, not a directory"
+        assert await until(pilot, lambda: message in unwrapped_log(app))
+        assert app.source._thread.is_alive()  # the tail reads nothing there, and goes on
+
+
+def unwrapped_log(app: Dashboard) -> str:
+    return " ".join(log_text(app).split())
+
+
 async def test_a_run_that_has_written_is_not_announced_as_awaited(tmp_path: Path) -> None:
     run_dir = record(tmp_path / "run", scripted_events(finish=False, upto_step=20))
     app = watch_app(run_dir)
@@ -162,13 +207,22 @@ def test_resolve_run_dir(tmp_path: Path) -> None:
     assert resolve_run_dir(None, runs) == new
     assert resolve_run_dir(old / EVENTS_FILE) == old
     assert resolve_run_dir(old) == old
-    with pytest.raises(UsageError, match=r"no such directory: .*missing; .*`mkdir -p .*missing`"):
-        resolve_run_dir(tmp_path / "missing")  # a run's --run-dir it has not made yet, often
-    # Its events file names the run directory to make, not a directory called events.jsonl;
-    # a path with a space is quoted for the shell.
+    # A run's --run-dir it has not made yet, often: waited for, in a folder that exists.
+    assert resolve_run_dir(tmp_path / "soon") == tmp_path / "soon"
+    assert resolve_run_dir(tmp_path / "soon" / EVENTS_FILE) == tmp_path / "soon"
+    (tmp_path / "empty").mkdir()
+    assert resolve_run_dir(tmp_path / "empty" / EVENTS_FILE) == tmp_path / "empty"
+    # The first run makes the runs root too.
+    assert resolve_run_dir(tmp_path / "new" / "a", tmp_path / "new") == tmp_path / "new" / "a"
+    # Nor its folder: a typo, refused rather than waited on for ever. Its events file names
+    # the run directory to make, not a directory called events.jsonl; a path with a space is
+    # quoted for the shell.
+    typo = tmp_path / "rnus" / "my run"
+    with pytest.raises(UsageError, match=r"no such directory: .*rnus; .*`mkdir -p .*my run"):
+        resolve_run_dir(typo)
     with pytest.raises(UsageError) as refused:
-        resolve_run_dir(tmp_path / "my run" / EVENTS_FILE)
-    assert f"`mkdir -p '{tmp_path / 'my run'}'` first" in str(refused.value)
+        resolve_run_dir(typo / EVENTS_FILE)
+    assert f"`mkdir -p '{typo}'` first" in str(refused.value)
     (tmp_path / "notes.txt").write_text("not a run")
     with pytest.raises(UsageError, match="not a run directory"):
         resolve_run_dir(tmp_path / "notes.txt")

@@ -65,6 +65,7 @@ class RunHeader(Static):
         self.elapsed: float | None = None
         # watch: the run directory no run has written to yet, and how long it has been waited on
         self.awaiting: Path | None = None
+        self.appeared = True  # False while that directory does not exist yet
         self.waited = 0.0
         self.problem_line = True  # the error on a line of its own; cnntui/tui/layout.py
         self._state: RunState | None = None
@@ -111,6 +112,8 @@ class RunHeader(Static):
         if started is None and self.awaiting is not None:
             if self.mode == "live":  # a run this command launched (`run --nproc`), setting up
                 line.append(f"setting up the run in {self.awaiting}…", style="bold")
+            elif not self.appeared:
+                line.append(f"waiting for {self.awaiting} to appear…", style="bold")
             else:
                 line.append(f"no run has written to {self.awaiting} yet", style="bold")
             return line
