@@ -29,12 +29,14 @@ run: $(BIN)/cnntui-installed data
 test: $(BIN)/cnntui-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: $(BIN)/cnntui-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(BIN)/cnntui-installed
 	$(BIN)/ruff format .
@@ -44,4 +46,4 @@ bench: $(BIN)/cnntui-installed data
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) dist build .pytest_cache .ruff_cache
+	rm -rf $(VENV) dist build .pytest_cache .ruff_cache .mypy_cache

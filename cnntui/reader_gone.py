@@ -17,7 +17,7 @@ import select
 import stat
 import sys
 from collections.abc import Callable
-from typing import TextIO
+from typing import IO, TextIO
 
 # Errors that mean stdout's file is full, not that its reader left: `--headless > run.log` on a
 # full disk. The run fails for them (exit 1) instead of stopping as if interrupted.
@@ -30,7 +30,7 @@ class LineWriter:
     """Writes and flushes text until the reader goes; then calls `on_gone` once, with the
     error the write failed with, and drops the rest."""
 
-    def __init__(self, stream: TextIO, on_gone: OnGone | None = None) -> None:
+    def __init__(self, stream: IO[str], on_gone: OnGone | None = None) -> None:
         self.stream = stream
         self.on_gone = on_gone
         self.gone = False
@@ -54,7 +54,7 @@ class LineWriter:
             self.on_gone(error)
 
 
-def silence(stream: TextIO) -> None:
+def silence(stream: IO[str]) -> None:
     """Point a dead stdout at /dev/null, so that the interpreter's last flush of what is still
     buffered does not fail (Python's documented recipe for SIGPIPE)."""
     if stream is not sys.stdout and stream is not sys.__stdout__:

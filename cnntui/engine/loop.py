@@ -168,7 +168,8 @@ class TrainingLoop:
                 sample_health = self.health.due(self.step + 1)
                 if sample_health:
                     self.health.begin()
-                self.steps(*batch, eager=sample_health)  # hooks: not through a CUDA graph
+                x, y = batch
+                self.steps(x, y, eager=sample_health)  # hooks: not through a CUDA graph
                 self.step += 1
                 epoch_step += 1
                 if sample_health:
@@ -249,7 +250,7 @@ class TrainingLoop:
                 epoch_step=epoch_step,
                 loss=loss_mean,
                 accuracy=reading.correct / max(1, reading.examples),
-                lr=self.schedule.get_last_lr()[0],
+                lr=float(self.schedule.get_last_lr()[0]),
                 examples_per_sec=reading.examples / seconds,
                 steps_per_sec=reading.steps / seconds,
                 data_wait=min(1.0, data_wait / seconds),

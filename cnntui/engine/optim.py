@@ -66,7 +66,7 @@ def build_optimizer(
         raise UsageError(f"optimizer {cls.__name__}: {exc}") from None
     if kwargs.get("capturable"):
         # The eager warm-up steps before a capture are by design; torch would warn about them.
-        optimizer._warned_capturable_if_run_uncaptured = True  # type: ignore[attr-defined]
+        optimizer._warned_capturable_if_run_uncaptured = True
     return optimizer
 
 

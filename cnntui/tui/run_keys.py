@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cnntui.engine.events import Event
+from cnntui.engine.stderr_policy import StderrPolicy
 from cnntui.tui.screens import QuitScreen
 from cnntui.tui.state import RunState
 
@@ -20,6 +21,7 @@ class Trainer(Protocol):
     """What the dashboard needs from `cnntui.engine.trainer.Trainer`."""
 
     state: str
+    failures_on_stderr: StderrPolicy
 
     def subscribe(self, fn: Callable[[Event], None]) -> None: ...
     def run(self) -> int: ...
@@ -28,6 +30,7 @@ class Trainer(Protocol):
     def request_stop(self, reason: str = ...) -> None: ...
     def request_save(self) -> None: ...
     def request_evaluate(self) -> None: ...
+    def discard_unstarted(self) -> bool: ...
 
 
 CONTROL_ACTIONS = frozenset({"pause", "resume", "save", "evaluate"})
@@ -40,9 +43,16 @@ ENDED = {
 }
 
 
-class RunKeys:
-    """p, s, e and q. Expects of its App: the attributes below, `training_active`,
-    `stop_training`, `run_exit_code` and `_refresh_panes`."""
+if TYPE_CHECKING:
+    from textual.app import App
+
+    _App = App[int]  # for the type checker: the App this is mixed into
+else:
+    _App = object
+
+
+class RunKeys(_App):
+    """p, s, e and q. Expects of its App the attributes and methods declared below."""
 
     trainer: Trainer | None
     state: RunState
@@ -51,6 +61,15 @@ class RunKeys:
     watch_path: Path | None
     _evaluation_pending: bool  # e was pressed and its Evaluation has not arrived
     _quit_when_done: bool
+
+    if TYPE_CHECKING:  # the Dashboard's own
+
+        @property
+        def training_active(self) -> bool: ...
+        @property
+        def run_exit_code(self) -> int: ...
+        def stop_training(self, reason: str = ...) -> None: ...
+        def _refresh_panes(self, changed: set[str]) -> None: ...
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Which keys the footer offers: no controls while watching (the run is someone

@@ -35,7 +35,7 @@ class LastEvent:
         """Events arrived at local `mono`/`wall`; the last one written at `event_time` on its
         writer's clock. `ends_history`: it was the file's last event when watch opened."""
         age = wall - event_time if event_time is not None else 0.0
-        if ends_history and age > after + SKEW_ALLOWANCE:
+        if event_time is not None and ends_history and age > after + SKEW_ALLOWANCE:
             self._at = (mono - age, event_time)
         else:
             self._at = (mono, wall)

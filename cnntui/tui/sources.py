@@ -15,7 +15,9 @@ from cnntui.runlog import EVENTS_FILE, EventReader, end_from_summary
 class EventSource(Protocol):
     """Polled by the app's timer; must return at once."""
 
-    dropped: int
+    @property
+    def dropped(self) -> int: ...  # events lost to a full buffer
+
     # Whether the last drain ended with the last event the run's log held when the source
     # opened: that event's own `time` is then all that dates it (cnntui/tui/silence.py).
     ends_history: bool

@@ -175,7 +175,7 @@ class RunHeader(Static):
             return line.append(path + waited)
         append_fitting(line, self._position(state), width)
         elapsed = state.run_time if self.elapsed is None else self.elapsed
-        tail = [(f"  elapsed {fmt.duration(elapsed)}",)]
+        tail: list[tuple[str, ...]] = [(f"  elapsed {fmt.duration(elapsed)}",)]
         eta = state.eta if silence is None else None  # no ETA for a run that may be dead
         if eta is not None:
             tail.append((f"  ETA {fmt.duration(eta)}",))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import islice
 
 from rich.text import Text
+from textual import events
 from textual.widgets import RichLog
 
 from cnntui.tui import format as fmt
@@ -60,7 +61,7 @@ class LogPane(RichLog):
         self._wrap_width = width
         self.write(log_text(line), width=width if width > 0 else None)
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
         """RichLog keeps lines as rendered: rewrap them all when the width changes."""
         width = self.scrollable_content_region.width
         if self._state is None or width == self._wrap_width:
