@@ -80,6 +80,46 @@ def test_torchvision_googlenet_says_what_it_returns_and_the_option() -> None:
     assert checked_shapes(quiet, "torchvision:googlenet", None, (3, 64, 64), "x", num_classes=10)
 
 
+def test_torchvision_inception_v3_that_cannot_train_on_the_images_is_told_the_option() -> None:
+    """Below 299 px its auxiliary classifier raises while training, so what it returns could
+    not be seen: the check passed it, and the set-up's train-mode forward failed with a
+    traceback ("Output size is too small") where `-o aux_logits=false` trains it."""
+    from cnntui.zoo.external import build_torchvision
+
+    model = build_torchvision("inception_v3", 10, {})
+    with pytest.raises(UsageError) as caught:
+        checked_shapes(model, "torchvision:inception_v3", None, (3, 224, 224), "x", num_classes=10)
+    assert str(caught.value) == (
+        "torchvision:inception_v3 returns its auxiliary classifiers' outputs with the class "
+        "scores while training (aux_logits=True), and a run trains on the class scores alone: "
+        "-o aux_logits=false"
+    )
+    quiet = build_torchvision("inception_v3", 10, {"aux_logits": False})
+    assert checked_shapes(
+        quiet, "torchvision:inception_v3", None, (3, 224, 224), "x", num_classes=10
+    )
+
+
+class RaisesWhileTraining(nn.Module):
+    """A model of the user's own whose training forward fails: the run shows that error."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            raise RuntimeError("training forward of my own")
+        return self.fc(x.flatten(1))
+
+
+def test_a_training_forward_that_raises_is_left_to_the_run_to_show() -> None:
+    report = checked_shapes(
+        RaisesWhileTraining(), "net.py:net", None, (1, 28, 28), "fmnist", num_classes=10
+    )
+    assert report is not None and report["failure"] is None
+
+
 class ModelOutput(collections.OrderedDict):
     """Like transformers' ModelOutput, a dict subclass named for the model's task."""
 

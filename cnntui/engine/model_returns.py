@@ -23,24 +23,41 @@ META = torch.device("meta")
 CPU = torch.device("cpu")
 # Entries of a returned dict or tuple named in the refusal; the rest are counted.
 SHOWN_ENTRIES = 4
+# How torchvision's googlenet and inception_v3 are told to return the class scores alone.
+AUX_OPTION = "(aux_logits=True), and a run trains on the class scores alone: -o aux_logits=false"
 
 
 def returns_problem(model: nn.Module, image_shape: tuple[int, ...], num_classes: int) -> str | None:
     """What is wrong with what the model returns, as the rest of a sentence that starts with the
     model's name; None when both modes return a tensor, or when the model could not be run here
-    (the run then shows its own error)."""
+    (the run then shows its own error) and declares no auxiliary outputs."""
     try:
         probe, device = _probe_copy(model, image_shape)
     except Exception:
-        return None
+        return _declared_aux_outputs(model)
     # Batch 2 while training: BatchNorm1d refuses a batch of 1 in training mode.
     eval_output = _output(probe, training=False, shape=(1, *image_shape), device=device)
     if eval_output is not None and not isinstance(eval_output, torch.Tensor):
         return _refusal(model, eval_output, num_classes, when="")
     train_output = _output(probe, training=True, shape=(2, *image_shape), device=device)
-    if train_output is not None and not isinstance(train_output, torch.Tensor):
+    if train_output is None:
+        # inception_v3's auxiliary classifier raises while training on images under 299 px
+        # (224 included): the same option fixes that and what it would have returned.
+        return _declared_aux_outputs(model)
+    if not isinstance(train_output, torch.Tensor):
         return _refusal(model, train_output, num_classes, when=" while training")
     return None
+
+
+def _declared_aux_outputs(model: nn.Module) -> str | None:
+    """The refusal of a model that says it returns auxiliary outputs while training, when
+    what it returns could not be seen."""
+    if getattr(model, "aux_logits", False) is not True:
+        return None
+    return (
+        "returns its auxiliary classifiers' outputs with the class scores while training "
+        f"{AUX_OPTION}"
+    )
 
 
 def _probe_copy(model: nn.Module, image_shape: tuple[int, ...]) -> tuple[nn.Module, torch.device]:
@@ -83,10 +100,7 @@ def _refusal(model: nn.Module, output: Any, num_classes: int, when: str) -> str:
     )
     # torchvision's googlenet and inception_v3 have an option for exactly this.
     if getattr(model, "aux_logits", False) is True:
-        return text + (
-            "The others are its auxiliary classifiers' outputs (aux_logits=True), and a run "
-            "trains on the class scores alone: -o aux_logits=false"
-        )
+        return text + f"The others are its auxiliary classifiers' outputs {AUX_OPTION}"
     return text + "Make its forward return the class scores alone (a wrapper module can)."
 
 
