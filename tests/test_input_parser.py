@@ -174,3 +174,12 @@ def test_any_text_parses_or_raises_usage_error(text: str) -> None:
         assert 4 <= len(shape) <= 5
         assert all(1 <= d <= MAX_DIM for d in shape)
         assert math.prod(shape) <= MAX_ELEMENTS
+
+
+def test_a_sequence_model_takes_three_sizes_as_its_whole_input() -> None:
+    # A net of Conv1d layers takes NxCxL: three sizes are that shape, two are CxL with batch 1;
+    # read as CxHxW, 1x2x10 became 1x1x2x10, which no Conv1d accepts.
+    assert parse_input_shape("1x2x10", None, sequence=True) == (1, 2, 10)
+    assert parse_input_shape("2x10", None, sequence=True) == (1, 2, 10)
+    assert parse_input_shape("8x2x10x10", None, sequence=True) == (8, 2, 10, 10)
+    assert parse_input_shape("1x2x10", None) == (1, 1, 2, 10)

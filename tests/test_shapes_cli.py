@@ -15,6 +15,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,6 +99,18 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Result]:
 def said(result: Result) -> str:
     """Everything printed, with runs of whitespace folded so wrapped lines read as one."""
     return re.sub(r"\s+", " ", result.stdout + result.stderr)
+
+
+def trace_user_net(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], net: str, input_text: str
+) -> tuple[int, dict[str, Any]]:
+    """`cnntui shapes FILE:net --input INPUT --json` for a file whose net() returns `net`."""
+    source = tmp_path / "user_net.py"
+    source.write_text(f"import torch\nfrom torch import nn\n\ndef net():\n    return {net}\n")
+    code = shapes_command(
+        f"{source}:net", input_text, None, "float32", "cpu", None, {}, True, False
+    )
+    return code, json.loads(capsys.readouterr().out)
 
 
 def assert_debugger_output(result: Result, *phrases: str) -> None:
@@ -427,15 +440,10 @@ def test_two_sizes_are_n_by_features_for_a_model_with_no_default_input(
 ) -> None:
     # A user's net of Linear layers takes 1x784, which no spelling of --input could give:
     # two sizes asked for channels the model does not have.
-    nets = tmp_path / "mlp.py"
-    nets.write_text(
-        "from torch import nn\n"
-        "def mlp():\n"
-        "    return nn.Sequential(nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))\n"
+    code, doc = trace_user_net(
+        tmp_path, capsys, "nn.Sequential(nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))", "1x784"
     )
-    code = shapes_command(f"{nets}:mlp", "1x784", None, "float32", "cpu", None, {}, True, False)
     assert code == 0
-    doc = json.loads(capsys.readouterr().out)
     assert doc["input_shape"] == [1, 784]
     assert doc["output_shapes"] == [[1, 10]]
     # 784*16 + 16 + 16*10 + 10 = 12,730 parameters; 2 * (784*16 + 16*10) = 25,408 FLOPs.
@@ -479,3 +487,18 @@ def test_a_conv_net_still_refuses_two_sizes_with_a_side_of_1(
     result = run_in_process(["lenet", "--input", "1x784"], monkeypatch, capsys)
     assert result.returncode == 2
     assert "read as HxW" in result.stderr and "1x1x28x28" in result.stderr
+
+
+def test_a_conv1d_net_takes_its_three_sizes_as_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--input 1x2x10` for a Conv1d net was read as CxHxW and traced as 1x1x2x10, which the
+    Conv1d refused ('got 1x1x2x10'): no spelling of --input could give an NxCxL input."""
+    code, doc = trace_user_net(
+        tmp_path, capsys, "nn.Sequential(nn.Conv1d(2, 4, 3), nn.ReLU(), nn.MaxPool1d(2))", "1x2x10"
+    )
+    assert code == 0, doc["failure"]
+    assert doc["input_shape"] == [1, 2, 10]
+    assert doc["output_shapes"] == [[1, 4, 4]]
+    # 2 * 8 positions * 4 out channels * (2 in channels * 3 taps) = 384 FLOPs
+    assert doc["totals"]["flops"] == 384

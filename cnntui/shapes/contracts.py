@@ -65,6 +65,16 @@ def spatial_rank(module: nn.Module) -> int | None:
     return None
 
 
+def first_spatial_rank(model: nn.Module) -> int | None:
+    """The spatial rank of the first conv or pool a model registers: 1 for a net of Conv1d
+    layers, which takes NxCxL, 2 for an image net. None when it has neither."""
+    for module in model.modules():
+        rank = spatial_rank(module)
+        if rank is not None:
+            return rank
+    return None
+
+
 def layer_geometry(module: nn.Module) -> tuple[Geometry, Geometry, Geometry]:
     """(kernel_size, stride, padding) of a conv or pool layer, else three Nones."""
     rank = spatial_rank(module)

@@ -19,7 +19,10 @@ _COUNT_WORDS = {1: "one size is", 2: "two sizes are"}
 
 
 def parse_input_shape(
-    text: str, default_input: tuple[int, ...] | None = None, takes_features: bool = False
+    text: str,
+    default_input: tuple[int, ...] | None = None,
+    takes_features: bool = False,
+    sequence: bool = False,
 ) -> tuple[int, ...]:
     """A full input shape, batch first, from `--input` text; short forms use the model's channels.
 
@@ -27,10 +30,15 @@ def parse_input_shape(
     with batch 1 and the model's channels; three are CxHxW with batch 1; four or five are the
     whole shape. For a model with no default input, two numbers are the whole NxF shape; for
     one that `takes_features` (its first layer flattens, as an MLP's does), they are when the
-    second is its number of input features.
+    second is its number of input features. A `sequence` model with no default input (its
+    first layer is a Conv1d or a 1-D pool) takes NxCxL: three numbers are that whole shape and
+    two are CxL with batch 1.
     """
     sizes = _numbers(text)
-    shape = _expand(text, sizes, default_input, takes_features)
+    if sequence and default_input is None and len(sizes) in (2, 3):
+        shape = tuple(sizes) if len(sizes) == 3 else (1, *sizes)
+    else:
+        shape = _expand(text, sizes, default_input, takes_features)
     elements = math.prod(shape)
     if elements > MAX_ELEMENTS:
         raise UsageError(
