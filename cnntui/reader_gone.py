@@ -66,11 +66,14 @@ def silence(stream: IO[str]) -> None:
 
 
 def stand_in_for_closed_streams() -> None:
-    """Give a Python started with stdout or stderr closed (`cnntui run >&-`, a daemon's
-    launcher) /dev/null in their place. Such a Python has None for them, and the first write,
-    isatty() or flush failed the command with a traceback; the shell asked for the output to
-    go nowhere, and now it does. Opening /dev/null takes the lowest free descriptor, the
-    closed one, so the processes a run starts (`--nproc` ranks) inherit it too."""
+    """Give a Python started with stdin, stdout or stderr closed (`cnntui run >&-`, `<&-`, a
+    daemon's launcher) /dev/null in their place. Such a Python has None for them, and the
+    first write, isatty() or flush failed the command with a traceback; the shell asked for
+    the output to go nowhere, and now it does, and a closed stdin is no terminal. Opening
+    /dev/null takes the lowest free descriptor, the closed one, so the processes a run starts
+    (`--nproc` ranks) inherit it too: stdin first, or with 0 and 1 closed stdout's took 0."""
+    if sys.stdin is None:
+        sys.stdin = open(os.devnull)  # noqa: SIM115 - open for the whole process
     if sys.stdout is None:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - open for the whole process
     if sys.stderr is None:

@@ -3,6 +3,7 @@ last.pt and summary.json written, exit 130, no traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -193,5 +194,31 @@ def test_a_run_started_with_stdout_closed_trains_and_says_nothing(tmp_path, mode
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["status"], summary["steps"]) == ("finished", 3)
+
+
+def test_a_run_started_with_stdin_closed_at_a_terminal_trains_headless(tmp_path) -> None:
+    """`cnntui run ... <&-` at a terminal: Python has None for sys.stdin, and the check for a
+    dashboard (stdout and stdin terminals) failed the run with a traceback before it trained.
+    A closed stdin is no terminal: the run goes headless."""
+    run_dir = tmp_path / "run"
+    leader, follower = pty.openpty()
+    argv = [*RUN, "--max-steps", "3", "--run-dir", str(run_dir)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnntui", *argv],
+        stdout=follower, stderr=follower, preexec_fn=lambda: os.close(0),
+    )  # fmt: skip
+    os.close(follower)
+    shown = b""
+    deadline = time.monotonic() + 300
+    while proc.poll() is None:
+        assert time.monotonic() < deadline, shown.decode(errors="replace")
+        if select.select([leader], [], [], 0.05)[0]:
+            with contextlib.suppress(OSError):  # EIO once the run has closed its end
+                shown += os.read(leader, 65536)
+    os.close(leader)
+    assert proc.returncode == 0, shown.decode(errors="replace")
+    assert b"Traceback" not in shown
     summary = json.loads((run_dir / "summary.json").read_text())
     assert (summary["status"], summary["steps"]) == ("finished", 3)
