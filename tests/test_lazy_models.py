@@ -44,9 +44,29 @@ def test_shapes_of_a_lazy_net_match_the_eager_one_and_leave_it_lazy() -> None:
     assert has_lazy_parameters(model)  # the trace built a copy
 
 
-def test_a_lazy_net_on_an_input_too_small_is_a_plain_error() -> None:
-    with pytest.raises(UsageError, match="lazy layers could not be built for input 1x1x3x3"):
-        trace_model(lazy_lenet(), (1, 1, 3, 3), model_name="lazy-lenet")
+def test_a_lazy_net_on_an_input_too_small_is_explained_up_to_the_failing_layer() -> None:
+    """It was a usage error (exit 2) quoting torch, with no table: the promise of `shapes` is
+    the table up to the failing layer and what it expected, for lazy nets as for the rest."""
+    report = trace_model(lazy_lenet(), (1, 1, 3, 3), model_name="lazy-lenet")
+    assert report.failure is not None
+    assert report.failure.layer == "3"
+    assert report.failure.explanation == (
+        "Layer 3 Conv2d(6, 16, kernel_size=(5, 5), stride=(1, 1)) expects an input of at "
+        "least 5x5 per channel but got 1x6x1x1."
+    )
+    assert [(row.type, row.output_shape) for row in report.rows[1:4]] == [
+        ("Conv2d", (1, 6, 3, 3)),
+        ("Sigmoid", (1, 6, 3, 3)),
+        ("AvgPool2d", (1, 6, 1, 1)),
+    ]
+    # Both convs were built (156 + 2,416 parameters); the Linear layers never were.
+    assert report.totals.params == 2_572
+    assert any("no parameters yet" in note for note in report.notes)
+
+
+def test_a_lazy_net_too_big_to_trace_for_real_is_a_plain_error() -> None:
+    with pytest.raises(UsageError, match="lazy layers could not be built for input 200000x1x3x3"):
+        trace_model(lazy_lenet(), (200_000, 1, 3, 3), model_name="lazy-lenet")
 
 
 def test_a_lazy_net_from_a_file_trains(tiny_config, tmp_path) -> None:
@@ -70,6 +90,6 @@ def test_a_lazy_net_that_the_images_cannot_build_is_refused_before_the_run_start
         model_options={},
         dataset="synthetic:1x3x3:10:train=64:test=16",
     )
-    with pytest.raises(UsageError, match="lazy layers could not be built for input 1x1x3x3"):
+    with pytest.raises(UsageError, match=r"Layer 3 Conv2d.* expects an input of at least 5x5"):
         Trainer(config).setup()
     assert not (tmp_path / "run").exists()  # refused before the run directory exists

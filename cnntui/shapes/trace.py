@@ -9,13 +9,15 @@ shapes, so both give the same report but for "traced on".
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import cast
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 from cnntui.errors import CnntuiError, UsageError
 from cnntui.shapes.contracts import layer_geometry
@@ -77,17 +79,19 @@ def trace_model(
     if type(module).__name__ == "OptimizedModule" and hasattr(module, "_orig_mod"):
         module = cast(nn.Module, module._orig_mod)
     name = model_name or type(module).__name__
+    torch_dtype = resolve_dtype(dtype)
+    torch_device = resolve_device(device)
+    default = tuple(default_input) if default_input is not None else None
     try:
         # d2l's style: lazy layers, which hold no parameters until a first forward.
         module = materialized_copy(module, (1, *shape[1:]))
     except Exception as exc:
-        raise UsageError(
-            f"{name}: its lazy layers could not be built for input {format_shape(shape)}: "
-            f"{type(exc).__name__}: {exc}"
-        ) from None
-    torch_dtype = resolve_dtype(dtype)
-    torch_device = resolve_device(device)
-    default = tuple(default_input) if default_input is not None else None
+        if math.prod(shape) > REAL_MAX_ELEMENTS:
+            raise UsageError(
+                f"{name}: its lazy layers could not be built for input {format_shape(shape)}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        return _unbuilt_lazy_report(module, shape, name, str(device), default)
     trace_on = functools.partial(
         _trace_on,
         module=module,
@@ -179,6 +183,36 @@ def _trace_on(
     )
 
 
+def _unbuilt_lazy_report(
+    module: nn.Module, shape: Shape, model_name: str, requested: str, default_input: Shape | None
+) -> ShapeReport:
+    """The report of a lazy net whose building forward failed: the layers up to the failure,
+    which that forward built, and the failure explained. Its meta copies could not be built
+    at other sizes, so no size is searched; float32 on the cpu, as the building forward ran."""
+    model = copy.deepcopy(module).eval()
+    x = make_input(shape, CPU, torch.float32)
+    result = run_recorded(model, x)
+    notes = []
+    if any(is_lazy(p) for p in model.parameters()):
+        notes.append(
+            "The lazy layers after the failure have no parameters yet: the counts leave them out."
+        )
+    return ShapeReport(
+        model=model_name,
+        input_shape=shape,
+        dtype=dtype_name(torch.float32),
+        device=requested,
+        traced_on=_device_label(CPU),
+        rows=build_rows(result),
+        totals=build_totals(model, x, result, None),
+        failure=explain_failure(result, shape, model_name, default_input)
+        if result.exception is not None
+        else None,
+        notes=notes,
+        exception=result.exception,
+    )
+
+
 def build_rows(result: RecordedForward) -> list[LayerRow]:
     """One row per module call, in the order the calls started."""
     param_counts: dict[int, tuple[int, int, int]] = {}
@@ -212,7 +246,7 @@ def build_totals(
     model: nn.Module, x: torch.Tensor, result: RecordedForward, peak: int | None
 ) -> Totals:
     """Whole-model counts; activation bytes are the leaf outputs of this one forward."""
-    params = list(model.parameters())
+    params = _built(model.parameters())
     total = sum(p.numel() for p in params)
     trainable = sum(p.numel() for p in params if p.requires_grad)
     return Totals(
@@ -220,7 +254,7 @@ def build_totals(
         trainable_params=trainable,
         frozen_params=total - trainable,
         param_bytes=sum(p.numel() * p.element_size() for p in params),
-        buffer_bytes=sum(b.numel() * b.element_size() for b in model.buffers()),
+        buffer_bytes=sum(b.numel() * b.element_size() for b in _built(model.buffers())),
         flops=result.flops,
         macs=result.flops // 2,
         input_bytes=x.numel() * x.element_size(),
@@ -236,13 +270,18 @@ def _param_counts(
 ) -> tuple[int, int, int]:
     """(all, trainable, own) parameter counts of a module, each parameter counted once."""
     if id(module) not in cache:
-        params = list(module.parameters())
+        params = _built(module.parameters())
         cache[id(module)] = (
             sum(p.numel() for p in params),
             sum(p.numel() for p in params if p.requires_grad),
-            sum(p.numel() for p in module.parameters(recurse=False)),
+            sum(p.numel() for p in _built(module.parameters(recurse=False))),
         )
     return cache[id(module)]
+
+
+def _built(tensors: Iterable[torch.Tensor]) -> list[torch.Tensor]:
+    """The tensors that have a shape: a lazy layer's stay unbuilt until a forward reaches it."""
+    return [t for t in tensors if not is_lazy(t)]
 
 
 def _status(call: Call, failing: Call | None) -> str:
