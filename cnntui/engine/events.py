@@ -143,15 +143,17 @@ class StateChanged(Event):
     kind: ClassVar[str] = "state"
     state: str  # "running", "paused", "stopping"
     step: int = 0
-    # Paused: the most seconds between the heartbeats the run writes until it resumes. None in
-    # the logs of a cnntui that wrote none: their quiet while paused says nothing.
+    # The most seconds the run goes without an event from here on: it writes a heartbeat in
+    # any longer quiet. None: no such promise, from a cnntui before heartbeats (or from one
+    # that beat while paused only, and said so in its paused events alone).
     heartbeat_every: float | None = None
 
 
 @dataclass
 class Heartbeat(Event):
-    """A paused run writes nothing else until it resumes: this tells a reader of its log
-    (`cnntui watch`) that it is still there. Only in events.jsonl, not on `--json`'s stdout."""
+    """Nothing else was emitted for `heartbeat_every` seconds (a pause, an evaluation, a
+    checkpoint's write, a long step): this tells a reader of the log (`cnntui watch`) that the
+    run is still there. Only in events.jsonl, not on `--json`'s stdout."""
 
     kind: ClassVar[str] = "heartbeat"
     step: int

@@ -24,7 +24,6 @@ from cnntui.engine.events import (
     EpochSummary,
     Evaluation,
     Event,
-    Heartbeat,
     LogMessage,
     StateChanged,
     StepMetrics,
@@ -41,9 +40,6 @@ if TYPE_CHECKING:
     from cnntui.engine.trainer import Trainer
 
 WINDOW_CAPACITY = 4096  # steps kept on the device between two reads
-# Seconds between a paused run's heartbeats: a log line a minute or two costs nothing, and
-# `watch` tells a run killed while paused from a live one within a minute.
-HEARTBEAT_EVERY = 30.0
 
 
 class TrainingLoop:
@@ -102,13 +98,21 @@ class TrainingLoop:
     def emit(self, event: Event) -> None:
         self.trainer.emit(event)
 
+    def announce(self, state: str) -> None:
+        """The run's state, as the trainer's façade and its events say it. Each event says how
+        long the run goes without one at most (its heartbeats, Trainer.run's pulse): `watch`
+        takes a longer quiet for a killed run, and an old log's quiet for nothing."""
+        self.trainer.state = state
+        every = self.trainer.heartbeat_every
+        self.emit(StateChanged(state=state, step=self.step, heartbeat_every=every))
+
     # --- the run ------------------------------------------------------------------------------
 
     def run(self) -> int:
         config = self.config
         self.trainer.state = "running"
         self.emit(self.setup.started_event())
-        self.emit(StateChanged(state="running", step=self.step))
+        self.announce("running")
         for note in (self.setup.cuda_graph_note, self.setup.stem_note, self.setup.resume_note):
             if note:
                 self.emit(LogMessage(level="info", message=note))
@@ -218,8 +222,7 @@ class TrainingLoop:
         epoch ends unfinished, as `train_epoch` returns it."""
         if not self.controls.stop_requested.is_set():
             self.controls.request_stop("a peer rank stopped")
-        self.trainer.state = "stopping"
-        self.emit(StateChanged(state="stopping", step=self.step))
+        self.announce("stopping")
         return False
 
     def out_of_memory_message(self) -> str:
@@ -286,24 +289,16 @@ class TrainingLoop:
         """Serve pause/save/evaluate; False when the loop must stop."""
         controls = self.controls
         if controls.paused and not controls.stop_requested.is_set():
-            self.trainer.state = "paused"
-            every = HEARTBEAT_EVERY
-            self.emit(StateChanged(state="paused", step=self.step, heartbeat_every=every))
-            beat = time.perf_counter()
+            self.announce("paused")
             while not controls.wait_while_paused(0.1):
                 self.serve_save_and_evaluate(epoch_step)
                 if controls.stop_requested.is_set():
                     break
-                if time.perf_counter() - beat >= every:
-                    beat = time.perf_counter()
-                    self.emit(Heartbeat(step=self.step))
             if not controls.stop_requested.is_set():
-                self.trainer.state = "running"
-                self.emit(StateChanged(state="running", step=self.step))
+                self.announce("running")
         self.serve_save_and_evaluate(epoch_step)
         if controls.stop_requested.is_set():
-            self.trainer.state = "stopping"
-            self.emit(StateChanged(state="stopping", step=self.step))
+            self.announce("stopping")
             return False
         return True
 

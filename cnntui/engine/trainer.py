@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -21,8 +22,16 @@ from cnntui.engine import distributed
 from cnntui.engine.checkpoint import load_checkpoint
 from cnntui.engine.control import Controls
 from cnntui.engine.divergence import Diverged
-from cnntui.engine.events import Event, RunFailed, RunFinished, RunStatus
+from cnntui.engine.events import (
+    Event,
+    Heartbeat,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    RunStatus,
+)
 from cnntui.engine.loop import TrainingLoop
+from cnntui.engine.pulse import HEARTBEAT_EVERY, Pulse
 from cnntui.engine.resume import keep_later_last
 from cnntui.engine.run_records import run_summary
 from cnntui.engine.setup import RunSetup, prepare_run
@@ -83,6 +92,15 @@ class Trainer:
         # Which failures are said on stderr too, besides the events and the summary; set by
         # who shows the events (see `StderrPolicy`).
         self.failures_on_stderr: StderrPolicy = "writes"
+        # The most seconds without an event once the run has started: a heartbeat fills any
+        # longer quiet (pulse.py), and the state events say so to `watch`. Tests shorten it.
+        self.heartbeat_every = HEARTBEAT_EVERY
+        # Held while subscribers get an event: the pulse's thread emits too, and a line of the
+        # run log must not be written into another.
+        self._emitting = threading.RLock()
+        self._last_emitted = time.monotonic()
+        self._loop: TrainingLoop | None = None  # the step a heartbeat is at
+        self._beating = False
 
     # --- control from other threads -----------------------------------------------------------
 
@@ -176,14 +194,40 @@ class Trainer:
 
     def emit(self, event: Event) -> None:
         started = time.perf_counter()
+        with self._emitting:
+            self._deliver(event)
+        self.reporting_seconds += time.perf_counter() - started
+
+    def _deliver(self, event: Event) -> None:
         for subscriber in self.subscribers:
             subscriber(event)
-        self.reporting_seconds += time.perf_counter() - started
+        self._last_emitted = time.monotonic()
+        # Heartbeats go between the run's first event and its last: watch waits for the first
+        # whatever the time, and the log is closed after the last.
+        if isinstance(event, RunStarted):
+            self._beating = True
+        elif isinstance(event, RunFinished | RunFailed):
+            self._beating = False
+
+    def _beat_if_quiet(self) -> float:
+        """On the pulse's thread: a heartbeat if the run is under way and emitted nothing for
+        `heartbeat_every` seconds; returns the seconds until one may be due."""
+        every = self.heartbeat_every
+        with self._emitting:
+            quiet = time.monotonic() - self._last_emitted
+            if not self._beating or self._loop is None:
+                return every
+            if quiet < every:
+                return every - quiet
+            # Not counted in reporting_seconds: that is what reporting costs training.
+            self._deliver(Heartbeat(step=self._loop.step))
+        return every
 
     def run(self) -> int:
         """Train to the end (or a stop request); returns the process exit code."""
         try:
-            return self._run()
+            with Pulse(self._beat_if_quiet):
+                return self._run()
         finally:
             if self.setup_done is not None and self.setup_done.dist.enabled:
                 distributed.destroy_process_group()
@@ -193,7 +237,7 @@ class Trainer:
         loop: TrainingLoop | None = None
         try:
             setup = self.setup()
-            loop = TrainingLoop(self, setup)
+            loop = self._loop = TrainingLoop(self, setup)
             code = loop.run()
             if self.failures:
                 raise self.failures[0]  # what the run stopped for

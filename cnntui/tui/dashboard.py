@@ -309,16 +309,8 @@ class Dashboard(RunKeys, App[int]):
 
     def _quiet_after(self) -> float | None:
         """Seconds without an event after which a tailed run may have been killed; None when
-        its quiet says nothing (it has ended)."""
-        state = self.state
-        if not state.active:
-            return None
-        if state.status == "paused":
-            # Paused from its own dashboard, a run writes only a heartbeat now and then. One
-            # from before heartbeats said only that it paused: it is never taken for dead.
-            every = state.heartbeat_every
-            return None if every is None else every + STALE_AFTER
-        return STALE_AFTER
+        its quiet says nothing."""
+        return self.state.quiet_after(STALE_AFTER)
 
     def _show_by_the_second(
         self, name: str, value: Any, seconds: Callable[[Any], float] = float

@@ -112,7 +112,8 @@ class RunState:
         # The step a manual save wrote last.pt at during the pause the trainer reports now:
         # nothing changes while paused, so the trainer skips another save, without an event.
         self.saved_while_paused: int | None = None
-        # Paused: the most seconds between the run's heartbeats; None from a cnntui without.
+        # The most seconds the run goes without an event, its latest state event says (it
+        # writes a heartbeat in a longer quiet); None from a cnntui before heartbeats.
         self.heartbeat_every: float | None = None
         # (elapsed, time) of the run's last step, or its start: what log lines are timed by.
         self._clock: tuple[float, float | None] = (0.0, None)
@@ -147,6 +148,21 @@ class RunState:
         the log's latest line is timed by, its end included. `elapsed` moves with the steps
         only: through a pause or an evaluation it stood still, behind the log."""
         return self._latest
+
+    def quiet_after(self, allowance: float) -> float | None:
+        """Seconds without an event after which a tailed run may have been killed; None when
+        its quiet says nothing. `allowance`: how late a live run's event may come (a slow disk,
+        a shared filesystem's delay) past the longest quiet the run said it keeps."""
+        if not self.active:
+            return None  # it has ended
+        if self.heartbeat_every is not None:
+            # It writes a heartbeat whenever nothing else came for that long: through an
+            # evaluation, a checkpoint's write, a long first step, a pause.
+            return self.heartbeat_every + allowance
+        # Logged by a cnntui before heartbeats: it wrote nothing while paused until it
+        # resumed, so its quiet then is never taken for death; while training, events came
+        # every 100 ms or so but for its long phases (an evaluation), which went silent.
+        return None if self.status == "paused" else allowance
 
     @property
     def progress(self) -> float | None:
@@ -336,8 +352,8 @@ class RunState:
         return changed
 
     def _on_heartbeat(self, event: Heartbeat) -> set[str]:
-        """A paused run is still there: nothing changed but the run's clock, which `apply`
-        moves to the heartbeat's time (the header's elapsed time)."""
+        """The run is still there (paused, evaluating, saving): nothing changed but the run's
+        clock, which `apply` moves to the heartbeat's time (the header's elapsed time)."""
         return {"header"}
 
     def _on_log(self, event: LogMessage) -> set[str]:

@@ -233,6 +233,26 @@ def test_a_heartbeat_moves_only_the_runs_clock() -> None:
     assert state.heartbeat_every is None
 
 
+def test_a_runs_quiet_is_taken_for_death_past_its_heartbeat_period() -> None:
+    """watch's threshold: a run that beats through its long phases (an evaluation, a save, a
+    pause) is given its period and the allowance; an older log keeps what it was given."""
+    state = stepped_at_22_seconds()
+    assert state.quiet_after(15.0) == 15.0  # a log from before heartbeats, training
+    state.apply([StateChanged(state="paused", step=10, time=T0 + 23.0)])
+    assert state.quiet_after(15.0) is None  # it wrote nothing until it resumed
+    for status in ("running", "paused", "stopping"):
+        state.apply([StateChanged(state=status, step=10, heartbeat_every=10.0, time=T0 + 24.0)])
+        assert state.quiet_after(15.0) == 25.0, status
+    # A log of a cnntui that beat while paused only: its running event promises nothing.
+    state.apply([StateChanged(state="running", step=10, time=T0 + 25.0)])
+    assert state.quiet_after(15.0) == 15.0
+    finished = RunFinished(
+        status="finished", exit_code=0, step=10, epoch=0, duration=30.0, time=T0 + 30.0
+    )
+    state.apply([finished])
+    assert state.quiet_after(15.0) is None
+
+
 def test_a_failed_runs_header_time_is_its_failures() -> None:
     state = RunState()
     state.apply(failing_events())

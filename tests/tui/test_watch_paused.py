@@ -5,41 +5,29 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
+from beating_run import beating_run, wait_for
 from conftest import pane_text
 from scripted_run import dated, record, scripted_events, until
 
-from cnntui.engine.events import Heartbeat, StateChanged
+from cnntui.engine.events import Event, Heartbeat, StateChanged
 from cnntui.runlog import EVENTS_FILE, read_events
 from cnntui.tui import dashboard
 from cnntui.tui.app import Dashboard
 from cnntui.tui.sources import FileSource
 
-# A real run in another process: set up, paused after its first step, writing a heartbeat every
-# 0.2 s (a real run's are 30 s apart) until the test kills it.
-PAUSED_RUN = textwrap.dedent(
-    """
-    import sys
-    from cnntui.config import RunConfig
-    from cnntui.engine import loop
-    from cnntui.engine.trainer import Trainer
-
-    loop.HEARTBEAT_EVERY = 0.2
-    config = RunConfig(
-        model="lenet", dataset="synthetic:1x28x28:10:train=256:test=64", epochs=1,
-        batch_size=64, log_interval=0.01, run_dir=sys.argv[1], device="cpu",
-    )
-    trainer = Trainer(config)
+# Paused after its first step until the test kills it.
+PAUSED = """
     trainer.pause()
     trainer.run()
-    """
-)
+"""
+
+
+def is_heartbeat(event: Event) -> bool:
+    return isinstance(event, Heartbeat)
 
 
 def watch_app(run_dir: Path) -> Dashboard:
@@ -53,13 +41,9 @@ async def test_a_run_killed_while_paused_goes_silent_once_its_heartbeats_stop(
     taken for silence (8371aec), since it wrote nothing until it resumed."""
     monkeypatch.setattr(dashboard, "STALE_AFTER", 0.5)  # silent 0.2 + 0.5 s after a heartbeat
     run_dir = tmp_path / "run"
-    run = subprocess.Popen([sys.executable, "-c", PAUSED_RUN, str(run_dir)])
-    try:
-        deadline = time.monotonic() + 120
-        while not any(isinstance(e, Heartbeat) for e in read_events(run_dir / EVENTS_FILE)):
-            assert run.poll() is None, "the paused run ended"
-            assert time.monotonic() < deadline, "no heartbeat within 120 s"
-            time.sleep(0.05)
+    events = run_dir / EVENTS_FILE
+    with beating_run(run_dir, PAUSED) as run:
+        wait_for(run, lambda: any(map(is_heartbeat, read_events(events))), "a heartbeat")
         app = watch_app(run_dir)
         async with app.run_test(size=(100, 24)) as pilot:
             assert await until(pilot, lambda: "PAUSED" in pane_text(app, "#header"))
@@ -74,10 +58,6 @@ async def test_a_run_killed_while_paused_goes_silent_once_its_heartbeats_stop(
                 header
             )
             assert "PAUSED" not in header
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait(timeout=30)
 
 
 async def test_a_run_killed_while_paused_long_ago_is_silent_at_once(tmp_path: Path) -> None:

@@ -1,0 +1,95 @@
+"""A live run busy in a long phase that emits nothing (its first step, an evaluation, a
+checkpoint's write) writes heartbeats through it, so `watch` does not take it for killed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from cnntui.engine import loop
+from cnntui.engine.events import (
+    CheckpointSaved,
+    Event,
+    Heartbeat,
+    RunFinished,
+    RunStarted,
+    StateChanged,
+    StepMetrics,
+    event_from_dict,
+)
+from cnntui.engine.trainer import Trainer
+from cnntui.runlog import EVENTS_FILE
+
+BEAT = 0.2  # seconds between heartbeats here; a real run's are HEARTBEAT_EVERY apart
+SLOW = 1.0  # seconds each slow phase takes: several heartbeats' worth
+
+
+def logged(run_dir: Path) -> list[Event]:
+    lines = (run_dir / EVENTS_FILE).read_text().splitlines()
+    return [event_from_dict(json.loads(line)) for line in lines if line.strip()]
+
+
+def test_a_run_busy_in_its_first_step_evaluation_and_saves_writes_heartbeats(
+    tiny_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = dataclasses.replace(tiny_config, epochs=1)
+    trainer = Trainer(config)
+    trainer.heartbeat_every = BEAT
+    model = trainer.setup().model
+    calls = {"train": 0, "eval": 0}
+
+    def slow_phases(module, args) -> None:
+        # The first training step as torch.compile's or a CUDA graph's capture; every batch of
+        # the evaluation (4 batches of 64) as a big model's on a CPU.
+        mode = "train" if module.training else "eval"
+        calls[mode] += 1
+        if mode == "eval" or calls[mode] == 1:
+            time.sleep(SLOW if mode == "train" else SLOW / 4)
+
+    model.register_forward_pre_hook(slow_phases)
+    save = loop.save_checkpoint
+
+    def slow_save(*args, **kwargs):  # a big model's checkpoint on a slow disk
+        time.sleep(SLOW)
+        return save(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "save_checkpoint", slow_save)
+    assert trainer.run() == 0
+    assert calls["eval"] == 4
+    events = logged(Path(config.run_dir))
+    kinds = [e.kind for e in events]
+
+    # From the first event to the last, no quiet much longer than the period the run states.
+    assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
+    assert all(e.heartbeat_every == BEAT for e in events if isinstance(e, StateChanged))
+    gaps = [later.time - earlier.time for earlier, later in pairwise(events)]
+    assert max(gaps) < BEAT + 0.3, max(gaps)
+    # A heartbeat only where nothing else came for the period.
+    assert all(b.time - a.time >= 0.9 * BEAT for a, b in pairwise(events) if b.kind == "heartbeat")
+
+    def beats(start: int, end: int) -> list[Heartbeat]:
+        return [e for e in events[start:end] if isinstance(e, Heartbeat)]
+
+    # In each slow phase, about SLOW / BEAT of them, at the step the run stands at.
+    steps = [i for i, e in enumerate(events) if isinstance(e, StepMetrics)]
+    evaluated, summed = kinds.index("evaluation"), kinds.index("epoch")
+    saved = [i for i, e in enumerate(events) if isinstance(e, CheckpointSaved)]
+    assert [events[i].reason for i in saved] == ["best", "last"]
+    phases = {
+        "first step": beats(kinds.index("state"), steps[0]),
+        "evaluation": beats(steps[-1], evaluated),
+        "best.pt": beats(summed, saved[0]),
+        "last.pt": beats(saved[0], saved[1]),
+    }
+    for name, beaten in phases.items():
+        assert 3 <= len(beaten) <= SLOW / BEAT + 1, (name, [b.time for b in beaten])
+    assert {b.step for b in phases["first step"]} == {0}
+    last_step = events[steps[-1]].step
+    assert {b.step for name, beaten in phases.items() if name != "first step" for b in beaten} == {
+        last_step
+    }
