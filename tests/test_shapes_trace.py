@@ -360,3 +360,17 @@ def test_sides_alone_into_a_conv_net_with_no_default_input_get_the_channels() ->
     assert failure is not None
     assert failure.hint == "Sequential takes 4-D input (NxCxHxW): --input 1x1x28x28 fits."
     assert failure.suggested_input == (1, 1, 28, 28)
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_a_net_that_starts_with_an_embedding_is_fed_token_ids(device: str) -> None:
+    """A text net was fed random floats, which nn.Embedding refuses ('Expected tensor for
+    argument #1 'indices' to have one of the following scalar types: Long, Int')."""
+    model = nn.Sequential(nn.Embedding(100, 16), nn.Flatten(), nn.Linear(7 * 16, 5))
+    report = trace_model(model, (2, 7), device=device)
+    assert report.ok, report.failure
+    assert [row.output_shape for row in report.leaf_rows()] == [(2, 7, 16), (2, 112), (2, 5)]
+    assert report.totals.params == 100 * 16 + 112 * 5 + 5
+    assert report.totals.flops == 2 * 2 * 112 * 5
+    assert report.totals.input_bytes == 2 * 7 * 8  # int64 ids
+    assert any("token ids below 100" in note for note in report.notes)

@@ -15,7 +15,7 @@ from torch import nn
 
 from cnntui.shapes.contracts import LARGER, SMALLER, find_mismatch
 from cnntui.shapes.forward import run_recorded
-from cnntui.shapes.placement import make_input, meta_cannot_run
+from cnntui.shapes.placement import meta_cannot_run, model_input
 from cnntui.shapes.recorder import Call
 from cnntui.shapes.report import Shape
 
@@ -91,7 +91,7 @@ class SizeProbe:
         return self._outcome_of(self.input_shape)
 
     def _outcome_of(self, shape: Shape) -> str:
-        x = make_input(shape, torch.device("meta"), self.dtype)
+        x = model_input(self.model, shape, torch.device("meta"), self.dtype)
         result = run_recorded(self.model, x, count_flops=False)
         if result.batch_mixed(shape[0]) is not None:
             return OTHER  # it runs, but its output is not one row per sample: no fit to suggest

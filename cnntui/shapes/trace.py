@@ -26,11 +26,12 @@ from cnntui.shapes.forward import RecordedForward, run_recorded
 from cnntui.shapes.inputs import MAX_DIM, MAX_ELEMENTS
 from cnntui.shapes.placement import (
     dtype_name,
-    make_input,
     meta_cannot_run,
+    model_input,
     placed_copy,
     resolve_device,
     resolve_dtype,
+    token_vocabulary,
 )
 from cnntui.shapes.recorder import Call
 from cnntui.shapes.report import (
@@ -142,7 +143,7 @@ def _trace_on(
 ) -> ShapeReport:
     """The report of a trace on `device`, its failure explained."""
     model = placed_copy(module, device, dtype)
-    x = make_input(shape, device, dtype)
+    x = model_input(model, shape, device, dtype)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -162,6 +163,11 @@ def _trace_on(
             probe = SizeProbe(meta_model, shape, dtype)
         failure = explain_failure(result, shape, model_name, default_input, probe)
     notes = []
+    if not x.is_floating_point():
+        notes.append(
+            f"The input is {format_shape(shape)} random token ids below "
+            f"{token_vocabulary(model)}, the size of the embedding the model starts with."
+        )
     mixed = result.batch_mixed(shape[0])
     if mixed is not None:
         notes.append(
@@ -190,7 +196,7 @@ def _unbuilt_lazy_report(
     which that forward built, and the failure explained. Its meta copies could not be built
     at other sizes, so no size is searched; float32 on the cpu, as the building forward ran."""
     model = copy.deepcopy(module).eval()
-    x = make_input(shape, CPU, torch.float32)
+    x = model_input(model, shape, CPU, torch.float32)
     result = run_recorded(model, x)
     notes = []
     if any(is_lazy(p) for p in model.parameters()):
