@@ -502,3 +502,14 @@ def test_a_conv1d_net_takes_its_three_sizes_as_given(
     assert doc["output_shapes"] == [[1, 4, 4]]
     # 2 * 8 positions * 4 out channels * (2 in channels * 3 taps) = 384 FLOPs
     assert doc["totals"]["flops"] == 384
+
+
+def test_an_lstm_net_takes_its_three_sizes_as_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As a Conv1d net's: 2x7x16 (2 sequences of 7 steps of 16 features) was traced as
+    1x2x7x16, which the LSTM refused ('Expected input to be 2D or 3D, got 4D')."""
+    code, doc = trace_user_net(tmp_path, capsys, "nn.LSTM(16, 32, batch_first=True)", "2x7x16")
+    assert code == 0, doc["failure"]
+    assert doc["input_shape"] == [2, 7, 16]
+    assert doc["output_shapes"] == [[2, 7, 32], [1, 2, 32], [1, 2, 32]]

@@ -40,11 +40,11 @@ def shapes_command(
     classes = num_classes if num_classes is not None else target.num_classes
     built = _build(target, classes, on_meta=not on_cuda)
     if input_text is not None and target.image is None:
-        # Only the built model tells a net of Conv1d layers (three sizes are its whole NxCxL
-        # input) from an image net (CxHxW, batch 1).
-        from cnntui.shapes.contracts import first_spatial_rank
+        # Only the built model tells a net of Conv1d or LSTM layers (three sizes are its whole
+        # NxCxL input) from an image net (CxHxW, batch 1).
+        from cnntui.shapes.contracts import takes_sequences
 
-        if first_spatial_rank(built.module) == 1:
+        if takes_sequences(built.module):
             input_shape = parse_input_shape(input_text, sequence=True)
 
     from cnntui.shapes.trace import trace_model

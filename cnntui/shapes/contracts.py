@@ -65,14 +65,16 @@ def spatial_rank(module: nn.Module) -> int | None:
     return None
 
 
-def first_spatial_rank(model: nn.Module) -> int | None:
-    """The spatial rank of the first conv or pool a model registers: 1 for a net of Conv1d
-    layers, which takes NxCxL, 2 for an image net. None when it has neither."""
+def takes_sequences(model: nn.Module) -> bool:
+    """Whether the first conv, pool or recurrent layer a model registers takes a batch of
+    sequences, NxCxL or NxLxF: a Conv1d, a 1-D pool, an LSTM, GRU or RNN."""
     for module in model.modules():
+        if isinstance(module, nn.RNNBase):
+            return True
         rank = spatial_rank(module)
         if rank is not None:
-            return rank
-    return None
+            return rank == 1
+    return False
 
 
 def layer_geometry(module: nn.Module) -> tuple[Geometry, Geometry, Geometry]:

@@ -31,8 +31,8 @@ def parse_input_shape(
     whole shape. For a model with no default input, two numbers are the whole NxF shape; for
     one that `takes_features` (its first layer flattens, as an MLP's does), they are when the
     second is its number of input features. A `sequence` model with no default input (its
-    first layer is a Conv1d or a 1-D pool) takes NxCxL: three numbers are that whole shape and
-    two are CxL with batch 1.
+    first layer is a Conv1d, a 1-D pool or an LSTM) takes NxCxL: three numbers are that whole
+    shape and two are CxL with batch 1.
     """
     sizes = _numbers(text)
     if sequence and default_input is None and len(sizes) in (2, 3):
