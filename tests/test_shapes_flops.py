@@ -234,3 +234,14 @@ def test_attention_is_counted_on_every_device(
     assert report.totals.macs == flops // 2
     # The fast path is switched off for the count only.
     assert torch.backends.mha.get_fastpath_enabled()
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_an_lstm_is_counted_on_every_device(device: str) -> None:
+    # Per step, the gates of 2 sequences: 2 * 2 * (16 + 32) inputs * 128 gate outputs = 24,576
+    # FLOPs, over 7 steps. On the cpu it was 0: oneDNN's LSTM kernel has no formula.
+    report = trace_model(nn.LSTM(16, 32, batch_first=True), (2, 7, 16), device=device)
+    assert report.ok
+    assert report.traced_on == device
+    assert report.totals.flops == 7 * 2 * 2 * (16 + 32) * 128
+    assert torch.backends.mkldnn.enabled  # switched off for the count only

@@ -59,7 +59,7 @@ def run_recorded(
     from torch.utils.flop_counter import FlopCounterMode
 
     reference = FlopCounterMode(display=False)
-    with unfused_attention(x.device):
+    with unfused_attention(x.device), unfused_rnns(x.device):
         result = _run(model, x, reference, reference.get_total_flops)
     result.flops_from = "FlopCounterMode"
     return result
@@ -88,6 +88,26 @@ def unfused_attention(device: torch.device) -> Iterator[None]:
             yield  # cuda's fused kernels have formulas, and its peak memory should be theirs
     finally:
         torch.backends.mha.set_fastpath_enabled(fastpath)
+
+
+@contextmanager
+def unfused_rnns(device: torch.device) -> Iterator[None]:
+    """On the cpu, LSTMs as the matrix products FlopCounterMode counts, not oneDNN's kernel.
+
+    With oneDNN (mkldnn) enabled, a cpu nn.LSTM runs one mkldnn_rnn_layer call per layer,
+    which FlopCounterMode has no formula for: an LSTM counted 0 FLOPs on the cpu and 172 K on
+    meta. Without it the LSTM runs as its gates' matrix products, the meta trace's count.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    # What torch.backends.mkldnn.enabled sets; its flags() context also sets TF32, and warns.
+    enabled = torch._C._get_mkldnn_enabled()
+    torch._C._set_mkldnn_enabled(False)
+    try:
+        yield
+    finally:
+        torch._C._set_mkldnn_enabled(enabled)
 
 
 def _run(
