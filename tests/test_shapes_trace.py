@@ -314,6 +314,26 @@ def test_an_output_that_mixes_samples_gets_a_note() -> None:
     assert trace_model(squeezed, (1, 1, 2, 2)).notes == []
 
 
+class LastStep(nn.Module):
+    """A GRU as torch makes it by default, sequence first (LxNxF), classifying its last step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru = nn.GRU(16, 32)
+        self.fc = nn.Linear(32, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.gru(x)[0][-1])
+
+
+def test_a_sequence_first_rnn_is_not_said_to_mix_samples() -> None:
+    # 7 steps of a batch of 2 give 2 rows: the note took the 7 steps for the batch.
+    report = trace_model(LastStep(), (7, 2, 16))
+    assert report.ok
+    assert report.output_shapes == ((2, 5),)
+    assert report.notes == []
+
+
 def flat_mlp() -> nn.Module:
     """A net of Linear layers with no Flatten: it takes N x 784, not images."""
     return nn.Sequential(nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))

@@ -68,13 +68,24 @@ def spatial_rank(module: nn.Module) -> int | None:
 def takes_sequences(model: nn.Module) -> bool:
     """Whether the first conv, pool or recurrent layer a model registers takes a batch of
     sequences, NxCxL or NxLxF: a Conv1d, a 1-D pool, an LSTM, GRU or RNN."""
+    first = _first_shaping_layer(model)
+    return isinstance(first, nn.RNNBase) or (first is not None and spatial_rank(first) == 1)
+
+
+def batch_dim(model: nn.Module, input_shape: Shape) -> int:
+    """Where the batch is in the model's input: 1 for a recurrent net's LxNxF (an LSTM without
+    batch_first, as torch makes it by default), else 0."""
+    first = _first_shaping_layer(model)
+    sequence_first = isinstance(first, nn.RNNBase) and not first.batch_first
+    return 1 if sequence_first and len(input_shape) == 3 else 0
+
+
+def _first_shaping_layer(model: nn.Module) -> nn.Module | None:
+    """The first conv, pool or recurrent layer a model registers: what sets its input's layout."""
     for module in model.modules():
-        if isinstance(module, nn.RNNBase):
-            return True
-        rank = spatial_rank(module)
-        if rank is not None:
-            return rank == 1
-    return False
+        if isinstance(module, nn.RNNBase) or spatial_rank(module) is not None:
+            return module
+    return None
 
 
 def layer_geometry(module: nn.Module) -> tuple[Geometry, Geometry, Geometry]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from cnntui.shapes.contracts import LARGER, SMALLER, find_mismatch
+from cnntui.shapes.contracts import LARGER, SMALLER, batch_dim, find_mismatch
 from cnntui.shapes.forward import run_recorded
 from cnntui.shapes.placement import meta_cannot_run, model_input
 from cnntui.shapes.recorder import Call
@@ -93,7 +93,7 @@ class SizeProbe:
     def _outcome_of(self, shape: Shape) -> str:
         x = model_input(self.model, shape, torch.device("meta"), self.dtype)
         result = run_recorded(self.model, x, count_flops=False)
-        if result.batch_mixed(shape[0]) is not None:
+        if result.batch_mixed(shape[batch_dim(self.model, shape)]) is not None:
             return OTHER  # it runs, but its output is not one row per sample: no fit to suggest
         outcome = _classify(result.ok, result.failing)
         if outcome == OTHER and meta_cannot_run(result.exception):

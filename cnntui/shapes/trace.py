@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn.parameter import is_lazy
 
 from cnntui.errors import CnntuiError, UsageError
-from cnntui.shapes.contracts import layer_geometry
+from cnntui.shapes.contracts import batch_dim, layer_geometry
 from cnntui.shapes.diagnose import explain_failure
 from cnntui.shapes.forward import RecordedForward, run_recorded
 from cnntui.shapes.inputs import MAX_DIM, MAX_ELEMENTS
@@ -168,10 +168,11 @@ def _trace_on(
             f"The input is {format_shape(shape)} random token ids below "
             f"{token_vocabulary(model)}, the size of the embedding the model starts with."
         )
-    mixed = result.batch_mixed(shape[0])
+    batch = shape[batch_dim(model, shape)]
+    mixed = result.batch_mixed(batch)
     if mixed is not None:
         notes.append(
-            f"The output {format_shape(mixed)} has {mixed[0]} rows for a batch of {shape[0]}: "
+            f"The output {format_shape(mixed)} has {mixed[0]} rows for a batch of {batch}: "
             "the forward mixes samples, as a reshape with -1 for the batch (x.view(-1, N)) "
             "does when N is not the per-sample size; x.flatten(1) keeps one row per sample."
         )
