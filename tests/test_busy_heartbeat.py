@@ -68,14 +68,16 @@ def test_a_run_busy_in_its_first_step_evaluation_and_saves_writes_heartbeats(
     assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
     assert all(e.heartbeat_every == BEAT for e in events if isinstance(e, StateChanged))
     gaps = [later.time - earlier.time for earlier, later in pairwise(events)]
-    assert max(gaps) < BEAT + 0.3, max(gaps)
+    assert max(gaps) < BEAT + 0.5 < SLOW, max(gaps)  # slack for a busy machine
     # A heartbeat only where nothing else came for the period.
     assert all(b.time - a.time >= 0.9 * BEAT for a, b in pairwise(events) if b.kind == "heartbeat")
 
     def beats(start: int, end: int) -> list[Heartbeat]:
         return [e for e in events[start:end] if isinstance(e, Heartbeat)]
 
-    # In each slow phase, about SLOW / BEAT of them, at the step the run stands at.
+    # In each slow phase, some SLOW / BEAT of them (more where the phase's own work is slow on a
+    # busy machine: they come no faster than the period, as checked above), at the step the run
+    # stands at.
     steps = [i for i, e in enumerate(events) if isinstance(e, StepMetrics)]
     evaluated, summed = kinds.index("evaluation"), kinds.index("epoch")
     saved = [i for i, e in enumerate(events) if isinstance(e, CheckpointSaved)]
@@ -87,7 +89,7 @@ def test_a_run_busy_in_its_first_step_evaluation_and_saves_writes_heartbeats(
         "last.pt": beats(saved[0], saved[1]),
     }
     for name, beaten in phases.items():
-        assert 3 <= len(beaten) <= SLOW / BEAT + 1, (name, [b.time for b in beaten])
+        assert len(beaten) >= 3, (name, [b.time for b in beaten])
     assert {b.step for b in phases["first step"]} == {0}
     last_step = events[steps[-1]].step
     assert {b.step for name, beaten in phases.items() if name != "first step" for b in beaten} == {
