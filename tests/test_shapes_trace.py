@@ -394,3 +394,22 @@ def test_a_net_that_starts_with_an_embedding_is_fed_token_ids(device: str) -> No
     assert report.totals.flops == 2 * 2 * 112 * 5
     assert report.totals.input_bytes == 2 * 7 * 8  # int64 ids
     assert any("token ids below 100" in note for note in report.notes)
+
+
+class TwoInputs(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(10, 2)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.fc(x + y)
+
+
+def test_a_forward_that_takes_two_inputs_is_told_how_to_trace_it() -> None:
+    # It ended with torch's "forward() missing 1 required positional argument: 'y'" alone.
+    failure = trace_model(TwoInputs(), (1, 10)).failure
+    assert failure is not None
+    assert failure.hint == (
+        "TwoInputs.forward takes 2 inputs (x, y) and cnntui traces one tensor: point it at a "
+        "module whose forward(x) makes the others and calls this one."
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from typing import cast
@@ -75,7 +76,11 @@ def explain_failure(
         got = format_shapes(failing.input_shapes)
         label = f"Layer {failing.name}" if failing.name else "The model"
         explanation = f"{label} {layer_repr} failed on input {got}: {error}"
-        hint, suggested = advisor.any_fitting_input()
+        inputs = _forward_inputs(failing.module) if failing.depth == 0 else []
+        if isinstance(exc, TypeError) and len(inputs) > 1:
+            hint, suggested = _one_input_hint(type_name, inputs), None
+        else:
+            hint, suggested = advisor.any_fitting_input()
     return ShapeFailure(
         layer=failing.name,
         layer_type=type(failing.module).__name__,
@@ -88,6 +93,24 @@ def explain_failure(
         suggested_input=suggested,
         error_type=type(exc).__name__,
         error=error,
+    )
+
+
+def _forward_inputs(module: nn.Module) -> list[str]:
+    """The names of the arguments a module's forward cannot do without."""
+    try:
+        parameters = inspect.signature(module.forward).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p.name for p in parameters if p.kind in positional and p.default is p.empty]
+
+
+def _one_input_hint(type_name: str, inputs: list[str]) -> str:
+    return (
+        f"{type_name}.forward takes {len(inputs)} inputs ({', '.join(inputs)}) and cnntui "
+        f"traces one tensor: point it at a module whose forward({inputs[0]}) makes the others "
+        "and calls this one."
     )
 
 
