@@ -513,3 +513,35 @@ def test_an_lstm_net_takes_its_three_sizes_as_given(
     assert code == 0, doc["failure"]
     assert doc["input_shape"] == [2, 7, 16]
     assert doc["output_shapes"] == [[2, 7, 32], [1, 2, 32], [1, 2, 32]]
+
+
+@pytest.mark.parametrize(
+    ("attr", "why"),
+    [("Fixed", "takes no num_classes argument"), ("built", "is a module already built")],
+)
+def test_num_classes_that_a_users_module_cannot_take_is_refused(
+    attr: str,
+    why: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--num-classes 5 was dropped in silence: the table showed the module's own 10 classes."""
+    nets = tmp_path / "m.py"
+    nets.write_text(
+        "from torch import nn\n"
+        "class Fixed(nn.Sequential):\n"
+        "    def __init__(self):\n"
+        "        super().__init__(nn.Flatten(), nn.Linear(12, 10))\n"
+        "built = Fixed()\n"
+        "def takes(num_classes=10):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(12, num_classes))\n"
+    )
+    args = ["--input", "1x12", "--num-classes", "5"]
+    result = run_in_process([f"{nets}:{attr}", *args], monkeypatch, capsys)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"cnntui: error: --num-classes 5: {nets}:{attr} {why}, so its own layers set the classes\n"
+    )
+    taken = run_in_process([f"{nets}:takes", *args, "--json"], monkeypatch, capsys)
+    assert json.loads(taken.stdout)["output_shapes"] == [[1, 5]]

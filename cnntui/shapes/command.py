@@ -38,7 +38,7 @@ def shapes_command(
     torch_dtype = resolve_dtype(dtype)
     on_cuda = resolve_device(device).type == "cuda"
     classes = num_classes if num_classes is not None else target.num_classes
-    built = _build(target, classes, on_meta=not on_cuda)
+    built = _build(target, classes, on_meta=not on_cuda, classes_asked=num_classes is not None)
     if input_text is not None and target.image is None:
         # Only the built model tells a net of Conv1d or LSTM layers (three sizes are its whole
         # NxCxL input) from an image net (CxHxW, batch 1).
@@ -88,7 +88,9 @@ def _input_shape(target: ShapesTarget, input_text: str | None) -> tuple[int, ...
     raise missing_input(target)
 
 
-def _build(target: ShapesTarget, num_classes: int | None, on_meta: bool) -> BuiltModel:
+def _build(
+    target: ShapesTarget, num_classes: int | None, on_meta: bool, classes_asked: bool
+) -> BuiltModel:
     """Build the model, straight on the meta device when the trace will run there.
 
     A meta build skips allocating and initialising weights (half a gigabyte and a second for
@@ -102,6 +104,7 @@ def _build(target: ShapesTarget, num_classes: int | None, on_meta: bool) -> Buil
             in_channels=target.in_channels,
             num_classes=num_classes,
             options=target.options,
+            classes_asked=classes_asked,
         )
 
     user_module = ":" in target.model and not target.model.startswith("torchvision:")

@@ -69,8 +69,13 @@ def build_model(
     in_channels: int | None = None,
     num_classes: int | None = None,
     options: dict[str, Any] | None = None,
+    classes_asked: bool = False,
 ) -> BuiltModel:
-    """Build a model by zoo name, `torchvision:NAME`, or `module:attr`."""
+    """Build a model by zoo name, `torchvision:NAME`, or `module:attr`.
+
+    `classes_asked`: the user gave `num_classes` (--num-classes), so a user's module that cannot
+    take it is refused; otherwise (a data set's class count) it is passed only where it fits.
+    """
     options = dict(options or {})
     if name.startswith("torchvision:"):
         from cnntui.zoo.external import build_torchvision
@@ -80,7 +85,7 @@ def build_model(
     if ":" in name:
         from cnntui.zoo.external import build_user_model
 
-        module = build_user_model(name, in_channels, num_classes, options)
+        module = build_user_model(name, in_channels, num_classes, options, classes_asked)
         return BuiltModel(module, name, None)
 
     spec = resolve_spec(name)

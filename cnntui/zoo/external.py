@@ -35,10 +35,21 @@ def build_torchvision(name: str, num_classes: int | None, options: dict[str, Any
 
 
 def build_user_model(
-    ref: str, in_channels: int | None, num_classes: int | None, options: dict[str, Any]
+    ref: str,
+    in_channels: int | None,
+    num_classes: int | None,
+    options: dict[str, Any],
+    classes_asked: bool = False,
 ) -> nn.Module:
-    """Load `package.module:attr` or `path/to/file.py:attr` and make an nn.Module of it."""
+    """Load `package.module:attr` or `path/to/file.py:attr` and make an nn.Module of it.
+
+    `in_channels` and `num_classes` go to a class or factory that takes them; when
+    `classes_asked` (the user gave --num-classes), one that cannot is a UsageError rather
+    than a net with classes of its own choosing.
+    """
     target = load_user_target(ref)
+    if classes_asked and num_classes is not None:
+        _check_takes_classes(ref, target, num_classes)
     if isinstance(target, nn.Module):
         return target
     kwargs = dict(options)
@@ -56,6 +67,18 @@ def build_user_model(
     if not isinstance(built, nn.Module):
         raise UsageError(f"{ref} returned {type(built).__name__}, not an nn.Module")
     return built
+
+
+def _check_takes_classes(ref: str, target: Any, num_classes: int) -> None:
+    """A UsageError when `target` cannot be given `num_classes`, which would go unused."""
+    if isinstance(target, nn.Module):
+        why = "is a module already built"
+    else:
+        accepted = _accepted_keywords(target)
+        if accepted is None or "num_classes" in accepted:
+            return
+        why = "takes no num_classes argument"
+    raise UsageError(f"--num-classes {num_classes}: {ref} {why}, so its own layers set the classes")
 
 
 def load_user_target(ref: str) -> Any:
