@@ -545,3 +545,18 @@ def test_num_classes_that_a_users_module_cannot_take_is_refused(
     )
     taken = run_in_process([f"{nets}:takes", *args, "--json"], monkeypatch, capsys)
     assert json.loads(taken.stdout)["output_shapes"] == [[1, 5]]
+
+
+def test_options_for_a_module_already_built_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-o width=3 on a module instance was dropped, and the header said '(width=3)'."""
+    nets = tmp_path / "m.py"
+    nets.write_text("from torch import nn\nbuilt = nn.Linear(12, 10)\n")
+    args = [f"{nets}:built", "--input", "1x12", "-o", "width=3"]
+    result = run_in_process(args, monkeypatch, capsys)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"cnntui: error: {nets}:built is a module already built, so options (width) cannot "
+        "change it; point at its class or a factory that takes them\n"
+    )

@@ -51,6 +51,13 @@ def build_user_model(
     if classes_asked and num_classes is not None:
         _check_takes_classes(ref, target, num_classes)
     if isinstance(target, nn.Module):
+        if options:
+            # Built already: the options would go nowhere, yet the header would name them.
+            names = ", ".join(sorted(options))
+            raise UsageError(
+                f"{ref} is a module already built, so options ({names}) cannot change it; "
+                "point at its class or a factory that takes them"
+            )
         return target
     kwargs = dict(options)
     accepted = _accepted_keywords(target)
