@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cnntui.errors import UsageError
-
 
 def eval_command(
     checkpoint: Path, data_dir: str | None, device: str, batch_size: int | None, json_output: bool
@@ -18,7 +16,7 @@ def eval_command(
     from cnntui.config import RunConfig, apply_settings, setting_name
     from cnntui.data import load_data
     from cnntui.devices import TRAINS_ON, check_device
-    from cnntui.engine.checkpoint import load_checkpoint
+    from cnntui.engine.checkpoint import load_checkpoint, load_weights
     from cnntui.engine.evaluate import evaluate
     from cnntui.zoo import build_model
 
@@ -46,10 +44,9 @@ def eval_command(
     model = build_model(
         config.model, data.input_shape[0], data.num_classes, config.model_options
     ).module
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise UsageError(f"{checkpoint} does not fit model {config.model}: {exc}") from None
+    # The file, where a run directory was given: its last.pt.
+    read = checkpoint / "last.pt" if checkpoint.is_dir() else checkpoint
+    load_weights(model, state["model"], str(read), config.model)
     model.to(target)
     result = evaluate(model, data.test, data.num_classes, target)
     report: dict[str, Any] = {

@@ -112,6 +112,45 @@ def load_checkpoint(
     return state
 
 
+def load_weights(model: torch.nn.Module, weights: dict[str, Any], what: str, name: str) -> None:
+    """Put a checkpoint's weights into `model` as this cnntui builds it now. A model that no
+    longer fits them (a user's file edited since the run) is one line naming the first
+    difference, not torch's RuntimeError with a line for every tensor."""
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise UsageError(
+            f"{what} does not fit model {name} as it is built now: "
+            f"{_weights_difference(model.state_dict(), weights) or exc}; has its code or its "
+            "options changed since the run was trained?"
+        ) from exc
+
+
+def _weights_difference(have: dict[str, Any], saved: dict[str, Any]) -> str:
+    """The first tensor whose name or shape differs, and how many more do."""
+    said = [
+        f"{k} is {_shape(saved[k])} in the checkpoint and {_shape(have[k])} in the model"
+        for k in saved
+        if k in have and not _lazy(have[k]) and tuple(saved[k].shape) != tuple(have[k].shape)
+    ]
+    said += [f"the model's {k} is not in the checkpoint" for k in have if k not in saved]
+    said += [f"the checkpoint's {k} is not in the model" for k in saved if k not in have]
+    if len(said) > 1:
+        return f"{said[0]} (and {len(said) - 1} more tensors)"
+    return said[0] if said else ""
+
+
+def _lazy(tensor: Any) -> bool:
+    """An unbuilt parameter of a lazy layer: it has no shape until the weights are loaded."""
+    from torch.nn.parameter import is_lazy
+
+    return is_lazy(tensor)
+
+
+def _shape(tensor: Any) -> str:
+    return "x".join(map(str, tensor.shape)) or "a scalar"
+
+
 def saved_step(path: Path) -> int | None:
     """The step a checkpoint was saved at, or None when it cannot be read. Memory-mapped: the
     weights are not read."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from cnntui.config import COMMAND_LINE, RunConfig, apply_settings, command_line_name
-from cnntui.engine.checkpoint import saved_step
+from cnntui.engine.checkpoint import load_weights, saved_step
 from cnntui.errors import UsageError
 from cnntui.wording import plural
 
@@ -120,7 +120,7 @@ def check_resume_overrides(saved: dict[str, Any], overrides: dict[str, Any]) -> 
 def restore(setup: RunSetup, state: dict[str, Any]) -> None:
     """Put a checkpoint back so the run continues exactly where it stopped, under this run's
     settings: a learning rate or schedule given when resuming applies from here on."""
-    setup.model.load_state_dict(state["model"])
+    load_weights(setup.model, state["model"], "the checkpoint", setup.config.model)
     load_optimizer_state(setup.optimizer, state["optimizer"])
     fast_forward(setup.schedule, int(state["schedule"]["last_epoch"]), setup.config)
     if setup.scaler is not None and "scaler" in state:
