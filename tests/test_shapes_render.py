@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -83,6 +84,19 @@ def test_table_fits_the_terminal(alexnet: ShapeReport, resnet: ShapeReport, widt
         assert max(len(line) for line in text.splitlines()) <= width
         # Layer names and shapes are never cut short at these widths.
         assert "…" not in "".join(text.splitlines()[:-6])
+
+
+def test_the_input_column_is_left_out_only_when_the_table_would_not_fit(
+    resnet: ShapeReport,
+) -> None:
+    # It was left out below 100 columns, so at 80 the failing Linear's row hid the 1x576 it
+    # got; LeNet's whole table takes 66 columns. ResNet-18's, 86 with it, drops it at 80.
+    failed = render(trace_zoo("lenet", (1, 1, 32, 32)), 80)
+    assert re.search(r"✗ 7 Linear +1x576 +✗ failed", failed)
+    header = next(line for line in render(resnet, 80).splitlines() if "Layer" in line)
+    assert header.split() == ["Layer", "Output", "Params", "FLOPs", "k/s/p"]
+    header = next(line for line in render(resnet, 86).splitlines() if "Layer" in line)
+    assert header.split() == ["Layer", "Input", "Output", "Params", "FLOPs", "k/s/p"]
 
 
 def test_table_uses_human_units(alexnet: ShapeReport) -> None:

@@ -7,13 +7,14 @@ import re
 
 from rich import box
 from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
 from cnntui.shapes.report import STATUS_FAILED, STATUS_INCOMPLETE, Geometry, LayerRow, ShapeReport
 from cnntui.shapes.units import format_shape, format_shapes, human_bytes, human_count
 
-WIDE = 100  # from this many columns the table has room for the input shapes too
+UNLIMITED = 10_000  # columns: more than any table of layers takes
 
 TOTALS_NOTE = (
     "FLOPs count convolutions and matrix products (torch FlopCounterMode); MACs = FLOPs/2. "
@@ -36,14 +37,14 @@ def report_json(report: ShapeReport) -> str:
 
 def print_report(report: ShapeReport, console: Console) -> None:
     """Print the table, the totals and, when the forward failed, what went wrong."""
-    console.print(report_renderable(report, console.width))
+    console.print(report_renderable(report, console))
 
 
-def report_renderable(report: ShapeReport, width: int) -> RenderableType:
-    """The whole human rendering as one rich renderable, laid out for `width` columns."""
+def report_renderable(report: ShapeReport, console: Console) -> RenderableType:
+    """The whole human rendering as one rich renderable, laid out for the console's width."""
     parts: list[RenderableType] = [
         title_text(report),
-        layer_table(report, wide=width >= WIDE),
+        fitting_layer_table(report, console),
         totals_grid(report),
     ]
     parts.extend(Text(note, style="dim") for note in report.notes)
@@ -70,6 +71,18 @@ def model_label(report: ShapeReport) -> str:
     if report.preset is not None:
         label += f" from preset {report.preset}"
     return label
+
+
+def fitting_layer_table(report: ShapeReport, console: Console) -> Table:
+    """The layer table with the Input column when the whole of it fits the console, else
+    without: the failing layer's input is what a shape error is about, so it stays whenever
+    there is room (LeNet's table takes 66 columns with it), not only on wide terminals."""
+    wide = layer_table(report, wide=True)
+    # Measured without a width limit: a measurement never exceeds the width it is given.
+    unlimited = console.options.update_width(UNLIMITED)
+    if Measurement.get(console, unlimited, wide).maximum <= console.width:
+        return wide
+    return layer_table(report, wide=False)
 
 
 def layer_table(report: ShapeReport, wide: bool) -> Table:
