@@ -3,11 +3,12 @@ directory. Torch-free, so that the command line checks it before torch loads."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from cnntui.errors import UsageError
-from cnntui.runlog import RUN_FILES, check_not_in_use
+from cnntui.runlog import EVENTS_FILE, RUN_FILES, check_not_in_use
 
 
 def check_resume_path(path: Path) -> None:
@@ -52,7 +53,26 @@ def resumable_run_dir(resume_from: Path) -> Path:
     be once it has ended."""
     run_dir = resumed_run_dir(resume_from)
     check_not_in_use(run_dir)
+    check_writable(resume_from, run_dir)
     return run_dir
+
+
+def check_writable(resume_from: Path, run_dir: Path) -> None:
+    """A resumed run appends to the directory's events.jsonl and replaces its checkpoints and
+    summary there: one it cannot write (a read-only mount, another user's run) is refused
+    before the set-up, where opening events.jsonl raised OSError with a traceback."""
+    events = run_dir / EVENTS_FILE
+    if os.access(run_dir, os.W_OK | os.X_OK) and (
+        not events.exists() or os.access(events, os.W_OK)
+    ):
+        return
+    read_only = os.statvfs(run_dir).f_flag & os.ST_RDONLY
+    why = "it is on a read-only file system" if read_only else "no permission to write there"
+    raise UsageError(
+        f"--resume {resume_from}: cannot write in {run_dir} ({why}), where a resumed run "
+        f"goes on; `cnntui eval {resume_from}` reads it as it is, or copy the directory "
+        "somewhere writable and resume the copy"
+    )
 
 
 def resumed_run_dir(resume_from: Path) -> Path:
