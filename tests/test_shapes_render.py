@@ -99,6 +99,18 @@ def test_the_input_column_is_left_out_only_when_the_table_would_not_fit(
     assert header.split() == ["Layer", "Input", "Output", "Params", "FLOPs", "k/s/p"]
 
 
+def test_a_report_printed_to_a_file_has_no_trailing_spaces() -> None:
+    # rich padded every line to the width: at COLUMNS=200 a saved failure report was mostly
+    # spaces, each line of the summary 200 columns long.
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=200, color_system=None, highlight=False)
+    print_report(trace_zoo("lenet", (1, 1, 32, 32)), console)
+    lines = buffer.getvalue().splitlines()
+    assert lines[0].startswith("lenet · input 1x1x32x32")
+    assert "Hint --input 1x1x28x28 fits" in lines[-1]
+    assert [line for line in lines if line != line.rstrip()] == []
+
+
 def test_table_uses_human_units(alexnet: ShapeReport) -> None:
     text = render(alexnet, 120)
     assert "46,764,746 (46.8 M)" in text

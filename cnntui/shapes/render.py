@@ -37,7 +37,15 @@ def report_json(report: ShapeReport) -> str:
 
 def print_report(report: ShapeReport, console: Console) -> None:
     """Print the table, the totals and, when the forward failed, what went wrong."""
-    console.print(report_renderable(report, console))
+    renderable = report_renderable(report, console)
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    # A file or a pipe: rich pads every line with spaces to the console's width (80, or
+    # $COLUMNS), which a saved report would carry as trailing whitespace.
+    with console.capture() as captured:
+        console.print(renderable)
+    console.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
 def report_renderable(report: ShapeReport, console: Console) -> RenderableType:
