@@ -317,15 +317,14 @@ class _SizeFinder:
         if self.probe is None or len(self.input_shape) < 2:
             return None
         shape = self.default_shape
-        # The probe varies square sides only, keeping the given batch and channels.
-        if (
-            shape is not None
-            and shape != self.input_shape
-            and shape[:2] == self.input_shape[:2]
-            and len(set(shape[2:])) == 1
-            and self.probe.fits(shape[-1])
-        ):
-            return self.probe.resized(shape[-1])
+        if shape is not None and shape != self.input_shape:
+            # The probe varies square sides only, keeping the given batch and channels.
+            if shape[:2] == self.input_shape[:2] and len(set(shape[2:])) == 1:
+                if self.probe.fits(shape[-1]):
+                    return self.probe.resized(shape[-1])
+            elif self.around(shape).runs_as_given() == FITS:
+                # Other channels: an MLP for 1x28x28 given 1x3x28x28 has no side that fits.
+                return shape
         start = self.input_shape[-1]
         for step in range(1, NEARBY_SIDES + 1):
             for side in (start - step, start + step):
