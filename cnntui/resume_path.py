@@ -3,12 +3,13 @@ directory. Torch-free, so that the command line checks it before torch loads."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 from cnntui.errors import UsageError
-from cnntui.runlog import EVENTS_FILE, RUN_FILES, check_not_in_use
+from cnntui.runlog import EVENTS_FILE, RUN_FILES, SUMMARY_FILE, check_not_in_use
 
 
 def check_resume_path(path: Path) -> None:
@@ -36,9 +37,21 @@ def no_last_pt(said: str, folder: Path, use_best: Callable[[Path], str]) -> Usag
     has one: for `run --resume` and `eval` alike."""
     best = folder / "best.pt"
     return UsageError(
-        f"{said} (a run writes it at the end of an epoch and when it stops)"
-        + (f"; {use_best(best)}" if best.is_file() else "")
+        f"{said} {_why_none(folder)}" + (f"; {use_best(best)}" if best.is_file() else "")
     )
+
+
+def _why_none(folder: Path) -> str:
+    """Why the run in `folder` left no last.pt: a run that diverged or failed before its first
+    save says so in its summary.json, and "a run writes it when it stops" would be untrue of it."""
+    try:
+        summary = json.loads((folder / SUMMARY_FILE).read_text(encoding="utf-8"))
+        status, message = summary["status"], summary["message"]
+    except (OSError, ValueError, TypeError, KeyError):  # none, torn, or not cnntui's
+        status = message = None
+    if status in ("diverged", "failed") and isinstance(message, str) and message:
+        return f"(the run {status} before it saved one: {message.rstrip('.')})"
+    return "(a run writes it at the end of an epoch and when it stops)"
 
 
 def resumable_run_dir(resume_from: Path) -> Path:

@@ -7,6 +7,7 @@ and exit 2, and never pass on PyTorch's advice to load with weights_only=False.
 from __future__ import annotations
 
 import pickle
+import subprocess
 import sys
 from collections import OrderedDict
 from pathlib import Path
@@ -150,3 +151,34 @@ def test_a_run_directory_with_only_a_best_pt_says_to_resume_from_it(
     code, _, err = run_cli(["run", "--headless", "--resume", str(tmp_path)], monkeypatch, capsys)
     assert code == 2
     assert err.endswith(f"; --resume {tmp_path / 'best.pt'} goes on from its best epoch\n")
+
+
+def test_a_run_that_diverged_before_its_first_save_says_so(tmp_path: Path) -> None:
+    """eval and --resume said "(a run writes it at the end of an epoch and when it stops)" of
+    a run that had stopped, diverged, and saved nothing; its summary.json says why. The real
+    command: an MLP at learning rate 1000 diverges at its fourth step."""
+    run_dir = tmp_path / "run"
+    diverged = subprocess.run(
+        [
+            *(sys.executable, "-m", "cnntui", "run", "mlp", "--lr", "1000", "-b", "64"),
+            *("--dataset", "synthetic:1x28x28:10:train=2048:test=64", "--device", "cpu"),
+            *("--headless", "--run-dir", str(run_dir)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert diverged.returncode == 3, diverged.stderr
+    assert not (run_dir / "last.pt").exists()
+    why = "(the run diverged before it saved one: loss became nan at step "
+    for command in (["eval"], ["run", "--resume"]):
+        refused = subprocess.run(
+            [sys.executable, "-m", "cnntui", *command, str(run_dir)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.count("\n") == 1, refused.stderr
+        assert "holds no last.pt" in refused.stderr and why in refused.stderr
+        assert refused.stderr.endswith("or --set grad_clip=1.0)\n")
