@@ -18,12 +18,14 @@ def eval_command(
     from cnntui.devices import TRAINS_ON, check_device
     from cnntui.engine.checkpoint import load_checkpoint, load_weights
     from cnntui.engine.evaluate import evaluate
+    from cnntui.engine.resume import check_model_file
     from cnntui.zoo import build_model
 
     state = load_checkpoint(checkpoint)
     saved = {k: v for k, v in state["config"].items() if k in RunConfig.__dataclass_fields__}
     saved_config = f"{checkpoint} (its saved config)"
     config = apply_settings(RunConfig(), saved, saved_config)
+    check_model_file(config.model, saved_config)
     target = check_device(device, TRAINS_ON, "evaluate a checkpoint")
     data = load_data(
         config.dataset,

@@ -27,8 +27,8 @@ def cnntui(cwd: Path, *args: object) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def changed_run(tmp_path: Path) -> Path:
-    """A run of `mynet.py:net` with 32 hidden units, whose file now builds 48."""
+def trained_run(tmp_path: Path) -> Path:
+    """The folder of `mynet.py`, 32 hidden units, and of `run`, 2 steps of it."""
     (tmp_path / "mynet.py").write_text(NET.format(hidden=32))
     first = cnntui(
         tmp_path,
@@ -36,28 +36,57 @@ def changed_run(tmp_path: Path) -> Path:
         *("--max-steps", "2", "--device", "cpu", "--headless", "--run-dir", "run"),
     )
     assert first.returncode == 0, first.stderr
-    (tmp_path / "mynet.py").write_text(NET.format(hidden=48))
     return tmp_path
 
 
-@pytest.mark.parametrize(
-    "command",
-    [["eval", "run"], ["run", "--resume", "run", "--headless", "--max-steps", "4"]],
-    ids=["eval", "resume"],
-)
+@pytest.fixture
+def changed_run(trained_run: Path) -> Path:
+    """The trained run, whose model file now builds 48 hidden units."""
+    (trained_run / "mynet.py").write_text(NET.format(hidden=48))
+    return trained_run
+
+
+def refusal(cwd: Path, command: list[str]) -> str:
+    """The one line on stderr of `command` run in `cwd`, refused with exit 2."""
+    result = cnntui(cwd, *command)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith("cnntui: error: ")
+    return result.stderr
+
+
+# `eval` and `run --resume` of a run directory: both rebuild the run's model.
+BOTH = {"eval": ["eval"], "resume": ["run", "--headless", "--max-steps", "4", "--resume"]}
+
+
+@pytest.mark.parametrize("command", BOTH.values(), ids=BOTH.keys())
 def test_a_model_changed_since_the_run_is_one_line_naming_what_differs(
     changed_run: Path, command: list[str]
 ) -> None:
     """`run --resume` raised torch's RuntimeError from load_state_dict with a traceback (exit 1);
     eval printed torch's message of one line per mismatched tensor."""
-    result = cnntui(changed_run, *command)
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("cnntui: error: ")
-    assert "does not fit model mynet.py:net as it is built now" in lines[0]
-    assert "1.weight is 32x784 in the checkpoint and 48x784 in the model" in lines[0]
-    assert "(and 2 more tensors)" in lines[0]
+    said = refusal(changed_run, [*command, "run"])
+    assert "does not fit model mynet.py:net as it is built now" in said
+    assert "1.weight is 32x784 in the checkpoint and 48x784 in the model" in said
+    assert "(and 2 more tensors)" in said
     # Nothing of the refused resume reached the run directory.
     assert '"step":4' not in (changed_run / "run" / "events.jsonl").read_text()
+
+
+@pytest.mark.parametrize("command", BOTH.values(), ids=BOTH.keys())
+def test_a_relative_model_file_read_from_another_folder_says_where_it_was_looked_for(
+    trained_run: Path, command: list[str]
+) -> None:
+    """Evaluated or resumed from another folder, the run's `mynet.py` is not found; it was
+    refused as "model file mynet.py does not exist", naming neither the folder it was looked
+    for in nor that the run's saved config named it."""
+    elsewhere = trained_run / "elsewhere"
+    elsewhere.mkdir()
+    said = refusal(elsewhere, [*command, "../run"])
+    assert "config" in said and "names model mynet.py:net" in said
+    assert (
+        f"mynet.py does not exist in {elsewhere}; a relative path is read from the current "
+        "folder: run cnntui from the folder the run was started in" in said
+    )
+    # From the run's own folder, it is found.
+    assert cnntui(trained_run, "eval", "run").returncode == 0

@@ -13,6 +13,7 @@ from cnntui.config import COMMAND_LINE, RunConfig, apply_settings, command_line_
 from cnntui.engine.checkpoint import load_weights, saved_step
 from cnntui.errors import UsageError
 from cnntui.wording import plural
+from cnntui.zoo.external import model_file
 
 if TYPE_CHECKING:
     from cnntui.engine.setup import RunSetup
@@ -78,7 +79,28 @@ def resumed_config(state: dict[str, Any], overrides: dict[str, Any]) -> RunConfi
         SAVED_CONFIG, dict.fromkeys(overrides, COMMAND_LINE)
     )
     check_something_left(state, config)
+    check_model_file(config.model, SAVED_CONFIG)
     return config
+
+
+def check_model_file(model: str, named_by: str) -> None:
+    """The file of a saved run's own model (`path/to/file.py:attr`) is where the run found it.
+    Refused as "model file mynet.py does not exist", the user did not know where cnntui had
+    looked: a relative path is read from the folder cnntui runs in, not the one the run was
+    started in, and a moved file is not found either."""
+    if model.startswith("torchvision:") or ":" not in model:
+        return
+    path = model_file(model.rpartition(":")[0])
+    if path is None or path.is_file():
+        return
+    if path.is_absolute():
+        missing = f"{path} does not exist; the run needs the file where it was when it trained"
+    else:
+        missing = (
+            f"{path} does not exist in {Path.cwd()}; a relative path is read from the current "
+            "folder: run cnntui from the folder the run was started in"
+        )
+    raise UsageError(f"{named_by} names model {model}, and {missing}")
 
 
 def check_something_left(state: dict[str, Any], config: RunConfig) -> None:

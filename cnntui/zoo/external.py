@@ -106,9 +106,17 @@ def load_user_target(ref: str) -> Any:
     return target
 
 
-def _load_module(location: str) -> Any:
+def model_file(location: str) -> Path | None:
+    """The file that `location`, a model reference's part before its `:attr`, names (as in
+    `path/to/file.py:attr`); None for a module to import (`package.module:attr`)."""
     if location.endswith(".py") or "/" in location or "\\" in location:
-        path = Path(location).expanduser()
+        return Path(location).expanduser()
+    return None
+
+
+def _load_module(location: str) -> Any:
+    path = model_file(location)
+    if path is not None:
         if not path.is_file():
             raise UsageError(f"model file {location} does not exist")
         module_name = f"cnntui_user_{path.stem}"
