@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cnntui.errors import UsageError
 from cnntui.runlog import EVENTS_FILE, RUN_FILES, SUMMARY_FILE, check_not_in_use
+from cnntui.wording import plural
 
 
 def check_resume_path(path: Path) -> None:
@@ -35,10 +36,28 @@ def check_resume_path(path: Path) -> None:
 def no_last_pt(said: str, folder: Path, use_best: Callable[[Path], str]) -> UsageError:
     """`said`, why a run directory may have none, and how `use_best` takes its best.pt when it
     has one: for `run --resume` and `eval` alike."""
+    runs = _runs_in(folder)
+    if runs:
+        newest = max(runs, key=lambda run: (run / "last.pt").stat().st_mtime)
+        return UsageError(
+            f"{said}: it is a folder of {plural(len(runs), 'run')}; name one, such as "
+            f"{newest} (the newest)"
+        )
     best = folder / "best.pt"
     return UsageError(
         f"{said} {_why_none(folder)}" + (f"; {use_best(best)}" if best.is_file() else "")
     )
+
+
+def _runs_in(folder: Path) -> list[Path]:
+    """The run directories with a last.pt inside `folder`, when it is a folder of runs (runs/)
+    rather than a run: `cnntui eval runs` is what a user types for the run they just trained."""
+    if any((folder / name).exists() for name in RUN_FILES):
+        return []
+    try:
+        return [run for run in folder.iterdir() if (run / "last.pt").is_file()]
+    except OSError:
+        return []
 
 
 def _why_none(folder: Path) -> str:

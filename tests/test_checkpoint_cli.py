@@ -6,6 +6,7 @@ and exit 2, and never pass on PyTorch's advice to load with weights_only=False.
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys
@@ -182,3 +183,21 @@ def test_a_run_that_diverged_before_its_first_save_says_so(tmp_path: Path) -> No
         assert refused.stderr.count("\n") == 1, refused.stderr
         assert "holds no last.pt" in refused.stderr and why in refused.stderr
         assert refused.stderr.endswith("or --set grad_clip=1.0)\n")
+
+
+@pytest.mark.parametrize("command", [["eval"], ["run", "--headless", "--resume"]])
+def test_a_folder_of_runs_names_its_newest_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, command: list[str]
+) -> None:
+    """`cnntui eval runs` said "runs holds no last.pt (a run writes it at the end of an epoch
+    and when it stops)", as if runs/ were a run that had not saved yet."""
+    for age, name in enumerate(["newest", "older", "oldest"]):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "last.pt").write_bytes(b"")
+        os.utime(tmp_path / name / "last.pt", (1e9 - age, 1e9 - age))
+    (tmp_path / "not-a-run").mkdir()
+    code, _, err = run_cli([*command, str(tmp_path)], monkeypatch, capsys)
+    assert code == 2
+    assert err.endswith(
+        f": it is a folder of 3 runs; name one, such as {tmp_path / 'newest'} (the newest)\n"
+    )
