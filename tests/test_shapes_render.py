@@ -126,6 +126,16 @@ def test_collapsed_depth_shows_sums(resnet: ShapeReport) -> None:
     assert "▸ layer1 Sequential" in render(report, 120)
 
 
+@pytest.mark.parametrize(("depth", "container"), [(0, "▸ Sequential"), (1, "▸ 0 Sequential")])
+def test_collapsed_depth_keeps_the_failing_layer(depth: int, container: str) -> None:
+    # --depth hid the failing conv inside its collapsed container: no row said what failed.
+    report = trace_zoo("resnet18", (1, 3, 96, 96)).collapsed(depth)
+    assert [row.name for row in report.rows if row.status == "failed"] == ["0.0"]
+    text = render(report, 120)
+    assert container in text
+    assert re.search(r"✗ 0\.0 Conv2d +1x3x96x96 +✗ failed", text)  # the whole name
+
+
 def test_json_document_has_d2l_shapes(alexnet: ShapeReport) -> None:
     doc = json.loads(report_json(alexnet))
     leaves = [row for row in doc["rows"] if row["is_leaf"]]

@@ -104,7 +104,10 @@ def layer_table(report: ShapeReport, wide: bool) -> Table:
     table.add_column("FLOPs", justify="right", no_wrap=True)
     table.add_column("k/s/p", no_wrap=True)
     for row in report.rows:
-        cells: list[RenderableType] = [_layer_cell(row)]
+        # A failing layer below --depth is shown under its collapsed container: by its whole
+        # name, since the containers between are hidden.
+        hidden = report.depth is not None and row.depth > report.depth
+        cells: list[RenderableType] = [_layer_cell(row, row.name if hidden else row.local_name)]
         if wide:
             cells.append(format_shapes(row.input_shapes))
         cells.extend([_output_cell(row), _params_cell(row), _flops_cell(row), _geometry_cell(row)])
@@ -160,14 +163,14 @@ def failure_text(report: ShapeReport) -> Table:
     return grid
 
 
-def _layer_cell(row: LayerRow) -> Text:
+def _layer_cell(row: LayerRow, name: str) -> Text:
     text = Text("  " * row.depth)
     if row.status == STATUS_FAILED:
         text.append("✗ ", style="bold red")
     elif row.collapsed:
         text.append("▸ ", style="dim")
     if row.name:
-        text.append(row.local_name + " ", style="cyan" if row.status != STATUS_FAILED else None)
+        text.append(name + " ", style="cyan" if row.status != STATUS_FAILED else None)
     text.append(row.type)
     return text
 

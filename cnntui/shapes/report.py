@@ -164,12 +164,13 @@ class ShapeReport:
         return [row for row in self.rows if row.is_leaf]
 
     def collapsed(self, depth: int | None) -> ShapeReport:
-        """A copy whose rows stop at `depth`; containers cut there keep their summed numbers."""
+        """A copy whose rows stop at `depth`; containers cut there keep their summed numbers.
+        The failing layer stays, under its container: it is what the table is for."""
         if depth is None:
             return self
         rows = []
         for row in self.rows:
-            if row.depth > depth:
+            if row.depth > depth and row.status != STATUS_FAILED:
                 continue
             if row.depth == depth and not row.is_leaf:
                 row = replace(row, collapsed=True)
