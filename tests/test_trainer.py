@@ -258,6 +258,9 @@ def test_divergence_names_the_step_and_the_layer(tiny_config, tmp_path, log_inte
     assert "'head' at step 5" in finished.message
     summary = json.loads((Path(config.run_dir) / "summary.json").read_text())
     assert summary["status"] == "diverged" and summary["exit_code"] == 3
+    # The diverged window's steps were trained too: summary.json left them out of its examples
+    # (0 for a run read in one window).
+    assert summary["examples"] == summary["steps"] * config.batch_size > 0
 
 
 def test_an_error_is_reported_as_itself_when_the_unread_loss_had_diverged(

@@ -237,12 +237,14 @@ class TrainingLoop:
         first_step = self.step - self.window.steps + 1
         distributed = self.dist.enabled
         reading = self.read_window_all_ranks(seconds) if distributed else self.window.read()
+        # Counted before the check: a window that diverged was trained all the same, and the
+        # summary's examples go with its steps.
+        self.examples += reading.examples
+        self.data_wait_seconds += data_wait
         self.divergence.check(reading, first_step, self.epoch)
         blowing_up = self.divergence.blowing_up(reading, first_step)
         if blowing_up:
             self.emit(LogMessage(level="warning", message=blowing_up))
-        self.examples += reading.examples
-        self.data_wait_seconds += data_wait
         loss_mean = reading.mean_loss
         self.tally.add(reading)
         seconds = max(seconds, 1e-9)
