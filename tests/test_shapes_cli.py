@@ -560,3 +560,23 @@ def test_options_for_a_module_already_built_are_refused(
         f"cnntui: error: {nets}:built is a module already built, so options (width) cannot "
         "change it; point at its class or a factory that takes them\n"
     )
+
+
+def test_a_model_file_imports_its_sibling_modules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """net.py's `from sibling_blocks import block` failed ('No module named ...') from any
+    folder, the file's own included: `python net.py` finds its siblings, cnntui did not."""
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the file's folder is added to it
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "sibling_blocks.py").write_text(
+        "from torch import nn\ndef block():\n    return nn.Linear(12, 3)\n"
+    )
+    (folder / "net.py").write_text("from sibling_blocks import block\nnet = block\n")
+    try:
+        result = run_in_process([f"{folder}/net.py:net", "--input", "1x12"], monkeypatch, capsys)
+    finally:
+        sys.modules.pop("sibling_blocks", None)
+    assert result.returncode == 0, result.stderr
+    assert "Linear" in result.stdout

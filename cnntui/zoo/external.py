@@ -125,6 +125,11 @@ def _load_module(location: str) -> Any:
             raise UsageError(f"cannot load {location} as a Python module")
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
+        # As `python path/to/file.py` does: the file's folder first on the path, so that it
+        # can import its siblings (`from layers import Block`), now or when its forward runs.
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
         try:
             spec.loader.exec_module(module)
         except Exception as exc:
