@@ -18,7 +18,7 @@ def eval_command(
     from cnntui.devices import TRAINS_ON, check_device
     from cnntui.engine.checkpoint import load_checkpoint, load_weights
     from cnntui.engine.evaluate import evaluate
-    from cnntui.engine.resume import check_model_file
+    from cnntui.engine.resume import check_data_dir, check_model_file
     from cnntui.zoo import build_model
 
     state = load_checkpoint(checkpoint)
@@ -26,6 +26,8 @@ def eval_command(
     saved_config = f"{checkpoint} (its saved config)"
     config = apply_settings(RunConfig(), saved, saved_config)
     check_model_file(config.model, saved_config)
+    if not data_dir:
+        check_data_dir(config, saved_config)
     target = check_device(device, TRAINS_ON, "evaluate a checkpoint")
     data = load_data(
         config.dataset,

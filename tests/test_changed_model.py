@@ -1,5 +1,6 @@
 """`cnntui eval` and `cnntui run --resume` of a run whose model, a user's file, has changed
-since it was trained: the checkpoint's weights no longer fit. Through the real command."""
+since it was trained (the checkpoint's weights no longer fit), or whose model file or data folder
+is not found from where cnntui now runs. Through the real command."""
 
 from __future__ import annotations
 
@@ -90,3 +91,36 @@ def test_a_relative_model_file_read_from_another_folder_says_where_it_was_looked
     )
     # From the run's own folder, it is found.
     assert cnntui(trained_run, "eval", "run").returncode == 0
+
+
+FMNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.parametrize("command", BOTH.values(), ids=BOTH.keys())
+def test_a_relative_data_dir_read_from_another_folder_says_where_and_what_to_give(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """Refused as "data_dir fm is not a directory", naming neither where it was looked for
+    nor that --data-dir reads the data from elsewhere; a generated data set, which reads no
+    folder, is let be."""
+    assert FMNIST.is_dir(), "apt-get install dataset-fashion-mnist (CI's .ci/run does)"
+    (tmp_path / "fm").mkdir()
+    for file in FMNIST.iterdir():
+        (tmp_path / "fm" / file.name).symlink_to(file)
+    for run, data in (("run", []), ("generated", ["--dataset", DATA])):
+        first = cnntui(
+            tmp_path,
+            *("run", "lenet", "--data-dir", "fm", *data, "-b", "4096", "--max-steps", "1"),
+            *("--epochs", "2", "--device", "cpu", "--headless", "--run-dir", run),
+        )
+        assert first.returncode == 0, first.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    said = refusal(elsewhere, [*command, "../run"])
+    assert "config" in said
+    assert (
+        f"data_dir fm is not a directory in {elsewhere}; a relative path is read from "
+        "the current folder: run cnntui from the folder the run was started in, or give "
+        "--data-dir DIR to read the data from another folder"
+    ) in said
+    assert cnntui(elsewhere, *command, "../generated").returncode == 0

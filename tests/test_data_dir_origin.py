@@ -65,10 +65,11 @@ def test_a_saved_data_dir_is_named_as_the_checkpoints(tmp_path) -> None:
     assert evaluated.returncode == 2
     assert evaluated.stderr == (
         f"cnntui: error: {run_dir / 'last.pt'} (its saved config): data_dir {gone} "
-        "is not a directory\n"
+        "is not a directory; give --data-dir DIR to read the data from another folder\n"
     )
     resumed = cnntui("run", "--resume", run_dir, "--max-steps", "2", "--headless")
     assert resumed.returncode == 2
     assert resumed.stderr == (
-        f"cnntui: error: the checkpoint's config: data_dir {gone} is not a directory\n"
+        f"cnntui: error: the checkpoint's config: data_dir {gone} is not a directory; give "
+        "--data-dir DIR to read the data from another folder\n"
     )

@@ -80,6 +80,8 @@ def resumed_config(state: dict[str, Any], overrides: dict[str, Any]) -> RunConfi
     )
     check_something_left(state, config)
     check_model_file(config.model, SAVED_CONFIG)
+    if "data_dir" not in overrides:
+        check_data_dir(config, SAVED_CONFIG)
     return config
 
 
@@ -93,14 +95,42 @@ def check_model_file(model: str, named_by: str) -> None:
     path = model_file(model.rpartition(":")[0])
     if path is None or path.is_file():
         return
+    missing = _looked_for(path) or "; the run needs the file where it was when it trained"
+    raise UsageError(f"{named_by} names model {model}, and {path} does not exist{missing}")
+
+
+def check_data_dir(config: RunConfig, named_by: str) -> None:
+    """A saved run's data_dir that is no folder here, said with where it was looked for and
+    that --data-dir reads the data from another; "data_dir fm is not a directory" said neither.
+    A data set that is generated or names its own folder does not read it, and is let be."""
+    from cnntui.data.datasets import parse_data_spec
+    from cnntui.data.sources import SOURCES
+
+    data_dir = config.data_dir
+    if data_dir is None or Path(data_dir).expanduser().is_dir():
+        return
+    try:
+        if parse_data_spec(config.dataset).name not in SOURCES:
+            return
+    except UsageError:  # said where the data set is loaded
+        return
+    path = Path(data_dir).expanduser()
+    raise UsageError(
+        f"{named_by}: data_dir {data_dir} is not a directory"
+        + (f"{_looked_for(path)}, or" if not path.is_absolute() else ";")
+        + " give --data-dir DIR to read the data from another folder"
+    )
+
+
+def _looked_for(path: Path) -> str:
+    """Where a relative path that a run saved, not found now, was looked for: the current
+    folder, which need not be the one the run was started in."""
     if path.is_absolute():
-        missing = f"{path} does not exist; the run needs the file where it was when it trained"
-    else:
-        missing = (
-            f"{path} does not exist in {Path.cwd()}; a relative path is read from the current "
-            "folder: run cnntui from the folder the run was started in"
-        )
-    raise UsageError(f"{named_by} names model {model}, and {missing}")
+        return ""
+    return (
+        f" in {Path.cwd()}; a relative path is read from the current folder: run cnntui from "
+        "the folder the run was started in"
+    )
 
 
 def check_something_left(state: dict[str, Any], config: RunConfig) -> None:
