@@ -225,6 +225,19 @@ def test_what_the_run_is_cannot_change_when_resuming(ragged_config, key, value, 
         resumed.setup()
 
 
+def test_the_runs_own_data_set_written_otherwise_is_no_change(ragged_config) -> None:
+    """`--dataset SYNTHETIC:…` (or `fashion-mnist` for fmnist) names the run's own data set;
+    the string was compared, and the resume refused as if it changed the data set."""
+    config = dataclasses.replace(ragged_config, epochs=1, max_steps=3)
+    assert train(config)[0] == 0
+    name, _, shape = config.dataset.partition(":")
+    typed = {"dataset": f"{name.upper()}:{shape}", "max_steps": 4}
+    code, events = train(config, resume_from=Path(config.run_dir), resume_overrides=typed)
+    assert code == 0, [e for e in events if e.kind == "failed"]
+    # The run keeps its own name for it, which later resumes compare with.
+    assert load_checkpoint(Path(config.run_dir) / "last.pt")["config"]["dataset"] == config.dataset
+
+
 def test_health_under_torch_compile_uses_the_layer_tables_names(tiny_config, monkeypatch):
     class Compiled(torch.nn.Module):  # what matters of torch.compile's wrapper: `_orig_mod`
         def __init__(self, model: torch.nn.Module) -> None:

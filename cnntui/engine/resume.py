@@ -74,6 +74,8 @@ def resumed_config(state: dict[str, Any], overrides: dict[str, Any]) -> RunConfi
     fields = RunConfig.__dataclass_fields__
     saved = {k: v for k, v in state["config"].items() if k in fields}
     check_resume_overrides(saved, overrides)
+    # What cannot change is the run's own, however it was written again (an alias).
+    overrides = {k: saved.get(k, v) if k in FIXED_ON_RESUME else v for k, v in overrides.items()}
     config = apply_settings(RunConfig(), saved, SAVED_CONFIG)
     config = apply_settings(config, overrides, COMMAND_LINE).validate(
         SAVED_CONFIG, dict.fromkeys(overrides, COMMAND_LINE)
@@ -162,11 +164,26 @@ def check_resume_overrides(saved: dict[str, Any], overrides: dict[str, Any]) -> 
                 "(or start a new run there)"
             )
     for key in FIXED_ON_RESUME:
-        if key in overrides and key in saved and overrides[key] != saved[key]:
+        if key in overrides and key in saved and not _same(key, overrides[key], saved[key]):
             raise UsageError(
                 f"{command_line_name(key)} cannot change when resuming (the run was started "
                 f"with {key} = {saved[key]!r}); start a new run to change it"
             )
+
+
+def _same(key: str, given: Any, saved: Any) -> bool:
+    """Whether a setting given when resuming is the run's own: a data set may be named by an
+    alias or in capitals (`--dataset fashion-mnist` for a run of fmnist)."""
+    if given == saved:
+        return True
+    if key != "dataset":
+        return False
+    from cnntui.data.datasets import parse_data_spec
+
+    try:
+        return parse_data_spec(given) == parse_data_spec(saved)
+    except UsageError:
+        return False
 
 
 def restore(setup: RunSetup, state: dict[str, Any]) -> None:
