@@ -14,7 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 from rich.console import Console
+from torch import nn
 
 from cnntui.shapes.render import print_report, report_json
 from cnntui.shapes.report import ShapeReport
@@ -177,3 +179,41 @@ def test_header_names_the_preset_and_options_the_net_came_from(lenet: ShapeRepor
         "lenet (activation=relu) from preset lenet · input 1x1x28x28 · float32 · traced on cpu"
     )
     assert ShapeReport.from_dict(json.loads(report_json(made))) == made
+
+
+class TiedNet(nn.Module):
+    """second.0's weight is first.0's (tied weights, as a language model ties its embedding
+    and output); one ReLU runs twice, and `reused` runs twice with its own parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Sequential(nn.Linear(10, 10, bias=False))
+        self.second = nn.Sequential(nn.Linear(10, 10))
+        self.second[0].weight = self.first[0].weight
+        self.act = nn.ReLU()
+        self.reused = nn.Linear(10, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.second(self.act(self.first(x))))
+        return self.reused(self.reused(x))
+
+
+def params_cells(text: str) -> dict[str, list[str]]:
+    """Each row's Params cell, by its layer cell; a layer that runs twice has two."""
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:1] == ["Layer"])
+    column = lines[header].split().index("Params")
+    cells: dict[str, list[str]] = {}
+    for line in lines[header + 2 :]:
+        if not line.strip():
+            break
+        parts = re.split(r"\s{2,}", line.strip())
+        cells.setdefault(parts[0], []).append(parts[column] if len(parts) > column else "")
+    return cells
+
+
+def test_a_layer_that_runs_again_is_shared_only_when_it_has_parameters() -> None:
+    # The ReLU that runs twice said "shared" on its second row, with nothing to share.
+    cells = params_cells(render(trace_model(TiedNet(), (1, 10)), 120))
+    assert cells["act ReLU"] == ["–", "–"]
+    assert cells["reused Linear"] == ["110", "shared"]

@@ -184,11 +184,14 @@ def _output_cell(row: LayerRow) -> Text:
 
 
 def _params_cell(row: LayerRow) -> Text:
-    if row.call_index > 0:
-        return Text("shared", style="dim")  # counted at the module's first call
+    shown = row.params if row.is_leaf or row.collapsed else row.own_params
+    if row.call_index > 0 and shown:
+        # Counted at the module's first call. A layer without parameters (a ReLU that runs
+        # twice) has nothing to share: it reads as any such layer.
+        return Text("shared", style="dim")
     if row.is_leaf or row.collapsed:
-        return _count(row.params)
-    return _count(row.own_params) if row.own_params else Text("")
+        return _count(shown)
+    return _count(shown) if shown else Text("")
 
 
 def _flops_cell(row: LayerRow) -> Text:
