@@ -212,8 +212,42 @@ def params_cells(text: str) -> dict[str, list[str]]:
     return cells
 
 
+def counted(cell: str) -> int:
+    """The parameters a Params cell counts: 10 for "10 + tied", none for "–" or "shared"."""
+    number = re.match(r"\d+", cell)
+    return int(number[0]) if number else 0
+
+
+@pytest.mark.parametrize("depth", [None, 1])
+def test_tied_weights_are_counted_once_in_the_params_column(depth: int | None) -> None:
+    # second.0 showed first.0's 100 parameters again: the column added up to 320 and the
+    # total, rightly, said 220.
+    report = trace_model(TiedNet(), (1, 10)).collapsed(depth)
+    assert report.totals.params == 100 + 10 + 110
+    text = render(report, 120)
+    cells = params_cells(text)
+    assert sum(counted(cell) for column in cells.values() for cell in column) == 220
+    if depth is None:
+        assert cells["0 Linear"] == ["100", "10 + tied"]
+    else:
+        assert cells["▸ first Sequential"] == ["100"]
+        assert cells["▸ second Sequential"] == ["10 + tied"]
+    note = (
+        "second.0 shares 100 of its 110 parameters with first.0 (tied weights): the Params "
+        "column and the total count them once, at first.0."
+    )
+    assert re.sub(r"\s+", " ", text).count(note) == 1
+
+
 def test_a_layer_that_runs_again_is_shared_only_when_it_has_parameters() -> None:
     # The ReLU that runs twice said "shared" on its second row, with nothing to share.
     cells = params_cells(render(trace_model(TiedNet(), (1, 10)), 120))
     assert cells["act ReLU"] == ["–", "–"]
     assert cells["reused Linear"] == ["110", "shared"]
+
+
+def test_tied_layers_round_trip_through_json() -> None:
+    report = trace_model(TiedNet(), (1, 10))
+    row = next(row for row in report.rows if row.name == "second.0")
+    assert (row.params, row.tied_params, row.tied_to) == (110, 100, "first.0")
+    assert ShapeReport.from_dict(json.loads(report_json(report))) == report

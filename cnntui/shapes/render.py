@@ -184,14 +184,20 @@ def _output_cell(row: LayerRow) -> Text:
 
 
 def _params_cell(row: LayerRow) -> Text:
-    shown = row.params if row.is_leaf or row.collapsed else row.own_params
-    if row.call_index > 0 and shown:
+    whole = row.is_leaf or row.collapsed  # its whole subtree, else only its own parameters
+    held, tied = (row.params, row.tied_params) if whole else (row.own_params, row.own_tied_params)
+    if row.call_index > 0 and held:
         # Counted at the module's first call. A layer without parameters (a ReLU that runs
         # twice) has nothing to share: it reads as any such layer.
         return Text("shared", style="dim")
-    if row.is_leaf or row.collapsed:
-        return _count(shown)
-    return _count(shown) if shown else Text("")
+    if tied:
+        # Tied weights, counted at an earlier layer as the total counts them: once.
+        if held == tied:
+            return Text(f"tied to {row.tied_to}", style="dim")
+        return Text(human_count(held - tied)).append(" + tied", style="dim")
+    if whole:
+        return _count(held)
+    return _count(held) if held else Text("")
 
 
 def _flops_cell(row: LayerRow) -> Text:

@@ -39,6 +39,11 @@ class LayerRow:
     kernel_size: Geometry = None
     stride: Geometry = None
     padding: Geometry = None
+    # Tied weights: of `params` and `own_params`, those an earlier call outside this one counted
+    # (at the layer `tied_to`), so the Params column counts each tensor once, as the total does.
+    tied_params: int = 0
+    own_tied_params: int = 0
+    tied_to: str = ""
 
     @property
     def output_shape(self) -> Shape | None:

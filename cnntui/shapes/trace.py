@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import cast
 
 import torch
@@ -44,6 +44,7 @@ from cnntui.shapes.report import (
     Totals,
 )
 from cnntui.shapes.search import SizeProbe
+from cnntui.shapes.tied import built, find_ties, tie_notes
 from cnntui.shapes.units import format_shape
 from cnntui.zoo.lazy import materialized_copy
 
@@ -168,6 +169,8 @@ def _trace_on(
             f"The input is {format_shape(shape)} random token ids below "
             f"{token_vocabulary(model)}, the size of the embedding the model starts with."
         )
+    rows = build_rows(result)
+    notes.extend(tie_notes(rows))
     batch = shape[batch_dim(model, shape)]
     mixed = result.batch_mixed(batch)
     if mixed is not None:
@@ -182,7 +185,7 @@ def _trace_on(
         dtype=dtype_name(dtype),
         device=requested,
         traced_on=_device_label(device),
-        rows=build_rows(result),
+        rows=rows,
         totals=build_totals(model, x, result, peak),
         failure=failure,
         notes=notes,
@@ -204,13 +207,15 @@ def _unbuilt_lazy_report(
         notes.append(
             "The lazy layers after the failure have no parameters yet: the counts leave them out."
         )
+    rows = build_rows(result)
+    notes.extend(tie_notes(rows))
     return ShapeReport(
         model=model_name,
         input_shape=shape,
         dtype=dtype_name(torch.float32),
         device=requested,
         traced_on=_device_label(CPU),
-        rows=build_rows(result),
+        rows=rows,
         totals=build_totals(model, x, result, None),
         failure=explain_failure(result, shape, model_name, default_input)
         if result.exception is not None
@@ -224,7 +229,7 @@ def build_rows(result: RecordedForward) -> list[LayerRow]:
     """One row per module call, in the order the calls started."""
     param_counts: dict[int, tuple[int, int, int]] = {}
     rows = []
-    for call in result.calls:
+    for call, tie in zip(result.calls, find_ties(result.calls), strict=True):
         params, trainable, own = _param_counts(call.module, param_counts)
         kernel, stride, padding = layer_geometry(call.module)
         rows.append(
@@ -244,6 +249,9 @@ def build_rows(result: RecordedForward) -> list[LayerRow]:
                 kernel_size=kernel,
                 stride=stride,
                 padding=padding,
+                tied_params=tie.params,
+                own_tied_params=tie.own_params,
+                tied_to=tie.counted_at,
             )
         )
     return rows
@@ -253,7 +261,7 @@ def build_totals(
     model: nn.Module, x: torch.Tensor, result: RecordedForward, peak: int | None
 ) -> Totals:
     """Whole-model counts; activation bytes are the leaf outputs of this one forward."""
-    params = _built(model.parameters())
+    params = built(model.parameters())
     total = sum(p.numel() for p in params)
     trainable = sum(p.numel() for p in params if p.requires_grad)
     return Totals(
@@ -261,7 +269,7 @@ def build_totals(
         trainable_params=trainable,
         frozen_params=total - trainable,
         param_bytes=sum(p.numel() * p.element_size() for p in params),
-        buffer_bytes=sum(b.numel() * b.element_size() for b in _built(model.buffers())),
+        buffer_bytes=sum(b.numel() * b.element_size() for b in built(model.buffers())),
         flops=result.flops,
         macs=result.flops // 2,
         input_bytes=x.numel() * x.element_size(),
@@ -277,18 +285,13 @@ def _param_counts(
 ) -> tuple[int, int, int]:
     """(all, trainable, own) parameter counts of a module, each parameter counted once."""
     if id(module) not in cache:
-        params = _built(module.parameters())
+        params = built(module.parameters())
         cache[id(module)] = (
             sum(p.numel() for p in params),
             sum(p.numel() for p in params if p.requires_grad),
-            sum(p.numel() for p in _built(module.parameters(recurse=False))),
+            sum(p.numel() for p in built(module.parameters(recurse=False))),
         )
     return cache[id(module)]
-
-
-def _built(tensors: Iterable[torch.Tensor]) -> list[torch.Tensor]:
-    """The tensors that have a shape: a lazy layer's stay unbuilt until a forward reaches it."""
-    return [t for t in tensors if not is_lazy(t)]
 
 
 def _status(call: Call, failing: Call | None) -> str:
