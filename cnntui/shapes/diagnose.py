@@ -261,10 +261,14 @@ class _Advisor:
         too_small = mismatch.kind == "too_small"
         found = self.sizes.in_band(smallest=too_small) if mismatch.arrived_is else None
         if found is None:
-            return self.any_fitting_input(fix)
+            nearby = self.sizes.nearby()
+            found = (f"--input {format_shape(nearby)} fits", nearby) if nearby else None
+        if found is None:
+            return _join(fix), None
         words, suggested = found
         if too_small:
-            return _join(words[0].upper() + words[1:], fix), suggested
+            words = words[0].upper() + words[1:]
+        # Two ways out, said alike in every hint: "--input … fits; or Linear(…) would accept …".
         return _join(words, fix and f"or {fix}"), suggested
 
 
