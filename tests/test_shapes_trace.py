@@ -396,6 +396,17 @@ def test_a_net_that_starts_with_an_embedding_is_fed_token_ids(device: str) -> No
     assert any("token ids below 100" in note for note in report.notes)
 
 
+def test_a_size_hint_for_an_embedding_net_speaks_of_sequence_length() -> None:
+    # 2x8 token ids: the hint said "(only 7 features work)" of what is a sequence's length.
+    model = nn.Sequential(nn.Embedding(50, 4), nn.Flatten(), nn.Linear(7 * 4, 3))
+    failure = trace_model(model, (2, 8)).failure
+    assert failure is not None
+    assert failure.hint == (
+        "--input 2x7 fits (only sequences of 7 tokens work); or Linear(32, 3) would accept 2x8."
+    )
+    assert failure.suggested_input == (2, 7)
+
+
 class TwoInputs(nn.Module):
     def __init__(self) -> None:
         super().__init__()

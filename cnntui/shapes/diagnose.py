@@ -12,6 +12,7 @@ from torch.nn.modules.conv import _ConvNd
 
 from cnntui.shapes.contracts import LARGER, SMALLER, Mismatch, find_mismatch, spatial_rank
 from cnntui.shapes.forward import RecordedForward
+from cnntui.shapes.placement import token_vocabulary
 from cnntui.shapes.recorder import Call
 from cnntui.shapes.report import Shape, ShapeFailure
 from cnntui.shapes.search import FITS, UNKNOWN, SideRange, SizeProbe
@@ -274,6 +275,10 @@ class _Advisor:
 
 _LAYOUTS = {1: "NxCxL", 2: "NxCxHxW", 3: "NxCxDxHxW"}  # by spatial rank
 
+# What a size search varies, named so a hint speaks of it: an image's sides, the feature count
+# of an NxF input, or the length of the token sequences an embedding net takes (NxL).
+SIDES, FEATURES, TOKENS = "sides", "features", "tokens"
+
 # How an input with the right channels can still fail, by what the size search found.
 _SIZE_PROBLEMS = {SMALLER: "is too small for it", LARGER: "is too large for it"}
 _OTHER = "does not run either"
@@ -307,7 +312,7 @@ class _SizeFinder:
         sides = self.probe.fitting_sides()
         if sides is None:
             return None
-        band = _band(sides, self.default_shape, features=len(self.input_shape) == 2)
+        band = _band(sides, self.default_shape, self._varied())
         if smallest:
             suggested = self.probe.resized(sides.low)
             words = f"the smallest input that works is --input {format_shape(suggested)}{band}"
@@ -336,6 +341,15 @@ class _SizeFinder:
                     return self.probe.resized(side)
         return None
 
+    def _varied(self) -> str:
+        """What the search varies: the sides of an image, or the last size of an NxF input,
+        which is a sequence's length in tokens for a net that starts with an embedding."""
+        if len(self.input_shape) != 2:
+            return SIDES
+        if self.probe is not None and token_vocabulary(self.probe.model) is not None:
+            return TOKENS
+        return FEATURES
+
     def _preferred_side(self, sides: SideRange) -> int:
         """The model's own size when it fits, else the fitting side nearest the given one."""
         if self.default_shape is not None and self.default_shape[-1] in sides:
@@ -343,13 +357,20 @@ class _SizeFinder:
         return sides.nearest(self.input_shape[-1])
 
 
-def _band(sides: SideRange, default_shape: Shape | None, features: bool = False) -> str:
+def _band(sides: SideRange, default_shape: Shape | None, varied: str = SIDES) -> str:
     low, high = sides.low, sides.high
-    if features:  # an NxF input varies its feature count, not an image side
+    if varied == FEATURES:
         if high is None:
             band = f"from {low} features up work"
         else:
             band = f"only {low} features work" if high == low else f"{low} to {high} features work"
+    elif varied == TOKENS:
+        if high is None:
+            band = f"sequences of {low} tokens or more work"
+        elif high == low:
+            band = f"only sequences of {low} tokens work"
+        else:
+            band = f"sequences of {low} to {high} tokens work"
     elif high is None:
         band = f"sides from {low} up work"
     elif high == low:
