@@ -359,27 +359,28 @@ class _SizeFinder:
 
 def _band(sides: SideRange, default_shape: Shape | None, varied: str = SIDES) -> str:
     low, high = sides.low, sides.high
-    if varied == FEATURES:
-        if high is None:
-            band = f"from {low} features up work"
-        else:
-            band = f"only {low} features work" if high == low else f"{low} to {high} features work"
-    elif varied == TOKENS:
-        if high is None:
-            band = f"sequences of {low} tokens or more work"
-        elif high == low:
-            band = f"only sequences of {low} tokens work"
-        else:
-            band = f"sequences of {low} to {high} tokens work"
-    elif high is None:
-        band = f"sides from {low} up work"
-    elif high == low:
-        band = f"only side {low} works"
-    else:
-        band = f"sides {low} to {high} work"
+    open_ended, single, between = _BANDS[varied]
+    template = open_ended if high is None else single if high == low else between
+    band = template.format(low=low, high=high)
     if default_shape is not None and default_shape[-1] not in sides:
         band += f"; the model is built for {format_shape(default_shape)}"
     return f" ({band})"
+
+
+# How a band of fitting sizes reads, by what was varied: no upper end, one size, low to high.
+_BANDS = {
+    SIDES: ("sides from {low} up work", "only side {low} works", "sides {low} to {high} work"),
+    FEATURES: (
+        "from {low} features up work",
+        "only {low} features work",
+        "{low} to {high} features work",
+    ),
+    TOKENS: (
+        "sequences of {low} tokens or more work",
+        "only sequences of {low} tokens work",
+        "sequences of {low} to {high} tokens work",
+    ),
+}
 
 
 def _reshape_hint(error: str, got: str, input_shape: Shape) -> str | None:
