@@ -382,6 +382,27 @@ def test_sides_alone_into_a_conv_net_with_no_default_input_get_the_channels() ->
     assert failure.suggested_input == (1, 1, 28, 28)
 
 
+@pytest.mark.parametrize(
+    ("pooled", "given", "hint", "suggested"),
+    [
+        (False, (1, 2, 10, 10), ": --input 1x2x10.", (1, 2, 10)),  # batch, channels, last side
+        (False, (1, 1, 2, 12), ": --input 1x2x10 fits.", (1, 2, 10)),  # the 1 dropped, resized
+        (True, (1, 1, 2, 50), ": --input 1x2x50.", (1, 2, 50)),  # the leading 1 dropped
+    ],
+)
+def test_a_sequence_net_given_more_dimensions_is_told_a_3d_input_that_traces(
+    pooled: bool, given: tuple[int, ...], hint: str, suggested: tuple[int, ...]
+) -> None:
+    # "expects a 3-D input (NxCxL) but got 1x2x10x10 (4-D)", and no hint at all.
+    head = [nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(4, 3)]
+    if not pooled:  # only length 10 gives the Linear its 32 features
+        head = [nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8, 3)]
+    failure = trace_model(nn.Sequential(nn.Conv1d(2, 4, 3), *head), given).failure
+    assert failure is not None and failure.kind == "rank"
+    assert failure.hint == "Sequential takes 3-D input (NxCxL)" + hint
+    assert failure.suggested_input == suggested
+
+
 @pytest.mark.parametrize("device", ["cpu", "meta"])
 def test_a_net_that_starts_with_an_embedding_is_fed_token_ids(device: str) -> None:
     """A text net was fed random floats, which nn.Embedding refuses ('Expected tensor for

@@ -177,16 +177,16 @@ class _Advisor:
     def _rank_from_first_layer(self) -> tuple[str | None, Shape | None]:
         """A model with no default input whose first conv got only its sides: `--input 28x28`
         for a Conv2d(1, ...) means 1x1x28x28, a batch of 1 with the conv's channels, or the
-        nearest square side that runs with them."""
+        nearest square side that runs with them. Given more dimensions than it takes, see
+        `_fewer_dims`."""
         module = self.failing.module
         rank = spatial_rank(module)
+        if rank is None or not self._is_first_layer():
+            return None, None
+        if len(self.input_shape) > rank + 2:
+            return self._fewer_dims(rank)
         in_channels = getattr(module, "in_channels", None)  # convs have it; pools do not
-        if (
-            rank is None
-            or not isinstance(in_channels, int)
-            or len(self.input_shape) != rank
-            or not self._is_first_layer()
-        ):
+        if not isinstance(in_channels, int) or len(self.input_shape) != rank:
             return None, None
         shape = (1, in_channels, *self.input_shape)
         takes = f"{self.model_name} takes {len(shape)}-D input ({_LAYOUTS[rank]})"
@@ -198,6 +198,25 @@ class _Advisor:
         if nearby is None:
             return f"{takes}.", None
         return f"{takes}: --input {format_shape(nearby)} fits.", nearby
+
+    def _fewer_dims(self, rank: int) -> tuple[str | None, Shape | None]:
+        """A first conv or pool given more dimensions than it takes (1x2x10x10 into a Conv1d):
+        the input with its leading 1s dropped, else its batch, channels and last sides (1x2x10),
+        else the nearest side that runs with either; nothing when no such input traces."""
+        x = self.input_shape
+        extra = len(x) - (rank + 2)
+        candidates = [x[extra:]] if all(d == 1 for d in x[:extra]) else []
+        kept = (x[0], x[1], *x[-rank:])
+        candidates.append(kept)
+        takes = f"{self.model_name} takes {rank + 2}-D input ({_LAYOUTS[rank]})"
+        for shape in candidates:
+            if self.sizes.around(shape).runs_as_given() == FITS:
+                return f"{takes}: --input {format_shape(shape)}.", shape
+        for shape in candidates:
+            nearby = self.sizes.around(shape).nearby()
+            if nearby is not None:
+                return f"{takes}: --input {format_shape(nearby)} fits.", nearby
+        return None, None  # the explanation already names the layout it takes
 
     def _unflattened(self) -> tuple[str | None, Shape | None]:
         """A Linear given NxCxHxW whose C*H*W is its in_features: it works on the last side
