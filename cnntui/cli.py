@@ -69,6 +69,18 @@ def parse_key_values(pairs: list[str] | None, flag: str) -> dict[str, Any]:
 
 
 def _literal(raw: str) -> Any:
+    if raw[:1] in ("{", "["):
+        # The table and list keys (optimizer_args, model_options), as a preset writes them:
+        # `--set optimizer_args={betas=[0.9,0.99]}`; JSON's spelling is taken too.
+        import json
+
+        from cnntui.config import tomllib  # tomli before Python 3.11
+
+        for parse in (lambda text: tomllib.loads(f"v = {text}")["v"], json.loads):
+            try:
+                return parse(raw)
+            except ValueError:
+                pass
     lowered = raw.lower()
     if lowered in ("true", "false"):
         return lowered == "true"

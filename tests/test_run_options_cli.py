@@ -3,11 +3,13 @@ where a bad value came from, and the words of the headless summary."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 # One batch per epoch: the smallest run that writes every file of a run directory.
 ONE_STEP = ["--dataset", "synthetic:1x28x28:10:train=64:test=64", "-b", "64", "--epochs", "1"]
@@ -140,3 +142,19 @@ def test_a_diverged_run_says_diverged_once(tmp_path) -> None:
     last = out.stdout.rstrip().splitlines()[-1]
     assert last.startswith("diverged after ") and ": loss became nan at step " in last
     assert last.count("diverged") == 1
+
+
+@pytest.mark.parametrize(
+    "typed", ["optimizer_args={betas = [0.5, 0.75]}", 'optimizer_args={"betas": [0.5, 0.75]}']
+)
+def test_a_table_key_is_set_on_the_command_line_as_a_preset_writes_it(tmp_path, typed) -> None:
+    """The README says every preset key can be set with --set; optimizer_args, which has no
+    flag of its own, was refused: "--set optimizer_args should be dict, got '{…}'"."""
+    run_dir = tmp_path / "run"
+    out = cnntui("run", "mlp", *ONE_STEP, "--optimizer", "adam", "--set", typed, "--headless",
+                 "--run-dir", str(run_dir))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["optimizer_args"] == {"betas": [0.5, 0.75]}
+    saved = torch.load(run_dir / "last.pt", weights_only=True)["optimizer"]["param_groups"][0]
+    assert tuple(saved["betas"]) == (0.5, 0.75)
