@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import sys
 import types
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from cnntui.errors import UsageError
+from cnntui.wording import did_you_mean
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -285,9 +285,8 @@ def apply_settings(config: RunConfig, settings: dict[str, Any], source: str) -> 
     values = {}
     for key, value in settings.items():
         if key not in FIELDS:
-            close = difflib.get_close_matches(key, FIELDS, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
             where = "--set" if source == COMMAND_LINE else source
+            hint = did_you_mean(key, FIELDS, n=1, cutoff=0.6)
             raise UsageError(f"{where}: unknown key {key!r}{hint}")
         values[key] = _coerce(key, value, source)
     return dataclasses.replace(config, **values)
@@ -330,7 +329,12 @@ def find_preset(name: str) -> Path | None:
         if path.is_dir():
             raise UsageError(f"preset file {name} is a directory, not a .toml file")
         if not path.is_file():
-            raise UsageError(f"preset file {name} does not exist")
+            shipped = (
+                f"; the shipped preset is --preset {path.stem}"
+                if (path.parent == Path() and path.stem in list_presets())
+                else ""
+            )
+            raise UsageError(f"preset file {name} does not exist{shipped}")
         return path
     return list_presets().get(name)
 
@@ -354,7 +358,8 @@ def load_config_with_sources(
     sources: dict[str, str] = {}  # where each key was set, for the message that rejects it
     preset_path = find_preset(preset) if preset else find_preset(target) if target else None
     if preset and preset_path is None:
-        raise UsageError(f"unknown preset {preset!r}; see `cnntui presets`")
+        hint = did_you_mean(preset, list_presets())
+        raise UsageError(f"unknown preset {preset!r}{hint}; see `cnntui presets`")
     if preset_path is not None:
         settings = read_preset(preset_path)
         config = apply_settings(config, settings, str(preset_path))

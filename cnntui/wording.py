@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 def plural(count: int, noun: str) -> str:
     """`1 epoch`, `2 epochs`, `1,177 steps`: the count and its noun, singular only for one."""
     return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def did_you_mean(name: str, choices: Iterable[str], n: int = 3, cutoff: float = 0.5) -> str:
+    """` (did you mean lenet or lenet-bn?)` for the choices closest to a mistyped name, each
+    once; "" when none is close."""
+    close = dict.fromkeys(difflib.get_close_matches(name, list(choices), n=n, cutoff=cutoff))
+    return f" (did you mean {' or '.join(close)}?)" if close else ""

@@ -253,3 +253,19 @@ def test_the_readme_documents_every_preset_key() -> None:
     table = readme[readme.index("### Preset keys") : readme.index("## Development")]
     missing = [key for key in RunConfig.__dataclass_fields__ if f"`{key}`" not in table]
     assert missing == []
+
+
+def test_a_mistyped_preset_name_gets_the_closest_shipped_names() -> None:
+    with pytest.raises(UsageError, match=r"^unknown preset 'lenett' \(did you mean lenet or "):
+        load_config("", preset="lenett")
+
+
+def test_a_shipped_preset_named_as_a_file_is_pointed_at_its_name(tmp_path, monkeypatch) -> None:
+    """`--preset lenet.toml` read a file in the current folder, and said only that it did not
+    exist; the shipped preset is `--preset lenet`."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match=r"lenet.toml does not exist; the shipped preset is "):
+        load_config("", preset="lenet.toml")
+    # A path elsewhere names the user's own file: no shipped preset is meant.
+    with pytest.raises(UsageError, match=r"sub/lenet.toml does not exist$"):
+        load_config("", preset="sub/lenet.toml")

@@ -5,11 +5,11 @@ Importing this module is cheap (no torch), so the CLI and config can validate na
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cnntui.errors import UsageError
+from cnntui.wording import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -195,8 +195,7 @@ def resolve_dataset_name(name: str) -> str:
     if key in _ALIASES:
         return _ALIASES[key]
     choices = [*DATASETS, *_ALIASES]
-    close = list(dict.fromkeys(difflib.get_close_matches(key, choices, n=3, cutoff=0.5)))
-    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+    hint = did_you_mean(key, choices)
     raise UsageError(
         f"unknown data set {name!r}{hint}; known: {', '.join(DATASETS)} "
         "(synthetic:CxHxW:CLASSES, folder:PATH)"

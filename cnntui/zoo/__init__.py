@@ -8,11 +8,11 @@ Names resolve three ways:
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cnntui.errors import UsageError
+from cnntui.wording import did_you_mean
 from cnntui.zoo.registry import ZOO, ModelSpec
 
 if TYPE_CHECKING:
@@ -41,8 +41,7 @@ def resolve_spec(name: str) -> ModelSpec:
     spec = ZOO.get(name.lower())
     if spec is not None:
         return spec
-    close = difflib.get_close_matches(name.lower(), ZOO, n=3, cutoff=0.5)
-    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+    hint = did_you_mean(name.lower(), ZOO)
     raise UsageError(
         f"unknown model {name!r}{hint}; see `cnntui models`, or use torchvision:NAME or module:attr"
     )

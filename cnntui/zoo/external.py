@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.util
 import inspect
@@ -13,6 +12,7 @@ from typing import Any
 from torch import nn
 
 from cnntui.errors import UsageError
+from cnntui.wording import did_you_mean
 
 
 def build_torchvision(name: str, num_classes: int | None, options: dict[str, Any]) -> nn.Module:
@@ -21,8 +21,7 @@ def build_torchvision(name: str, num_classes: int | None, options: dict[str, Any
 
     available = models.list_models(module=models)
     if name not in available:
-        close = difflib.get_close_matches(name, available, n=3, cutoff=0.5)
-        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        hint = did_you_mean(name, available)
         raise UsageError(f"torchvision has no classification model {name!r}{hint}")
     kwargs = dict(options)
     kwargs["weights"] = None
@@ -98,8 +97,7 @@ def load_user_target(ref: str) -> Any:
         target = getattr(module, attr)
     except AttributeError:
         public = [n for n in vars(module) if not n.startswith("_")]
-        close = difflib.get_close_matches(attr, public, n=3)
-        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        hint = did_you_mean(attr, public, cutoff=0.6)
         raise UsageError(f"{location} has no attribute {attr!r}{hint}") from None
     if not isinstance(target, nn.Module) and not callable(target):
         raise UsageError(f"{ref} is neither an nn.Module nor a class or function that makes one")
