@@ -54,7 +54,7 @@ def eval_command(
     model.to(target)
     result = evaluate(model, data.test, data.num_classes, target)
     report: dict[str, Any] = {
-        "checkpoint": str(checkpoint),
+        "checkpoint": str(read),  # the file evaluated, where a run directory was named
         "model": config.model,
         "dataset": config.dataset,
         "data_source": data.source,

@@ -191,6 +191,9 @@ def test_eval_prints_accuracy_and_the_confusion_matrix(tmp_path, plain_run) -> N
     assert 0 <= report["test_accuracy"] <= 1
     table = cnntui("eval", str(run_dir), "--device", "cpu")
     assert "confusion matrix" in table.stdout and "class 9" in table.stdout
+    # A run directory is read through its last.pt: the report names the file it evaluated.
+    by_run = json.loads(cnntui("eval", str(run_dir), "--json").stdout)
+    assert by_run["checkpoint"] == str(run_dir / "last.pt")
     # `--data-dir "$DIR"` with DIR unset: refused, not read as the run's own data folder.
     empty = cnntui("eval", str(run_dir), "--data-dir", "")
     assert empty.returncode == 2
