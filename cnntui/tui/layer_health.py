@@ -60,7 +60,8 @@ class LayerRow:
     name: str
     type: str = ""
     output_shape: str = ""
-    params: int | None = None
+    params: int | None = None  # its own, tied ones not again: the column adds up to the total
+    tied: bool = False  # some of its parameters are an earlier layer's (tied weights)
     stat: LayerStat | None = None
 
     @property
@@ -79,12 +80,14 @@ def rows_from_shapes(shapes: dict[str, Any] | None) -> list[LayerRow]:
         if row.get("is_leaf") is False or row.get("call_index", 0):
             continue
         outputs = row.get("output_shapes") or []
+        params, tied = _as_int(row.get("params")), _as_int(row.get("tied_params")) or 0
         result.append(
             LayerRow(
                 name=str(row["name"]),
                 type=str(row.get("type") or ""),
                 output_shape=format_shape(outputs[0][1:]) if outputs else "",
-                params=_as_int(row.get("params")),
+                params=None if params is None else params - tied,
+                tied=tied > 0,
             )
         )
     return result

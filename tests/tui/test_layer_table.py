@@ -10,11 +10,13 @@ from scripted_run import health, run_started, scripted_events, until
 
 from cnntui.engine.events import LayerHealth, LayerStat
 from cnntui.tui.app import Dashboard
+from cnntui.tui.layer_health import rows_from_shapes
 from cnntui.tui.sources import ListSource
 from cnntui.tui.widgets.layers import (
     COLUMN_INDEX,
     COLUMNS,
     LayerTable,
+    row_cells,
     shown_columns,
     spread_gaps,
     subtitle,
@@ -248,3 +250,21 @@ async def test_a_finished_run_draws_the_same_table_followed_live_or_replayed() -
         assert await until(pilot, lambda: table.row_count == 12 and not replayed.state.active)
         await pilot.pause()
         assert screen_lines(table) == followed_lines
+
+
+def test_tied_weights_are_counted_once_in_the_dashboard_table() -> None:
+    """The layer pane showed a tied layer's shared tensor again: its Params column added up to
+    more than the header's parameter count, where `cnntui shapes` counts each tensor once."""
+    from torch import nn
+
+    from cnntui.shapes.trace import trace_model
+
+    first, second = nn.Linear(10, 10, bias=False), nn.Linear(10, 10)
+    second.weight = first.weight
+    rows = rows_from_shapes(trace_model(nn.Sequential(first, second), (1, 10)).to_dict())
+    params = [row_cells(row)[3].text for row in rows]
+    assert params == ["100", "10+tied"]
+    only_tied = nn.Linear(10, 10, bias=False)
+    only_tied.weight = first.weight
+    rows = rows_from_shapes(trace_model(nn.Sequential(first, only_tied), (1, 10)).to_dict())
+    assert [row_cells(row)[3].text for row in rows] == ["100", "tied"]
