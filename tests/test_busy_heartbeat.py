@@ -1,5 +1,6 @@
 """A live run busy in a long phase that emits nothing (its first step, an evaluation, a
-checkpoint's write) writes heartbeats through it, so `watch` does not take it for killed."""
+checkpoint's write) writes heartbeats through it, so `watch` does not take it for killed; they
+say the phase, the first as it begins, so that a dashboard shows what the run is doing."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ def test_a_run_busy_in_its_first_step_evaluation_and_saves_writes_heartbeats(
     trainer.heartbeat_every = BEAT
     model = trainer.setup().model
     calls = {"train": 0, "eval": 0}
+    began: dict[str, list[float]] = {"first step": [], "evaluation": [], "saves": []}
 
     def slow_phases(module, args) -> None:
         # The first training step as torch.compile's or a CUDA graph's capture; every batch of
@@ -49,12 +51,14 @@ def test_a_run_busy_in_its_first_step_evaluation_and_saves_writes_heartbeats(
         mode = "train" if module.training else "eval"
         calls[mode] += 1
         if mode == "eval" or calls[mode] == 1:
+            began["first step" if mode == "train" else "evaluation"].append(time.time())
             time.sleep(SLOW if mode == "train" else SLOW / 4)
 
     model.register_forward_pre_hook(slow_phases)
     save = loop.save_checkpoint
 
     def slow_save(*args, **kwargs):  # a big model's checkpoint on a slow disk
+        began["saves"].append(time.time())
         time.sleep(SLOW)
         return save(*args, **kwargs)
 
@@ -69,8 +73,11 @@ def test_a_run_busy_in_its_first_step_evaluation_and_saves_writes_heartbeats(
     assert all(e.heartbeat_every == BEAT for e in events if isinstance(e, StateChanged))
     gaps = [later.time - earlier.time for earlier, later in pairwise(events)]
     assert max(gaps) < BEAT + 0.5 < SLOW, max(gaps)  # slack for a busy machine
-    # A heartbeat only where nothing else came for the period.
-    assert all(b.time - a.time >= 0.9 * BEAT for a, b in pairwise(events) if b.kind == "heartbeat")
+    # A heartbeat where nothing else came for the period, or one that says a phase begins,
+    # right after the event before it.
+    for a, b in pairwise(events):
+        if isinstance(b, Heartbeat) and b.time - a.time < 0.9 * BEAT:
+            assert b.phase != "training" and not isinstance(a, Heartbeat), (a, b)
 
     def beats(start: int, end: int) -> list[Heartbeat]:
         return [e for e in events[start:end] if isinstance(e, Heartbeat)]
@@ -90,6 +97,17 @@ def test_a_run_busy_in_its_first_step_evaluation_and_saves_writes_heartbeats(
     }
     for name, beaten in phases.items():
         assert len(beaten) >= 3, (name, [b.time for b in beaten])
+    # Each says its phase, the first before the phase's work began (a dashboard shows it at
+    # once, not after the period).
+    said = {
+        "first step": ("first step", began["first step"][0]),
+        "evaluation": ("evaluating test", began["evaluation"][0]),
+        "best.pt": ("saving best.pt", began["saves"][0]),
+        "last.pt": ("saving last.pt", began["saves"][1]),
+    }
+    for name, (phase, work_began) in said.items():
+        assert {b.phase for b in phases[name]} == {phase}, (name, phases[name])
+        assert phases[name][0].time <= work_began, name
     assert {b.step for b in phases["first step"]} == {0}
     last_step = events[steps[-1]].step
     assert {b.step for name, beaten in phases.items() if name != "first step" for b in beaten} == {

@@ -34,12 +34,8 @@ def test_a_paused_run_writes_heartbeats_to_its_log_and_none_to_stdout(tiny_confi
     run_dir = Path(config.run_dir)
     with paused_in_a_thread(trainer) as worker:
         wait_until(lambda: (run_dir / EVENTS_FILE).exists(), "the run directory", worker)
-        wait_until(
-            lambda: sum(e["event"] == "heartbeat" for e in logged(run_dir)) >= 3,
-            "three heartbeats",
-            worker,
-        )
-        paused_step = next(e["step"] for e in logged(run_dir) if e["event"] == "heartbeat")
+        wait_until(lambda: len(paused_beats(run_dir)) >= 3, "three heartbeats", worker)
+        paused_step = paused_beats(run_dir)[0]["step"]
         trainer.resume()
         wait_until(
             lambda: any(e["event"] == "step" and e["step"] > paused_step for e in logged(run_dir)),
@@ -54,24 +50,29 @@ def test_a_paused_run_writes_heartbeats_to_its_log_and_none_to_stdout(tiny_confi
     )
     resumed_at = kinds.index("state", paused_at + 1)
     paused = [e for e in events[paused_at:resumed_at] if isinstance(e, Heartbeat)]
-    # While paused, each carrying the step it paused at, BEAT apart or more.
+    # While paused, each carrying the step it paused at and its phase, BEAT apart or more.
     assert len(paused) >= 3
     assert {beat.step for beat in paused} == {events[paused_at].step}
+    assert {beat.phase for beat in paused} == {"paused"}
     assert events[paused_at].heartbeat_every == BEAT  # watch knows how long to wait for one
     times = [events[paused_at].time] + [beat.time for beat in paused]
     assert all(later - earlier >= BEAT * 0.9 for earlier, later in pairwise(times))
-    # Any other only where nothing else came for BEAT: none while the steps' events flowed.
-    assert all(
-        event.time - before.time >= BEAT * 0.9
-        for before, event in pairwise(events)
-        if isinstance(event, Heartbeat)
-    )
+    # Any other only where nothing else came for BEAT (none while the steps' events flowed), or
+    # where a phase begins (the first step, an epoch's evaluation and saves), right after the
+    # event before it.
+    for before, event in pairwise(events):
+        if isinstance(event, Heartbeat) and event.time - before.time < BEAT * 0.9:
+            assert event.phase != "training" and not isinstance(before, Heartbeat), (before, event)
     assert isinstance(events[resumed_at], StateChanged)
     assert events[resumed_at].state == "running" and events[resumed_at].heartbeat_every == BEAT
     assert any(isinstance(e, StepMetrics) for e in events[resumed_at:])
     # stdout's JSON lines are the log's, less the heartbeats.
     printed = [json.loads(line)["event"] for line in stdout.getvalue().splitlines()]
     assert printed == [k for k in kinds if k != "heartbeat"]
+
+
+def paused_beats(run_dir: Path) -> list[dict]:
+    return [e for e in logged(run_dir) if e["event"] == "heartbeat" and e["phase"] == "paused"]
 
 
 def test_the_plain_printer_says_nothing_of_a_heartbeat() -> None:

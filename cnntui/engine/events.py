@@ -149,14 +149,32 @@ class StateChanged(Event):
     heartbeat_every: float | None = None
 
 
+# What a run is doing, as its heartbeats say (`Heartbeat.phase`): one of these, or
+# `evaluating(split)` or `saving(file name)`. A reader shows any other (a newer cnntui's) as it is.
+TRAINING = "training"
+FIRST_STEP = "first step"  # cuDNN's autotuning, a CUDA graph's warm-up, DDP's first broadcast
+COMPILING = "compiling"  # the first step under torch.compile
+PAUSED = "paused"
+
+
+def evaluating(split: str) -> str:
+    return f"evaluating {split}"
+
+
+def saving(name: str) -> str:
+    return f"saving {name}"
+
+
 @dataclass
 class Heartbeat(Event):
-    """Nothing else was emitted for `heartbeat_every` seconds (a pause, an evaluation, a
-    checkpoint's write, a long step): this tells a reader of the log (`cnntui watch`) that the
-    run is still there. Only in events.jsonl, not on `--json`'s stdout."""
+    """The run is still there, and what it is doing: a long phase that emits nothing until it
+    ends (its first step, an evaluation, a checkpoint's write, a pause) begins, or nothing else
+    was emitted for `heartbeat_every` seconds. For a reader of the log (`cnntui watch`): only in
+    events.jsonl, not on `--json`'s stdout nor in the printers' lines."""
 
     kind: ClassVar[str] = "heartbeat"
     step: int
+    phase: str | None = None  # None: from a cnntui before phases
 
 
 @dataclass

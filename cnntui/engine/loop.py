@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from torch import nn
@@ -20,13 +21,20 @@ from cnntui.engine.distributed import all_reduce_sum, unwrap
 from cnntui.engine.divergence import DivergenceWatch
 from cnntui.engine.evaluate import EvalResult, evaluate
 from cnntui.engine.events import (
+    COMPILING,
+    FIRST_STEP,
+    PAUSED,
+    TRAINING,
     CheckpointSaved,
     EpochSummary,
     Evaluation,
     Event,
+    Heartbeat,
     LogMessage,
     StateChanged,
     StepMetrics,
+    evaluating,
+    saving,
 )
 from cnntui.engine.health import MIN_SECONDS_BETWEEN_SAMPLES, HealthMonitor
 from cnntui.engine.run_records import checkpoint_state
@@ -106,6 +114,23 @@ class TrainingLoop:
         every = self.trainer.heartbeat_every
         self.emit(StateChanged(state=state, step=self.step, heartbeat_every=every))
 
+    def begin_phase(self, phase: str) -> str:
+        """A phase that emits nothing until it ends (the first step, an evaluation, a
+        checkpoint's write) begins: the heartbeats say it, and the first is emitted now, so that
+        a dashboard shows it at once rather than after a period's quiet. Returns the one before."""
+        before, self.trainer.phase = self.trainer.phase, phase
+        self.emit(Heartbeat(step=self.step, phase=phase))
+        return before
+
+    @contextlib.contextmanager
+    def in_phase(self, phase: str) -> Iterator[None]:
+        """`begin_phase` for the block; the phase before it is the run's again after it."""
+        before = self.begin_phase(phase)
+        try:
+            yield
+        finally:
+            self.trainer.phase = before
+
     # --- the run ------------------------------------------------------------------------------
 
     def run(self) -> int:
@@ -160,6 +185,9 @@ class TrainingLoop:
         # Host timers measure data waits only where the data arrives synchronously.
         timed_fetch = self.device.type != "cuda" or getattr(loader, "waits_on_host", True)
         completed = failed = False
+        if self.step == self.setup.start_step:  # the process's first step: seconds or minutes
+            compiled = self.setup.model is not self.setup.eager_model
+            self.begin_phase(COMPILING if compiled else FIRST_STEP)  # to the first flush
         try:
             while True:
                 fetch_start = time.perf_counter()
@@ -235,6 +263,7 @@ class TrainingLoop:
         if self.window.steps == 0:
             return
         first_step = self.step - self.window.steps + 1
+        self.trainer.phase = TRAINING  # once a window: the first step's phase ends at the first
         distributed = self.dist.enabled
         reading = self.read_window_all_ranks(seconds) if distributed else self.window.read()
         # Counted before the check: a window that diverged was trained all the same, and the
@@ -291,11 +320,13 @@ class TrainingLoop:
         """Serve pause/save/evaluate; False when the loop must stop."""
         controls = self.controls
         if controls.paused and not controls.stop_requested.is_set():
-            self.announce("paused")
+            self.announce("paused")  # marks the phase: no heartbeat needed to say it begins
+            self.trainer.phase = PAUSED
             while not controls.wait_while_paused(0.1):
                 self.serve_save_and_evaluate(epoch_step)
                 if controls.stop_requested.is_set():
                     break
+            self.trainer.phase = TRAINING
             if not controls.stop_requested.is_set():
                 self.announce("running")
         self.serve_save_and_evaluate(epoch_step)
@@ -321,7 +352,8 @@ class TrainingLoop:
         loader = self.data.val if split == "val" else self.data.test
         # Not through DDP: its forward may broadcast buffers, a collective only rank 0 would join.
         model = unwrap(self.model) if self.dist.enabled else self.model
-        result = evaluate(model, loader, self.data.num_classes, self.device, self._autocast)
+        with self.in_phase(evaluating(split)):
+            result = evaluate(model, loader, self.data.num_classes, self.device, self._autocast)
         self.emit(
             Evaluation(
                 step=self.step,
@@ -381,7 +413,8 @@ class TrainingLoop:
         saved = (self.step, self.epoch, self.setup.start_batch, self.best_accuracy)
         if name == "last.pt" and self._last_saved == saved:
             return  # the end of the run right after the last epoch's save: nothing new
-        path = save_checkpoint(checkpoint_state(self), run_dir / name)
+        with self.in_phase(saving(name)):
+            path = save_checkpoint(checkpoint_state(self), run_dir / name)
         if name == "last.pt":
             self._last_saved = saved
         self.emit(CheckpointSaved(step=self.step, path=str(path), reason=reason))

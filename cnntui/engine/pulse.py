@@ -6,7 +6,9 @@ write, the first step under torch.compile or a CUDA graph's capture (and the com
 first evaluation), one step of a big model on a CPU, a pause. Most are calls the training thread
 cannot break off to write. A thread beats through all of them, with no work on the training
 thread and no host sync: nothing while events flow, a `heartbeat` once none came for a while.
-It dies with the process, so a killed run still goes silent.
+It dies with the process, so a killed run still goes silent. Each heartbeat says the run's
+phase (Trainer.phase); the training loop emits one itself as a long phase begins, so that a
+dashboard says at once what the run is doing (loop.py's `begin_phase`).
 """
 
 from __future__ import annotations

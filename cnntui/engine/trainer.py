@@ -23,6 +23,7 @@ from cnntui.engine.checkpoint import load_checkpoint
 from cnntui.engine.control import Controls
 from cnntui.engine.divergence import Diverged
 from cnntui.engine.events import (
+    FIRST_STEP,
     Event,
     Heartbeat,
     RunFailed,
@@ -101,6 +102,10 @@ class Trainer:
         self._last_emitted = time.monotonic()
         self._loop: TrainingLoop | None = None  # the step a heartbeat is at
         self._beating = False
+        # What the run is doing, for its heartbeats (events.py's phases): a plain attribute that
+        # the training thread sets where a phase begins or ends (at most once a read window,
+        # never per step), and the pulse's thread reads.
+        self.phase = FIRST_STEP
 
     # --- control from other threads -----------------------------------------------------------
 
@@ -220,7 +225,7 @@ class Trainer:
             if quiet < every:
                 return every - quiet
             # Not counted in reporting_seconds: that is what reporting costs training.
-            self._deliver(Heartbeat(step=self._loop.step))
+            self._deliver(Heartbeat(step=self._loop.step, phase=self.phase))
         return every
 
     def run(self) -> int:

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cnntui.engine.events import (
+    PAUSED,
+    TRAINING,
     CheckpointSaved,
     DeviceStats,
     EpochSummary,
@@ -40,6 +42,9 @@ LOG_LINES = 2000
 TRACEBACK_LINES = 30
 
 ACTIVE_STATES = frozenset({"starting", "running", "paused", "stopping"})
+# The events that say nothing of what the run is doing: a phase that a heartbeat said goes on
+# through them (a warning in the middle of the first step); any other ends it.
+PHASE_GOES_ON = frozenset({Heartbeat.kind, LogMessage.kind})
 
 
 @dataclass
@@ -115,6 +120,9 @@ class RunState:
         # The most seconds the run goes without an event, its latest state event says (it
         # writes a heartbeat in a longer quiet); None from a cnntui before heartbeats.
         self.heartbeat_every: float | None = None
+        # What the run is doing, its latest heartbeat said (evaluating test, saving best.pt),
+        # until an event says otherwise; None: no heartbeat since, or one from before phases.
+        self.phase: str | None = None
         # (elapsed, time) of the run's last step, or its start: what log lines are timed by.
         self._clock: tuple[float, float | None] = (0.0, None)
         self._event_time: float | None = None  # `time` of the event `apply` is folding
@@ -165,6 +173,15 @@ class RunState:
         return None if self.status == "paused" else allowance
 
     @property
+    def busy_with(self) -> str | None:
+        """The phase the header shows: what the run is doing that its steps do not show (its
+        first step, an evaluation, a checkpoint's write). None while it trains, when paused
+        (the badge says so), once it has ended, and in a log from before phases."""
+        if not self.active or self.phase in (None, TRAINING, PAUSED):
+            return None
+        return self.phase
+
+    @property
     def progress(self) -> float | None:
         total = self.total_steps
         return min(1.0, self.step / total) if total else None
@@ -185,6 +202,9 @@ class RunState:
                 handler = getattr(self, f"_on_{event.kind}", None)
                 if handler is not None:
                     self._event_time = as_float(event.time)
+                    if self.phase is not None and event.kind not in PHASE_GOES_ON:
+                        self.phase = None  # a step, an evaluation, a save: the phase has ended
+                        changed.add("header")
                     changed |= handler(event)
                     self._latest = self._log_time()
         finally:  # a handler that raised must not time the notes that follow by its event
@@ -352,8 +372,10 @@ class RunState:
         return changed
 
     def _on_heartbeat(self, event: Heartbeat) -> set[str]:
-        """The run is still there (paused, evaluating, saving): nothing changed but the run's
-        clock, which `apply` moves to the heartbeat's time (the header's elapsed time)."""
+        """The run is still there (paused, evaluating, saving), and what it is doing: the
+        header's phase, and its clock, which `apply` moves to the heartbeat's time."""
+        phase = event.phase
+        self.phase = phase if isinstance(phase, str) and phase else None
         return {"header"}
 
     def _on_log(self, event: LogMessage) -> set[str]:

@@ -43,7 +43,7 @@ async def test_a_run_killed_while_evaluating_goes_silent_once_its_heartbeats_sto
             assert await until(pilot, lambda: "RUNNING" in pane_text(app, "#header"))
             await pilot.pause(1.5)  # more than the 0.7 s of quiet that would make it silent
             header = pane_text(app, "#header")
-            assert "RUNNING" in header and "SILENT" not in header, header
+            assert "RUNNING · evaluating the test set" in header and "SILENT" not in header, header
             assert app.state.step == 4  # all its steps trained: it is evaluating
             run.send_signal(signal.SIGKILL)
             run.wait(timeout=30)

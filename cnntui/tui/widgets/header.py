@@ -7,6 +7,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.widgets import Static
 
+from cnntui.engine.events import COMPILING, FIRST_STEP, evaluating, saving
 from cnntui.runlog import EVENTS_FILE
 from cnntui.tui import format as fmt
 from cnntui.tui.silence import Silence, clock_time
@@ -27,6 +28,16 @@ STATE_BADGES = {
 # watch: a run that says it is running but has written nothing for a while may have been killed
 # (kill -9, a lost machine): it cannot say so itself, so the badge stops claiming it runs.
 QUIET_BADGE = ("? SILENT", "bold yellow")
+# What the badge says a run is busy with (RunState.busy_with), in forms from the longest to the
+# shortest; a phase not listed (a newer cnntui's) shows as its heartbeats spell it.
+PHASE_FORMS = {
+    FIRST_STEP: ("first step",),
+    COMPILING: ("compiling the first step", "compiling"),
+    evaluating("test"): ("evaluating the test set", "evaluating"),
+    evaluating("val"): ("evaluating the validation set", "evaluating"),
+    saving("best.pt"): ("saving best.pt", "saving"),
+    saving("last.pt"): ("saving last.pt", "saving"),
+}
 PROGRESS_WIDTH = 20
 
 
@@ -173,7 +184,10 @@ class RunHeader(Static):
             if line.cell_len + len(path) + len(waited) > width:
                 path = ""
             return line.append(path + waited)
-        append_fitting(line, self._position(state), width)
+        phase = state.busy_with if silence is None else None
+        # Beside the badge, before the epoch and the step: they stand still through the phase.
+        busy = [tuple(f" · {form}" for form in PHASE_FORMS.get(phase, (phase,)))] if phase else []
+        append_fitting(line, busy + self._position(state), width)
         elapsed = state.run_time if self.elapsed is None else self.elapsed
         tail: list[tuple[str, ...]] = [(f"  elapsed {fmt.duration(elapsed)}",)]
         eta = state.eta if silence is None else None  # no ETA for a run that may be dead
