@@ -214,20 +214,28 @@ def hold_run_dir(file: Any, run_dir: Path) -> None:
 def check_not_in_use(run_dir: Path) -> None:
     """Refuse a run directory that a live run holds (`hold_run_dir`) without writing anything:
     `run --nproc` checks before its ranks start, and before it writes launch.log there."""
+    if held_by_a_run(run_dir):
+        raise in_use(run_dir)
+
+
+def held_by_a_run(run_dir: Path) -> bool | None:
+    """Whether a live process holds the run directory (`hold_run_dir`), without writing
+    anything; None where that cannot be told (no events.jsonl, a file system without locks)."""
     if fcntl is None:
-        return
+        return None
     try:
         file = open(run_dir / EVENTS_FILE, "rb")  # noqa: SIM115
     except OSError:
-        return  # no events.jsonl: no run holds it
+        return None  # no events.jsonl: no run holds it
     with file:
         try:
             # Shared: it fails only while a run holds the exclusive lock, and ends at close.
             fcntl.flock(file.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise in_use(run_dir) from None
+            return True
         except OSError:
-            pass
+            return None
+    return False
 
 
 def in_use(run_dir: Path) -> UsageError:

@@ -32,9 +32,10 @@ from cnntui.tui.live_clock import LiveClock
 from cnntui.tui.pacing import UI_CPU_BUDGET, TickPacer, drawing_phase
 from cnntui.tui.run_keys import RunKeys, Trainer
 from cnntui.tui.screens import HelpScreen, QuitScreen
-from cnntui.tui.silence import LastEvent
+from cnntui.tui.silence import LastEvent, Silence
 from cnntui.tui.sources import EventSource, events_written
 from cnntui.tui.state import PANES, RunState
+from cnntui.tui.unstarted import unstarted_run
 from cnntui.tui.widgets.accuracy_chart import AccuracyChart
 from cnntui.tui.widgets.chart import pace_together
 from cnntui.tui.widgets.confusion import ConfusionPane
@@ -279,7 +280,7 @@ class Dashboard(RunKeys, App[int]):
         if self._header.awaiting is None or self.state.started is not None:
             return set()
         waited = self._show_by_the_second("waited", self.clock() - self._opened_at)
-        return waited | self._check_appeared()
+        return waited | self._check_appeared() | self._check_set_up()
 
     def _check_appeared(self) -> set[str]:
         """Whether the run directory awaited has been made, said once; a stat a tick."""
@@ -294,6 +295,28 @@ class Dashboard(RunKeys, App[int]):
             note = self.state.note("warning", f"{run_dir} appeared as a file, not a directory")
         return note | {"header"}
 
+    def _check_set_up(self) -> set[str]:
+        """Whether the run that made the directory awaited still sets up (a process holds it)
+        or ended before its first event, said once each; a stat and a lock's probe a tick,
+        until it ends. Not for `run --nproc`'s launcher, which knows how its ranks fare."""
+        header = self._header
+        run_dir, known = header.awaiting, header.set_up
+        if self.launcher or run_dir is None or (known is not None and known.ended):
+            return set()
+        set_up = unstarted_run(run_dir)
+        if set_up == known:
+            return set()
+        header.set_up = set_up
+        if set_up is None:
+            return {"header"}
+        if set_up.ended:
+            return {"header"} | self.state.note(
+                "warning",
+                f"the run in {run_dir} ended while setting up, before its first event "
+                "(killed?): nothing more will come",
+            )
+        return {"header"} | self.state.note("info", f"a run is setting up in {run_dir}")
+
     def _tick_clock(self) -> set[str]:
         """A live run's elapsed time goes on between its events (a pause, an evaluation), by
         the second. Not in watch: a run that writes nothing may have been killed."""
@@ -305,6 +328,9 @@ class Dashboard(RunKeys, App[int]):
         by the second."""
         after = self._quiet_after()
         silence = None if after is None else self._last_event.silence(self.clock(), after)
+        set_up = self._header.set_up
+        if set_up is not None and set_up.ended and self.state.started is None:
+            silence = Silence(set_up.since, time.time() - set_up.since)  # since its last write
         return self._show_by_the_second("silence", silence, lambda s: s.seconds)
 
     def _quiet_after(self) -> float | None:

@@ -12,11 +12,13 @@ from cnntui.runlog import EVENTS_FILE
 from cnntui.tui import format as fmt
 from cnntui.tui.silence import Silence, clock_time
 from cnntui.tui.state import RunState
+from cnntui.tui.unstarted import SetUp
 
 # A symbol as well as a colour, so the state reads the same under NO_COLOR or 16 colours.
 STATE_BADGES = {
     "starting": ("◌ STARTING", "bold"),
     "waiting": ("◌ WAITING", "bold"),
+    "setting up": ("◌ SETTING UP", "bold"),  # watch: a run holds the directory awaited
     "running": ("● RUNNING", "bold green"),
     "paused": ("❚❚ PAUSED", "bold yellow"),
     "stopping": ("◼ STOPPING", "bold yellow"),
@@ -78,6 +80,7 @@ class RunHeader(Static):
         self.awaiting: Path | None = None
         self.appeared = True  # False while that directory does not exist yet
         self.waited = 0.0
+        self.set_up: SetUp | None = None  # watch: the run that made it, before its first event
         self.problem_line = True  # the error on a line of its own; cnntui/tui/layout.py
         self._state: RunState | None = None
         self._has_problem_line = False
@@ -121,8 +124,13 @@ class RunHeader(Static):
         line.append("watch " if self.mode == "watch" else "", style="reverse")
         started = state.started
         if started is None and self.awaiting is not None:
+            set_up = self.set_up
             if self.mode == "live":  # a run this command launched (`run --nproc`), setting up
                 line.append(f"setting up the run in {self.awaiting}…", style="bold")
+            elif set_up is not None and set_up.ended:
+                line.append(f"the run in {self.awaiting} ended while setting up", style="bold")
+            elif set_up is not None:
+                line.append(f"a run is setting up in {self.awaiting}…", style="bold")
             elif not self.appeared:
                 line.append(f"waiting for {self.awaiting} to appear…", style="bold")
             else:
@@ -140,7 +148,10 @@ class RunHeader(Static):
         return append_fitting(line, parts, width)
 
     def _badge(self, state: RunState) -> Text:
-        badge, style = STATE_BADGES.get(state.status, (state.status.upper(), "bold"))
+        status = state.status
+        if state.started is None and self.set_up is not None:
+            status = "setting up"  # or silent, when it has ended
+        badge, style = STATE_BADGES.get(status, (status.upper(), "bold"))
         if self.silence is not None:
             badge, style = QUIET_BADGE
         return Text().append(badge, style=style)  # a span: Text(badge, style) would style all
@@ -176,6 +187,10 @@ class RunHeader(Static):
             paused = " while paused" if state.status == "paused" else ""
             line.append(f"{paused} since {since} ({ago} ago)", style=QUIET_BADGE[1])
         started = state.started
+        if started is None and self.set_up is not None:  # the first line names the directory
+            if not self.set_up.ended:
+                line.append(f"  waited {fmt.duration(self.waited)}")
+            return line
         if started is None and self.awaiting is not None:
             # No epoch, step or elapsed time to show: a clock stuck at 0:00 looks like a hang,
             # so where the path and the clock do not both fit (40 columns) the path goes.
