@@ -21,6 +21,7 @@ from cnntui.engine.events import RunStarted, StepMetrics
 from cnntui.tui.app import Dashboard
 from cnntui.tui.sources import ListSource
 from cnntui.tui.state import RunState
+from cnntui.tui.widgets.chart import MetricChart
 
 WINDOW = 50
 SIZES = {"80x24": (80, 24), "160x48": (160, 48)}
@@ -73,7 +74,7 @@ async def time_redraws(state: RunState, size: tuple[int, int], repeat: int) -> d
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
         for selector in ("#loss", "#accuracy"):
-            chart = app.query_one(selector)
+            chart = app.query_one(selector, MetricChart)
             chart.update_from(state)
             samples = []
             for _ in range(repeat):

@@ -80,6 +80,7 @@ def forward_backward(way: Pair, x: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     y = way(x)
     # A fixed upstream gradient with varied values, so ties and zeros are not all it sees.
     y.backward(torch.linspace(-1, 1, y.numel(), device=y.device, dtype=y.dtype).view_as(y))
+    assert x.grad is not None  # x requires grad, and y was computed from it
     return y.detach(), x.grad
 
 
@@ -111,9 +112,11 @@ def main(argv: list[str] | None = None) -> None:
         for way_name, way in ways(pool).items():
             y, grad = forward_backward(way, x)
             written = written or (y, grad)
-            seconds = best_seconds_per_call(
-                lambda way=way, x=x: forward_backward(way, x), device, args.rounds, args.calls
-            )
+
+            def one_call(way: Pair = way, x: torch.Tensor = x) -> None:
+                forward_backward(way, x)
+
+            seconds = best_seconds_per_call(one_call, device, args.rounds, args.calls)
             reference = reference or seconds
             print(
                 f"| {pool_name} | {'x'.join(map(str, x.shape))} | {'NHWC' if wide else 'NCHW'} "

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
         "epochs": 1,
         "device": "cuda",
         "health_every": 0,
-        **parse_key_values(args.settings),
+        **parse_key_values(args.settings, "--set"),
         "max_steps": args.steps,
     }
     config = load_config(args.preset, overrides=overrides)

@@ -15,6 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 import torchvision
@@ -79,8 +80,8 @@ def fashion_mnist_loaders(
 
 
 def xavier_init(module: nn.Module) -> None:
-    if type(module) in (nn.Linear, nn.Conv2d):
-        nn.init.xavier_uniform_(module.weight)
+    if type(module) in (nn.Linear, nn.Conv2d):  # d2l's test: a lazy layer not yet built is not
+        nn.init.xavier_uniform_(cast(torch.Tensor, module.weight))
 
 
 def batch_accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:

@@ -21,6 +21,7 @@ import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -70,7 +71,7 @@ def run_reference(preset: str, epochs: int, device: torch.device, root: Path) ->
 
 
 def run_engine(
-    preset: str, epochs: int, device: torch.device, runs_root: Path, **overrides: object
+    preset: str, epochs: int, device: torch.device, runs_root: Path, **overrides: Any
 ) -> Measurement:
     config = load_config(
         preset, overrides={"epochs": epochs, "device": str(device), "runs_root": str(runs_root)}
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         help="a setting for the cnntui side only, repeatable",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    overrides = parse_key_values(args.overrides)
+    overrides = parse_key_values(args.overrides, "--set")
     run_cnntui = run_with_dashboard if args.dashboard else run_engine
 
     device = resolve_device(args.device)
