@@ -79,3 +79,25 @@ def test_the_plain_printer_says_nothing_of_a_heartbeat() -> None:
     out = io.StringIO()
     PlainReporter(out)(Heartbeat(step=7))
     assert out.getvalue() == ""
+
+
+def test_a_subscriber_that_fails_on_a_heartbeat_fails_the_run_as_on_the_training_thread(
+    tiny_config,
+) -> None:
+    """The pulse's thread died with "Exception in thread cnntui-pulse" over the dashboard, the
+    run went on without heartbeats, and `watch` took it for silent."""
+
+    def fussy(event) -> None:
+        if isinstance(event, Heartbeat) and event.phase == "paused":  # the pulse's, not the loop's
+            raise ValueError("no beats here")
+
+    config = dataclasses.replace(tiny_config, epochs=50)
+    trainer = Trainer(config, subscribers=[fussy])
+    trainer.heartbeat_every = BEAT
+    with paused_in_a_thread(trainer) as worker:
+        worker.join(timeout=30)  # the failure stops the paused run by itself
+        assert not worker.is_alive()
+    assert trainer.state == "failed"
+    summary = json.loads((Path(config.run_dir) / "summary.json").read_text())
+    assert summary["exit_code"] == 1
+    assert summary["message"] == "a subscriber failed on a heartbeat: ValueError('no beats here')"

@@ -224,8 +224,15 @@ class Trainer:
                 return every
             if quiet < every:
                 return every - quiet
-            # Not counted in reporting_seconds: that is what reporting costs training.
-            self._deliver(Heartbeat(step=self._loop.step, phase=self.phase))
+            try:
+                # Not counted in reporting_seconds: that is what reporting costs training.
+                self._deliver(Heartbeat(step=self._loop.step, phase=self.phase))
+            except Exception as exc:
+                # A subscriber's error: on the training thread it would fail the run, and so it
+                # does from here, saving last.pt, rather than ending this thread with a traceback
+                # over the dashboard and the heartbeats with it (a live run then read as SILENT).
+                self._beating = False
+                self.stop_and_fail(CnntuiError(f"a subscriber failed on a heartbeat: {exc!r}"))
         return every
 
     def run(self) -> int:
