@@ -1,7 +1,8 @@
 """Headless reporters: a rich progress bar on a TTY, plain lines in a pipe, or JSON lines.
 
-Each is a subscriber of the trainer's event stream, called on the training thread, so each does
-as little as possible per event.
+Each is a subscriber of the trainer's event stream, called on the training thread (and, for a
+heartbeat, on the pulse's thread, never both at once), so each does as little as possible per
+event.
 """
 
 from __future__ import annotations

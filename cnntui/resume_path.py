@@ -98,7 +98,8 @@ def check_writable(resume_from: Path, run_dir: Path) -> None:
         not events.exists() or os.access(events, os.W_OK)
     ):
         return
-    read_only = os.statvfs(run_dir).f_flag & os.ST_RDONLY
+    statvfs = getattr(os, "statvfs", None)  # Unix only; elsewhere the permission is all we know
+    read_only = statvfs is not None and statvfs(run_dir).f_flag & os.ST_RDONLY
     why = "it is on a read-only file system" if read_only else "no permission to write there"
     raise UsageError(
         f"--resume {resume_from}: cannot write in {run_dir} ({why}), where a resumed run "

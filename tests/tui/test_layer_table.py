@@ -263,7 +263,7 @@ def test_tied_weights_are_counted_once_in_the_dashboard_table() -> None:
     second.weight = first.weight
     rows = rows_from_shapes(trace_model(nn.Sequential(first, second), (1, 10)).to_dict())
     params = [row_cells(row)[3].text for row in rows]
-    assert params == ["100", "10+tied"]
+    assert params == ["100", "10 + tied"]
     only_tied = nn.Linear(10, 10, bias=False)
     only_tied.weight = first.weight
     rows = rows_from_shapes(trace_model(nn.Sequential(first, only_tied), (1, 10)).to_dict())

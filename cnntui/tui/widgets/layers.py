@@ -294,7 +294,7 @@ def row_cells(row: LayerRow) -> Cells:
     """The text and style of each of a row's cells: static facts, then the latest health."""
     params = "" if row.params is None else fmt.count(row.params)
     if row.tied:  # counted at the layer it is tied to, as `cnntui shapes` shows it
-        params = f"{params}+tied" if row.params else "tied"
+        params = f"{params} + tied" if row.params else "tied"
     static = (Cell(row.name), Cell(row.type, "dim"), Cell(row.output_shape), Cell(params))
     return static + health_cells(row)
 
