@@ -12,7 +12,6 @@ from torch.nn.modules.conv import _ConvNd
 
 from cnntui.shapes.contracts import LARGER, SMALLER, Mismatch, find_mismatch, spatial_rank
 from cnntui.shapes.forward import RecordedForward
-from cnntui.shapes.placement import token_vocabulary
 from cnntui.shapes.recorder import Call
 from cnntui.shapes.report import Shape, ShapeFailure
 from cnntui.shapes.search import FITS, UNKNOWN, SideRange, SizeProbe
@@ -365,7 +364,7 @@ class _SizeFinder:
         which is a sequence's length in tokens for a net that starts with an embedding."""
         if len(self.input_shape) != 2:
             return SIDES
-        if self.probe is not None and token_vocabulary(self.probe.model) is not None:
+        if self.probe is not None and self.probe.vocabulary is not None:
             return TOKENS
         return FEATURES
 

@@ -105,27 +105,16 @@ def make_input(shape: Sequence[int], device: torch.device, dtype: torch.dtype) -
 
 
 def model_input(
-    model: nn.Module, shape: Sequence[int], device: torch.device, dtype: torch.dtype
+    shape: Sequence[int], device: torch.device, dtype: torch.dtype, vocabulary: int | None
 ) -> torch.Tensor:
-    """The traced input for `model`: token ids below its vocabulary's size for a net that
-    starts with an embedding (which refuses floats), else make_input's floats of `dtype`."""
-    vocabulary = token_vocabulary(model)
+    """The traced input: random token ids below `vocabulary` for a net that feeds its input to
+    an embedding (which refuses floats; tokens.token_vocabulary), else make_input's floats."""
     if vocabulary is None:
         return make_input(shape, device, dtype)
     if device.type == "meta":
         return torch.empty(tuple(shape), dtype=torch.long, device=device)
     generator = torch.Generator(device=device).manual_seed(0)
     return torch.randint(vocabulary, tuple(shape), device=device, generator=generator)
-
-
-def token_vocabulary(model: nn.Module) -> int | None:
-    """The number of entries of the embedding a model starts with (its first leaf), if it does."""
-    for module in model.modules():
-        if next(module.children(), None) is None:
-            if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
-                return module.num_embeddings
-            return None
-    return None
 
 
 def meta_cannot_run(exc: BaseException | None) -> bool:

@@ -53,10 +53,19 @@ class _GaveUp(Exception):
 class SizeProbe:
     """Traces a meta copy of a model at other input sizes and says how each went."""
 
-    def __init__(self, meta_model: nn.Module, input_shape: Shape, dtype: torch.dtype) -> None:
+    def __init__(
+        self,
+        meta_model: nn.Module,
+        input_shape: Shape,
+        dtype: torch.dtype,
+        vocabulary: int | None,
+    ) -> None:
         self.model = meta_model
         self.input_shape = tuple(input_shape)
         self.dtype = dtype
+        # Token ids below this size rather than floats: the trace's answer (tokens.py), kept
+        # for every size tried, since a meta probe forward would cost each size a second one.
+        self.vocabulary = vocabulary
         self._outcomes: dict[int, str] = {}
 
     @property
@@ -77,7 +86,7 @@ class SizeProbe:
 
     def with_input(self, input_shape: Shape) -> SizeProbe:
         """A probe of the same model around another input: other channels or another rank."""
-        return SizeProbe(self.model, input_shape, self.dtype)
+        return SizeProbe(self.model, input_shape, self.dtype, self.vocabulary)
 
     def outcome(self, side: int) -> str:
         """FITS, SMALLER (input too small), LARGER (too large), OTHER or UNKNOWN, for a square
@@ -91,7 +100,7 @@ class SizeProbe:
         return self._outcome_of(self.input_shape)
 
     def _outcome_of(self, shape: Shape) -> str:
-        x = model_input(self.model, shape, torch.device("meta"), self.dtype)
+        x = model_input(shape, torch.device("meta"), self.dtype, self.vocabulary)
         result = run_recorded(self.model, x, count_flops=False)
         if result.batch_mixed(shape[batch_dim(self.model, shape)]) is not None:
             return OTHER  # it runs, but its output is not one row per sample: no fit to suggest

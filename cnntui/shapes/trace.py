@@ -27,11 +27,9 @@ from cnntui.shapes.inputs import MAX_DIM, MAX_ELEMENTS
 from cnntui.shapes.placement import (
     dtype_name,
     meta_cannot_run,
-    model_input,
     placed_copy,
     resolve_device,
     resolve_dtype,
-    token_vocabulary,
 )
 from cnntui.shapes.recorder import Call
 from cnntui.shapes.report import (
@@ -45,6 +43,7 @@ from cnntui.shapes.report import (
 )
 from cnntui.shapes.search import SizeProbe
 from cnntui.shapes.tied import built, find_ties, tie_notes
+from cnntui.shapes.tokens import traced_input
 from cnntui.shapes.units import format_shape
 from cnntui.zoo.lazy import materialized_copy
 
@@ -144,7 +143,7 @@ def _trace_on(
 ) -> ShapeReport:
     """The report of a trace on `device`, its failure explained."""
     model = placed_copy(module, device, dtype)
-    x = model_input(model, shape, device, dtype)
+    x, vocabulary = traced_input(model, shape, device, dtype)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -161,13 +160,13 @@ def _trace_on(
         meta_limited = device.type == "meta" and meta_cannot_run(result.exception)
         if search_sizes and not meta_limited:
             meta_model = model if device.type == "meta" else placed_copy(module, META, dtype)
-            probe = SizeProbe(meta_model, shape, dtype)
+            probe = SizeProbe(meta_model, shape, dtype, vocabulary)
         failure = explain_failure(result, shape, model_name, default_input, probe)
     notes = []
-    if not x.is_floating_point():
+    if vocabulary is not None:
         notes.append(
             f"The input is {format_shape(shape)} random token ids below "
-            f"{token_vocabulary(model)}, the size of the embedding the model starts with."
+            f"{vocabulary}, the size of the embedding the model starts with."
         )
     rows = build_rows(result)
     notes.extend(tie_notes(rows))
@@ -200,7 +199,7 @@ def _unbuilt_lazy_report(
     which that forward built, and the failure explained. Its meta copies could not be built
     at other sizes, so no size is searched; float32 on the cpu, as the building forward ran."""
     model = copy.deepcopy(module).eval()
-    x = model_input(model, shape, CPU, torch.float32)
+    x, _ = traced_input(model, shape, CPU, torch.float32)
     result = run_recorded(model, x)
     notes = []
     if any(is_lazy(p) for p in model.parameters()):
