@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from cnntui.errors import UsageError, WriteError, write_error
+from cnntui.shapes.units import format_shape
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> Path:
@@ -148,7 +149,7 @@ def _lazy(tensor: Any) -> bool:
 
 
 def _shape(tensor: Any) -> str:
-    return "x".join(map(str, tensor.shape)) or "a scalar"
+    return format_shape(tensor.shape) if tensor.dim() else "a scalar"
 
 
 def saved_step(path: Path) -> int | None:
