@@ -12,7 +12,7 @@ from torch.nn.modules.conv import _ConvNd
 
 from cnntui.shapes.contracts import LARGER, SMALLER, Mismatch, find_mismatch, spatial_rank
 from cnntui.shapes.forward import RecordedForward
-from cnntui.shapes.recorder import Call
+from cnntui.shapes.recorder import Call, is_leaf
 from cnntui.shapes.report import Shape, ShapeFailure
 from cnntui.shapes.search import FITS, UNKNOWN, SideRange, SizeProbe
 from cnntui.shapes.units import format_shape, format_shapes
@@ -116,7 +116,7 @@ def _one_input_hint(type_name: str, inputs: list[str]) -> str:
 
 def one_line_repr(module: nn.Module) -> str:
     """A leaf's repr as torch prints it; containers, whose repr spans lines, as `Name(…)`."""
-    if next(module.children(), None) is None:
+    if is_leaf(module):
         text = repr(module)
         if "\n" not in text:
             return text

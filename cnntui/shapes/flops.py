@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from cnntui.shapes.recorder import is_leaf
+
 # Layer type -> spatial rank. Exact types only: a subclass may compute more in its forward.
 CONV_TYPES: dict[type[nn.Module], int] = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}
 TRANSPOSED_TYPES: dict[type[nn.Module], int] = {
@@ -82,7 +84,7 @@ def has_formula(module: nn.Module) -> bool:
     kind = type(module)
     if kind is not nn.Linear and kind not in CONV_TYPES and kind not in TRANSPOSED_TYPES:
         return False
-    return "forward" not in vars(module) and next(module.children(), None) is None
+    return "forward" not in vars(module) and is_leaf(module)
 
 
 def layer_flops(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> int | None:

@@ -17,6 +17,11 @@ from torch.utils.hooks import RemovableHandle
 from cnntui.shapes.report import Shape
 
 
+def is_leaf(module: nn.Module) -> bool:
+    """A module with no children: a layer, not a container of them."""
+    return next(module.children(), None) is None
+
+
 @dataclass
 class Call:
     """One module call as the hooks saw it."""

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from cnntui.shapes.placement import make_input, model_input
+from cnntui.shapes.recorder import is_leaf
 
 _EMBEDDINGS = (nn.Embedding, nn.EmbeddingBag)
 
@@ -65,7 +66,7 @@ def declared_vocabulary(model: nn.Module) -> int | None:
 
 
 def _leaves(model: nn.Module) -> Iterator[nn.Module]:
-    return (module for module in model.modules() if next(module.children(), None) is None)
+    return (module for module in model.modules() if is_leaf(module))
 
 
 def traced_input(

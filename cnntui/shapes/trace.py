@@ -31,7 +31,7 @@ from cnntui.shapes.placement import (
     resolve_device,
     resolve_dtype,
 )
-from cnntui.shapes.recorder import Call
+from cnntui.shapes.recorder import Call, is_leaf
 from cnntui.shapes.report import (
     STATUS_FAILED,
     STATUS_INCOMPLETE,
@@ -242,7 +242,7 @@ def build_rows(result: RecordedForward) -> list[LayerRow]:
                 trainable_params=trainable,
                 own_params=own,
                 flops=call.flops,
-                is_leaf=_is_leaf(call.module),
+                is_leaf=is_leaf(call.module),
                 status=_status(call, result.failing),
                 call_index=call.call_index,
                 kernel_size=kernel,
@@ -273,7 +273,7 @@ def build_totals(
         macs=result.flops // 2,
         input_bytes=x.numel() * x.element_size(),
         activation_bytes=sum(
-            call.output_bytes for call in result.calls if call.done and _is_leaf(call.module)
+            call.output_bytes for call in result.calls if call.done and is_leaf(call.module)
         ),
         peak_memory_bytes=peak,
     )
@@ -297,10 +297,6 @@ def _status(call: Call, failing: Call | None) -> str:
     if call.done:
         return STATUS_OK
     return STATUS_FAILED if call is failing else STATUS_INCOMPLETE
-
-
-def _is_leaf(module: nn.Module) -> bool:
-    return next(module.children(), None) is None
 
 
 def _real_trace_is_cheap(module: nn.Module, shape: Shape, dtype: torch.dtype) -> bool:
