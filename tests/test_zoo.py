@@ -176,3 +176,44 @@ def test_unknown_model_on_the_command_line_is_one_line_and_exit_2() -> None:
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0
     assert "did you mean alexnet" in out.stderr
+
+
+def test_a_model_files_folder_cannot_shadow_what_cnntui_imports_later(tmp_path) -> None:
+    """A model file's folder stayed first on sys.path after loading it, so a `tabnanny.py`
+    (or `rich.py`, `plotext.py`) beside the model replaced the real module for every import
+    cnntui made afterwards. Its siblings still win while it is imported, and its forward can
+    still import one lazily, as under `python net.py`."""
+    (tmp_path / "tabnanny.py").write_text("WHO = 'the sibling'\n")
+    (tmp_path / "lazy_part.py").write_text("SCALE = 2.0\n")
+    (tmp_path / "net.py").write_text(
+        textwrap.dedent(
+            """
+            import tabnanny
+            from torch import nn
+
+            SEEN_AT_IMPORT = tabnanny.WHO
+
+            class Net(nn.Module):
+                def forward(self, x):
+                    import lazy_part
+                    return x * lazy_part.SCALE
+            """
+        )
+    )
+    script = textwrap.dedent(
+        f"""
+        import sys, torch
+        from cnntui.zoo.external import load_user_target
+        net_class = load_user_target({str(tmp_path / "net.py")!r} + ":Net")
+        print(sys.modules[net_class.__module__].SEEN_AT_IMPORT)
+        del sys.modules["tabnanny"]
+        import tabnanny
+        print(getattr(tabnanny, "WHO", "the standard library's"))
+        print(float(net_class()(torch.ones(1)).item()))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["the sibling", "the standard library's", "2.0"]

@@ -123,16 +123,24 @@ def _load_module(location: str) -> Any:
             raise UsageError(f"cannot load {location} as a Python module")
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
-        # As `python path/to/file.py` does: the file's folder first on the path, so that it
-        # can import its siblings (`from layers import Block`), now or when its forward runs.
         folder = str(path.resolve().parent)
-        if folder not in sys.path:
+        added = folder not in sys.path
+        if added:
+            # As `python path/to/file.py` does: the file's folder first on the path while it
+            # is imported, so that its siblings (`from layers import Block`) win over
+            # installed modules of the same name.
             sys.path.insert(0, folder)
         try:
             spec.loader.exec_module(module)
         except Exception as exc:
             del sys.modules[module_name]
             raise UsageError(f"importing {location} failed: {_one_line(exc)}") from exc
+        finally:
+            if added:
+                # Then last, where its forward can still import a sibling lazily, but a
+                # `rich.py` or `plotext.py` beside it can't shadow what cnntui imports later.
+                sys.path.remove(folder)
+                sys.path.append(folder)
         return module
     try:
         return importlib.import_module(location)
