@@ -42,11 +42,8 @@ def build_optimizer(
         "adamw": {"weight_decay": config.weight_decay},
         "rmsprop": {"momentum": config.momentum, "weight_decay": config.weight_decay},
     }
-    if name in BUILTIN_CLASSES:
-        cls, kwargs = BUILTIN_CLASSES[name], builtin_options[name]
-    else:
-        cls = _optimizer_class(config.optimizer)
-        kwargs = {}
+    cls = optimizer_class(config.optimizer)
+    kwargs = builtin_options.get(name, {})
     kwargs = {**kwargs, **config.optimizer_args, "lr": config.lr}
     accepted = inspect.signature(cls).parameters
     unknown = [k for k in kwargs if k not in accepted]
@@ -74,8 +71,13 @@ def step_is_capturable(name: str) -> bool:
     """Whether the optimiser's step can be recorded in a CUDA graph and replayed: SGD keeps no
     state on the host, and the others must offer `capturable` (their state then stays on the
     device). Anything else would compute its host-side numbers once, in the capture."""
-    cls = BUILTIN_CLASSES.get(name.lower()) or _optimizer_class(name)
+    cls = optimizer_class(name)
     return cls is torch.optim.SGD or "capturable" in inspect.signature(cls).parameters
+
+
+def optimizer_class(name: str) -> type[torch.optim.Optimizer]:
+    """The torch.optim class a name means, in any case: `SGD`, `sgd` and `Sgd` are one."""
+    return BUILTIN_CLASSES.get(name.lower()) or _optimizer_class(name)
 
 
 # torch.optim classes that cannot train a model here: LBFGS and SparseAdam were built, then

@@ -11,6 +11,7 @@ import torch
 
 from cnntui.config import COMMAND_LINE, RunConfig, apply_settings, command_line_name
 from cnntui.engine.checkpoint import load_weights, saved_step
+from cnntui.engine.optim import optimizer_class
 from cnntui.errors import UsageError
 from cnntui.wording import plural
 from cnntui.zoo.external import model_file
@@ -173,17 +174,20 @@ def check_resume_overrides(saved: dict[str, Any], overrides: dict[str, Any]) -> 
 
 def _same(key: str, given: Any, saved: Any) -> bool:
     """Whether a setting given when resuming is the run's own: a data set may be named by an
-    alias or in capitals (`--dataset fashion-mnist` for a run of fmnist)."""
+    alias or in capitals (`--dataset fashion-mnist` for a run of fmnist), an optimiser in any
+    case (`--optimizer sgd` for a run of SGD)."""
     if given == saved:
         return True
-    if key != "dataset":
-        return False
-    from cnntui.data.datasets import parse_data_spec
-
     try:
-        return parse_data_spec(given) == parse_data_spec(saved)
-    except UsageError:
+        if key == "dataset":
+            from cnntui.data.datasets import parse_data_spec
+
+            return parse_data_spec(given) == parse_data_spec(saved)
+        if key == "optimizer":
+            return optimizer_class(given) is optimizer_class(saved)
+    except UsageError:  # a name that means nothing is a change, said as one
         return False
+    return False
 
 
 def restore(setup: RunSetup, state: dict[str, Any]) -> None:
