@@ -361,6 +361,15 @@ def test_a_failing_torch_compile_falls_back_to_eager(tiny_config, monkeypatch) -
     warnings = [e for e in events if e.kind == "log" and e.level == "warning"]
     assert warnings and "training eagerly" in warnings[0].message
     assert of(events, StepMetrics)[-1].step == 16
+    # The run says it no longer compiles as it falls back: a dashboard said "compiling" until
+    # the first read window, through the eager first step too.
+    first_step = events[: events.index(of(events, StepMetrics)[0])]
+    said = [(e.kind, getattr(e, "phase", None)) for e in first_step if e.kind != "state"]
+    assert said[-3:] == [
+        ("heartbeat", "compiling"),
+        ("log", None),  # the warning
+        ("heartbeat", "first step"),
+    ], said
 
 
 def test_a_checkpoint_from_a_cuda_graph_run_resumes_on_the_cpu(tiny_config, tmp_path) -> None:

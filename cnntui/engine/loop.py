@@ -91,7 +91,7 @@ class TrainingLoop:
         self.divergence = DivergenceWatch(self.health, self.config.lr)
         self._autocast = setup.autocast_dtype
         self._last_saved: tuple[Any, ...] | None = None  # what last.pt holds
-        self.steps = StepRunner(setup, self.loss_fn, self.window, self.emit)
+        self.steps = StepRunner(setup, self.loss_fn, self.window, self.emit, self.begin_phase)
         self.tally = EpochTally()
 
     @property

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from cnntui.engine.events import Event, LogMessage
+from cnntui.engine.events import FIRST_STEP, Event, LogMessage
 from cnntui.engine.graph import CaptureFailed, StepGraph
 from cnntui.engine.oom import largest_fitting_batch, out_of_memory_message
 from cnntui.engine.setup import RunSetup
@@ -25,6 +25,7 @@ class StepRunner:
         loss_fn: nn.Module,
         window: StepWindow,
         emit: Callable[[Event], None],
+        begin_phase: Callable[[str], object],
     ) -> None:
         self.setup = setup
         self.model = setup.model
@@ -34,6 +35,7 @@ class StepRunner:
         self.loss_fn = loss_fn
         self.window = window
         self.emit = emit
+        self.begin_phase = begin_phase  # TrainingLoop.begin_phase
         self.grad_clip = setup.config.grad_clip
         self.last_batch: tuple[torch.Tensor, torch.Tensor] | None = None
         compiled = setup.model is not setup.eager_model
@@ -118,6 +120,8 @@ class StepRunner:
             assert self.setup.eager_model is not None
             self.model = self.setup.model = self.setup.eager_model
             self._warn_fallback("torch.compile", f"{type(exc).__name__}: {exc}")
+            # No longer compiling: a dashboard said so until the first read window.
+            self.begin_phase(FIRST_STEP)
             self.train_step(x, y)
 
     def probe_batch(self, batch: int) -> None:
