@@ -15,9 +15,9 @@ import argparse
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from cnntui.cli import parse_key_values
 from cnntui.config import load_config
 from cnntui.engine.trainer import Trainer
+from cnntui.key_values import parse_key_values
 
 
 def main(argv: list[str] | None = None) -> None:

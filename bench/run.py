@@ -28,11 +28,11 @@ import torch
 from bench.dashboard import cnntui_command
 from bench.reference import fashion_mnist_loaders, torchvision_root, train_ch6
 from bench.terminal import run_dashboard
-from cnntui.cli import parse_key_values
 from cnntui.config import load_config
 from cnntui.engine.setup import device_name, resolve_device
 from cnntui.engine.trainer import Trainer
 from cnntui.headless import PlainReporter
+from cnntui.key_values import parse_key_values
 from cnntui.zoo import build_model
 
 

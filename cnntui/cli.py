@@ -7,13 +7,13 @@ Every command imports its heavy machinery (torch, Textual) inside its body, so `
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from cnntui.cli_flags import Command, Group, flag
-from cnntui.errors import CnntuiError, UsageError, write_error
+from cnntui.errors import UsageError
+from cnntui.key_values import parse_key_values
 
 app = typer.Typer(
     cls=Group,
@@ -53,43 +53,6 @@ ModelOption = Annotated[
         help="Model option KEY=VALUE, repeatable (e.g. -o activation=relu -o pool=max).",
     ),
 ]
-
-
-def parse_key_values(pairs: list[str] | None, flag: str) -> dict[str, Any]:
-    """KEY=VALUE strings given to `flag` into a dict, values read as int, float, bool or
-    string."""
-    result: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            # Named: `run` takes both --set and --opt, and the bare word alone told not which.
-            raise UsageError(f"{flag} expects KEY=VALUE, got {pair!r}")
-        result[key.strip()] = _literal(raw.strip())
-    return result
-
-
-def _literal(raw: str) -> Any:
-    if raw[:1] in ("{", "["):
-        # The table and list keys (optimizer_args, model_options), as a preset writes them:
-        # `--set optimizer_args={betas=[0.9,0.99]}`; JSON's spelling is taken too.
-        import json
-
-        from cnntui.config import tomllib  # tomli before Python 3.11
-
-        for parse in (lambda text: tomllib.loads(f"v = {text}")["v"], json.loads):
-            try:
-                return parse(raw)
-            except ValueError:
-                pass
-    lowered = raw.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for cast in (int, float):
-        try:
-            return cast(raw)
-        except ValueError:
-            pass
-    return raw
 
 
 @app.command(cls=Command)
@@ -368,66 +331,6 @@ def watch(
 
 def main() -> None:
     """Console entry point: user-facing errors become one line and an exit code."""
-    from cnntui.reader_gone import (
-        DISK_FULL,
-        reader_left,
-        silence,
-        stand_in_for_closed_streams,
-        stdout_stat,
-    )
+    from cnntui.entry import run_console
 
-    stand_in_for_closed_streams()
-    debug = "--debug" in sys.argv
-    stdout_before = stdout_stat()
-    try:
-        result = app(standalone_mode=False)
-    except SystemExit as exc:
-        # Rich (tables, --help) and click (print) meet a closed pipe by exiting 1: under
-        # `set -o pipefail`, `cnntui models | head -1` would fail a script for no fault.
-        if exc.code == 1 and reader_left(stdout_before):
-            sys.exit(0)
-        raise
-    except CnntuiError as exc:
-        if debug:
-            raise
-        print(f"cnntui: error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        print("Aborted.", file=sys.stderr)
-        sys.exit(130)
-    except BrokenPipeError:
-        # `cnntui models | head`: the reader left, nothing went wrong. What is still buffered
-        # would fail the interpreter's last flush (exit 1) unless it goes to /dev/null.
-        silence(sys.stdout)
-        sys.exit(0)
-    except OSError as exc:
-        # `cnntui shapes lenet > out.txt` on a full disk: a traceback said it. Worded as `run`
-        # words it, so every command names the file it could not write (stdout when the error
-        # has none).
-        if debug or exc.errno not in DISK_FULL:
-            raise
-        if exc.filename is None:
-            # The output is lost; what is still buffered would fail again at exit.
-            silence(sys.stdout)
-        failure = write_error(Path(exc.filename or "stdout"), exc)
-        print(f"cnntui: error: {failure}", file=sys.stderr)
-        sys.exit(failure.exit_code)
-    except Exception as exc:
-        # Typer's bundled click reports usage errors through exceptions that can show themselves.
-        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
-            click_error: Any = exc  # a ClickException of typer's private copy of click
-            if is_json_run(sys.argv[1:]):
-                # A flag that does not parse (`--epochs abc`) refuses the run before it starts:
-                # its script reads the `failed` line, as for any other refusal.
-                from cnntui.headless import write_failed_json
-
-                write_failed_json(click_error.format_message(), click_error.exit_code)
-            click_error.show()
-            sys.exit(click_error.exit_code)
-        raise
-    sys.exit(result if isinstance(result, int) else 0)
-
-
-def is_json_run(args: list[str]) -> bool:
-    """Whether a command line asks for `run ... --json`, read before click has parsed it."""
-    return bool(args) and args[0] == "run" and "--json" in args
+    run_console(app)
