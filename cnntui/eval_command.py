@@ -14,7 +14,7 @@ def eval_command(
     import torch
 
     from cnntui.config import RunConfig, apply_settings, setting_name
-    from cnntui.data import load_data
+    from cnntui.data import load_data, saved_data_spec
     from cnntui.devices import TRAINS_ON, check_device
     from cnntui.engine.checkpoint import load_checkpoint, load_weights
     from cnntui.engine.evaluate import evaluate
@@ -30,7 +30,7 @@ def eval_command(
         check_data_dir(config, saved_config)
     target = check_device(device, TRAINS_ON, "evaluate a checkpoint")
     data = load_data(
-        config.dataset,
+        saved_data_spec(config.dataset, state.get("data_source")),
         device=target,
         batch_size=batch_size or max(config.batch_size, 256),
         data_dir=data_dir or config.data_dir,

@@ -21,6 +21,7 @@ from cnntui.data.datasets import (
     DataSpec,
     parse_data_spec,
     resolve_dataset_name,
+    saved_data_spec,
 )
 from cnntui.data.rawfile import DataFileError
 
@@ -50,6 +51,7 @@ __all__ = [
     "make_synthetic",
     "parse_data_spec",
     "resolve_dataset_name",
+    "saved_data_spec",
 ]
 
 

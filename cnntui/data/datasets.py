@@ -219,6 +219,21 @@ def parse_data_spec(spec: str | DataSpec) -> DataSpec:
     return DataSpec(name)
 
 
+def saved_data_spec(dataset: str, source: str | None) -> str:
+    """The data set a saved run read, to read again from any folder: `folder:PATH` typed
+    relative to the folder the run was started in becomes the folder it read (`source`, the
+    checkpoint's data_source); anything else, and older checkpoints without it, as saved."""
+    try:
+        spec = parse_data_spec(dataset)
+    except UsageError:  # said where the data set is loaded
+        return dataset
+    if spec.name != "folder" or spec.path is None or spec.path.is_absolute():
+        return dataset
+    if not source or not Path(source).is_absolute():
+        return dataset
+    return str(replace(spec, path=Path(source)))
+
+
 def _parse_synthetic(spec: str, rest: str) -> DataSpec:
     shape: tuple[int, int, int] | None = None
     classes: int | None = None

@@ -82,7 +82,10 @@ def open_image_folders(root: Path, size: int | Sequence[int] | None = None) -> F
             f"{test_dir} has classes {test.classes} but {train_dir} has {train.classes}: "
             "both need the same class folders"
         )
-    return FolderSplits(train, test, list(train.classes), (3, height, width), str(root))
+    # The source as an absolute path: a run records it (its checkpoints' data_source), and
+    # `folder:imgs` is then found from any folder `eval` or `--resume` is run in.
+    source = os.path.abspath(root)
+    return FolderSplits(train, test, list(train.classes), (3, height, width), source)
 
 
 def _image_folder(datasets, directory: Path):

@@ -40,6 +40,9 @@ def checkpoint_state(loop: TrainingLoop) -> dict[str, Any]:
         "best_accuracy": loop.best_accuracy,
         "config": loop.config.to_dict(),
         "classes": list(loop.data.classes),
+        # Where the data was read (absolute for folder:PATH): eval and --resume read it there
+        # whichever folder they run in (data.datasets.saved_data_spec).
+        "data_source": loop.data.source,
         "input_shape": list(loop.data.input_shape),
         "rng_cpu": torch.get_rng_state(),
     }

@@ -221,10 +221,14 @@ def prepare_run(
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 
-    from cnntui.data import load_data
+    from cnntui.data import load_data, saved_data_spec
 
     data = load_data(
-        config.dataset,
+        # A resumed run reads the data where it was read before: a relative folder:PATH was
+        # relative to the folder the run was started in.
+        config.dataset
+        if resume_state is None
+        else saved_data_spec(config.dataset, resume_state.get("data_source")),
         device=device,
         batch_size=config.batch_size,
         data_dir=config.data_dir,
