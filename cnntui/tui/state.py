@@ -45,6 +45,10 @@ ACTIVE_STATES = frozenset({"starting", "running", "paused", "stopping"})
 # The events that say nothing of what the run is doing: a phase that a heartbeat said goes on
 # through them (a warning in the middle of the first step); any other ends it.
 PHASE_GOES_ON = frozenset({Heartbeat.kind, LogMessage.kind})
+# Seconds a phase lasts before the header says for how long: a save or a small evaluation ends
+# sooner, and a phase that goes on for minutes (a deadlock's: its heartbeats prove only that
+# the process lives) shows its time growing.
+BUSY_TIMED_AFTER = 5.0
 
 
 @dataclass
@@ -123,6 +127,7 @@ class RunState:
         # What the run is doing, its latest heartbeat said (evaluating test, saving best.pt),
         # until an event says otherwise; None: no heartbeat since, or one from before phases.
         self.phase: str | None = None
+        self.phase_since: float | None = None  # the run's clock when that phase began
         # (elapsed, time) of the run's last step, or its start: what log lines are timed by.
         self._clock: tuple[float, float | None] = (0.0, None)
         self._event_time: float | None = None  # `time` of the event `apply` is folding
@@ -181,6 +186,14 @@ class RunState:
             return None
         return self.phase
 
+    def busy_for(self, run_time: float) -> float | None:
+        """How long the phase `busy_with` names has lasted at `run_time` on the run's clock
+        (the header's elapsed time), once past BUSY_TIMED_AFTER; None otherwise."""
+        if self.busy_with is None or self.phase_since is None:
+            return None
+        lasted = run_time - self.phase_since
+        return lasted if lasted >= BUSY_TIMED_AFTER else None
+
     @property
     def progress(self) -> float | None:
         total = self.total_steps
@@ -203,7 +216,8 @@ class RunState:
                 if handler is not None:
                     self._event_time = as_float(event.time)
                     if self.phase is not None and event.kind not in PHASE_GOES_ON:
-                        self.phase = None  # a step, an evaluation, a save: the phase has ended
+                        # A step, an evaluation, a save: the phase has ended.
+                        self.phase = self.phase_since = None
                         changed.add("header")
                     changed |= handler(event)
                     self._latest = self._log_time()
@@ -373,9 +387,13 @@ class RunState:
 
     def _on_heartbeat(self, event: Heartbeat) -> set[str]:
         """The run is still there (paused, evaluating, saving), and what it is doing: the
-        header's phase, and its clock, which `apply` moves to the heartbeat's time."""
-        phase = event.phase
-        self.phase = phase if isinstance(phase, str) and phase else None
+        header's phase, and its clock, which `apply` moves to the heartbeat's time. A phase
+        begins at the first heartbeat that says it (written as it began, loop.py's
+        `begin_phase`), timed by the run's clock, so that a replayed log times it as a live run."""
+        phase = event.phase if isinstance(event.phase, str) and event.phase else None
+        if phase != self.phase:
+            self.phase_since = None if phase is None else self._log_time()
+        self.phase = phase
         return {"header"}
 
     def _on_log(self, event: LogMessage) -> set[str]:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from conftest import live_app, pane_text
-from scripted_run import dated, record, scripted_events, until
+from scripted_run import FakeTrainer, dated, record, scripted_events, until
 
 from cnntui.engine.events import (
     Evaluation,
@@ -135,3 +135,63 @@ async def test_a_narrow_header_keeps_the_phase_in_a_shorter_form(tmp_path: Path)
     async with app.run_test(size=(40, 12)) as pilot:
         assert await until(pilot, lambda: "RUNNING ·" in pane_text(app, "#header"), timeout=10)
         assert pane_text(app, "#header").splitlines()[1] == "● RUNNING · evaluating  epoch 1/3"
+
+
+async def test_a_live_header_says_how_long_a_phase_has_lasted_by_the_second() -> None:
+    """A run stuck in a phase (a deadlocked evaluation beats on: its heartbeats prove the
+    process, not progress) looked the same at one minute as at one second."""
+    events = scripted_events(finish=False, upto_step=100)
+    beat = Heartbeat(step=100, phase="evaluating test", time=events[-1].time + 1.0)
+    trainer = FakeTrainer([*events, beat], hold_after=len(events) + 1)
+    app = live_app(trainer)
+    now = [1000.0]
+    app.clock = lambda: now[0]  # the local clock, stopped: the run's goes on with it alone
+    async with app.run_test(size=(160, 48)) as pilot:
+        assert await until(pilot, lambda: app.state.phase == "evaluating test")
+        await pilot.pause(0.2)
+        said = "● RUNNING · evaluating the test set  epoch 1/3  step 100/300"
+        assert said in pane_text(app, "#header")  # begun: no time yet
+        now[0] += 3.0
+        await pilot.pause(0.2)
+        assert said in pane_text(app, "#header")  # a few seconds: not worth saying
+        now[0] += 62.0
+        said = "● RUNNING · evaluating the test set (1:05)  epoch 1/3  step 100/300"
+        assert await until(pilot, lambda: said in pane_text(app, "#header"), timeout=5)
+        assert "elapsed 1:11" in pane_text(app, "#header")  # the same clock: 0:06 + 1:05
+
+
+async def test_watch_times_a_phase_by_its_heartbeats(tmp_path: Path) -> None:
+    """`watch`, on a live run or its log: the phase's time is the heartbeats' (written every
+    10 s through it), as the header's elapsed time is the latest event's."""
+    events = scripted_events(finish=False, upto_step=100)
+    running = StateChanged(state="running", step=100, heartbeat_every=10.0, time=events[-1].time)
+    beats = [
+        Heartbeat(step=100, phase="evaluating test", time=events[-1].time + 1.0 + seconds)
+        for seconds in (0.0, 10.0, 20.0, 30.0)
+    ]
+    logged = dated([*events, running, *beats], time.time())
+    run_dir = record(tmp_path / "run", logged)
+    app = Dashboard(FileSource(run_dir, interval=0.02), watch_path=run_dir, poll_interval=0.05)
+    async with app.run_test(size=(100, 24)) as pilot:
+        assert await until(pilot, lambda: "RUNNING ·" in pane_text(app, "#header"), timeout=10)
+        header = pane_text(app, "#header").splitlines()[1]
+        assert header.startswith("● RUNNING · evaluating the test set (0:30)  epoch 1/3"), header
+        assert "elapsed 0:36" in header
+        next_beat = logged[-1].time + 10.0  # a live run's next, 10 s on
+        append(run_dir, Heartbeat(step=100, phase="evaluating test", time=next_beat))
+        said = "evaluating the test set (0:40)"
+        assert await until(pilot, lambda: said in pane_text(app, "#header"), timeout=10)
+
+
+async def test_a_narrow_header_keeps_a_phases_time_before_its_long_name(tmp_path: Path) -> None:
+    events = scripted_events(finish=False, upto_step=100)
+    beats = [
+        Heartbeat(step=100, phase="evaluating val", time=events[-1].time + seconds)
+        for seconds in (1.0, 11.0)
+    ]
+    run_dir = record(tmp_path / "run", dated([*events, *beats], time.time()))
+    app = Dashboard(FileSource(run_dir, interval=0.02), watch_path=run_dir, poll_interval=0.05)
+    async with app.run_test(size=(48, 12)) as pilot:
+        assert await until(pilot, lambda: "RUNNING ·" in pane_text(app, "#header"), timeout=10)
+        header = pane_text(app, "#header").splitlines()[1]
+        assert header == "● RUNNING · evaluating (0:10)  epoch 1/3", header

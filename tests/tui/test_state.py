@@ -8,6 +8,7 @@ import pytest
 from scripted_run import T0, failing_events, lenet_shapes, run_started, scripted_events
 
 from cnntui.engine.events import (
+    CheckpointSaved,
     Heartbeat,
     LayerHealth,
     LayerStat,
@@ -231,6 +232,35 @@ def test_a_heartbeat_moves_only_the_runs_clock() -> None:
     assert state.log_total == lines and state.status == "paused"
     state.apply([StateChanged(state="running", step=10, time=T0 + 60.0)])
     assert state.heartbeat_every is None
+
+
+def test_a_phase_is_timed_from_its_first_heartbeat_on_the_runs_clock() -> None:
+    """The header says how long a long phase has lasted (`evaluating the test set (1:05)`),
+    a deadlocked one included: from the heartbeat that began it, through those that say it
+    goes on, on the run's clock, so that a replayed log times it as the live run did."""
+    state = stepped_at_22_seconds()  # the run's clock: 22.0 at T0 + 22.5
+
+    def beat(phase: str, at: float) -> Heartbeat:
+        return Heartbeat(step=10, phase=phase, time=T0 + at)
+
+    state.apply([beat("evaluating test", 30.0)])  # began at 29.5 on the run's clock
+    assert state.busy_for(state.run_time) is None  # a phase of a few seconds is not timed
+    assert state.busy_for(29.5 + 4.0) is None
+    assert state.busy_for(29.5 + 6.0) == pytest.approx(6.0)  # a live clock between events
+    note = LogMessage(level="warning", message="slow", time=T0 + 45.0)
+    state.apply([beat("evaluating test", 40.0), note, beat("evaluating test", 50.0)])
+    assert state.busy_for(state.run_time) == pytest.approx(20.0)  # 49.5: from 29.5 still
+    # The next phase has its own time (a failed compile's fallback to an eager first step).
+    state.apply([beat("saving best.pt", 55.0)])
+    assert state.busy_for(state.run_time + 7.0) == pytest.approx(7.0)
+    # An event ends it; the same phase again is timed anew.
+    state.apply([CheckpointSaved(step=10, path="best.pt", reason="best", time=T0 + 60.0)])
+    assert state.phase_since is None and state.busy_for(100.0) is None
+    state.apply([beat("saving best.pt", 70.0)])
+    assert state.busy_for(state.run_time + 5.0) == pytest.approx(5.0)
+    # Training and a pause are not phases the header times.
+    state.apply([beat("training", 80.0)])
+    assert state.busy_for(state.run_time + 60.0) is None
 
 
 def test_a_runs_quiet_is_taken_for_death_past_its_heartbeat_period() -> None:

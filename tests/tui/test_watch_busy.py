@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import re
 import signal
+import time
 from pathlib import Path
 
 import pytest
 from beating_run import beating_run, wait_for
 from conftest import pane_text
-from scripted_run import until
+from scripted_run import dated, record, scripted_events, until
 
+from cnntui.engine.events import Heartbeat, StateChanged
 from cnntui.tui import dashboard
 from cnntui.tui.app import Dashboard
 from cnntui.tui.sources import FileSource
@@ -49,5 +51,34 @@ async def test_a_run_killed_while_evaluating_goes_silent_once_its_heartbeats_sto
             run.wait(timeout=30)
             assert await until(pilot, lambda: "SILENT" in pane_text(app, "#header"), timeout=10)
             header = pane_text(app, "#header")
-            assert re.search(r"\? SILENT since \d\d:\d\d \(0:0\d ago\)", header), header
+            said = r"\? SILENT while evaluating the test set since \d\d:\d\d \(0:0\d ago\)"
+            assert re.search(said, header), header
             assert "RUNNING" not in header
+
+
+@pytest.mark.parametrize(
+    ("width", "said"),
+    [
+        (80, r"\? SILENT while evaluating the test set since .* \(3:00:0\d ago\)  epoch 1/3"),
+        (56, r"\? SILENT while evaluating since .* \(3:00:0\d ago\)"),  # the shorter form
+    ],
+)
+async def test_a_run_killed_while_evaluating_long_ago_says_so(
+    tmp_path: Path, width: int, said: str
+) -> None:
+    """Its silence says the phase it went quiet in, as a pause's does: `? SILENT since` alone
+    did not tell a run killed in a long evaluation from one killed while training."""
+    events = scripted_events(finish=False, upto_step=100)
+    running = StateChanged(state="running", step=100, heartbeat_every=10.0, time=events[-1].time)
+    beats = [
+        Heartbeat(step=100, phase="evaluating test", time=events[-1].time + seconds)
+        for seconds in (1.0, 11.0)
+    ]
+    last = time.time() - 3 * 3600
+    run_dir = record(tmp_path / "run", dated([*events, running, *beats], last))
+    app = Dashboard(FileSource(run_dir), watch_path=run_dir, poll_interval=0.05)
+    async with app.run_test(size=(width, 24)) as pilot:
+        assert await until(pilot, lambda: "SILENT" in pane_text(app, "#header"), timeout=5)
+        header = pane_text(app, "#header")
+        assert re.search(said, header), header
+        assert "RUNNING" not in header and "(0:10)" not in header

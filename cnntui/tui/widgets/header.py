@@ -43,6 +43,24 @@ PHASE_FORMS = {
 PROGRESS_WIDTH = 20
 
 
+def phase_forms(phase: str, lasted: float | None) -> tuple[str, ...]:
+    """The badge's ` · evaluating the test set (1:05)` in its forms, the longest first: the
+    time goes last, where not even the shortest name fits beside it."""
+    names = PHASE_FORMS.get(phase, (phase,))
+    if lasted is None:
+        return tuple(f" · {name}" for name in names)
+    return (*(f" · {name} ({fmt.duration(lasted)})" for name in names), f" · {names[-1]}")
+
+
+def quiet_forms(state: RunState) -> tuple[str, ...]:
+    """What a silent run was doing when its heartbeats stopped (` while paused`, ` while
+    evaluating the test set`), the longest form first; () when they said nothing of it."""
+    if state.status == "paused":
+        return (" while paused",)
+    phase = state.busy_with
+    return tuple(f" while {name}" for name in PHASE_FORMS.get(phase, (phase,))) if phase else ()
+
+
 def append_fitting(line: Text, parts: list[tuple[str, ...]], width: int) -> Text:
     """`line` and the parts, in order, that fit in `width` columns, each in the first of its
     forms that fits. A fact shows whole or not at all: cut by the ellipsis, `step 240/11,75…`
@@ -182,10 +200,12 @@ class RunHeader(Static):
             # the step and the elapsed time (" while paused" may push the time off); the clock
             # time is the last event's.
             since = clock_time(silence.since, silence.since + silence.seconds)
-            ago = fmt.duration(silence.seconds)
-            # Its heartbeats stopped: killed while paused, not in the middle of training.
-            paused = " while paused" if state.status == "paused" else ""
-            line.append(f"{paused} since {since} ({ago} ago)", style=QUIET_BADGE[1])
+            ago = f" since {since} ({fmt.duration(silence.seconds)} ago)"
+            # Its heartbeats stopped: killed while paused or evaluating, not in the middle of
+            # training; the phase in a shorter form, or none, where "since" would not fit.
+            room = width - line.cell_len - len(ago)
+            during = next((form for form in quiet_forms(state) if len(form) <= room), "")
+            line.append(during + ago, style=QUIET_BADGE[1])
         started = state.started
         if started is None and self.set_up is not None:  # the first line names the directory
             if not self.set_up.ended:
@@ -200,10 +220,11 @@ class RunHeader(Static):
                 path = ""
             return line.append(path + waited)
         phase = state.busy_with if silence is None else None
-        # Beside the badge, before the epoch and the step: they stand still through the phase.
-        busy = [tuple(f" · {form}" for form in PHASE_FORMS.get(phase, (phase,)))] if phase else []
-        append_fitting(line, busy + self._position(state), width)
         elapsed = state.run_time if self.elapsed is None else self.elapsed
+        # Beside the badge, before the epoch and the step: they stand still through the phase,
+        # and its time, on the clock of the elapsed time, goes on.
+        busy = [phase_forms(phase, state.busy_for(elapsed))] if phase else []
+        append_fitting(line, busy + self._position(state), width)
         tail: list[tuple[str, ...]] = [(f"  elapsed {fmt.duration(elapsed)}",)]
         eta = state.eta if silence is None else None  # no ETA for a run that may be dead
         if eta is not None:
