@@ -41,12 +41,19 @@ def new_run_dir(root: Path, model: str, dataset: str) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{model}-{dataset}")
     base = root / f"{stamp}-{safe}"
+    make_dir(root, f"--runs-root {root}")
     path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    make_dir(path, f"--runs-root {root}")
-    return path
+    # mkdir without exist_ok claims the name: a look first, then a mkdir, lets another run
+    # started in the same second make it in between, and both would train in one directory.
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+        except OSError as exc:
+            raise cannot_create(path, f"--runs-root {root}", exc) from None
 
 
 def make_dir(path: Path, named_by: str) -> None:
@@ -54,7 +61,11 @@ def make_dir(path: Path, named_by: str) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"{named_by}: cannot create {path} ({exc.strerror or exc})") from None
+        raise cannot_create(path, named_by, exc) from None
+
+
+def cannot_create(path: Path, named_by: str, exc: OSError) -> UsageError:
+    return UsageError(f"{named_by}: cannot create {path} ({exc.strerror or exc})")
 
 
 def check_can_create(path: Path, named_by: str) -> None:

@@ -4,6 +4,8 @@ new run gets a directory of its own."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +124,21 @@ def test_a_directory_under_a_file_is_refused_before_set_up(tmp_path) -> None:
         check_new_run_dir(tmp_path / "afile" / "run")
     with pytest.raises(UsageError, match=r"^--runs-root .*: cannot create"):
         new_run_dir(tmp_path / "afile", "lenet", "fmnist")
+
+
+def test_two_runs_started_in_the_same_second_get_two_directories(tmp_path, monkeypatch) -> None:
+    """Another process can make the name between a look for it and the mkdir; each run still
+    gets a directory of its own (a shared one refused the second run as 'in use')."""
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return cls(2026, 11, 24, 6, 4, 20)
+
+    monkeypatch.setattr("cnntui.runlog.datetime", Frozen)
+    first = new_run_dir(tmp_path, "lenet", "fmnist")
+    # The second run looks before the first one's mkdir: it sees no directory of that name.
+    monkeypatch.setattr(Path, "exists", lambda self: False)
+    second = new_run_dir(tmp_path, "lenet", "fmnist")
+    assert first.name == "20261124-060420-lenet-fmnist"
+    assert second.name == "20261124-060420-lenet-fmnist-2"

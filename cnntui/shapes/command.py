@@ -42,10 +42,12 @@ def shapes_command(
     if input_text is not None and target.image is None:
         # Only the built model tells a net of Conv1d or LSTM layers (three sizes are its whole
         # NxCxL input) from an image net (CxHxW, batch 1).
-        from cnntui.shapes.contracts import takes_sequences
+        as_sequences = parse_input_shape(input_text, sequence=True)
+        if as_sequences != input_shape:
+            from cnntui.shapes.layout import reads_as_sequences
 
-        if takes_sequences(built.module):
-            input_shape = parse_input_shape(input_text, sequence=True)
+            if reads_as_sequences(built.module, as_sequences, input_shape):
+                input_shape = as_sequences
 
     from cnntui.shapes.trace import trace_model
 

@@ -7,6 +7,7 @@ dimensions"), so the debugger reads expectations from the layer's own attributes
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,27 +66,33 @@ def spatial_rank(module: nn.Module) -> int | None:
     return None
 
 
-def takes_sequences(model: nn.Module) -> bool:
-    """Whether the first conv, pool or recurrent layer a model registers takes a batch of
-    sequences, NxCxL or NxLxF: a Conv1d, a 1-D pool, an LSTM, GRU or RNN."""
-    first = _first_shaping_layer(model)
-    return isinstance(first, nn.RNNBase) or (first is not None and spatial_rank(first) == 1)
+def sets_layout(module: nn.Module) -> bool:
+    """A conv, pool or recurrent layer: one whose kind says how its input is laid out."""
+    return isinstance(module, nn.RNNBase) or spatial_rank(module) is not None
 
 
-def batch_dim(model: nn.Module, input_shape: Shape) -> int:
+def takes_sequences(layer: nn.Module | None) -> bool:
+    """Whether a layer takes a batch of sequences, NxCxL or NxLxF: a Conv1d, a 1-D pool, an
+    LSTM, GRU or RNN."""
+    return isinstance(layer, nn.RNNBase) or (layer is not None and spatial_rank(layer) == 1)
+
+
+def batch_dim(
+    model: nn.Module, input_shape: Shape, called: Iterable[nn.Module] | None = None
+) -> int:
     """Where the batch is in the model's input: 1 for a recurrent net's LxNxF (an LSTM without
-    batch_first, as torch makes it by default), else 0."""
-    first = _first_shaping_layer(model)
+    batch_first, as torch makes it by default), else 0. Its first conv, pool or recurrent layer
+    says: the first its forward called (`called`, the modules in call order), or where the
+    calls are not known, the first it declares."""
+    first = first_layout_layer(model.modules() if called is None else called)
     sequence_first = isinstance(first, nn.RNNBase) and not first.batch_first
     return 1 if sequence_first and len(input_shape) == 3 else 0
 
 
-def _first_shaping_layer(model: nn.Module) -> nn.Module | None:
-    """The first conv, pool or recurrent layer a model registers: what sets its input's layout."""
-    for module in model.modules():
-        if isinstance(module, nn.RNNBase) or spatial_rank(module) is not None:
-            return module
-    return None
+def first_layout_layer(modules: Iterable[nn.Module]) -> nn.Module | None:
+    """The first conv, pool or recurrent layer of `modules`, the one that sets the input's
+    layout: of `model.modules()`, the first declared; of a forward's calls, the first called."""
+    return next((module for module in modules if sets_layout(module)), None)
 
 
 def layer_geometry(module: nn.Module) -> tuple[Geometry, Geometry, Geometry]:

@@ -22,6 +22,42 @@ def is_leaf(module: nn.Module) -> bool:
     return next(module.children(), None) is None
 
 
+class _Stop(Exception):
+    """Raised from a pre-hook to end a probe forward at the call it was looking for."""
+
+
+def first_call(
+    model: nn.Module, x: torch.Tensor, stops: Callable[[nn.Module, Any], bool]
+) -> tuple[nn.Module, Any] | None:
+    """The first leaf call in `model(x)` for which `stops(layer, its first argument)` holds,
+    with that argument; the forward goes no further than that layer, which never runs. None
+    when the forward ended or failed before any such call. `model` gets no hooks to keep."""
+    found: list[tuple[nn.Module, Any]] = []
+
+    def pre_hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        first = args[0] if args else next(iter(kwargs.values()), None)
+        if stops(module, first):
+            # Raised again for a later call, should the forward catch the first _Stop.
+            if not found:
+                found.append((module, first))
+            raise _Stop
+
+    handles = [
+        module.register_forward_pre_hook(pre_hook, with_kwargs=True)
+        for module in model.modules()
+        if is_leaf(module)
+    ]
+    try:
+        with torch.no_grad():
+            model(x)
+    except Exception:  # _Stop, or a forward that fails first: `found` says which
+        pass
+    finally:
+        for handle in handles:
+            handle.remove()
+    return found[0] if found else None
+
+
 @dataclass
 class Call:
     """One module call as the hooks saw it."""

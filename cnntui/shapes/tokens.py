@@ -16,53 +16,35 @@ import torch
 from torch import nn
 
 from cnntui.shapes.placement import make_input, model_input
-from cnntui.shapes.recorder import is_leaf
+from cnntui.shapes.recorder import first_call, is_leaf
 
-_EMBEDDINGS = (nn.Embedding, nn.EmbeddingBag)
-
-
-class _Found(Exception):
-    """Stops the probe forward at the first leaf fed floats, the input or not."""
+EMBEDDINGS = (nn.Embedding, nn.EmbeddingBag)
 
 
 def token_vocabulary(model: nn.Module, floats: torch.Tensor) -> int | None:
     """The size of the embedding `model` feeds its input to, or None when the input should be
     floats. `floats` is the float input the trace would use, on the model's device."""
-    found: list[tuple[nn.Module, bool]] = []  # the first leaf fed floats, and whether the input
-
-    def first_taker(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        first = args[0] if args else next(iter(kwargs.values()), None)
-        # Stopping at the first leaf fed any floats bounds the probe to one layer's worth of
-        # forward: one that reshapes its input first (an MLP's x.view(n, -1)) would otherwise
-        # run whole. Leaves fed ids (positions from torch.arange) are passed by.
-        if isinstance(first, torch.Tensor) and first.is_floating_point():
-            if not found:
-                found.append((module, first is floats))
-            raise _Found
-
-    handles = []
-    try:
-        for module in _leaves(model):
-            handles.append(module.register_forward_pre_hook(first_taker, with_kwargs=True))
-        with torch.no_grad():
-            model(floats)
-    except Exception:  # _Found, or a forward floats cannot run: found says which
-        pass
-    finally:
-        for handle in handles:
-            handle.remove()
-    if not found or not found[0][1]:
+    # Stopping at the first leaf fed any floats bounds the probe to one layer's worth of
+    # forward: one that reshapes its input first (an MLP's x.view(n, -1)) would otherwise run
+    # whole. Leaves fed ids (positions from torch.arange) are passed by.
+    found = first_call(model, floats, lambda _, first: is_floats(first))
+    if found is None or found[1] is not floats:
         # No leaf took the input itself (the forward casts or reshapes it first, or failed
         # before): guess from the first leaf declared, as a text net written in order has it.
         return declared_vocabulary(model)
-    taker = found[0][0]
-    return taker.num_embeddings if isinstance(taker, _EMBEDDINGS) else None
+    taker = found[0]
+    return taker.num_embeddings if isinstance(taker, EMBEDDINGS) else None
+
+
+def is_floats(value: Any) -> bool:
+    """Whether `value` is a floating-point tensor: input that an embedding cannot take."""
+    return isinstance(value, torch.Tensor) and value.is_floating_point()
 
 
 def declared_vocabulary(model: nn.Module) -> int | None:
     """The size of the embedding a model declares as its first leaf, if it does."""
     first = next(_leaves(model), None)
-    return first.num_embeddings if isinstance(first, _EMBEDDINGS) else None
+    return first.num_embeddings if isinstance(first, EMBEDDINGS) else None
 
 
 def _leaves(model: nn.Module) -> Iterator[nn.Module]:

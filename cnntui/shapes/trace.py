@@ -170,7 +170,7 @@ def _trace_on(
         )
     rows = build_rows(result)
     notes.extend(tie_notes(rows))
-    batch = shape[batch_dim(model, shape)]
+    batch = shape[batch_dim(model, shape, (call.module for call in result.calls))]
     mixed = result.batch_mixed(batch)
     if mixed is not None:
         notes.append(
