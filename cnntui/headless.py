@@ -30,7 +30,7 @@ from cnntui.engine.events import (
 from cnntui.errors import CnntuiError, describe_failure
 from cnntui.reader_gone import LineWriter, OnGone
 from cnntui.runlog import event_to_json
-from cnntui.wording import plural
+from cnntui.wording import batch_words, plural
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -160,7 +160,7 @@ class PlainReporter:
                 f"run {event.run_name}: {event.model} on {event.dataset}, {event.device} "
                 f"({event.device_name}), {event.num_params:,} parameters, "
                 f"{plural(event.epochs, 'epoch')} x {plural(event.steps_per_epoch, 'step')} "
-                f"of {event.batch_size}{ranks}{resumed}"
+                f"of {batch_words(event.batch_size, event.data)}{ranks}{resumed}"
             )
             if event.run_dir:
                 self.write(f"run directory: {event.run_dir}")

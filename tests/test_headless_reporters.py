@@ -149,3 +149,19 @@ def test_the_progress_bar_keeps_warnings_on_its_terminal() -> None:
     console = Console(file=out, force_terminal=True, width=120, color_system=None)
     RichReporter(console)(LogMessage(level="warning", message="loss blowing up"))
     assert "warning: loss blowing up" in out.getvalue()
+
+
+def test_a_batch_larger_than_the_training_set_is_said_as_the_batch_it_is() -> None:
+    """--batch-size 100000 on 4,000 examples trains one step of 4,000, not 'of 100000'."""
+    out = io.StringIO()
+    event = started()
+    event.batch_size, event.steps_per_epoch = 100_000, 1
+    event.data = {"train_examples": 4000}
+    PlainReporter(out)(event)
+    first = out.getvalue().splitlines()[0]
+    assert first.endswith(
+        "2 epochs x 1 step of 4,000 (the whole training set: batch size 100,000 is larger)"
+    )
+    out = io.StringIO()
+    PlainReporter(out)(started())  # a batch that fits, or data of unknown size: as set
+    assert out.getvalue().splitlines()[0].endswith("2 epochs x 10 steps of 256")
