@@ -3,13 +3,14 @@ directory. Torch-free, so that the command line checks it before torch loads."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 
-from cnntui.errors import UsageError
-from cnntui.runlog import EVENTS_FILE, RUN_FILES, SUMMARY_FILE, check_not_in_use
+from cnntui.errors import UsageError, WriteError
+from cnntui.runlog import EVENTS_FILE, RUN_FILES, SUMMARY_FILE, RunLogWriter, check_not_in_use
 from cnntui.wording import plural
 
 
@@ -98,10 +99,34 @@ def check_writable(resume_from: Path, run_dir: Path) -> None:
         not events.exists() or os.access(events, os.W_OK)
     ):
         return
+    raise cannot_write(resume_from, run_dir)
+
+
+# What opening a file says of a directory that `check_writable` would have refused.
+NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def open_resumed_log(
+    resume_from: Path, run_dir: Path, on_failure: Callable[[WriteError], None]
+) -> RunLogWriter:
+    """The resumed run's log, opened; a directory that became unwritable after
+    `check_writable` (remounted read-only or chmodded while the checkpoint loaded) is refused
+    in its words, where the open raised OSError with a traceback."""
+    try:
+        return RunLogWriter(run_dir, on_failure)
+    except WriteError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OSError) and cause.errno in NOT_WRITABLE:
+            raise cannot_write(resume_from, run_dir) from None
+        raise
+
+
+def cannot_write(resume_from: Path, run_dir: Path) -> UsageError:
+    """The refusal of a resume whose run directory this process cannot write in."""
     statvfs = getattr(os, "statvfs", None)  # Unix only; elsewhere the permission is all we know
     read_only = statvfs is not None and statvfs(run_dir).f_flag & os.ST_RDONLY
     why = "it is on a read-only file system" if read_only else "no permission to write there"
-    raise UsageError(
+    return UsageError(
         f"--resume {resume_from}: cannot write in {run_dir} ({why}), where a resumed run "
         f"goes on; `cnntui eval {resume_from}` reads it as it is, or copy the directory "
         "somewhere writable and resume the copy"

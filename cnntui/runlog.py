@@ -140,14 +140,18 @@ class RunLogWriter:
         self, run_dir: Path, on_failure: Callable[[WriteError], None] | None = None
     ) -> None:
         self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / EVENTS_FILE
         self.on_failure = on_failure
         self.failure: WriteError | None = None
-        torn = ends_mid_line(self.path)
-        # Unbuffered: each event is one write() of a whole line. A buffered file keeps what a
-        # failed write left in its buffer, and raises again on every later flush and on close.
-        self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            torn = ends_mid_line(self.path)
+            # Unbuffered: each event is one write() of a whole line. A buffered file keeps what
+            # a failed write left in its buffer, and raises again on every later flush and on
+            # close.
+            self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115
+        except OSError as exc:  # the directory made unwritable since it was checked
+            raise write_error(self.path, exc) from exc
         hold_run_dir(self._file, self.run_dir)
         self._size = os.fstat(self._file.fileno()).st_size
         if torn:

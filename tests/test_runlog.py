@@ -142,3 +142,14 @@ def test_two_runs_started_in_the_same_second_get_two_directories(tmp_path, monke
     second = new_run_dir(tmp_path, "lenet", "fmnist")
     assert first.name == "20261124-060420-lenet-fmnist"
     assert second.name == "20261124-060420-lenet-fmnist-2"
+
+
+def test_a_run_log_that_cannot_be_opened_is_a_write_error(tmp_path) -> None:
+    """A run directory that became unwritable after it was checked raised OSError's traceback
+    from the open; a WriteError is said in one line, naming the file."""
+    from cnntui.errors import WriteError
+    from cnntui.runlog import RunLogWriter
+
+    (tmp_path / "run").write_text("")  # no directory can be made there
+    with pytest.raises(WriteError, match=r"^not a directory writing .*/run/sub/events\.jsonl$"):
+        RunLogWriter(tmp_path / "run" / "sub")

@@ -46,7 +46,7 @@ from cnntui.errors import (
     describe_failure,
 )
 from cnntui.reader_gone import tell
-from cnntui.resume_path import resumable_run_dir
+from cnntui.resume_path import open_resumed_log, resumable_run_dir
 from cnntui.runlog import (
     CONFIG_FILE,
     EVENTS_FILE,
@@ -158,7 +158,11 @@ class Trainer:
             if setup.run_dir is not None:
                 # Holds the directory (a run resumed while it still trains is refused here),
                 # before config.json, which would replace the running process's.
-                self._log = RunLogWriter(setup.run_dir, self.stop_and_fail)
+                self._log = (
+                    RunLogWriter(setup.run_dir, self.stop_and_fail)
+                    if self.resume_from is None
+                    else open_resumed_log(self.resume_from, setup.run_dir, self.stop_and_fail)
+                )
                 try:
                     write_config(setup.run_dir, setup.config.to_dict())
                 except BaseException:
