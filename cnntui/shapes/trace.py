@@ -44,6 +44,7 @@ from cnntui.shapes.report import (
 from cnntui.shapes.search import SizeProbe
 from cnntui.shapes.tied import built, find_ties, tie_notes
 from cnntui.shapes.tokens import traced_input
+from cnntui.shapes.uncalled import uncalled_notes
 from cnntui.shapes.units import format_shape
 from cnntui.zoo.lazy import materialized_copy
 
@@ -170,6 +171,7 @@ def _trace_on(
         )
     rows = build_rows(result)
     notes.extend(tie_notes(rows))
+    notes.extend(uncalled_notes(model, result))
     batch = shape[batch_dim(model, shape, (call.module for call in result.calls))]
     mixed = result.batch_mixed(batch)
     if mixed is not None:
