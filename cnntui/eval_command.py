@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
 
 
 def eval_command(
@@ -52,13 +55,17 @@ def eval_command(
     read = checkpoint / "last.pt" if checkpoint.is_dir() else checkpoint
     load_weights(model, state["model"], str(read), config.model)
     model.to(target)
-    result = evaluate(model, data.test, data.num_classes, target)
+    amp, autocast_dtype, note = eval_precision(config.amp, target)
+    if note:
+        print(f"cnntui: warning: {note}", file=sys.stderr)
+    result = evaluate(model, data.test, data.num_classes, target, autocast_dtype)
     report: dict[str, Any] = {
         "checkpoint": str(read),  # the file evaluated, where a run directory was named
         "model": config.model,
         "dataset": config.dataset,
         "data_source": data.source,
         "step": state.get("step"),
+        "amp": amp,  # the arithmetic of the forward passes: the run's, where this device has it
         "test_loss": result.loss,
         "test_accuracy": result.accuracy,
         "classes": list(data.classes),
@@ -71,6 +78,30 @@ def eval_command(
     else:
         print_report(report)
     return 0
+
+
+def eval_precision(amp: str, device: torch.device) -> tuple[str, torch.dtype | None, str | None]:
+    """The autocast the run evaluated under (its `amp`), for `eval` to give the numbers the
+    run recorded: in float32, a bf16 run's test loss differed in the fourth digit. Returns the
+    amp used, its dtype (None: float32) and a warning where this device cannot take the run's."""
+    import torch
+
+    from cnntui.engine.setup import AUTOCAST_DTYPES, resolve_amp
+
+    amp = resolve_amp(amp, device)  # a run saves what `auto` became; older ones may not
+    dtype = AUTOCAST_DTYPES.get(amp)
+    if dtype is None:
+        return "off", None, None
+    cannot = (dtype is torch.float16 and device.type != "cuda") or (
+        dtype is torch.bfloat16 and device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    )
+    if cannot:
+        note = (
+            f"the run evaluated under {amp} autocast, which {device} cannot run here; "
+            "evaluating in float32, so the numbers may differ slightly from the run's"
+        )
+        return "off", None, note
+    return amp, dtype, None
 
 
 def print_report(report: dict[str, Any]) -> None:
