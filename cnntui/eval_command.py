@@ -121,7 +121,9 @@ def print_report(report: dict[str, Any]) -> None:
     )
     console.print(headline, soft_wrap=True)
     classes = report["classes"]
-    table = Table(title="confusion matrix (rows: true class, columns: predicted)")
+    title = "confusion matrix (rows: true class, columns: predicted)"
+    # At least as wide as its title: a table of two or three classes wrapped it over 3 lines.
+    table = Table(title=title, min_width=len(title))
     table.add_column("class")
     table.add_column("acc", justify="right")
     for i in range(len(classes)):

@@ -40,3 +40,12 @@ def test_a_pipe_gets_the_whole_confusion_matrix_one_row_a_class(capsys, monkeypa
         cells = [cell.strip() for cell in row.strip("│").split("│")]
         assert cells == [f"{i} {name}", "85.0%", *map(str, confusion[i])]
     assert len({len(line) for line in lines[2:]}) == 1  # every line of the table as wide
+
+
+def test_a_small_matrix_keeps_its_title_on_one_line(capsys, monkeypatch) -> None:
+    """A two-class table was narrower than its title, which rich wrapped over three lines."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    print_report(report("folder:pets"))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].strip() == "confusion matrix (rows: true class, columns: predicted)"
+    assert lines[2].startswith("┏")
