@@ -27,6 +27,8 @@ def print_models(json_output: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from cnntui.pipe_width import widen_for_pipe
+
     table = Table(title="cnntui model zoo", title_justify="left")
     table.add_column("model", style="bold")
     table.add_column("params", justify="right")
@@ -36,6 +38,7 @@ def print_models(json_output: bool = False) -> None:
         c, h, w = spec.default_input
         table.add_row(spec.name, f"{spec.params:,}", f"{c}x{h}x{w}", spec.summary)
     console = Console()
+    widen_for_pipe(console, table)
     console.print(table)
     console.print(
         "Also: torchvision:NAME (any torchvision classifier), module:attr or file.py:attr "

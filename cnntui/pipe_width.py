@@ -1,0 +1,17 @@
+"""Rich tables printed into a pipe or a file take the width they need."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console, RenderableType
+
+
+def widen_for_pipe(console: Console, renderable: RenderableType) -> None:
+    """A pipe or a file has no width, and rich assumes 80 columns there: cells wrapped over
+    two rows, which `grep` and `cut` read apart. Widen the console to what `renderable`
+    needs; a terminal keeps its own width."""
+    if console.is_terminal:
+        return
+    unbounded = console.options.update_width(sys.maxsize)
+    console.width = max(console.width, console.measure(renderable, options=unbounded).maximum)
