@@ -109,6 +109,8 @@ def print_report(report: dict[str, Any]) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from cnntui.pipe_width import widen_for_pipe
+
     console = Console()
     # One line however long the data set's name (synthetic:…, folder:PATH): in a pipe rich
     # wraps at 80 columns, and `cnntui eval RUN | head -1` lost the accuracy to the next line.
@@ -133,9 +135,6 @@ def print_report(report: dict[str, Any]) -> None:
             f"[bold green]{v}[/]" if j == i else (str(v) if v else "·") for j, v in enumerate(row)
         ]
         table.add_row(f"{i} {name}", f"{100 * report['per_class_accuracy'][i]:.1f}%", *cells)
-    if not console.is_terminal:
-        # A pipe or a file has no width, and rich assumed 80 columns: Fashion-MNIST's matrix
-        # wrapped "T-shirt/top" and "Ankle boot" over two rows each. It gets all it needs.
-        unbounded = console.options.update_width(sys.maxsize)
-        console.width = max(console.width, console.measure(table, options=unbounded).maximum)
+    # In a pipe, Fashion-MNIST's matrix wrapped "T-shirt/top" and "Ankle boot" over two rows.
+    widen_for_pipe(console, table)
     console.print(table)
