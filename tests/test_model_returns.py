@@ -4,6 +4,7 @@ while training, is refused before the run starts, in plain words."""
 from __future__ import annotations
 
 import collections
+from typing import ClassVar
 
 import pytest
 import torch
@@ -11,8 +12,8 @@ from cnntui_command import cnntui
 from torch import nn
 
 from cnntui.engine.fit import checked_shapes
-from cnntui.engine.model_returns import describe
 from cnntui.errors import UsageError
+from cnntui.shapes.returned import describe
 
 
 class ReturnsDict(nn.Module):
@@ -97,6 +98,62 @@ def test_torchvision_inception_v3_that_cannot_train_on_the_images_is_told_the_op
     quiet = build_torchvision("inception_v3", 10, {"aux_logits": False})
     assert checked_shapes(
         quiet, "torchvision:inception_v3", None, (3, 224, 224), "x", num_classes=10
+    )
+
+
+class CountsForwards(nn.Module):
+    """Lists the mode of each forward that runs whole in a class attribute, which the set-up's
+    copies share: a hook would not count, as the copies are made without the model's hooks."""
+
+    modes: ClassVar[list[bool]] = []
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scores = self.fc(x.flatten(1))
+        # After the layer: the tracer's look for an embedding stops a forward before its first.
+        self.modes.append(self.training)
+        return scores
+
+
+def test_the_set_up_runs_one_eval_forward_and_one_training_forward(monkeypatch) -> None:
+    # The shape trace's eval-mode forward says what the model returns in eval mode; the check
+    # of what it returns ran one of its own again, as long as the trace's.
+    monkeypatch.setattr(CountsForwards, "modes", [])
+    report = checked_shapes(
+        CountsForwards(), "net.py:net", None, (1, 28, 28), "fmnist", num_classes=10
+    )
+    assert report is not None and report["failure"] is None
+    assert CountsForwards.modes == [False, True]
+
+
+def test_a_net_of_torch_layers_alone_is_not_run_again_while_training(monkeypatch) -> None:
+    # Training mode changes what torch's own layers compute, not what they return: LeNet,
+    # AlexNet and VGG (Sequentials of them) were run twice more, 3x the trace's time in all.
+    modes: list[bool] = []
+    linear_forward = nn.Linear.forward
+
+    def counted(self: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+        modes.append(self.training)
+        return linear_forward(self, x)
+
+    monkeypatch.setattr(nn.Linear, "forward", counted)
+    model = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(784, 10))
+    report = checked_shapes(model, "net.py:net", None, (1, 28, 28), "fmnist", num_classes=10)
+    assert report is not None and report["failure"] is None
+    assert modes == [False]
+
+
+def test_a_net_of_torch_layers_that_returns_a_tuple_is_refused() -> None:
+    # An LSTM returns (output, (h, c)) in both modes: the trace's eval forward says so alone.
+    with pytest.raises(UsageError) as caught:
+        checked_shapes(
+            nn.LSTM(28, 10, batch_first=True), "lstm", None, (28, 28), "x", num_classes=10
+        )
+    assert str(caught.value).startswith(
+        "lstm returns a tuple (1x28x10, a tuple (1x1x10, 1x1x10)), where a run needs one tensor"
     )
 
 

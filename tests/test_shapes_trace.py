@@ -454,3 +454,24 @@ def test_an_mlp_given_other_channels_is_pointed_at_its_own_input() -> None:
     assert failure is not None
     assert failure.suggested_input == (1, 1, 28, 28)
     assert failure.hint == "--input 1x1x28x28 fits; or Linear(2352, 300) would accept 1x3x28x28."
+
+
+class ReturnsScoresAndFeatures(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"logits": self.fc(x.flatten(1)), "features": x.flatten(1)}
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_what_a_forward_returned_is_kept_when_it_is_not_one_tensor(device: str) -> None:
+    # A run's check of what its model returns reads it here, not from a forward of its own.
+    report = trace_model(ReturnsScoresAndFeatures(), (1, 1, 28, 28), device=device)
+    assert report.ok and report.traced_on == device
+    assert report.returned == "a dict {'logits': 1x10, 'features': 1x784}"
+    assert report.output_shapes == ((1, 10), (1, 784))
+    # `cnntui shapes --json` says what it said before: its tensors' shapes, nothing more.
+    assert "returned" not in report.to_dict()
+    assert trace_zoo("lenet", (1, 1, 28, 28)).returned is None

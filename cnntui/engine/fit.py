@@ -58,7 +58,7 @@ def checked_shapes(
         )
     if failure is None and num_classes is not None:
         # What it returns first: a dict of one tensor has the shapes of a tensor.
-        returned = returns_problem(model, image_shape, num_classes)
+        returned = returns_problem(model, image_shape, num_classes, report.returned)
         if returned is not None:
             raise UsageError(f"{model_name} {returned}")
         problem = output_problem(report.output_shapes, num_classes, dataset)

@@ -16,37 +16,57 @@ import torch
 from torch import nn
 
 from cnntui.shapes.placement import make_input, placed_copy
+from cnntui.shapes.returned import describe
 from cnntui.shapes.trace import REAL_MAX_ELEMENTS, REAL_MAX_PARAMS
-from cnntui.shapes.units import format_shape
 
 META = torch.device("meta")
 CPU = torch.device("cpu")
-# Entries of a returned dict or tuple named in the refusal; the rest are counted.
-SHOWN_ENTRIES = 4
 # How torchvision's googlenet and inception_v3 are told to return the class scores alone.
 AUX_OPTION = "(aux_logits=True), and a run trains on the class scores alone: -o aux_logits=false"
+# Where torch.nn's own layers live: their forwards return the same structure in both modes.
+TORCH_LAYERS = "torch.nn.modules."
 
 
-def returns_problem(model: nn.Module, image_shape: tuple[int, ...], num_classes: int) -> str | None:
+def returns_problem(
+    model: nn.Module, image_shape: tuple[int, ...], num_classes: int, returned_in_eval: str | None
+) -> str | None:
     """What is wrong with what the model returns, as the rest of a sentence that starts with the
     model's name; None when both modes return a tensor, or when the model could not be run here
-    (the run then shows its own error) and declares no auxiliary outputs."""
+    (the run then shows its own error) and declares no auxiliary outputs.
+
+    `returned_in_eval` is what the shape trace's eval-mode forward of one image returned when
+    that was not one tensor (ShapeReport.returned): the trace has run that forward already, so at
+    most a training-mode forward runs here.
+    """
+    if returned_in_eval is not None:
+        return _refusal(model, returned_in_eval, num_classes, when="")
+    if _torch_layers_only(model):
+        return None
     try:
         probe, device = _probe_copy(model, image_shape)
     except Exception:
         return _declared_aux_outputs(model)
-    # Batch 2 while training: BatchNorm1d refuses a batch of 1 in training mode.
-    eval_output = _output(probe, training=False, shape=(1, *image_shape), device=device)
-    if eval_output is not None and not isinstance(eval_output, torch.Tensor):
-        return _refusal(model, eval_output, num_classes, when="")
-    train_output = _output(probe, training=True, shape=(2, *image_shape), device=device)
+    # Batch 2: BatchNorm1d refuses a batch of 1 in training mode.
+    train_output = _train_output(probe, shape=(2, *image_shape), device=device)
     if train_output is None:
         # inception_v3's auxiliary classifier raises while training on images under 299 px
         # (224 included): the same option fixes that and what it would have returned.
         return _declared_aux_outputs(model)
     if not isinstance(train_output, torch.Tensor):
-        return _refusal(model, train_output, num_classes, when=" while training")
+        return _refusal(model, describe(train_output), num_classes, when=" while training")
     return None
+
+
+def _torch_layers_only(model: nn.Module) -> bool:
+    """Whether every module is one of torch.nn's own layers with its class's forward (LeNet,
+    AlexNet, VGG and NiN are Sequentials of them): training mode changes what they compute
+    (dropout, batch statistics), never what they return, so the eval-mode forward has said it
+    all, and a VGG-11 at 224 px is spared a batch of 2 that costs twice the trace. A forward
+    of anyone else's may return more while training, as googlenet's does."""
+    return all(
+        type(module).__module__.startswith(TORCH_LAYERS) and "forward" not in vars(module)
+        for module in model.modules()
+    )
 
 
 def _declared_aux_outputs(model: nn.Module) -> str | None:
@@ -79,11 +99,9 @@ def _probe_copy(model: nn.Module, image_shape: tuple[int, ...]) -> tuple[nn.Modu
     return probe, device
 
 
-def _output(
-    probe: nn.Module, training: bool, shape: tuple[int, ...], device: torch.device
-) -> Any | None:
-    """The probe's output in one mode, None when the forward raised: the run says why."""
-    probe.train(training)
+def _train_output(probe: nn.Module, shape: tuple[int, ...], device: torch.device) -> Any | None:
+    """The probe's output in training mode, None when the forward raised: the run says why."""
+    probe.train()
     # The forked RNG keeps dropout's draws out of the seed's sequence, as the shape trace does.
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         try:
@@ -92,45 +110,13 @@ def _output(
             return None
 
 
-def _refusal(model: nn.Module, output: Any, num_classes: int, when: str) -> str:
+def _refusal(model: nn.Module, returned: str, num_classes: int, when: str) -> str:
     other_mode = " (a tensor in eval mode)" if when else ""
     text = (
-        f"returns {describe(output)}{when}{other_mode}, where a run needs one tensor: the class "
+        f"returns {returned}{when}{other_mode}, where a run needs one tensor: the class "
         f"scores, batch x {num_classes}. "
     )
     # torchvision's googlenet and inception_v3 have an option for exactly this.
     if getattr(model, "aux_logits", False) is True:
         return text + f"The others are its auxiliary classifiers' outputs {AUX_OPTION}"
     return text + "Make its forward return the class scores alone (a wrapper module can)."
-
-
-def describe(value: Any, depth: int = 0) -> str:
-    """What a forward returned, one line: "dict {'logits': 1x10}", "a tuple (2x10, 2x10)"."""
-    if isinstance(value, torch.Tensor):
-        return format_shape(tuple(value.shape))
-    kind = type(value).__name__
-    if depth > 1:
-        return kind
-    if isinstance(value, dict):
-        items = [f"{key!r}: {describe(item, depth + 1)}" for key, item in value.items()]
-        return f"{_article(value, dict)}{kind} {{{_joined(items)}}}"
-    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a namedtuple
-        fields: dict[str, Any] = value._asdict()  # type: ignore[attr-defined]
-        items = [f"{key}={describe(item, depth + 1)}" for key, item in fields.items()]
-        return f"{kind}({_joined(items)})"
-    if isinstance(value, (tuple, list)):
-        items = [describe(item, depth + 1) for item in value]
-        brackets = "()" if isinstance(value, tuple) else "[]"
-        return f"{_article(value, type(value))}{kind} {brackets[0]}{_joined(items)}{brackets[1]}"
-    return "None" if value is None else f"a {kind}"
-
-
-def _article(value: Any, base: type) -> str:
-    # "a dict", "a tuple"; a subclass's own name (ImageClassifierOutput) goes without.
-    return "a " if type(value) is base else ""
-
-
-def _joined(items: list[str]) -> str:
-    if len(items) <= SHOWN_ENTRIES:
-        return ", ".join(items)
-    return ", ".join(items[:SHOWN_ENTRIES]) + f", ... ({len(items)} in all)"

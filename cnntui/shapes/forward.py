@@ -1,4 +1,4 @@
-"""One recorded forward pass: every call's shapes, the FLOPs, and the error if it raised."""
+"""One recorded forward pass: every call's shapes, the FLOPs, and what it returned or raised."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from torch import nn
 
 from cnntui.shapes.flops import LayerFlops
 from cnntui.shapes.recorder import Call, CallRecorder
+from cnntui.shapes.returned import returned_structure
 
 
 @dataclass
@@ -22,6 +23,9 @@ class RecordedForward:
     exception: Exception | None
     flops: int
     flops_from: str = ""  # "formulas" or "FlopCounterMode": which counter had the last word
+    # What the forward returned when that was not one tensor ("a dict {'logits': 1x10}");
+    # None for one tensor, or when it raised.
+    returned: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -126,11 +130,15 @@ def _run(
         recorder.read_flops = flops
     exception: Exception | None = None
     failing: Call | None = None
+    returned: str | None = None
     with torch.no_grad(), recorder:
         try:
             with mode or nullcontext():
-                model(x)
+                output = model(x)
+            returned = returned_structure(output)
         except Exception as exc:  # any error is a finding to explain, not a crash
             exception = exc
             failing = recorder.innermost_open()
-    return RecordedForward(recorder.calls, failing, exception, recorder.read_flops())
+    return RecordedForward(
+        recorder.calls, failing, exception, recorder.read_flops(), returned=returned
+    )

@@ -153,6 +153,10 @@ class ShapeReport:
     model_options: dict[str, Any] = field(default_factory=dict)  # as given: preset or -o
     # The exception itself, for --debug; never serialised.
     exception: BaseException | None = field(default=None, repr=False, compare=False)
+    # What the forward returned when it was not one tensor ("a dict {'logits': 1x10}"), for a
+    # run's check of its model (engine/model_returns.py); not serialised, as the table and JSON
+    # show its tensors' shapes (output_shapes) and nothing else reads it.
+    returned: str | None = field(default=None, compare=False)
 
     @property
     def ok(self) -> bool:

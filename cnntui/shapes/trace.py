@@ -191,6 +191,7 @@ def _trace_on(
         failure=failure,
         notes=notes,
         exception=result.exception,
+        returned=result.returned,
     )
 
 
@@ -223,6 +224,7 @@ def _unbuilt_lazy_report(
         else None,
         notes=notes,
         exception=result.exception,
+        returned=result.returned,
     )
 
 
