@@ -13,14 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cnntui.engine.events import (
-    PAUSED,
-    TRAINING,
     CheckpointSaved,
     DeviceStats,
     EpochSummary,
     Evaluation,
     Event,
-    Heartbeat,
     LayerHealth,
     LogMessage,
     RunFailed,
@@ -31,6 +28,7 @@ from cnntui.engine.events import (
 )
 from cnntui.tui import format as fmt
 from cnntui.tui.downsample import DecimatingSeries
+from cnntui.tui.heartbeats import Heartbeats
 from cnntui.tui.layer_health import CONDITION_TEXT, LayerRow, as_float, rows_from_shapes
 from cnntui.tui.recent_rate import RecentRate
 from cnntui.wording import plural
@@ -42,13 +40,6 @@ LOG_LINES = 2000
 TRACEBACK_LINES = 30
 
 ACTIVE_STATES = frozenset({"starting", "running", "paused", "stopping"})
-# The events that say nothing of what the run is doing: a phase that a heartbeat said goes on
-# through them (a warning in the middle of the first step); any other ends it.
-PHASE_GOES_ON = frozenset({Heartbeat.kind, LogMessage.kind})
-# Seconds a phase lasts before the header says for how long: a save or a small evaluation ends
-# sooner, and a phase that goes on for minutes (a deadlock's: its heartbeats prove only that
-# the process lives) shows its time growing.
-BUSY_TIMED_AFTER = 5.0
 
 
 @dataclass
@@ -78,8 +69,9 @@ class EpochPoints:
         self.test_accuracy.append(as_float(event.test_accuracy))
 
 
-class RunState:
-    """The dashboard's model of one run, updated by `apply(events)`."""
+class RunState(Heartbeats):
+    """The dashboard's model of one run, updated by `apply(events)`; what its heartbeats say
+    (the phase, the longest quiet) is kept in heartbeats.py."""
 
     def __init__(self) -> None:
         self._reset()
@@ -121,13 +113,7 @@ class RunState:
         # The step a manual save wrote last.pt at during the pause the trainer reports now:
         # nothing changes while paused, so the trainer skips another save, without an event.
         self.saved_while_paused: int | None = None
-        # The most seconds the run goes without an event, its latest state event says (it
-        # writes a heartbeat in a longer quiet); None from a cnntui before heartbeats.
-        self.heartbeat_every: float | None = None
-        # What the run is doing, its latest heartbeat said (evaluating test, saving best.pt),
-        # until an event says otherwise; None: no heartbeat since, or one from before phases.
-        self.phase: str | None = None
-        self.phase_since: float | None = None  # the run's clock when that phase began
+        self._reset_heartbeats()
         # (elapsed, time) of the run's last step, or its start: what log lines are timed by.
         self._clock: tuple[float, float | None] = (0.0, None)
         self._event_time: float | None = None  # `time` of the event `apply` is folding
@@ -162,38 +148,6 @@ class RunState:
         only: through a pause or an evaluation it stood still, behind the log."""
         return self._latest
 
-    def quiet_after(self, allowance: float) -> float | None:
-        """Seconds without an event after which a tailed run may have been killed; None when
-        its quiet says nothing. `allowance`: how late a live run's event may come (a slow disk,
-        a shared filesystem's delay) past the longest quiet the run said it keeps."""
-        if not self.active:
-            return None  # it has ended
-        if self.heartbeat_every is not None:
-            # It writes a heartbeat whenever nothing else came for that long: through an
-            # evaluation, a checkpoint's write, a long first step, a pause.
-            return self.heartbeat_every + allowance
-        # Logged by a cnntui before heartbeats: it wrote nothing while paused until it
-        # resumed, so its quiet then is never taken for death; while training, events came
-        # every 100 ms or so but for its long phases (an evaluation), which went silent.
-        return None if self.status == "paused" else allowance
-
-    @property
-    def busy_with(self) -> str | None:
-        """The phase the header shows: what the run is doing that its steps do not show (its
-        first step, an evaluation, a checkpoint's write). None while it trains, when paused
-        (the badge says so), once it has ended, and in a log from before phases."""
-        if not self.active or self.phase in (None, TRAINING, PAUSED):
-            return None
-        return self.phase
-
-    def busy_for(self, run_time: float) -> float | None:
-        """How long the phase `busy_with` names has lasted at `run_time` on the run's clock
-        (the header's elapsed time), once past BUSY_TIMED_AFTER; None otherwise."""
-        if self.busy_with is None or self.phase_since is None:
-            return None
-        lasted = run_time - self.phase_since
-        return lasted if lasted >= BUSY_TIMED_AFTER else None
-
     @property
     def progress(self) -> float | None:
         total = self.total_steps
@@ -215,9 +169,7 @@ class RunState:
                 handler = getattr(self, f"_on_{event.kind}", None)
                 if handler is not None:
                     self._event_time = as_float(event.time)
-                    if self.phase is not None and event.kind not in PHASE_GOES_ON:
-                        # A step, an evaluation, a save: the phase has ended.
-                        self.phase = self.phase_since = None
+                    if self._phase_ends(event.kind):
                         changed.add("header")
                     changed |= handler(event)
                     self._latest = self._log_time()
@@ -384,17 +336,6 @@ class RunState:
             self.saved_while_paused = None
             changed |= self.note("info", f"{event.state} at step {event.step:,}")
         return changed
-
-    def _on_heartbeat(self, event: Heartbeat) -> set[str]:
-        """The run is still there (paused, evaluating, saving), and what it is doing: the
-        header's phase, and its clock, which `apply` moves to the heartbeat's time. A phase
-        begins at the first heartbeat that says it (written as it began, loop.py's
-        `begin_phase`), timed by the run's clock, so that a replayed log times it as a live run."""
-        phase = event.phase if isinstance(event.phase, str) and event.phase else None
-        if phase != self.phase:
-            self.phase_since = None if phase is None else self._log_time()
-        self.phase = phase
-        return {"header"}
 
     def _on_log(self, event: LogMessage) -> set[str]:
         return self.note(event.level, event.message)
