@@ -47,6 +47,22 @@ def test_a_relative_folder_is_read_where_the_run_read_it(tmp_path: Path) -> None
     assert (saved["step"], saved["config"]["dataset"]) == (2, "folder:pets")
     assert saved["data_source"] == str(started / "pets")
 
+    # The same folder named another way is the run's own data set; another folder is not.
+    same = cnntui(
+        *("run", "--resume", run_dir, "--max-steps", "3", "--headless"),
+        *("--dataset", f"folder:{started / 'pets'}"),
+        cwd=elsewhere,
+    )
+    assert same.returncode == 0, same.stderr
+    assert load_checkpoint(run_dir / "last.pt")["step"] == 3
+    other = cnntui(
+        *("run", "--resume", run_dir, "--max-steps", "4", "--headless"),
+        *("--dataset", "folder:pets"),
+        cwd=elsewhere,
+    )
+    assert other.returncode == 2
+    assert "--dataset cannot change when resuming" in other.stderr
+
     # A folder that is really gone is still said to be gone, where it was looked for.
     (started / "pets").rename(started / "moved")
     gone = cnntui("eval", run_dir, cwd=elsewhere)

@@ -4,6 +4,7 @@ put back so that the run goes on as if it had never stopped."""
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from cnntui.wording import plural
 from cnntui.zoo.external import model_file
 
 if TYPE_CHECKING:
+    from cnntui.data.datasets import DataSpec
     from cnntui.engine.setup import RunSetup
 
 # What the checkpoint's weights, optimiser state and place in the data were made with: a
@@ -74,7 +76,7 @@ def resumed_config(state: dict[str, Any], overrides: dict[str, Any]) -> RunConfi
     """The checkpoint's config, plus only what the user set on the resuming command line."""
     fields = RunConfig.__dataclass_fields__
     saved = {k: v for k, v in state["config"].items() if k in fields}
-    check_resume_overrides(saved, overrides)
+    check_resume_overrides(_as_read(saved, state), overrides)
     # What cannot change is the run's own, however it was written again (an alias).
     overrides = {k: saved.get(k, v) if k in FIXED_ON_RESUME else v for k, v in overrides.items()}
     config = apply_settings(RunConfig(), saved, SAVED_CONFIG)
@@ -154,6 +156,16 @@ def check_something_left(state: dict[str, Any], config: RunConfig) -> None:
         )
 
 
+def _as_read(saved: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """The saved settings with the data set the run read: a relative `folder:PATH` as the
+    absolute folder its checkpoint records, which a resuming `--dataset` is compared with."""
+    if "dataset" not in saved:
+        return saved
+    from cnntui.data.datasets import saved_data_spec
+
+    return {**saved, "dataset": saved_data_spec(saved["dataset"], state.get("data_source"))}
+
+
 def check_resume_overrides(saved: dict[str, Any], overrides: dict[str, Any]) -> None:
     """Refuse a resume that would change what the run is; anything else (epochs, learning rate,
     momentum, weight decay, schedule, intervals) applies from the resumed step on."""
@@ -182,12 +194,17 @@ def _same(key: str, given: Any, saved: Any) -> bool:
         if key == "dataset":
             from cnntui.data.datasets import parse_data_spec
 
-            return parse_data_spec(given) == parse_data_spec(saved)
+            return _resolved(parse_data_spec(given)) == _resolved(parse_data_spec(saved))
         if key == "optimizer":
             return optimizer_class(given) is optimizer_class(saved)
     except UsageError:  # a name that means nothing is a change, said as one
         return False
     return False
+
+
+def _resolved(spec: DataSpec) -> DataSpec:
+    """`folder:imgs` and `folder:/abs/imgs` are one data set when they name one folder."""
+    return spec if spec.path is None else replace(spec, path=spec.path.resolve())
 
 
 def restore(setup: RunSetup, state: dict[str, Any]) -> None:
