@@ -70,6 +70,17 @@ class EncoderDecoder(nn.Module):
         out, _ = self.enc(x)
         out, _ = self.dec(out.transpose(0, 1))
         return out[-1]
+
+
+class SequenceFirst(nn.Module):
+    """torch's default LSTM, LxNxF in and LxNxH out: the batch stays second."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(16, 32)
+
+    def forward(self, x):
+        return self.rnn(x)[0]
 '''
 
 
@@ -133,6 +144,18 @@ def test_the_batch_is_where_the_first_recurrent_layer_called_has_it(
     code, doc = shapes_json(nets, "EncoderDecoder", "2x7x4", monkeypatch, capsys)
     assert code == 0, doc["failure"]
     assert doc["output_shapes"] == [[2, 8]]
+    assert not any("mixes samples" in note for note in doc["notes"])
+
+
+def test_a_sequence_first_output_keeps_its_batch_second_without_mixing_samples(
+    nets: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """7x2x16 into an LSTM without batch_first is 2 sequences of 7 steps, and its 7x2x32
+    output was said to mix them ('has 7 rows for a batch of 2'): only its first dimension
+    was compared with the batch."""
+    code, doc = shapes_json(nets, "SequenceFirst", "7x2x16", monkeypatch, capsys)
+    assert code == 0, doc["failure"]
+    assert doc["output_shapes"] == [[7, 2, 32]]
     assert not any("mixes samples" in note for note in doc["notes"])
 
 

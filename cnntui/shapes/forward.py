@@ -32,14 +32,18 @@ class RecordedForward:
         """True when the forward returned."""
         return self.exception is None
 
-    def batch_mixed(self, batch: int) -> tuple[int, ...] | None:
+    def batch_mixed(self, batch: int, batch_dim: int = 0) -> tuple[int, ...] | None:
         """The model's output when it ran but lost the input's batch: a 2-D or larger output
         whose first dimension is not `batch`, as `x.view(-1, 800)` makes of a 1x8x30x30 input
-        (9x800). A 1-D output is left alone: `x.squeeze()` drops a batch of 1 on purpose."""
+        (9x800). A 1-D output is left alone: `x.squeeze()` drops a batch of 1 on purpose. An
+        input with its batch second (`batch_dim` 1, an LSTM's LxNxF) may keep it there (LxNxH)
+        or bring it first (the last step's NxH)."""
         if not self.ok or not self.calls or not self.calls[0].output_shapes:
             return None
         output = self.calls[0].output_shapes[0]
-        return output if len(output) >= 2 and output[0] != batch else None
+        if len(output) < 2 or output[0] == batch:
+            return None
+        return None if batch_dim == 1 and output[1] == batch else output
 
 
 def run_recorded(

@@ -102,8 +102,8 @@ class SizeProbe:
     def _outcome_of(self, shape: Shape) -> str:
         x = model_input(shape, torch.device("meta"), self.dtype, self.vocabulary)
         result = run_recorded(self.model, x, count_flops=False)
-        batch = shape[batch_dim(self.model, shape, (call.module for call in result.calls))]
-        if result.batch_mixed(batch) is not None:
+        at = batch_dim(self.model, shape, (call.module for call in result.calls))
+        if result.batch_mixed(shape[at], at) is not None:
             return OTHER  # it runs, but its output is not one row per sample: no fit to suggest
         outcome = _classify(result.ok, result.failing)
         if outcome == OTHER and meta_cannot_run(result.exception):

@@ -172,8 +172,9 @@ def _trace_on(
     rows = build_rows(result)
     notes.extend(tie_notes(rows))
     notes.extend(uncalled_notes(model, result))
-    batch = shape[batch_dim(model, shape, (call.module for call in result.calls))]
-    mixed = result.batch_mixed(batch)
+    at = batch_dim(model, shape, (call.module for call in result.calls))
+    batch = shape[at]
+    mixed = result.batch_mixed(batch, at)
     if mixed is not None:
         notes.append(
             f"The output {format_shape(mixed)} has {mixed[0]} rows for a batch of {batch}: "
