@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cnntui.engine import loop
+from cnntui.engine import epoch_end
 from cnntui.engine.events import (
     CheckpointSaved,
     Event,
@@ -55,14 +55,14 @@ def test_a_run_busy_in_its_first_step_evaluation_and_saves_writes_heartbeats(
             time.sleep(SLOW if mode == "train" else SLOW / 4)
 
     model.register_forward_pre_hook(slow_phases)
-    save = loop.save_checkpoint
+    save = epoch_end.save_checkpoint
 
     def slow_save(*args, **kwargs):  # a big model's checkpoint on a slow disk
         began["saves"].append(time.time())
         time.sleep(SLOW)
         return save(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "save_checkpoint", slow_save)
+    monkeypatch.setattr(epoch_end, "save_checkpoint", slow_save)
     assert trainer.run() == 0
     assert calls["eval"] == 4
     events = logged(Path(config.run_dir))

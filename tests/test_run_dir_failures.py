@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnntui.engine import loop as loop_module
+from cnntui.engine import epoch_end
 from cnntui.engine import trainer as trainer_module
 from cnntui.engine.checkpoint import load_checkpoint
 from cnntui.engine.events import CheckpointSaved, Event, RunFailed, RunStarted, StepMetrics
@@ -96,14 +96,14 @@ def test_a_checkpoint_that_cannot_be_saved_ends_the_run_with_last_pt_after_the_e
 ) -> None:
     """best.pt failed at the end of epoch 1: the run fails, and the last.pt it still writes
     resumes at epoch 2. It was not attempted, and the epoch counter was left behind."""
-    real_save = loop_module.save_checkpoint
+    real_save = epoch_end.save_checkpoint
 
     def no_room_for_best(state: dict, path: Path) -> Path:
         if path.name == "best.pt":
             raise write_error(path, NO_SPACE)
         return real_save(state, path)
 
-    monkeypatch.setattr(loop_module, "save_checkpoint", no_room_for_best)
+    monkeypatch.setattr(epoch_end, "save_checkpoint", no_room_for_best)
     code, events, _ = train(tiny_config)
     assert code == 1
     run_dir = Path(tiny_config.run_dir)

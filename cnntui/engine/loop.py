@@ -1,4 +1,5 @@
-"""The training loop: steps, bounded-rate metric reads, requests, epochs and when to save.
+"""The training loop: steps, bounded-rate metric reads, requests and epochs. What an epoch's
+end does (evaluate, report, save a checkpoint) is epoch_end.py's.
 
 The hot loop never waits on the host: per-step metrics stay on the device (`StepWindow`) and are
 read about every 100 ms. Requests from other threads are served between batches.
@@ -14,30 +15,23 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from cnntui.engine.checkpoint import save_checkpoint
 from cnntui.engine.control import Controls
 from cnntui.engine.device_stats import DeviceMonitor
 from cnntui.engine.distributed import all_reduce_sum, unwrap
 from cnntui.engine.divergence import DivergenceWatch
-from cnntui.engine.evaluate import EvalResult, evaluate
+from cnntui.engine.epoch_end import EpochEnd
 from cnntui.engine.events import (
     COMPILING,
     FIRST_STEP,
     PAUSED,
     TRAINING,
-    CheckpointSaved,
-    EpochSummary,
-    Evaluation,
     Event,
     Heartbeat,
     LogMessage,
     StateChanged,
     StepMetrics,
-    evaluating,
-    saving,
 )
 from cnntui.engine.health import MIN_SECONDS_BETWEEN_SAMPLES, HealthMonitor
-from cnntui.engine.run_records import checkpoint_state
 from cnntui.engine.setup import RunSetup
 from cnntui.engine.step import StepRunner
 from cnntui.engine.tally import EpochTally
@@ -50,9 +44,10 @@ if TYPE_CHECKING:
 WINDOW_CAPACITY = 4096  # steps kept on the device between two reads
 
 
-class TrainingLoop:
-    """The mutable state of one run: steps, windows, evaluation, checkpoints. What its
-    checkpoints and summary hold is built from that state in run_records.py."""
+class TrainingLoop(EpochEnd):
+    """The mutable state of one run: steps, windows, evaluation, checkpoints (the last two
+    in epoch_end.py). What its checkpoints and summary hold is built from that state in
+    run_records.py."""
 
     def __init__(self, trainer: Trainer, setup: RunSetup) -> None:
         self.trainer = trainer
@@ -90,7 +85,7 @@ class TrainingLoop:
         self.data_wait_seconds = float(setup.totals.get("data_wait_seconds", 0.0))
         self.divergence = DivergenceWatch(self.health, self.config.lr)
         self._autocast = setup.autocast_dtype
-        self._last_saved: tuple[Any, ...] | None = None  # what last.pt holds
+        self._last_saved = None
         self.steps = StepRunner(setup, self.loss_fn, self.window, self.emit, self.begin_phase)
         self.tally = EpochTally()
 
@@ -345,76 +340,3 @@ class TrainingLoop:
             controls.evaluate_requested.clear()
             split = "val" if self.data.val is not None else "test"
             self.evaluate_split(split)
-
-    # --- epochs, evaluation, checkpoints --------------------------------------------------------
-
-    def evaluate_split(self, split: str) -> EvalResult:
-        loader = self.data.val if split == "val" else self.data.test
-        # Not through DDP: its forward may broadcast buffers, a collective only rank 0 would join.
-        model = unwrap(self.model) if self.dist.enabled else self.model
-        with self.in_phase(evaluating(split)):
-            result = evaluate(model, loader, self.data.num_classes, self.device, self._autocast)
-        self.emit(
-            Evaluation(
-                step=self.step,
-                split=split,
-                loss=result.loss,
-                accuracy=result.accuracy,
-                classes=list(self.data.classes),
-                per_class_accuracy=result.per_class_accuracy,
-                confusion=result.confusion,
-            )
-        )
-        return result
-
-    def end_epoch(self) -> None:
-        """Evaluate, report and checkpoint the epoch just trained, and move on to the next."""
-        config = self.config
-        summary = EpochSummary(
-            epoch=self.epoch,
-            step=self.step,
-            train_loss=self.tally.loss,
-            train_accuracy=self.tally.accuracy,
-            duration=self.tally.seconds,
-            examples_per_sec=self.tally.examples_per_sec,
-        )
-        last_epoch = self.epoch + 1 >= config.epochs or self.max_steps_reached()
-        evaluate_now = (self.epoch + 1) % max(1, config.eval_every) == 0 or last_epoch
-        if evaluate_now and self.dist.is_main:  # the other ranks wait at the next collective
-            if self.data.val is not None:
-                val = self.evaluate_split("val")
-                summary.val_loss, summary.val_accuracy = val.loss, val.accuracy
-            test = self.evaluate_split("test")
-            summary.test_loss, summary.test_accuracy = test.loss, test.accuracy
-            score = summary.val_accuracy if summary.val_accuracy is not None else test.accuracy
-            if self.best_accuracy is None or score > self.best_accuracy:
-                self.best_accuracy = score
-                summary.best = True
-        # Stamped now, not when the epoch's training ended: its evaluations were emitted in
-        # between, and a reader of the stream expects times that never go backwards.
-        summary.time = time.time()
-        self.history.append(summary.to_dict())
-        self.emit(summary)
-        # The epoch is done: the run is at the next one, which checkpoints name as the place
-        # to resume. So is the last.pt that a failed save here (a full disk) still attempts.
-        self.epoch += 1
-        if summary.best:
-            self.save("best")
-        if (self.epoch % max(1, config.checkpoint_every) == 0) or last_epoch:
-            self.save("last")
-
-    def save(self, reason: str) -> None:
-        run_dir = self.setup.run_dir
-        if run_dir is None:
-            return
-        name = "best.pt" if reason == "best" else "last.pt"
-        # Not the step alone: a manual save on an epoch's last batch comes before the epoch's
-        # end (its evaluation, a new best, the next epoch to resume at), which must be saved.
-        saved = (self.step, self.epoch, self.setup.start_batch, self.best_accuracy)
-        if name == "last.pt" and self._last_saved == saved:
-            return  # the end of the run right after the last epoch's save: nothing new
-        with self.in_phase(saving(name)):
-            path = save_checkpoint(checkpoint_state(self), run_dir / name)
-        if name == "last.pt":
-            self._last_saved = saved
-        self.emit(CheckpointSaved(step=self.step, path=str(path), reason=reason))
