@@ -318,7 +318,8 @@ class stop_on_signals:
             # closed") and sends SIGHUP in the same instant, and that pair is one cause, not
             # someone insisting. Nor is a hang-up ever insisting; it would cost last.pt.
             signal.signal(signum, self.previous.get(signum, signal.SIG_DFL))
-            raise KeyboardInterrupt
+            tell(f"{after_echoed_ctrl_c()}{name} again: stopping at once, without saving last.pt")
+            raise KeyboardInterrupt(name)  # the trainer ends the run's log and summary with it
         if signum != self.HANGUP:
             self.signalled = True
         rank = launched_rank()

@@ -57,6 +57,18 @@ def test_a_second_ctrl_c_stops_at_once(saved_handlers) -> None:
             signal.raise_signal(signal.SIGINT)
 
 
+def test_the_second_signal_is_said_and_carried_to_the_trainer(saved_handlers, capsys) -> None:
+    """It names itself in the KeyboardInterrupt, for the summary's message (the trainer's)."""
+    with stop_on_signals(StoppableRun()):
+        signal.raise_signal(signal.SIGTERM)
+        with pytest.raises(KeyboardInterrupt) as second:
+            signal.raise_signal(signal.SIGINT)
+    assert second.value.args == ("SIGINT",)
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "SIGINT again: stopping at once, without saving last.pt"
+    )
+
+
 def test_a_hang_up_after_the_run_does_not_kill_the_process(saved_handlers) -> None:
     """Everything is saved by then; killed by SIGHUP on its way out, the process would report
     a kill instead of the run's exit code."""

@@ -40,6 +40,7 @@ from cnntui.engine.stderr_policy import StderrPolicy, stderr_lines
 from cnntui.errors import (
     EXIT_DIVERGED,
     EXIT_ERROR,
+    EXIT_INTERRUPTED,
     EXIT_OK,
     CnntuiError,
     WriteError,
@@ -257,6 +258,14 @@ class Trainer:
             code = loop.run()
             if self.failures:
                 raise self.failures[0]  # what the run stopped for
+        except KeyboardInterrupt as exc:
+            # A second signal (stop_on_signals), or Ctrl-C in a caller of the API: stop now,
+            # without last.pt, but end the log and the summary so a script reads how it ended.
+            # Before the first step there is no run to end (run_command discards it).
+            if loop is not None:
+                message = self._at_once(exc)
+                self._finish(loop, "interrupted", EXIT_INTERRUPTED, started, message, save=False)
+            raise
         except Diverged as exc:
             self.state = "failed"
             return self._finish(loop, "diverged", EXIT_DIVERGED, started, str(exc))
@@ -294,6 +303,18 @@ class Trainer:
         # A stop was asked for; say by whom, so a script reading the summary knows.
         return self._finish(loop, "interrupted", code, started, self.controls.stop_reason)
 
+    def _at_once(self, interrupt: KeyboardInterrupt) -> str:
+        """`SIGINT twice: ...`, `SIGTERM, then SIGINT: ...`: why the run stopped unsaved."""
+        second = str(interrupt.args[0]) if interrupt.args else "KeyboardInterrupt"
+        first = self.controls.stop_reason if self.controls.stop_requested.is_set() else None
+        if first is None:
+            cause = second
+        elif first == second:
+            cause = f"{second} twice"
+        else:
+            cause = f"{first}, then {second}"
+        return f"{cause}: stopped at once, without saving last.pt"
+
     def stop_and_fail(self, failure: CnntuiError) -> None:
         """Stop after this batch, saving last.pt, then fail with `failure` (exit 1): a file the
         run writes as it goes (events.jsonl, stdout on a full disk) cannot be written, and
@@ -311,9 +332,10 @@ class Trainer:
         message: str,
         error: Exception | None = None,
         trace: str = "",
+        save: bool = True,
     ) -> int:
-        """Save last.pt (unless the weights are garbage), write the summary, emit the end;
-        returns the exit code.
+        """Save last.pt (unless the weights are garbage, or not `save`), write the summary, emit
+        the end; returns the exit code.
 
         Each of these is attempted whatever became of the others. One that fails turns a run
         that went well into a failed one (exit 1); after a failure it is added to the message,
@@ -338,7 +360,7 @@ class Trainer:
         # A failure to write the run directory leaves the weights as good as a stop does; any
         # other failure may have left them half updated, or the loss diverged.
         intact = status in ("finished", "interrupted") or isinstance(error, WriteError)
-        if loop is not None and intact and not _failed_writing(error, "last.pt"):
+        if loop is not None and save and intact and not _failed_writing(error, "last.pt"):
             try:
                 loop.save("last")
             except Exception as exc:

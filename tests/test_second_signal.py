@@ -1,0 +1,43 @@
+"""A second Ctrl-C or SIGTERM stops a headless run at once, without last.pt, and the run still
+ends where scripts read it: the last event and summary.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cnntui.engine.events import Event, RunFinished, StepMetrics
+from cnntui.engine.trainer import Trainer
+from cnntui.runlog import read_events
+
+
+def test_a_run_stopped_at_once_still_writes_its_end_but_not_last_pt(tiny_config) -> None:
+    events: list[Event] = []
+    insisted = False
+
+    def second_ctrl_c(event: Event) -> None:
+        nonlocal insisted
+        events.append(event)
+        if isinstance(event, StepMetrics) and not insisted:
+            insisted = True
+            trainer.request_stop(reason="SIGINT")  # the first: finish the batch, save
+            # The second, raised where the main thread happens to be (stop_on_signals).
+            raise KeyboardInterrupt("SIGINT")
+
+    trainer = Trainer(tiny_config, subscribers=[second_ctrl_c])
+    with pytest.raises(KeyboardInterrupt):  # a caller of the API still gets its Ctrl-C
+        trainer.run()
+    run_dir = Path(tiny_config.run_dir)
+    assert not (run_dir / "last.pt").exists()
+    message = "SIGINT twice: stopped at once, without saving last.pt"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["status"], summary["exit_code"], summary["message"]) == (
+        "interrupted",
+        130,
+        message,
+    )
+    for end in (events[-1], read_events(run_dir)[-1]):  # --json's stdout, and events.jsonl
+        assert isinstance(end, RunFinished)
+        assert (end.status, end.exit_code, end.message) == ("interrupted", 130, message)
