@@ -125,6 +125,13 @@ def resolve_run_dir(run_dir: Path | None, runs_root: Path = Path("runs")) -> Pat
         and not (path / CONFIG_FILE).exists()
         and any(path.iterdir())
     ):
+        newest = newest_run(path)
+        if newest is not None:  # `cnntui watch runs/`: the folder of the runs, not one
+            raise UsageError(
+                f"not a run directory: {path} holds runs, not one; watch the newest with "
+                f"`cnntui watch {shlex.quote(str(newest))}` or "
+                f"`cnntui watch --runs-root {shlex.quote(str(path))}`"
+            )
         raise UsageError(f"not a run directory: {path} holds no {EVENTS_FILE}")
     return path
 

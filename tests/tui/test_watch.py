@@ -410,3 +410,16 @@ async def test_the_launchers_dashboard_says_its_own_ranks_are_setting_up(tmp_pat
         await pilot.pause(0.05)
         header = pane_text(app, "#header")
         assert "20231114-221320-lenet-fmnist" in header and "watch" not in header
+
+
+def test_a_runs_root_given_as_the_run_is_refused_with_its_newest_run(tmp_path: Path) -> None:
+    """`cnntui watch runs/` names the folder of the runs: the refusal says how to open one."""
+    old, new = record(tmp_path / "runs" / "a", scripted_events()), tmp_path / "runs" / "b"
+    record(new, scripted_events())
+    os.utime(old / EVENTS_FILE, (1, 1))
+    with pytest.raises(UsageError) as refused:
+        resolve_run_dir(tmp_path / "runs")
+    assert str(refused.value) == (
+        f"not a run directory: {tmp_path / 'runs'} holds runs, not one; watch the newest with "
+        f"`cnntui watch {new}` or `cnntui watch --runs-root {tmp_path / 'runs'}`"
+    )
