@@ -51,6 +51,7 @@ class DecimatingSeries:
         self.bucket_size = 1
         self.count = 0
         self.nonfinite = 0
+        self.first_x: float | None = None  # the x of the first finite sample, kept exactly
         self._x_sums = array("d")
         self._y_sums = array("d")
         self._lows = array("d")
@@ -78,6 +79,8 @@ class DecimatingSeries:
             return
         fx = [p[0] for p in pairs]
         fy = [p[1] for p in pairs]
+        if self.first_x is None:
+            self.first_x = fx[0]
         i, n = 0, len(fy)
         while i < n:
             take = min(self.bucket_size - self._p_count, n - i)

@@ -81,6 +81,9 @@ class MetricChart(PlotextPlot):
         plt.yfrequency(y_count)
         self._ys = []
         self.draw(state, max(8, width - Y_AXIS_WIDTH))
+        span = x_span(state)
+        if span is not None:
+            plt.xlim(*span)
         ticks = y_ticks(self._ys, y_count, self.log_scale)
         if ticks is not None:
             plt.yticks(*ticks)
@@ -156,6 +159,20 @@ class MetricChart(PlotextPlot):
         self.plt.plot(
             [p[0] for p in points], [p[1] for p in points], marker=marker, color=color, label=label
         )
+
+
+def x_span(state: RunState) -> tuple[float, float] | None:
+    """The x axis every chart shares, in epochs: from the run's start to its latest step.
+    Left to plotext, each chart's axis spanned its own data: the loss has every step and the
+    accuracy one point a window, so the same column was epoch 0.01 above and 0.13 below (ticks
+    0.02 … 1.66 beside 0.13 … 1.67). The start is where this session began (a resumed run's
+    step), or earlier where the series hold earlier sessions (watch of a resumed run's log)."""
+    starts: list[float] = [state.started.start_step if state.started else 0]
+    starts += [x - 1 for x in (state.loss.first_x, state.train_accuracy.first_x) if x is not None]
+    first = max(0.0, min(starts))
+    if state.step <= first:
+        return None
+    return state.step_to_epoch(first), state.step_to_epoch(state.step)
 
 
 def latest(values: Sequence[float | None]) -> float | None:
