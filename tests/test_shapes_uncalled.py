@@ -110,3 +110,41 @@ def test_a_failed_forward_says_nothing_of_the_layers_it_never_reached(
     doc = json.loads(result.stdout)
     assert result.returncode == 1 and doc["failure"]["layer"] == "head"
     assert not any("never calls" in note for note in doc["notes"])
+
+
+ATTENTION_NET = '''
+from torch import nn
+
+
+class Attends(nn.Module):
+    """MultiheadAttention passes out_proj's weight to its functional form, never calling
+    out_proj; a spare head is never used at all."""
+
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.spare = nn.Linear(8, 3)
+
+    def forward(self, x):
+        x = x.flatten(0, 1)  # --input 1x5x8 is one image, 1x1x5x8
+        return self.attn(x, x, x, need_weights=False)[0]
+'''
+
+
+@pytest.mark.parametrize("device", ["cpu", "meta"])
+def test_a_module_whose_weights_its_caller_reads_is_not_said_to_be_unused(
+    tmp_path: Path, device: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every transformer's attention (vit_b_16's twelve) was said to hold parameters in a
+    module the forward never calls, out_proj, whose weights every forward uses."""
+    path = tmp_path / "attention_net.py"
+    path.write_text(ATTENTION_NET)
+    args = [f"{path}:Attends", "--input", "1x5x8", "--device", device, "--json"]
+    doc = json.loads(run_in_process(args, monkeypatch, capsys).stdout)
+    assert doc["failure"] is None
+    assert doc["notes"] == [
+        "27 parameters are in modules the forward never calls (in the total, with no row of "
+        "their own): spare (27).",
+        "72 parameters are read by the forward without a call of the modules that hold them "
+        "(in the total, with no row of their own): attn.out_proj (72).",
+    ]

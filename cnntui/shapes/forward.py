@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from cnntui.shapes.flops import LayerFlops
+from cnntui.shapes.param_reads import ParamReads
 from cnntui.shapes.recorder import Call, CallRecorder
 from cnntui.shapes.returned import returned_structure
 
@@ -26,6 +27,8 @@ class RecordedForward:
     # What the forward returned when that was not one tensor ("a dict {'logits': 1x10}");
     # None for one tensor, or when it raised.
     returned: str | None = None
+    # The ids of the parameters it passed to torch calls, its uncalled modules' included.
+    read_params: frozenset[int] = frozenset()
 
     @property
     def ok(self) -> bool:
@@ -135,14 +138,21 @@ def _run(
     exception: Exception | None = None
     failing: Call | None = None
     returned: str | None = None
+    # Under `mode`, which then hands each call on to it: both see every call.
+    reads = ParamReads()
     with torch.no_grad(), recorder:
         try:
-            with mode or nullcontext():
+            with reads, mode or nullcontext():
                 output = model(x)
             returned = returned_structure(output)
         except Exception as exc:  # any error is a finding to explain, not a crash
             exception = exc
             failing = recorder.innermost_open()
     return RecordedForward(
-        recorder.calls, failing, exception, recorder.read_flops(), returned=returned
+        recorder.calls,
+        failing,
+        exception,
+        recorder.read_flops(),
+        returned=returned,
+        read_params=frozenset(reads.ids),
     )
