@@ -407,3 +407,15 @@ def test_a_bad_value_given_when_resuming_is_blamed_on_the_command_line(tiny_conf
     resumed = Trainer(tiny_config, resume_from=first.run_dir, resume_overrides={"lr": -1.0})
     with pytest.raises(UsageError, match=r"^--lr "):
         resumed.setup()
+
+
+def test_a_run_that_max_steps_ended_says_so(tiny_config) -> None:
+    """The summary's message says why a run ended: here --max-steps, before its epochs did."""
+    _, events, _ = train(dataclasses.replace(tiny_config, max_steps=5))
+    message = "--max-steps 5 reached, 27 steps before the end of 2 epochs"
+    assert events[-1].message == message
+    summary = json.loads((Path(tiny_config.run_dir) / "summary.json").read_text())
+    assert (summary["status"], summary["message"]) == ("finished", message)
+    # A max_steps the epochs end at first is no early end.
+    _, events, _ = train(dataclasses.replace(tiny_config, max_steps=32, run_dir=None))
+    assert events[-1].message == ""

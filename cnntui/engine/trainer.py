@@ -56,6 +56,7 @@ from cnntui.runlog import (
     write_config,
     write_json,
 )
+from cnntui.wording import plural
 
 Subscriber = Callable[[Event], None]
 
@@ -299,7 +300,7 @@ class Trainer:
             trace = "" if cause is not None else traceback.format_exc()
             return self._finish(loop, "failed", code, started, message, exc, trace)
         if code == EXIT_OK:
-            return self._finish(loop, "finished", code, started, "")
+            return self._finish(loop, "finished", code, started, _cut_short(loop))
         # A stop was asked for; say by whom, so a script reading the summary knows.
         return self._finish(loop, "interrupted", code, started, self.controls.stop_reason)
 
@@ -411,6 +412,18 @@ class Trainer:
         for line in stderr_lines(self.failures_on_stderr, status, message, write_failed, late):
             tell(line)
         return code
+
+
+def _cut_short(loop: TrainingLoop) -> str:
+    """Why a finished run ended before its epochs did (--max-steps); "" when it did not."""
+    config = loop.config
+    total = config.epochs * len(loop.data.train)
+    if not loop.max_steps_reached() or loop.step >= total:
+        return ""
+    return (
+        f"--max-steps {config.max_steps} reached, {plural(total - loop.step, 'step')} before "
+        f"the end of {plural(config.epochs, 'epoch')}"
+    )
 
 
 def _failed_writing(error: Exception | None, name: str) -> bool:
