@@ -82,3 +82,28 @@ async def test_a_run_killed_while_evaluating_long_ago_says_so(
         header = pane_text(app, "#header")
         assert re.search(said, header), header
         assert "RUNNING" not in header and "(0:10)" not in header
+
+
+@pytest.mark.parametrize(
+    ("phase", "said"),
+    [
+        ("first step", r"\? SILENT in its first step since .* \(3:00:0\d ago\)"),
+        ("compiling", r"\? SILENT while compiling the first step since .* \(3:00:0\d ago\)"),
+    ],
+)
+async def test_a_run_killed_in_its_first_step_says_so_in_words(
+    tmp_path: Path, phase: str, said: str
+) -> None:
+    """The phase's name went after `while` as it is: '? SILENT while first step since ...'."""
+    events = scripted_events(finish=False, upto_step=0)
+    running = StateChanged(state="running", step=0, heartbeat_every=10.0, time=events[-1].time)
+    beats = [
+        Heartbeat(step=0, phase=phase, time=events[-1].time + seconds) for seconds in (1.0, 11.0)
+    ]
+    last = time.time() - 3 * 3600
+    run_dir = record(tmp_path / "run", dated([*events, running, *beats], last))
+    app = Dashboard(FileSource(run_dir), watch_path=run_dir, poll_interval=0.05)
+    async with app.run_test(size=(100, 24)) as pilot:
+        assert await until(pilot, lambda: "SILENT" in pane_text(app, "#header"), timeout=5)
+        header = pane_text(app, "#header")
+        assert re.search(said, header), header

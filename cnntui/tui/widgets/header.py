@@ -40,6 +40,8 @@ PHASE_FORMS = {
     saving("best.pt"): ("saving best.pt", "saving"),
     saving("last.pt"): ("saving last.pt", "saving"),
 }
+# What a silent run went quiet in, where "while" and the badge's form do not make a phrase.
+QUIET_FORMS = {FIRST_STEP: (" in its first step",)}
 PROGRESS_WIDTH = 20
 
 
@@ -58,7 +60,11 @@ def quiet_forms(state: RunState) -> tuple[str, ...]:
     if state.status == "paused":
         return (" while paused",)
     phase = state.busy_with
-    return tuple(f" while {name}" for name in PHASE_FORMS.get(phase, (phase,))) if phase else ()
+    if phase is None:
+        return ()
+    if phase in QUIET_FORMS:  # not " while first step"
+        return QUIET_FORMS[phase]
+    return tuple(f" while {name}" for name in PHASE_FORMS.get(phase, (phase,)))
 
 
 def append_fitting(line: Text, parts: list[tuple[str, ...]], width: int) -> Text:
