@@ -21,7 +21,7 @@ from textual.geometry import Size
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
-from cnntui.engine.events import Evaluation, RunFailed
+from cnntui.engine.events import Evaluation, Event, RunFailed, RunFinished
 from cnntui.errors import EXIT_INTERRUPTED
 from cnntui.tui import signals
 from cnntui.tui.header_checks import HeaderChecks
@@ -215,7 +215,7 @@ class Dashboard(RunKeys, HeaderChecks, App[int]):
     def drain_events(self) -> None:
         """Fold whatever arrived since the last tick; never waits on the training thread."""
         events = self.source.drain()
-        changed = self.state.apply(events) if events else set()
+        changed = self._fold(events) if events else set()
         if self._evaluation_pending and any(isinstance(e, Evaluation) for e in events):
             self._evaluation_pending = False
         if events:
@@ -237,6 +237,14 @@ class Dashboard(RunKeys, HeaderChecks, App[int]):
             changed |= self.state.note("warning", f"{lost:,} events dropped: the UI fell behind")
             self._dropped_seen = dropped
         self._refresh_panes(changed)
+
+    def _fold(self, events: list[Event]) -> set[str]:
+        """The state's changes, and at the run's end the charts: an empty one stops waiting
+        for steps and says the run ended without one (MetricChart.empty_text)."""
+        changed = self.state.apply(events)
+        if any(isinstance(event, (RunFinished, RunFailed)) for event in events):
+            changed |= {"loss", "accuracy"}
+        return changed
 
     def _paced_tick(self) -> None:
         if drawing_phase(time.time(), self.draw_phase_seconds):
@@ -312,7 +320,7 @@ class Dashboard(RunKeys, HeaderChecks, App[int]):
             traceback="".join(traceback.format_exception(error)),
             step=self.state.step,
         )
-        self._refresh_panes(self.state.apply([failure]))
+        self._refresh_panes(self._fold([failure]))
 
     @property
     def run_exit_code(self) -> int:

@@ -29,7 +29,6 @@ class MetricChart(PlotextPlot):
         min-height: 6;
     }
     """
-    empty_text = "waiting for the first steps…"
     log_scale = False  # a log10 y axis: the loss chart's `l` key
 
     def __init__(self, **kwargs) -> None:
@@ -66,7 +65,7 @@ class MetricChart(PlotextPlot):
         state = self._state
         width, height = self.size.width, self.size.height
         if state is None or not self.has_data(state) or width < 12 or height < 4:
-            return Text(self.empty_text, style="dim", justify="center")
+            return Text(self.empty_text(state), style="dim", justify="center")
         with self.pacing.measure(self):
             return self._render_plot(state, width, height)
 
@@ -97,6 +96,13 @@ class MetricChart(PlotextPlot):
         plot._set_size(width, height)
         plot.theme(self._get_plotext_theme_name(self.app.theme))
         return figure_text(plot)
+
+    def empty_text(self, state: RunState | None) -> str:
+        """What an empty chart says: a run that ended without a step to plot (one diverged
+        before its first report) is not waiting for its first steps any more."""
+        if state is None or (state.finished is None and state.failure is None):
+            return "waiting for the first steps…"
+        return "no step was reported before the run ended"
 
     def has_data(self, state: RunState) -> bool:
         raise NotImplementedError

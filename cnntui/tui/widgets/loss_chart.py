@@ -22,6 +22,11 @@ class LossChart(MetricChart):
     def has_data(self, state: RunState) -> bool:
         return len(state.loss) > 0 or any(v is not None for v in state.epochs.val_loss)
 
+    def empty_text(self, state: RunState | None) -> str:
+        if state is not None and state.loss.nonfinite and not len(state.loss):
+            return "no finite loss to plot: every step's loss was nan or inf"
+        return super().empty_text(state)
+
     def subtitle(self, state: RunState) -> str:
         pairs = [
             ("train", state.loss.last()),

@@ -31,6 +31,12 @@ def throughput_text(state: RunState) -> Text:
         text.append(f"{fmt.rate(state.average_examples_per_sec)}", style="bold")
         text.append(" avg\n")
         steps_per_sec, wait, average = state.steps_per_sec, state.data_wait, ""
+    elif state.status != "paused" and not len(state.loss) and not state.loss.nonfinite:
+        # Ended before its first report (diverged in the first window, failed in the first
+        # step): three lines of dashes read as figures still to come.
+        text.append(state.status, style="bold")
+        text.append(" before any step was reported", style="dim")
+        return text
     else:
         text.append(state.status, style="bold yellow" if state.status == "paused" else "bold")
         text.append(" · ")
