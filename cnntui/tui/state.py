@@ -31,7 +31,7 @@ from cnntui.tui.downsample import DecimatingSeries
 from cnntui.tui.heartbeats import Heartbeats
 from cnntui.tui.layer_health import CONDITION_TEXT, LayerRow, as_float, rows_from_shapes
 from cnntui.tui.recent_rate import RecentRate
-from cnntui.wording import plural
+from cnntui.wording import batch_words, plural
 
 PANES = ("header", "layers", "loss", "accuracy", "device", "throughput", "log", "confusion")
 
@@ -218,7 +218,7 @@ class RunState(Heartbeats):
             "info",
             f"started {event.model} on {event.dataset} ({event.device}): "
             f"{plural(event.epochs, 'epoch')} × {plural(event.steps_per_epoch, 'step')}, "
-            f"batch {event.batch_size}, "
+            f"batch {batch_words(event.batch_size, event.data)}, "
             f"{event.num_params:,} parameters{resumed}",
         )
         return set(PANES)

@@ -387,3 +387,16 @@ def test_a_resumed_run_goes_on_from_its_earlier_sessions() -> None:
     assert state.status == "finished" and state.step == 300
     assert len(state.loss) > points  # the first session's points are still there
     assert state.loss.view(1000).xs[0] <= 10  # from the first window of the first session
+
+
+def test_the_started_line_says_a_batch_larger_than_the_training_set_as_the_step_it_is() -> None:
+    """`batch 100000` of 4,000 examples read as if a step took 100,000; the headless line was
+    mended (wording.batch_words) and the dashboard's log kept the old words."""
+    state = RunState()
+    larger = {**run_started().__dict__, "batch_size": 100_000, "data": {"train_examples": 4000}}
+    state.apply([RunStarted(**larger)])
+    started = state.log[-1].text
+    assert "batch 4,000 (the whole training set: batch size 100,000 is larger)" in started
+    state = RunState()
+    state.apply([RunStarted(**{**larger, "batch_size": 256})])
+    assert ", batch 256, " in state.log[-1].text
