@@ -27,13 +27,16 @@ def cell_style(count: int, row_total: int, diagonal: bool) -> str:
 
 
 def confusion_table(evaluation: Evaluation) -> Table:
-    """Rows are true classes, columns predicted classes by index (names would not fit)."""
+    """Rows are true classes, columns predicted classes by index (names would not fit).
+
+    Each row's accuracy comes right after its name, as in `cnntui eval`: last, it was a
+    hundred columns to the right of a 100-class matrix, out of the pane until scrolled to."""
     classes = evaluation.classes or [str(i) for i in range(len(evaluation.confusion))]
     table = Table(box=None, padding=(0, 1), show_edge=False, pad_edge=False)
     table.add_column("true \\ pred", no_wrap=True, max_width=NAME_WIDTH + 4)
+    table.add_column("acc", justify="right")
     for index in range(len(classes)):
         table.add_column(str(index), justify="right")
-    table.add_column("acc", justify="right")
     for index, row in enumerate(evaluation.confusion):
         total = sum(row)
         name = classes[index] if index < len(classes) else str(index)
@@ -42,8 +45,8 @@ def confusion_table(evaluation: Evaluation) -> Table:
         accuracy = as_float(per_class[index]) if index < len(per_class) else None
         table.add_row(
             Text(f"{index} {name[:NAME_WIDTH]}", overflow="ellipsis"),
+            Text(fmt.percent(accuracy, 0), style="bold"),
             *cells,
-            Text(fmt.percent(accuracy, 0)),
         )
     return table
 
