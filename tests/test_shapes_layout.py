@@ -81,6 +81,29 @@ class SequenceFirst(nn.Module):
 
     def forward(self, x):
         return self.rnn(x)[0]
+
+
+class Attention(nn.Module):
+    """A transformer encoder over NxLxF, then a class head on the mean of its steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, batch_first=True)
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x):
+        return self.head(self.encoder(x).mean(1))
+
+
+class SequenceFirstAttention(nn.Module):
+    """torch's default attention, LxNxE in and out."""
+
+    def __init__(self):
+        super().__init__()
+        self.attention = nn.MultiheadAttention(16, 2)
+
+    def forward(self, x):
+        return self.attention(x, x, x)[0]
 '''
 
 
@@ -156,6 +179,21 @@ def test_a_sequence_first_output_keeps_its_batch_second_without_mixing_samples(
     code, doc = shapes_json(nets, "SequenceFirst", "7x2x16", monkeypatch, capsys)
     assert code == 0, doc["failure"]
     assert doc["output_shapes"] == [[7, 2, 32]]
+    assert not any("mixes samples" in note for note in doc["notes"])
+
+
+def test_a_transformer_takes_three_sizes_as_a_batch_of_sequences(
+    nets: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """2x5x16 was read as one 2x5x16 image (1x2x5x16), which the attention layer refused as
+    4-D: only conv, pool and recurrent layers said how an input is laid out."""
+    code, doc = shapes_json(nets, "Attention", "2x5x16", monkeypatch, capsys)
+    assert code == 0, doc["failure"]
+    assert doc["input_shape"] == [2, 5, 16]
+    assert doc["output_shapes"] == [[2, 10]]
+    code, doc = shapes_json(nets, "SequenceFirstAttention", "5x2x16", monkeypatch, capsys)
+    assert code == 0, doc["failure"]
+    assert doc["output_shapes"] == [[5, 2, 16]]
     assert not any("mixes samples" in note for note in doc["notes"])
 
 

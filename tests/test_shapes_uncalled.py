@@ -126,7 +126,6 @@ class Attends(nn.Module):
         self.spare = nn.Linear(8, 3)
 
     def forward(self, x):
-        x = x.flatten(0, 1)  # --input 1x5x8 is one image, 1x1x5x8
         return self.attn(x, x, x, need_weights=False)[0]
 '''
 

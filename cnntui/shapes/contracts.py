@@ -66,15 +66,21 @@ def spatial_rank(module: nn.Module) -> int | None:
     return None
 
 
+# Layers that take a batch of sequences, NxLxF (or LxNxF without batch_first): recurrent
+# layers, and attention (a transformer's layers call theirs first).
+SEQUENCE_LAYERS = (nn.RNNBase, nn.MultiheadAttention)
+
+
 def sets_layout(module: nn.Module) -> bool:
-    """A conv, pool or recurrent layer: one whose kind says how its input is laid out."""
-    return isinstance(module, nn.RNNBase) or spatial_rank(module) is not None
+    """A conv, pool, recurrent or attention layer: one whose kind says how its input is laid
+    out."""
+    return isinstance(module, SEQUENCE_LAYERS) or spatial_rank(module) is not None
 
 
 def takes_sequences(layer: nn.Module | None) -> bool:
     """Whether a layer takes a batch of sequences, NxCxL or NxLxF: a Conv1d, a 1-D pool, an
-    LSTM, GRU or RNN."""
-    return isinstance(layer, nn.RNNBase) or (layer is not None and spatial_rank(layer) == 1)
+    LSTM, GRU or RNN, or attention."""
+    return isinstance(layer, SEQUENCE_LAYERS) or (layer is not None and spatial_rank(layer) == 1)
 
 
 def batch_dim(
@@ -85,7 +91,7 @@ def batch_dim(
     says: the first its forward called (`called`, the modules in call order), or where the
     calls are not known, the first it declares."""
     first = first_layout_layer(model.modules() if called is None else called)
-    sequence_first = isinstance(first, nn.RNNBase) and not first.batch_first
+    sequence_first = isinstance(first, SEQUENCE_LAYERS) and not first.batch_first
     return 1 if sequence_first and len(input_shape) == 3 else 0
 
 
