@@ -27,7 +27,7 @@ from cnntui.engine.events import (
     StateChanged,
     StepMetrics,
 )
-from cnntui.errors import CnntuiError, describe_failure
+from cnntui.errors import EXIT_INTERRUPTED, CnntuiError, describe_failure
 from cnntui.reader_gone import LineWriter, OnGone
 from cnntui.runlog import event_to_json
 from cnntui.wording import batch_words, plural
@@ -105,6 +105,20 @@ def failed_line_on_error(json_output: bool) -> Iterator[None]:
         if json_output:
             write_failure_json(exc)
         raise
+
+
+def write_unstarted_json(message: str, stream: TextIO | None = None) -> None:
+    """The `finished` line of a `--json` run stopped (Ctrl-C, SIGTERM) before it started."""
+    JsonReporter(stream)(
+        RunFinished(
+            status="interrupted",
+            exit_code=EXIT_INTERRUPTED,
+            step=0,
+            epoch=0,
+            duration=0.0,
+            message=message,
+        )
+    )
 
 
 def write_failed_json(

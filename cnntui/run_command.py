@@ -85,7 +85,11 @@ def run_command(
             # leaving on its own set-up error does, without the teardown that can abort in
             # torch (SIGABRT, which the launcher would report instead of the real cause).
             leave_rank(EXIT_INTERRUPTED)
-        print("cnntui: interrupted before training started; nothing was saved", file=sys.stderr)
+        print(f"cnntui: {NOT_STARTED}", file=sys.stderr)
+        if json_output:  # its script reads how it ended from the lines, as always
+            from cnntui.headless import write_unstarted_json
+
+            write_unstarted_json(NOT_STARTED)
         return EXIT_INTERRUPTED
     except Exception as exc:
         leave_on_set_up_failure(exc, json_output)  # a rank of a data-parallel run leaves
@@ -109,6 +113,9 @@ def run_command(
     if dist.enabled:
         leave_rank(code)
     return code
+
+
+NOT_STARTED = "interrupted before training started; nothing was saved"
 
 
 def resolve_config(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import signal
 import subprocess
 import sys
@@ -215,22 +216,21 @@ def test_a_second_ctrl_c_during_the_set_up_leaves_at_once_with_130() -> None:
     assert "interrupted during set-up; nothing was saved" in stderr.decode()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_a_termination_during_the_set_up_ends_as_ctrl_c_does(signum) -> None:
-    """Before the trainer's own handlers exist, a job scheduler's SIGTERM or a closed SSH
-    session's SIGHUP used to kill the process without a word (exit 143 or 129)."""
+def stopped_in_the_set_up(output: str, signum: int) -> tuple[int, str, str]:
+    """`cnntui run lenet OUTPUT` sent `signum` in a set-up that would take 600 s: its exit
+    code, stdout and stderr."""
     script = textwrap.dedent(
-        """
-        import time
+        f"""
+        import sys, time
         from cnntui.cli import app
         from cnntui.engine.trainer import Trainer
 
         def slow_setup(self):
-            print("setting up", flush=True)
+            print("setting up", file=sys.stderr, flush=True)
             time.sleep(600)
 
         Trainer.setup = slow_setup
-        app(["run", "lenet", "--headless", "--dataset", "synthetic:1x28x28:10:train=64:test=64"])
+        app(["run", "lenet", "{output}", "--dataset", "synthetic:1x28x28:10:train=64:test=64"])
         """
     )
     process = subprocess.Popen(
@@ -242,11 +242,34 @@ def test_a_termination_during_the_set_up_ends_as_ctrl_c_does(signum) -> None:
     try:
         # Torch's import comes first: on a loaded 2-core runner it alone can take half a minute,
         # so the time is counted from the signal, not from the start.
-        assert process.stdout is not None and process.stdout.readline() == "setting up\n"
+        assert process.stderr is not None and process.stderr.readline() == "setting up\n"
         process.send_signal(signum)
-        _, stderr = process.communicate(timeout=120)  # did not wait for the 600 s set-up
+        stdout, stderr = process.communicate(timeout=120)  # did not wait for the 600 s set-up
     finally:
         watchdog.cancel()
         process.kill()
-    assert process.returncode == 130, stderr
+    return process.returncode, stdout, stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_termination_during_the_set_up_ends_as_ctrl_c_does(signum) -> None:
+    """Before the trainer's own handlers exist, a job scheduler's SIGTERM or a closed SSH
+    session's SIGHUP used to kill the process without a word (exit 143 or 129)."""
+    code, _, stderr = stopped_in_the_set_up("--headless", signum)
+    assert code == 130, stderr
     assert "interrupted before training started; nothing was saved" in stderr
+
+
+def test_a_json_run_stopped_during_the_set_up_still_ends_with_its_finished_line() -> None:
+    """Every `--json` run's output ends with `finished` or `failed`: a SIGTERM in the set-up
+    (a scheduler cancelling a queued job) left stdout empty."""
+    code, stdout, stderr = stopped_in_the_set_up("--json", signal.SIGTERM)
+    assert code == 130, stderr
+    end = json.loads(stdout.splitlines()[-1])
+    assert (end["event"], end["status"], end["exit_code"], end["step"]) == (
+        "finished",
+        "interrupted",
+        130,
+        0,
+    )
+    assert end["message"] == "interrupted before training started; nothing was saved"
