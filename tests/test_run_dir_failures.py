@@ -324,15 +324,27 @@ def test_the_cli_on_a_run_log_that_hits_the_file_size_limit(tmp_path) -> None:
     assert (last["event"], last["error"], last["exit_code"]) == ("failed", message, 1)
 
 
-def test_the_dashboard_closes_on_a_failed_run_with_its_error() -> None:
-    """It said "stopped before training started; nothing was saved" of a run that had failed."""
+def failed_outcome(run_dir: Path, error: str) -> RunOutcome:
+    """What the dashboard's subscriber keeps of a run in `run_dir` that failed at step 7."""
     outcome = RunOutcome()
     fields = dict(model="lenet", dataset="fmnist", device="cpu", device_name="x86_64", epochs=1)
     fields.update(steps_per_epoch=1, batch_size=1, num_params=1, classes=[], config={})
-    outcome(RunStarted(run_name="r", run_dir="runs/r", **fields))
-    error = "no space left on device writing runs/r/events.jsonl"
+    outcome(RunStarted(run_name="r", run_dir=str(run_dir), **fields))
     outcome(RunFailed(error=error, traceback="", step=7))
-    assert outcome.line() == (
-        "cnntui: error: no space left on device writing runs/r/events.jsonl (at step 7)"
-        " · run directory: runs/r"
+    return outcome
+
+
+def test_the_dashboard_closes_on_a_failed_run_with_its_error(tmp_path: Path) -> None:
+    """It said "stopped before training started; nothing was saved" of a run that had failed."""
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    error = f"no space left on device writing {run_dir}/events.jsonl"
+    assert failed_outcome(run_dir, error).line() == (
+        f"cnntui: error: {error} (at step 7) · run directory: {run_dir}"
     )
+
+
+def test_the_dashboard_closes_without_pointing_at_a_deleted_run_directory(tmp_path) -> None:
+    """`rm -rf` of the run directory fails the run; the last line pointed the user at it."""
+    error = f"the run directory {tmp_path / 'r'} was deleted during the run"
+    assert failed_outcome(tmp_path / "r", error).line() == f"cnntui: error: {error} (at step 7)"

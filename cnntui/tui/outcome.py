@@ -7,6 +7,8 @@ and no run directory, as if setup had hung.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cnntui.engine.events import Event, RunFailed, RunFinished, RunStarted
 from cnntui.headless import finished_line
 
@@ -33,7 +35,9 @@ class RunOutcome:
     def line(self) -> str | None:
         """ "cnntui: finished after 470 steps in 28.1s, best accuracy 71.70% · runs/…"; None
         for a run that never started."""
-        where = f" · run directory: {self.run_dir}" if self.run_dir else ""
+        # Not a directory that is gone: a run failed by its deletion pointed at it all the same.
+        gone = self.run_dir is None or not Path(self.run_dir).is_dir()
+        where = "" if gone else f" · run directory: {self.run_dir}"
         if self.failed is not None:  # it started: "stopped before training started" is wrong
             return f"cnntui: error: {self.failed.error} (at step {self.failed.step}){where}"
         if self.finished is None:
