@@ -39,7 +39,10 @@ CONFIG_FILE = "config.json"
 def new_run_dir(root: Path, model: str, dataset: str) -> Path:
     """`root/<time>-<model>-<dataset>/`, made unique if two runs start in the same second."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{model}-{dataset}")
+    named = f"{last_part(model)}-{last_part(dataset)}"
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in named)
+    # A file's name holds 255 bytes: keep the end, which says the most (file, attribute, data).
+    safe = safe.encode()[-200:].decode(errors="ignore")
     base = root / f"{stamp}-{safe}"
     make_dir(root, f"--runs-root {root}")
     path, n = base, 1
@@ -54,6 +57,13 @@ def new_run_dir(root: Path, model: str, dataset: str) -> Path:
             path = base.with_name(f"{base.name}-{n}")
         except OSError as exc:
             raise cannot_create(path, f"--runs-root {root}", exc) from None
+
+
+def last_part(spec: str) -> str:
+    """A model or data set as a run's name says it: a path by its last part
+    (`/home/me/nets/net.py:make` -> `net.py:make`, `folder:/data/pets/` -> `folder:pets`)."""
+    kind = "folder:" if spec.startswith("folder:") else ""
+    return kind + spec[len(kind) :].rstrip("/").rsplit("/", 1)[-1]
 
 
 def make_dir(path: Path, named_by: str) -> None:

@@ -153,3 +153,13 @@ def test_a_run_log_that_cannot_be_opened_is_a_write_error(tmp_path) -> None:
     (tmp_path / "run").write_text("")  # no directory can be made there
     with pytest.raises(WriteError, match=r"^not a directory writing .*/run/sub/events\.jsonl$"):
         RunLogWriter(tmp_path / "run" / "sub")
+
+
+def test_a_run_named_by_paths_takes_their_last_parts(tmp_path) -> None:
+    """A model file or folder deep in the tree named the directory by its whole path, which
+    past 255 bytes could not be made ('File name too long', after the set-up)."""
+    deep = "/".join(["a-rather-long-folder-name-for-a-project"] * 8)
+    run = new_run_dir(tmp_path, f"/{deep}/net.py:make", f"folder:/{deep}/pets/")
+    assert run.name.endswith("-net.py_make-folder_pets")
+    run = new_run_dir(tmp_path, "é" * 200 + ".py:make", "fmnist")  # 2 bytes a letter
+    assert len(run.name.encode()) <= 255 and run.name.endswith(".py_make-fmnist")
