@@ -242,7 +242,12 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         unset = " (or none to unset it)"
     # From the command line, only --set reaches here: typer has already checked the flags' types.
     where = f"--set {key}" if source == COMMAND_LINE else f"{source}: {key}"
-    raise UsageError(f"{where} should be {wanted}{unset}, got {value!r}")
+    hint = ""
+    if source == COMMAND_LINE and isinstance(value, str) and value[:1] in ("{", "["):
+        from cnntui.key_values import quoted_text_hint
+
+        hint = quoted_text_hint(key, value)
+    raise UsageError(f"{where} should be {wanted}{unset}, got {value!r}{hint}")
 
 
 def clearable(key: str) -> bool:

@@ -158,3 +158,18 @@ def test_a_table_key_is_set_on_the_command_line_as_a_preset_writes_it(tmp_path, 
     assert config["optimizer_args"] == {"betas": [0.5, 0.75]}
     saved = torch.load(run_dir / "last.pt", weights_only=True)["optimizer"]["param_groups"][0]
     assert tuple(saved["betas"]) == (0.5, 0.75)
+
+
+def test_a_table_whose_text_the_shell_unquoted_is_refused_with_the_quoted_spelling() -> None:
+    """`--set model_options={activation="relu"}` reaches cnntui as {activation=relu}: bash took
+    the quotes. The refusal said only 'should be dict'."""
+    from cnntui.config import load_config
+    from cnntui.errors import UsageError
+
+    with pytest.raises(UsageError) as refused:
+        load_config("lenet", None, {"model_options": "{activation=relu, pool=max}"})
+    assert str(refused.value) == (
+        "--set model_options should be dict, got '{activation=relu, pool=max}'; TOML quotes "
+        "text, and the shell keeps quotes inside single ones: "
+        """--set 'model_options={activation="relu", pool="max"}'"""
+    )
