@@ -31,7 +31,7 @@ def test_a_run_stopped_at_once_still_writes_its_end_but_not_last_pt(tiny_config)
         trainer.run()
     run_dir = Path(tiny_config.run_dir)
     assert not (run_dir / "last.pt").exists()
-    message = "SIGINT twice: stopped at once, without saving last.pt"
+    message = "SIGINT twice (stopped at once: last.pt not saved)"
     summary = json.loads((run_dir / "summary.json").read_text())
     assert (summary["status"], summary["exit_code"], summary["message"]) == (
         "interrupted",

@@ -305,7 +305,7 @@ class Trainer:
         return self._finish(loop, "interrupted", code, started, self.controls.stop_reason)
 
     def _at_once(self, interrupt: KeyboardInterrupt) -> str:
-        """`SIGINT twice: ...`, `SIGTERM, then SIGINT: ...`: why the run stopped unsaved."""
+        """`SIGINT twice (...)`, `SIGTERM, then SIGINT (...)`: why the run stopped unsaved."""
         second = str(interrupt.args[0]) if interrupt.args else "KeyboardInterrupt"
         first = self.controls.stop_reason if self.controls.stop_requested.is_set() else None
         if first is None:
@@ -314,7 +314,7 @@ class Trainer:
             cause = f"{second} twice"
         else:
             cause = f"{first}, then {second}"
-        return f"{cause}: stopped at once, without saving last.pt"
+        return f"{cause} (stopped at once: last.pt not saved)"
 
     def stop_and_fail(self, failure: CnntuiError) -> None:
         """Stop after this batch, saving last.pt, then fail with `failure` (exit 1): a file the
