@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from textual.notifications import SeverityLevel
+
 from cnntui.engine.events import Event
 from cnntui.engine.stderr_policy import StderrPolicy
 from cnntui.tui.screens import QuitScreen
@@ -81,6 +83,23 @@ class RunKeys(_App):
         if action in ("pause", "resume"):
             return (self.state.status == "paused") == (action == "resume")
         return True
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """A notice the same as one still shown replaces it, shown afresh: a refused key
+        pressed again (p p p, or p s e while watching) stacked one more identical toast each
+        time. Called on the app's thread (others use call_from_thread), as the toasts are."""
+        for shown in list(self._notifications):  # Textual has no public way to find a toast
+            if (shown.message, shown.title, shown.severity) == (message, title, severity):
+                self._unnotify(shown, refresh=False)  # the new one's refresh removes its toast
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def _control(self, verb: str) -> bool:
         """Whether a control key may act now; says why not when it may not. (While watching,

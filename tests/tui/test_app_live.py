@@ -301,6 +301,25 @@ async def test_keys_after_the_end_say_where_the_run_is() -> None:
         assert not {"request_save", "request_evaluate", "pause"} & set(trainer.calls)
 
 
+async def test_a_refused_key_pressed_again_does_not_stack_its_notice() -> None:
+    """p p p p p on a finished run showed five identical toasts; the same notice replaces
+    the one still shown, while a different one (s) is shown beside it."""
+    app = live_app(FakeTrainer(scripted_events()))
+    async with app.run_test(size=WIDE, notifications=True) as pilot:  # toasts shown
+        assert await until(pilot, lambda: app.state.status == "finished")
+        await pilot.pause(0.05)
+        before = len(app._notifications)  # "Training ended. Press q to leave."
+        await pilot.press(*"ppppp")
+        await pilot.pause(0.05)
+        messages = [n.message for n in app._notifications]
+        assert messages.count("Training has finished: nothing to pause.") == 1
+        assert len(messages) == before + 1
+        assert len(app.screen.query("Toast")) == before + 1
+        await pilot.press("s", "p")
+        await pilot.pause(0.05)
+        assert len(app._notifications) == len(app.screen.query("Toast")) == before + 2
+
+
 async def test_s_again_while_paused_says_there_is_nothing_new(held_trainer: FakeTrainer) -> None:
     """Nothing changes while paused, so the trainer skips a second save there without an
     event: s s showed two "Checkpoint requested" notices and one save in the log."""

@@ -67,15 +67,18 @@ async def test_replay_of_an_interrupted_run_says_what_stopped_it(tmp_path: Path)
 async def test_control_keys_are_not_offered_but_answered_while_watching(tmp_path: Path) -> None:
     run_dir = record(tmp_path / "run", scripted_events(finish=False, upto_step=50))
     app = watch_app(run_dir)
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=(160, 48), notifications=True) as pilot:  # toasts shown
         await until(pilot, lambda: app.state.step == 50)
         shown = {key for key, active in app.active_bindings.items() if active.binding.show}
         assert not {"p", "s", "e"} & shown  # the run is someone else's
         assert {"c", "l", "q"} <= shown
         for key in ("p", "s", "e"):  # answered, though not offered
             await pilot.press(key)
+        # One notice, not three identical ones stacked: each press shows it afresh.
         messages = [n.message for n in app._notifications]
-        assert len(messages) == 3 and all(m.startswith("Read-only") for m in messages)
+        assert len(messages) == 1 and messages[0].startswith("Read-only")
+        await pilot.pause(0.05)
+        assert len(app.screen.query("Toast")) == 1
         assert app.state.status == "running"  # nothing was paused
         await pilot.press("q")  # nothing to stop: leaves at once
         assert await until(pilot, lambda: not app.is_running)
