@@ -19,6 +19,7 @@ import cnntui.engine.tally as tally_module
 from cnntui.config import RunConfig
 from cnntui.engine.checkpoint import load_checkpoint, save_checkpoint
 from cnntui.engine.device_stats import DeviceMonitor
+from cnntui.engine.divergence import DivergenceWatch
 from cnntui.engine.health import MIN_SECONDS_BETWEEN_SAMPLES, HealthMonitor
 from cnntui.engine.layout import prefer_channels_last
 from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weights
@@ -305,3 +306,13 @@ def test_an_optimizer_whose_step_the_loop_cannot_make_is_refused_at_set_up(name:
     assert not [
         untrainable for untrainable in ("LBFGS", "SparseAdam", "Muon") if untrainable in offered
     ]
+
+
+def test_the_blowing_up_warning_writes_numbers_as_the_dashboard_does() -> None:
+    """It said "the loss reached 1.69e+07 … (now 1e+06)" beside the dashboard's "1.7e7" and
+    "lr 1.0e6": one figure, two spellings."""
+    watch = DivergenceWatch(HealthMonitor(nn.Linear(2, 2), every=5), lr=1e6)
+    warning = watch.blowing_up(WindowReading(2, 8, [2.3, 1.69e7], [4, 4], 0, None, None, []), 1)
+    assert warning is not None
+    assert "reached 1.7e7 at step 2, from 2.3 at the start" in warning
+    assert "(now 1.0e6)" in warning and "e+" not in warning

@@ -283,7 +283,7 @@ def test_a_loss_that_explodes_but_stays_finite_is_warned_of_once(tiny_config, lo
     assert code == 0
     warnings = [e for e in of(events, LogMessage) if "blowing up" in e.message]
     assert len(warnings) == 1, warnings
-    assert warnings[0].level == "warning" and "learning rate (now 1e+06)" in warnings[0].message
+    assert warnings[0].level == "warning" and "learning rate (now 1.0e6)" in warnings[0].message
     # The same net at a sane rate trains without the warning.
     code, events, _ = train(dataclasses.replace(config, lr=0.9, run_dir=config.run_dir + "-sane"))
     assert code == 0 and not [e for e in of(events, LogMessage) if "blowing up" in e.message]

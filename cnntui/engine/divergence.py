@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cnntui.engine.health import HealthMonitor
 from cnntui.engine.window import WindowReading
+from cnntui.numbers import metric
 
 
 class Diverged(Exception):
@@ -38,7 +39,7 @@ class DivergenceWatch:
     @property
     def advice(self) -> str:
         """What to try when the loss runs away, finite or not."""
-        return f"Try a lower learning rate (now {self.lr:g}) or --set grad_clip=1.0."
+        return f"Try a lower learning rate (now {metric(self.lr)}) or --set grad_clip=1.0."
 
     def check(self, reading: WindowReading, first_step: int, epoch: int) -> None:
         """Raise Diverged on a non-finite loss, naming the step and the layer that started it."""
@@ -81,6 +82,7 @@ class DivergenceWatch:
             return None
         self.warned_blowing_up = True
         return (
-            f"the loss reached {worst:.3g} at step {first_step + index}, from "
-            f"{self.starting_loss:.3g} at the start: training is blowing up. {self.advice}"
+            # Written as the dashboard writes losses and lr: 1.7e7, not 1.69e+07 beside it.
+            f"the loss reached {metric(worst, 3)} at step {first_step + index}, from "
+            f"{metric(self.starting_loss, 3)} at the start: training is blowing up. {self.advice}"
         )

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+# Re-exported: the panes' losses and lr, written as the engine's messages write them.
+from cnntui.numbers import metric as metric
+
 
 def duration(seconds: float | None) -> str:
     """`1:02:03`, `2:03`; `–` when unknown."""
@@ -45,18 +48,6 @@ def percent(fraction: float | None, digits: int = 1) -> str:
     if fraction is None or not math.isfinite(fraction):
         return "–"
     return f"{fraction * 100:.{digits}f}%"
-
-
-def metric(value: float | None, digits: int = 4) -> str:
-    """Losses and norms: `digits` significant digits, scientific when tiny or huge."""
-    if value is None:
-        return "–"
-    if not math.isfinite(value):
-        return str(value)
-    if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-        mantissa, exponent = f"{value:.1e}".split("e")
-        return f"{mantissa}e{int(exponent)}"  # 2.0e-4, not 2.0e-04: table columns are tight
-    return f"{value:.{digits}g}"
 
 
 def count(value: int | None) -> str:
