@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import textwrap
 import threading
 import time
@@ -31,6 +32,7 @@ from cnntui.engine.events import (
 from cnntui.engine.trainer import Trainer
 from cnntui.errors import UsageError
 from cnntui.runlog import read_events
+from cnntui.tui.state import RunState
 
 
 def train(config, **kwargs) -> tuple[int, list[Event], Trainer]:
@@ -258,9 +260,34 @@ def test_divergence_names_the_step_and_the_layer(tiny_config, tmp_path, log_inte
     assert "'head' at step 5" in finished.message
     summary = json.loads((Path(config.run_dir) / "summary.json").read_text())
     assert summary["status"] == "diverged" and summary["exit_code"] == 3
-    # The diverged window's steps were trained too: summary.json left them out of its examples
-    # (0 for a run read in one window).
+    # The summary's examples go with its steps, which end at the step that diverged.
     assert summary["examples"] == summary["steps"] * config.batch_size > 0
+
+
+@pytest.mark.parametrize("log_interval", [1e-9, 60.0])
+def test_a_divergence_reports_the_steps_up_to_it_and_ends_there(
+    tiny_config, tmp_path, log_interval
+) -> None:
+    """Read in one window, the steps before the NaN were dropped with it (no step event at all),
+    and the run ended at the window's last step (16): "diverged at step 16: loss became nan at
+    step 6". Its record now stops at the step that went non-finite, everywhere."""
+    config = nan_model_config(tiny_config, tmp_path, "Net", log_interval)
+    code, events, _ = train(config)
+    assert code == 3
+    losses = [loss for e in of(events, StepMetrics) for loss in e.losses]
+    assert len(losses) == 6 and all(math.isfinite(v) for v in losses[:5])
+    assert not math.isfinite(losses[5])
+    assert of(events, StepMetrics)[-1].step == 6
+    finished = events[-1]
+    assert isinstance(finished, RunFinished) and finished.step == 6
+    assert "loss became nan at step 6" in finished.message
+    summary = json.loads((Path(config.run_dir) / "summary.json").read_text())
+    assert summary["steps"] == 6 and summary["examples"] == 6 * config.batch_size
+    assert summary["train_seconds"] > 0  # the epoch's clock stopped though its last read raised
+    state = RunState()
+    state.apply(read_events(Path(config.run_dir) / "events.jsonl"))
+    assert state.step == 6
+    assert state.log[-1].text.startswith("diverged at step 6 after ")
 
 
 def test_an_error_is_reported_as_itself_when_the_unread_loss_had_diverged(

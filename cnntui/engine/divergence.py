@@ -19,7 +19,7 @@ BLOWING_UP_FACTOR = 1000.0
 
 
 class DivergenceWatch:
-    """Reads each metric window for non-finite losses and gradients; raises Diverged, and
+    """Reads each metric window for non-finite losses and gradients; finds a Diverged, and
     warns once of a loss that has grown a thousandfold while staying finite."""
 
     def __init__(self, health: HealthMonitor, lr: float) -> None:
@@ -41,15 +41,16 @@ class DivergenceWatch:
         """What to try when the loss runs away, finite or not."""
         return f"Try a lower learning rate (now {metric(self.lr)}) or --set grad_clip=1.0."
 
-    def check(self, reading: WindowReading, first_step: int, epoch: int) -> None:
-        """Raise Diverged on a non-finite loss, naming the step and the layer that started it."""
+    def check(self, reading: WindowReading, first_step: int, epoch: int) -> Diverged | None:
+        """Diverged on a non-finite loss, naming the step and the layer that started it; the
+        caller reports the steps up to that one before it raises it."""
         if reading.first_nonfinite_grad is not None and self.first_bad_gradient is None:
             # Kept across windows: the gradient often breaks one step before the loss does,
             # and that step may have been read in the previous window.
             layer = self.param_names[reading.bad_grad_params[0]]
             self.first_bad_gradient = (first_step + reading.first_nonfinite_grad, layer)
         if reading.first_nonfinite_loss is None:
-            return
+            return None
         bad_step = first_step + reading.first_nonfinite_loss
         value = reading.losses[reading.first_nonfinite_loss]
         where = ""
@@ -60,7 +61,7 @@ class DivergenceWatch:
             layer = self.health.first_nonfinite_gradient()
             if layer is not None:
                 where = f"; the first layer with a non-finite gradient is {layer!r}"
-        raise Diverged(
+        return Diverged(
             # No "training diverged:" in front: every place that shows this message shows the
             # run's status ("diverged") beside it.
             f"loss became {value} at step {bad_step} (epoch {epoch + 1}){where}. {self.advice}",

@@ -229,16 +229,18 @@ class TrainingLoop(EpochEnd):
             raise
         finally:
             seconds = time.perf_counter() - window_started
-            if not failed:
-                self.flush_window(seconds, data_wait, epoch_step)
-            elif not self.dist.enabled:  # a failing rank must not enter a lone collective
-                # The steps before the failure still reach the log, but a second error here
-                # (the window's loss already diverged) must not replace the one on its way out.
-                with contextlib.suppress(Exception):
-                    self.flush_window(seconds, data_wait, epoch_step)
-            self.train_seconds += self.tally.stop()
-            # Where a resumed run picks up: the next batch, or the next epoch's first.
-            self.setup.start_batch = 0 if completed else epoch_step
+            try:
+                if not failed:
+                    self.flush_window(seconds, data_wait, epoch_step)  # may raise Diverged
+                elif not self.dist.enabled:  # a failing rank must not enter a lone collective
+                    # The steps before the failure still reach the log, but a second error here
+                    # (the window's loss already diverged) must not replace the one on its way.
+                    with contextlib.suppress(Exception):
+                        self.flush_window(seconds, data_wait, epoch_step)
+            finally:  # the epoch's time counts however its last window ended
+                self.train_seconds += self.tally.stop()
+                # Where a resumed run picks up: the next batch, or the next epoch's first.
+                self.setup.start_batch = 0 if completed else epoch_step
 
     def stop_with_peers(self) -> bool:
         """A rank asked to stop (a signal): every rank stops after the same step. False: the
@@ -261,14 +263,23 @@ class TrainingLoop(EpochEnd):
         self.trainer.phase = TRAINING  # once a window: the first step's phase ends at the first
         distributed = self.dist.enabled
         reading = self.read_window_all_ranks(seconds) if distributed else self.window.read()
-        # Counted before the check: a window that diverged was trained all the same, and the
-        # summary's examples go with its steps.
+        diverged = self.divergence.check(reading, first_step, self.epoch)
+        if diverged is not None:
+            # The run ends at the step whose loss went non-finite: those after it trained on
+            # ruined weights, unread until this window's end. Its record (this window's steps,
+            # the summary's steps and examples, the end's step) stops there, as its message.
+            kept = diverged.step - first_step + 1
+            seconds *= kept / reading.steps
+            data_wait *= kept / reading.steps
+            self.step -= reading.steps - kept
+            epoch_step -= reading.steps - kept
+            reading = reading.head(kept)
+        else:
+            blowing_up = self.divergence.blowing_up(reading, first_step)
+            if blowing_up:
+                self.emit(LogMessage(level="warning", message=blowing_up))
         self.examples += reading.examples
         self.data_wait_seconds += data_wait
-        self.divergence.check(reading, first_step, self.epoch)
-        blowing_up = self.divergence.blowing_up(reading, first_step)
-        if blowing_up:
-            self.emit(LogMessage(level="warning", message=blowing_up))
         loss_mean = reading.mean_loss
         self.tally.add(reading)
         seconds = max(seconds, 1e-9)
@@ -288,6 +299,8 @@ class TrainingLoop(EpochEnd):
                 losses=reading.losses,
             )
         )
+        if diverged is not None:
+            raise diverged
 
     def read_window_all_ranks(self, seconds: float) -> WindowReading:
         """One all-reduce per window: global loss, accuracy and examples, the next flush point

@@ -30,6 +30,7 @@ class WindowReading:
     first_nonfinite_grad: int | None  # index in the window
     bad_grad_params: list[int]  # parameter indices with a non-finite gradient at that step
     extra: list[float] = field(default_factory=list)  # `read(extra=...)`, summed over ranks
+    step_correct: list[float] = field(default_factory=list)  # per step: what `head` keeps
 
     @property
     def mean_loss(self) -> float:
@@ -37,6 +38,28 @@ class WindowReading:
         figure does not depend on how steps were grouped into windows."""
         return sum(loss * n for loss, n in zip(self.losses, self.sizes, strict=True)) / max(
             1, sum(self.sizes)
+        )
+
+    def head(self, steps: int) -> WindowReading:
+        """The window's first `steps` steps: those trained up to a divergence. `examples` (all
+        ranks') is cut in the proportion of this process's batches, which every rank shares."""
+        if steps >= self.steps:
+            return self
+        kept = sum(self.sizes[:steps])
+        grad = self.first_nonfinite_grad
+        early_grad = grad is not None and grad < steps
+        loss = self.first_nonfinite_loss
+        return WindowReading(
+            steps=steps,
+            examples=round(self.examples * kept / max(1, sum(self.sizes))),
+            losses=self.losses[:steps],
+            sizes=self.sizes[:steps],
+            correct=round(sum(self.step_correct[:steps])),
+            first_nonfinite_loss=loss if loss is not None and loss < steps else None,
+            first_nonfinite_grad=grad if early_grad else None,
+            bad_grad_params=self.bad_grad_params if early_grad else [],
+            extra=self.extra,
+            step_correct=self.step_correct[:steps],
         )
 
 
@@ -91,7 +114,8 @@ class StepWindow:
         n = len(self._sizes)
         loss = self._loss[:n]
         grad_ok = self._grad_ok[:n]
-        parts = [loss, self._correct[:n].sum().view(1), (~grad_ok.all(dim=1)).float()]
+        # Per step rather than summed: a window cut at a divergence keeps its steps' counts.
+        parts = [loss, self._correct[:n], (~grad_ok.all(dim=1)).float()]
         examples = sum(self._sizes)
         if all_reduce is not None:
             tail = [float(examples), *(extra or [])]
@@ -101,11 +125,11 @@ class StepWindow:
         else:
             summary_tensor = torch.cat(parts)
         summary = summary_tensor.tolist()  # sync: once per window (about every 100 ms)
-        losses, correct, grad_bad = summary[:n], summary[n], summary[n + 1 : 2 * n + 1]
+        losses, step_correct, grad_bad = summary[:n], summary[n : 2 * n], summary[2 * n : 3 * n]
         reduced_extra: list[float] = []
         if all_reduce is not None:
-            examples = round(summary[2 * n + 1])
-            reduced_extra = summary[2 * n + 2 :]
+            examples = round(summary[3 * n])
+            reduced_extra = summary[3 * n + 1 :]
         first_loss = next((j for j, v in enumerate(losses) if not _finite(v)), None)
         first_grad = next((j for j, bad in enumerate(grad_bad) if bad), None)
         bad_params: list[int] = []
@@ -117,11 +141,12 @@ class StepWindow:
             examples=examples,
             losses=losses,
             sizes=self._sizes,
-            correct=int(correct),
+            correct=round(sum(step_correct)),
             first_nonfinite_loss=first_loss,
             first_nonfinite_grad=first_grad,
             bad_grad_params=bad_params,
             extra=reduced_extra,
+            step_correct=step_correct,
         )
         self._sizes = []
         self._grad_ok.fill_(True)
