@@ -93,6 +93,12 @@ def resolve_run_dir(run_dir: Path | None, runs_root: Path = Path("runs")) -> Pat
     """The run to watch: the given directory (or its events.jsonl), which may be one still to
     be made in a folder that exists or in `runs_root`; else the newest in `runs_root`."""
     if run_dir is None:
+        if not runs_root.is_dir():  # most often: watch typed in another folder than the run's
+            where = "" if runs_root.is_absolute() else f" in {Path.cwd()}"
+            raise UsageError(
+                f"no runs to watch: {runs_root}/ does not exist{where}; pass RUN_DIR, "
+                "or --runs-root for the folder the runs are in"
+            )
         newest = newest_run(runs_root)
         if newest is None:
             raise UsageError(f"no runs with an {EVENTS_FILE} under {runs_root}/; pass RUN_DIR")

@@ -426,3 +426,19 @@ def test_a_runs_root_given_as_the_run_is_refused_with_its_newest_run(tmp_path: P
         f"not a run directory: {tmp_path / 'runs'} holds runs, not one; watch the newest with "
         f"`cnntui watch {new}` or `cnntui watch --runs-root {tmp_path / 'runs'}`"
     )
+
+
+def test_watch_with_no_run_dir_says_when_its_runs_root_does_not_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cnntui watch` from another folder than the runs': runs/ is not there at all."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError) as refused:
+        resolve_run_dir(None, Path("runs"))
+    assert str(refused.value) == (
+        f"no runs to watch: runs/ does not exist in {tmp_path}; pass RUN_DIR, "
+        "or --runs-root for the folder the runs are in"
+    )
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(UsageError, match=r"^no runs with an events\.jsonl under runs/"):
+        resolve_run_dir(None, Path("runs"))
