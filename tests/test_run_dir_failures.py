@@ -30,6 +30,7 @@ from cnntui.headless import PlainReporter
 from cnntui.run_command import stop_when_reader_gone
 from cnntui.runlog import RunLogWriter
 from cnntui.tui.outcome import RunOutcome
+from cnntui.tui.state import RunState
 
 NO_SPACE = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -142,6 +143,7 @@ def test_a_summary_that_cannot_be_written_fails_a_finished_run(
     assert (Path(config.run_dir) / "last.pt").is_file()
     assert not summary_file.exists()
     assert isinstance(events[-1], RunFailed) and events[-1].error == message
+    assert events[-1].traceback == ""  # expected: the line says it all
     assert whole_lines(Path(config.run_dir) / "events.jsonl")[-1]["event"] == "failed"
     assert (trainer.summary["status"], trainer.summary["message"]) == ("failed", message)
 
@@ -227,8 +229,10 @@ def test_a_run_directory_deleted_under_the_run_stops_it(tiny_config, capsys) -> 
     run_dir = Path(tiny_config.run_dir)
     config = dataclasses.replace(tiny_config, epochs=50, log_interval=1e-9)
     steps: list[int] = []
+    events: list[Event] = []
 
     def delete_it(event: Event) -> None:
+        events.append(event)
         if isinstance(event, StepMetrics):
             steps.append(event.step)
             if len(steps) == 1:
@@ -239,6 +243,15 @@ def test_a_run_directory_deleted_under_the_run_stops_it(tiny_config, capsys) -> 
     message = f"the run directory {run_dir} was deleted during the run"
     assert one_error_line(capsys.readouterr().err) == message
     assert trainer.summary["message"] == message
+    # An expected failure is its one line: the dashboard's log showed a traceback under it,
+    # "raise self.failures[0]  # what the run stopped for" and a row of ^.
+    failed = events[-1]
+    assert isinstance(failed, RunFailed) and failed.traceback == ""
+    state = RunState()
+    state.apply(events)
+    assert [line.text for line in state.log if line.level == "error"] == [
+        f"failed at step 1: {message}"
+    ]
     assert not run_dir.exists()  # not made again: whoever deleted it wanted it gone
     assert steps == [1]  # the next event (the device sample after it) found it gone
 

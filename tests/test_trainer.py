@@ -297,6 +297,8 @@ def test_an_error_is_reported_as_itself_when_the_unread_loss_had_diverged(
     code, events, _ = train(config)
     assert code == 1
     assert events[-1].kind == "failed" and "the data worker died" in events[-1].error
+    # A bug, not a failure cnntui expects: its traceback stays, for the log and --debug.
+    assert 'raise RuntimeError("the data worker died")' in events[-1].traceback
 
 
 @pytest.mark.parametrize("log_interval", [1e-9, 60.0])  # a window per step, or one in all

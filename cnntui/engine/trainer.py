@@ -297,7 +297,7 @@ class Trainer:
                 print(f"cnntui: rank {dist.rank}: error: {message}", file=sys.stderr, flush=True)
             # With a peer's error as the cause, this rank's traceback shows only where it lost
             # the connection (a backward pass and "Connection closed by peer ... GLHF!").
-            trace = "" if cause is not None else traceback.format_exc()
+            trace = "" if cause is not None else _bug_trace(exc)
             return self._finish(loop, "failed", code, started, message, exc, trace)
         if code == EXIT_OK:
             return self._finish(loop, "finished", code, started, _cut_short(loop))
@@ -350,7 +350,7 @@ class Trainer:
             text, _ = describe_failure(exc)
             write_failed = write_failed or isinstance(exc, WriteError)
             if status in ("finished", "interrupted"):
-                status, code, message, trace = "failed", EXIT_ERROR, text, traceback.format_exc()
+                status, code, message, trace = "failed", EXIT_ERROR, text, _bug_trace(exc)
             elif text not in message:
                 message = f"{message}; also {text}" if message else text
 
@@ -424,6 +424,13 @@ def _cut_short(loop: TrainingLoop) -> str:
         f"--max-steps {config.max_steps} reached, {plural(total - loop.step, 'step')} before "
         f"the end of {plural(config.epochs, 'epoch')}"
     )
+
+
+def _bug_trace(exc: Exception) -> str:
+    """The traceback of the exception being handled if it is a bug; "" for a failure cnntui
+    expects (a CnntuiError: a deleted run directory, a full disk), whose one line says it all:
+    its traceback showed the dashboard's log only where the run re-raised it."""
+    return "" if isinstance(exc, CnntuiError) else traceback.format_exc()
 
 
 def _failed_writing(error: Exception | None, name: str) -> bool:
