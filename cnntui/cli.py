@@ -246,8 +246,10 @@ def run(
     with failed_line_on_error(json_output):
         overrides = unset_with_none(parse_key_values(set_, "--set"))
         overrides.update({k: v for k, v in flags.items() if v is not None})
-        if opt:
-            overrides["model_options"] = parse_key_values(opt, "--opt")
+        given = overrides.get("model_options")
+        if opt and (given is None or isinstance(given, dict)):
+            # Each -o adds to --set model_options={...}, which it replaced.
+            overrides["model_options"] = {**(given or {}), **parse_key_values(opt, "--opt")}
         resume_from = given_path(
             "--resume", resume, "is empty; name the run (or .pt file) to continue"
         )

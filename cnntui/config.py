@@ -382,6 +382,11 @@ def load_config_with_sources(
 
         if ":" not in target:
             resolve_spec(target)  # unknown names fail here, with suggestions
-    config = apply_settings(config, overrides or {}, COMMAND_LINE)
-    sources.update(dict.fromkeys(overrides or {}, COMMAND_LINE))
+    line = dict(overrides or {})
+    if isinstance(line.get("model_options"), dict):
+        # Added to the preset's, key by key: `-o pool=max` on a preset of activation=relu
+        # replaced its options, and the net went back to the model's default activation.
+        line["model_options"] = {**config.model_options, **line["model_options"]}
+    config = apply_settings(config, line, COMMAND_LINE)
+    sources.update(dict.fromkeys(line, COMMAND_LINE))
     return config.validate(COMMAND_LINE, sources), sources

@@ -91,6 +91,15 @@ def test_user_preset_file(tmp_path) -> None:
     assert (config.model, config.epochs, config.lr) == ("mlp", 3, 0.01)
 
 
+def test_model_options_on_the_command_line_are_added_to_the_presets(tmp_path) -> None:
+    """`-o pool=max` on a preset of activation=relu replaced its options: the net went back to
+    LeNet's sigmoid without a word."""
+    path = tmp_path / "mine.toml"
+    path.write_text('model = "lenet"\n[model_options]\nactivation = "relu"\npool = "avg"\n')
+    config = load_config("", preset=str(path), overrides={"model_options": {"pool": "max"}})
+    assert config.model_options == {"activation": "relu", "pool": "max"}
+
+
 def test_a_preset_file_without_a_model_is_refused_unless_one_is_given(tmp_path) -> None:
     path = tmp_path / "no-model.toml"
     path.write_text("epochs = 1\n")

@@ -173,3 +173,13 @@ def test_a_table_whose_text_the_shell_unquoted_is_refused_with_the_quoted_spelli
         "text, and the shell keeps quotes inside single ones: "
         """--set 'model_options={activation="relu", pool="max"}'"""
     )
+
+
+def test_each_opt_adds_to_the_model_options_set_with_set(tmp_path) -> None:
+    """`--set model_options={activation="relu"} -o pool=max`: the -o replaced the table."""
+    run_dir = tmp_path / "run"
+    out = cnntui("run", "lenet", *ONE_STEP, "--set", 'model_options={activation="relu"}',
+                 "-o", "pool=max", "--headless", "--run-dir", str(run_dir))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    options = json.loads((run_dir / "config.json").read_text())["model_options"]
+    assert options == {"activation": "relu", "pool": "max"}
