@@ -367,7 +367,8 @@ class RunState(Heartbeats):
             f"{event.status} at step {event.step:,} after {fmt.duration(self.elapsed)}"
             f"{best}{message} (exit code {event.exit_code})",
         )
-        return {"header", "log", "throughput"}  # no rate "now" once it has ended
+        # No rate "now" once it has ended; the layer table's border no longer awaits health.
+        return {"header", "log", "throughput", "layers"}
 
     def _on_failed(self, event: RunFailed) -> set[str]:
         self.failure = event
@@ -375,7 +376,7 @@ class RunState(Heartbeats):
         self.note("error", f"failed at step {event.step:,}: {event.error}")
         for line in event.traceback.rstrip().splitlines()[-TRACEBACK_LINES:]:
             self.note("error", line)
-        return {"header", "log", "throughput"}
+        return {"header", "log", "throughput", "layers"}
 
     def _warn_once(self, subject: str, condition: str) -> bool:
         key = (subject, condition)

@@ -8,14 +8,18 @@ import pytest
 from conftest import screen_text
 from scripted_run import health, run_started, scripted_events, until
 
-from cnntui.engine.events import LayerHealth, LayerStat
+from cnntui.engine.events import LayerHealth, LayerStat, RunFinished
 from cnntui.tui.app import Dashboard
 from cnntui.tui.layer_health import rows_from_shapes
 from cnntui.tui.sources import ListSource
+from cnntui.tui.state import RunState
 from cnntui.tui.widgets.layers import (
     COLUMN_INDEX,
     COLUMNS,
     LayerTable,
+    health_words,
+    narrowed,
+    param_count,
     row_cells,
     shown_columns,
     spread_gaps,
@@ -268,3 +272,124 @@ def test_tied_weights_are_counted_once_in_the_dashboard_table() -> None:
     only_tied.weight = first.weight
     rows = rows_from_shapes(trace_model(nn.Sequential(first, only_tied), (1, 10)).to_dict())
     assert [row_cells(row)[3].text for row in rows] == ["100", "tied"]
+
+
+def resnet18_events() -> list:
+    """A replayed resnet18 run (as `cnntui run resnet18 --dataset synthetic:3x32x32:10` traces
+    it, at 96x96) with a live run's health numbers on every layer."""
+    from cnntui.shapes.trace import trace_model
+    from cnntui.zoo import build_model
+
+    started = run_started()
+    started.shapes = trace_model(build_model("resnet18", 3, 10).module, (1, 3, 96, 96)).to_dict()
+    rows = rows_from_shapes(started.shapes)
+    stats = [
+        LayerStat(row.name, grad_norm=0.0123, act_mean=-0.0123, act_std=0.456, dead_fraction=0.12)
+        for row in rows
+    ]
+    return [started, LayerHealth(step=100, layers=stats, time=started.time + 10)]
+
+
+async def test_resnet18_shows_its_parameter_counts_at_120_columns() -> None:
+    """Its one AdaptiveAvgPool2d made Type 17 wide, and the Params column went at 120x40, where
+    the README says columns go only under about 70. Type narrows first, the long name cut."""
+    app = Dashboard(ListSource(resnet18_events()))
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(LayerTable)
+        assert await until(pilot, lambda: app.state.health_step == 100)
+        await pilot.pause()
+        lines = screen_lines(table)
+        assert all(column.label in lines[0] for column in COLUMNS), lines[0]
+        assert "hidden" not in table.border_subtitle
+        assert not table.show_horizontal_scrollbar
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        rows = {line.split()[0]: line.split() for line in lines[1:] if line.strip()}
+        assert rows["0.0"][1:4] == ["Conv2d", "64×48×48", "9,472"]
+        assert rows["0.0"][4:] == ["0.0123", "-0.0123", "0.456", "12%", "ok"]
+        table.scroll_to(y=table.row_count, animate=False)
+        await pilot.pause()
+        rows = {line.split()[0]: line.split() for line in screen_lines(table)[1:] if line.strip()}
+        assert rows["4.1.conv2"][1:4] == ["Conv2d", "512×3×3", "2.36M"]  # 2,359,296
+        assert rows["5"][1] == "AdaptiveAv…"  # cut where it would hide a column
+        assert rows["7"][1:4] == ["Linear", "10", "5,130"]
+
+
+def test_a_million_parameters_and_more_are_counted_in_millions() -> None:
+    assert [param_count(n) for n in (0, 9_472, 999_999)] == ["0", "9,472", "999,999"]
+    assert [param_count(n) for n in (2_359_296, 26_218_496)] == ["2.36M", "26.2M"]
+
+
+def test_type_narrows_before_any_column_goes_and_no_further_than_its_common_names() -> None:
+    widths = [9, 17, 8, 9, 6, 6, 6, 4, 7]  # resnet18's: 72 columns of cells, 10 gaps
+    type_width = [narrowed(widths, room)[COLUMN_INDEX["type"]] for room in (82, 80, 76, 70)]
+    assert type_width == [17, 15, 11, 11]
+    assert shown_columns(narrowed(widths, 76), 76) == tuple(range(len(COLUMNS)))
+    assert narrowed([5, 9, 8, 6, 6, 6, 6, 4, 7], 40)[COLUMN_INDEX["type"]] == 9  # LeNet's stays
+
+
+def short_run(health_every: int, upto_step: int, finish: bool, **config) -> list:
+    """A scripted one-epoch run of 16 steps (synthetic LeNet's), or of 100 with `finish` off."""
+    steps = 16 if finish else 100
+    events = [
+        e
+        for e in scripted_events(epochs=1, steps_per_epoch=steps, window=2, finish=finish)
+        if not isinstance(e, LayerHealth) and getattr(e, "step", 0) <= upto_step
+    ]
+    events[0].config = {"lr": 0.9, "health_every": health_every, **config}
+    return events
+
+
+def health_subtitle(events: list) -> str:
+    state = RunState()
+    state.apply(events)
+    return health_words(state)
+
+
+def test_before_its_first_health_sample_the_table_says_when_it_comes() -> None:
+    """A run shorter than health_every (50) left the health columns empty, without a word why."""
+    assert health_subtitle(short_run(50, 16, finish=True)) == (
+        "no health: run shorter than health_every=50"
+    )
+    assert health_subtitle(short_run(50, 8, finish=False)) == "health at step 50"
+    assert health_subtitle(short_run(50, 8, finish=False, max_steps=40)) == (
+        "no health: run shorter than health_every=50"
+    )
+    assert health_subtitle(short_run(0, 8, finish=False)) == "health off (health_every=0)"
+    resumed = run_started(epochs=3)
+    resumed.config, resumed.start_step = {"health_every": 50}, 120
+    assert health_subtitle([resumed]) == "health at step 150"
+    # Once a sample is in, its step, as before; a log without health_every says nothing.
+    assert health_subtitle([*short_run(50, 8, finish=False), health(50, 0.0)]) == "step 50"
+    assert health_subtitle(scripted_events(finish=False, upto_step=20)) == ""
+
+
+class GrowingSource:
+    """Events a test hands over as it goes, as a live run's arrive."""
+
+    dropped = 0
+    ends_history = False
+
+    def __init__(self, events: list) -> None:
+        self.events = list(events)
+
+    def drain(self) -> list:
+        events, self.events = self.events, []
+        return events
+
+
+async def test_a_run_that_ends_before_its_first_health_sample_says_so_on_the_border() -> None:
+    source = GrowingSource(short_run(5, 2, finish=False))
+    app = Dashboard(source)
+    async with app.run_test(size=WIDE) as pilot:
+        table = app.query_one(LayerTable)
+        assert await until(pilot, lambda: app.state.step == 2)
+        await pilot.pause()
+        assert table.border_subtitle == "health at step 5"
+        # Stopped at step 2: the border no longer waits for step 5.
+        source.events.append(
+            RunFinished(status="interrupted", exit_code=130, step=2, epoch=0, duration=1.0)
+        )
+        assert await until(pilot, lambda: not app.state.active)
+        assert await until(
+            pilot, lambda: table.border_subtitle == "no health: run shorter than health_every=5"
+        )

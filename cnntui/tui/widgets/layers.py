@@ -66,6 +66,10 @@ GAP_PRIORITY = (
 DROP_ORDER = tuple(
     COLUMN_INDEX[key] for key in ("params", "act_std", "act_mean", "dead", "grad", "type")
 )
+# Before any column goes, Type narrows, a long name cut with "…", down to the width of the
+# common ones ("BatchNorm2d"): resnet18's one AdaptiveAvgPool2d widened it so far that a
+# 120-column terminal's pane hid every layer's parameter count. `cnntui shapes` has it whole.
+TYPE_MIN_WIDTH = len("BatchNorm2d")
 HEALTH_DIGITS = 3  # significant digits of the health numbers: trends, not exact values
 
 # Words as well as colours, so a problem reads the same without colour.
@@ -116,7 +120,8 @@ class LayerTable(ScrollView, can_focus=True):
         self._state: RunState | None = None
         self._rows: list[Cells] = []
         self._names: list[str] = []
-        self._widths = list(FIRST_WIDTHS)
+        self._widths = list(FIRST_WIDTHS)  # what the cells need
+        self._fitted = list(FIRST_WIDTHS)  # what they get: Type narrowed to fit (narrowed())
         self._gaps = [MAX_GAP] * (len(COLUMNS) + 1)
         self._shown = ALL_COLUMNS  # indices of the columns the pane has room for
         self._strips: dict[int, tuple[tuple, Strip]] = {}  # row index -> (its key, its strip)
@@ -166,24 +171,23 @@ class LayerTable(ScrollView, can_focus=True):
         self._show_subtitle()
 
     def _table_width(self) -> int:
-        return sum(self._widths[i] for i in self._shown) + sum(self._gaps)
+        return sum(self._fitted[i] for i in self._shown) + sum(self._gaps)
 
     def _relayout(self) -> None:
         """New column widths or a new pane width: share out the gaps, drop the cached rows."""
         room = self._room_for_table()
-        self._shown = shown_columns(self._widths, room)
-        self._gaps = spread_gaps(self._widths, room, self._shown)
+        self._fitted = narrowed(self._widths, room)
+        self._shown = shown_columns(self._fitted, room)
+        self._gaps = spread_gaps(self._fitted, room, self._shown)
         self._strips.clear()
         self.virtual_size = Size(self._table_width(), len(self._rows) + 1)
         self._show_subtitle()
         self.refresh()
 
     def _show_subtitle(self) -> None:
-        state = self._state
-        step = f"step {state.health_step:,}" if state is not None and state.health_step else ""
         hidden = len(COLUMNS) - len(self._shown)
         # The border's corners and the spaces Textual puts around a subtitle.
-        self.border_subtitle = subtitle(step, hidden, self.size.width - 4)
+        self.border_subtitle = subtitle(health_words(self._state), hidden, self.size.width - 4)
 
     def _room_for_table(self) -> int:
         """The columns the table will have. Textual shows the vertical scrollbar only after the
@@ -227,7 +231,7 @@ class LayerTable(ScrollView, can_focus=True):
         return strip.crop_extend(scroll_x, scroll_x + self.size.width, style)
 
     def _cached_strip(self, index: int, cells: Cells, style: Style) -> Strip:
-        key = (cells, tuple(self._widths), tuple(self._gaps), self._shown, style)
+        key = (cells, tuple(self._fitted), tuple(self._gaps), self._shown, style)
         cached = self._strips.get(index)
         if cached is None or cached[0] != key:
             cached = (key, self._strip(cells, style))
@@ -236,17 +240,30 @@ class LayerTable(ScrollView, can_focus=True):
 
     def _strip(self, cells: Cells, base: Style) -> Strip:
         segments = []
-        columns = zip(cells, COLUMNS, self._widths, self._gaps[:-1], strict=True)
+        columns = zip(cells, COLUMNS, self._fitted, self._gaps[:-1], strict=True)
         for index, (cell, column, width, gap) in enumerate(columns):
             if index not in self._shown:
                 continue
-            text = set_cell_size(cell.text, width) if cell_len(cell.text) > width else cell.text
+            text = cell.text
+            if cell_len(text) > width:  # a Type narrowed to fit
+                text = set_cell_size(text, width - 1) + "…"
             fill = " " * (width - cell_len(text))
             text = fill + text if column.right else text + fill
             style = base + parse_style(cell.style) if cell.style else base
             segments += [Segment(" " * gap, base), Segment(text, style)]
         segments.append(Segment(" " * self._gaps[-1], base))
         return Strip(segments, self._table_width())
+
+
+def narrowed(widths: list[int], room: int) -> list[int]:
+    """`widths` with Type's narrowed as far as the whole table needs to fit a pane of `room`
+    columns (a space before each column and one after the last), but not under TYPE_MIN_WIDTH."""
+    fitted = list(widths)
+    over = sum(widths) + len(widths) + 1 - room
+    type_width = widths[COLUMN_INDEX["type"]]
+    if over > 0:
+        fitted[COLUMN_INDEX["type"]] = max(min(type_width, TYPE_MIN_WIDTH), type_width - over)
+    return fitted
 
 
 def shown_columns(widths: list[int], room: int) -> tuple[int, ...]:
@@ -259,6 +276,30 @@ def shown_columns(widths: list[int], room: int) -> tuple[int, ...]:
             break
         shown.remove(index)
     return tuple(shown)
+
+
+def health_words(state: RunState | None) -> str:
+    """What the subtitle says of health: the step of the numbers shown, or before the first
+    sample when it comes. Samples are taken every `health_every` steps: a run shorter than that
+    (synthetic LeNet's 16 steps) left the health columns empty without a word why."""
+    if state is None or state.started is None:
+        return ""
+    if state.health_step:
+        return f"step {state.health_step:,}"
+    config = state.started.config
+    every = config.get("health_every")
+    if not isinstance(every, int) or isinstance(every, bool):
+        return ""  # a log that does not say
+    if every <= 0:
+        return "health off (health_every=0)"
+    first = (state.started.start_step // every + 1) * every  # health.py: step % every == 0
+    last = state.total_steps
+    max_steps = config.get("max_steps")
+    if isinstance(max_steps, int) and last is not None:
+        last = min(last, max_steps)
+    if state.active and (last is None or first <= last):
+        return f"health at step {first:,}"
+    return f"no health: run shorter than health_every={every}"
 
 
 def subtitle(step: str, hidden: int, room: int) -> str:
@@ -292,11 +333,18 @@ def parse_style(style: str) -> Style:
 
 def row_cells(row: LayerRow) -> Cells:
     """The text and style of each of a row's cells: static facts, then the latest health."""
-    params = "" if row.params is None else fmt.count(row.params)
+    params = "" if row.params is None else param_count(row.params)
     if row.tied:  # counted at the layer it is tied to, as `cnntui shapes` shows it
         params = f"{params} + tied" if row.params else "tied"
     static = (Cell(row.name), Cell(row.type, "dim"), Cell(row.output_shape), Cell(params))
     return static + health_cells(row)
+
+
+def param_count(params: int) -> str:
+    """`9,472`, and from a million `2.36M`: resnet18's 2,359,296 took two columns more, which at
+    120 columns were the Params column's own. The header has the total, `cnntui shapes` each
+    count exactly."""
+    return fmt.count(params) if params < 1_000_000 else f"{params / 1e6:.3g}M"
 
 
 def health_cells(row: LayerRow) -> Cells:
