@@ -7,7 +7,7 @@ Every command imports its heavy machinery (torch, Textual) inside its body, so `
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -245,7 +245,9 @@ def run(
     }
     with failed_line_on_error(json_output):
         overrides = unset_with_none(parse_key_values(set_, "--set"))
-        overrides.update({k: v for k, v in flags.items() if v is not None})
+        given_flags = {k: v for k, v in flags.items() if v is not None}
+        refuse_set_twice(given_flags, overrides)
+        overrides.update(given_flags)
         given = overrides.get("model_options")
         if opt and (given is None or isinstance(given, dict)):
             # Each -o adds to --set model_options={...}, which it replaced.
@@ -268,6 +270,22 @@ def run(
         nproc=nproc,
     )
     raise typer.Exit(code)
+
+
+def refuse_set_twice(flags: dict[str, Any], settings: dict[str, Any]) -> None:
+    """A key given a flag and a --set that disagree: the flag won without a word, and which
+    one was meant cannot be known."""
+    from cnntui.config import RUN_FLAGS
+
+    for key, value in flags.items():
+        if key not in settings or settings[key] == value:
+            continue
+        said = f"{RUN_FLAGS[key]} {value}"
+        if isinstance(value, bool):  # --augment, --no-augment
+            said = RUN_FLAGS[key].replace("--", "--" if value else "--no-", 1)
+        typed = settings[key]
+        typed = str(typed).lower() if isinstance(typed, bool) else typed
+        raise UsageError(f"{said} and --set {key}={typed} both set {key}; give it once")
 
 
 @app.command(cls=Command)

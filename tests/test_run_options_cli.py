@@ -183,3 +183,13 @@ def test_each_opt_adds_to_the_model_options_set_with_set(tmp_path) -> None:
     assert out.returncode == 0, out.stderr
     options = json.loads((run_dir / "config.json").read_text())["model_options"]
     assert options == {"activation": "relu", "pool": "max"}
+
+
+def test_a_flag_and_a_set_of_the_same_key_that_disagree_are_refused(tmp_path) -> None:
+    """`--epochs 3 --set epochs=2`: the flag won without a word."""
+    out = cnntui("run", "lenet", *ONE_STEP, "--epochs", "3", "--set", "epochs=2", "--json",
+                 "--runs-root", str(tmp_path))  # fmt: skip
+    assert out.returncode == 2
+    message = "--epochs 3 and --set epochs=2 both set epochs; give it once"
+    assert json.loads(out.stdout.splitlines()[-1])["error"] == message
+    assert out.stderr.strip() == f"cnntui: error: {message}"

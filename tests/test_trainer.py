@@ -446,5 +446,7 @@ def test_a_run_that_max_steps_ended_says_so(tiny_config) -> None:
     summary = json.loads((Path(tiny_config.run_dir) / "summary.json").read_text())
     assert (summary["status"], summary["message"]) == ("finished", message)
     # A max_steps the epochs end at first is no early end.
-    _, events, _ = train(dataclasses.replace(tiny_config, max_steps=32, run_dir=None))
+    _, events, _ = train(
+        dataclasses.replace(tiny_config, max_steps=32, run_dir=tiny_config.run_dir + "-2")
+    )
     assert events[-1].message == ""
