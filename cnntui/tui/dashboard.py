@@ -239,11 +239,11 @@ class Dashboard(RunKeys, HeaderChecks, App[int]):
         self._refresh_panes(changed)
 
     def _fold(self, events: list[Event]) -> set[str]:
-        """The state's changes, and at the run's end the charts: an empty one stops waiting
-        for steps and says the run ended without one (MetricChart.empty_text)."""
+        """The state's changes, and at the run's end the charts and the device pane: one still
+        empty stops waiting and says the run ended without its data (MetricChart.empty_text)."""
         changed = self.state.apply(events)
         if any(isinstance(event, (RunFinished, RunFailed)) for event in events):
-            changed |= {"loss", "accuracy"}
+            changed |= {"loss", "accuracy", "device"}
         return changed
 
     def _paced_tick(self) -> None:

@@ -49,3 +49,24 @@ async def test_every_loss_non_finite() -> None:
         await pilot.pause(0.1)
         assert "every step's loss was nan or inf" in pane_text(app, "#loss")
         assert "diverged · " in pane_text(app, "#throughput-numbers")  # a step was reported
+
+
+async def test_the_device_pane_says_the_run_ended_before_its_statistics() -> None:
+    """The engine reads device statistics after its first read window: a run that ended
+    before it left the pane saying "no device statistics yet" for good."""
+    app = replay_app(diverged([]))
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await until(pilot, lambda: app.state.finished is not None)
+        await pilot.pause(0.1)
+        device = pane_text(app, "#device")
+    assert "the run ended before device statistics were read" in device
+    assert "yet" not in device
+
+
+async def test_the_device_pane_keeps_its_last_statistics_once_the_run_ends() -> None:
+    app = replay_app(scripted_events())
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await until(pilot, lambda: app.state.finished is not None)
+        await pilot.pause(0.1)
+        device = pane_text(app, "#device")
+    assert device.startswith("cpu") and "RSS" in device and "statistics" not in device

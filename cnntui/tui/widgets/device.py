@@ -39,10 +39,12 @@ class DevicePane(Static):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._stats: DeviceStats | None = None
+        self._ended = False  # the run has ended: statistics that have not come never will
         self._line_count = 0
 
     def update_from(self, state: RunState) -> None:
         self._stats = state.device
+        self._ended = state.finished is not None or state.failure is not None
         # Relayout only when the pane changes height (a GPU's line appears, say); otherwise a
         # repaint of this pane is all the new numbers need.
         line_count = len(self._lines(self.size.width))
@@ -55,6 +57,10 @@ class DevicePane(Static):
     def _lines(self, pane_width: int) -> list[Text]:
         stats = self._stats
         if stats is None:
+            # The engine reads them after its first read window, which a short run, or one
+            # stopped or failed early, never reaches: "yet" waited for what would not come.
+            if self._ended:
+                return [Text("the run ended before device statistics were read", style="dim")]
             return [Text("no device statistics yet", style="dim")]
         width = max(24, pane_width)
         lines = [Text(stats.device, style="bold")]
