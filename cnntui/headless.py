@@ -28,6 +28,7 @@ from cnntui.engine.events import (
     StepMetrics,
 )
 from cnntui.errors import EXIT_INTERRUPTED, CnntuiError, describe_failure
+from cnntui.numbers import metric
 from cnntui.reader_gone import LineWriter, OnGone
 from cnntui.runlog import event_to_json
 from cnntui.wording import batch_words, plural
@@ -186,7 +187,7 @@ class PlainReporter:
                     f"epoch {event.epoch + 1}/{self._epochs} step "
                     f"{event.epoch_step}/{self._steps_per_epoch} loss {event.loss:.4f} "
                     f"acc {_percent(event.accuracy)} {event.examples_per_sec:,.0f} ex/s "
-                    f"lr {event.lr:.3g}"
+                    f"lr {metric(event.lr)}"
                 )
         elif isinstance(event, EpochSummary):
             self.write(epoch_line(event, self._epochs))

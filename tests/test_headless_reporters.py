@@ -165,3 +165,15 @@ def test_a_batch_larger_than_the_training_set_is_said_as_the_batch_it_is() -> No
     out = io.StringIO()
     PlainReporter(out)(started())  # a batch that fits, or data of unknown size: as set
     assert out.getvalue().splitlines()[0].endswith("2 epochs x 10 steps of 256")
+
+
+@pytest.mark.parametrize(
+    ("lr", "written"), [(0.9, "lr 0.9"), (1e6, "lr 1.0e6"), (1e-4, "lr 1.0e-4")]
+)
+def test_the_progress_line_writes_the_lr_as_the_dashboard_does(lr: float, written: str) -> None:
+    """`lr 1e+06` beside the dashboard's `lr 1.0e6` and the blow-up warning's `(now 1.0e6)`."""
+    out = io.StringIO()
+    reporter = PlainReporter(out, interval=0)
+    reporter(started())
+    reporter(StepMetrics(**{**step(1).__dict__, "lr": lr}))
+    assert out.getvalue().splitlines()[-1].endswith(f" {written}")
