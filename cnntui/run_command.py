@@ -252,7 +252,7 @@ def terminations_as_ctrl_c() -> Iterator[None]:
     dashboard) handles all three."""
     previous = {}
     for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
+        if hasattr(signal, name) and not started_ignoring(getattr(signal, name)):
             sig = getattr(signal, name)
             previous[sig] = signal.signal(sig, signal.default_int_handler)
     try:
@@ -260,6 +260,13 @@ def terminations_as_ctrl_c() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def started_ignoring(sig: int) -> bool:
+    """Whether this process was started with `sig` ignored, which is kept: `nohup` ignores
+    SIGHUP so that a run outlives its SSH session, and a script's `cmd &` ignores SIGINT so
+    that its Ctrl-C leaves the job alone. Handlers put over them stopped the run at either."""
+    return signal.getsignal(sig) == signal.SIG_IGN
 
 
 def leave_during_setup() -> None:
@@ -314,7 +321,8 @@ class stop_on_signals:
 
     def __enter__(self) -> stop_on_signals:
         for sig in self.SIGNALS:
-            self.previous[sig] = signal.signal(sig, self._handle)
+            if not started_ignoring(sig):
+                self.previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def _handle(self, signum: int, _frame: Any) -> None:

@@ -158,3 +158,26 @@ def test_the_launchs_dashboard_tells_its_ranks_why_it_stopped_them(
     child = SignalledChild()
     stop_launch(child, reason, cause)  # type: ignore[arg-type]
     assert (child.signals, cause.read_text()) == ([sent], said)
+
+
+def test_a_signal_the_run_was_started_ignoring_stays_ignored(saved_handlers) -> None:
+    """`nohup cnntui run ... &` is how a run outlives its SSH session, and `cmd &` in a script
+    starts it with SIGINT ignored: both stopped the run at the hang-up (or the script's
+    Ctrl-C), as the run put its own handlers over the ignored signals."""
+    from cnntui.run_command import terminations_as_ctrl_c
+
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with terminations_as_ctrl_c():
+            signal.raise_signal(signal.SIGHUP)
+    except KeyboardInterrupt:
+        pytest.fail("an ignored SIGHUP stopped the set-up")
+    run = StoppableRun()
+    with stop_on_signals(run):
+        signal.raise_signal(signal.SIGHUP)
+        signal.raise_signal(signal.SIGINT)
+        assert not run.controls.stop_requested.is_set()
+        signal.raise_signal(signal.SIGTERM)  # not ignored: still stops the run
+        assert run.controls.stop_reason == "SIGTERM"
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
