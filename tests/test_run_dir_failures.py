@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnntui.engine import epoch_end
-from cnntui.engine import trainer as trainer_module
+from cnntui.engine import epoch_end, run_end
 from cnntui.engine.checkpoint import load_checkpoint
 from cnntui.engine.events import CheckpointSaved, Event, RunFailed, RunStarted, StepMetrics
 from cnntui.engine.trainer import Trainer
@@ -135,7 +134,7 @@ def test_a_summary_that_cannot_be_written_fails_a_finished_run(
     def no_room(path: Path, data: dict) -> None:
         raise write_error(path, NO_SPACE)
 
-    monkeypatch.setattr(trainer_module, "write_json", no_room)
+    monkeypatch.setattr(run_end, "write_json", no_room)
     code, events, trainer = train(config)
     assert code == 1
     message = f"no space left on device writing {summary_file}"

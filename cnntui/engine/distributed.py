@@ -208,6 +208,26 @@ def peer_failure(ctx: DistContext, store: Any = None) -> tuple[int, str] | None:
         return None
 
 
+def failure_message(ctx: DistContext, exc: BaseException, message: str) -> tuple[str, bool]:
+    """The run's message for this rank's failure `exc` (worded `message` alone), and whether
+    a peer's failure is its cause; records this rank's own error for its peers."""
+    if not ctx.enabled:
+        return message, False
+    cause = None
+    diagnosis = diagnose_timeout(exc)
+    if diagnosis:
+        message = f"a collective timed out on rank {ctx.rank}: {diagnosis}"
+    elif lost_a_peer(exc):
+        # A peer that failed first broke this rank's collective: its error is the cause, where
+        # this one said only "Connection closed by peer". An error of this rank's own stays its
+        # own, whatever a peer recorded meanwhile.
+        cause = peer_failure(ctx)
+    if cause is None:
+        record_failure(ctx, message)
+        return message, False
+    return f"rank {cause[0]} failed: {cause[1]}", True
+
+
 def destroy_process_group() -> None:
     import torch.distributed as dist
 

@@ -1,6 +1,6 @@
 """Which failures a run says on stderr as `cnntui: error: ...`, so that each is seen once.
 
-Who shows the events picks the policy; the run's end applies it (`Trainer._finish`).
+Who shows the events picks the policy; the run's end applies it (`RunEnd._finish` in run_end.py).
 """
 
 from __future__ import annotations

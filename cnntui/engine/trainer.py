@@ -1,69 +1,41 @@
 """The Trainer: runs epochs of training and evaluation and emits typed events to subscribers.
 
 The TUI, the headless printers and the run log are only subscribers. `Trainer` is the façade other
-threads talk to (controls, state); `TrainingLoop` in loop.py does the work.
+threads talk to (controls, state); `TrainingLoop` in loop.py does the work, and how the run
+ends (last.pt, summary.json, its last event and its message) is run_end.py's.
 """
 
 from __future__ import annotations
 
 import shutil
-import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from cnntui.config import RunConfig
 from cnntui.engine import distributed
 from cnntui.engine.checkpoint import load_checkpoint
 from cnntui.engine.control import Controls
 from cnntui.engine.divergence import Diverged
-from cnntui.engine.events import (
-    FIRST_STEP,
-    Event,
-    Heartbeat,
-    RunFailed,
-    RunFinished,
-    RunStarted,
-    RunStatus,
-)
+from cnntui.engine.events import FIRST_STEP, Event, Heartbeat, RunFailed, RunFinished, RunStarted
 from cnntui.engine.loop import TrainingLoop
 from cnntui.engine.pulse import HEARTBEAT_EVERY, Pulse
 from cnntui.engine.resume import keep_later_last
-from cnntui.engine.run_records import run_summary
+from cnntui.engine.run_end import RunEnd, cut_short
 from cnntui.engine.setup import RunSetup, prepare_run
-from cnntui.engine.stderr_policy import StderrPolicy, stderr_lines
-from cnntui.errors import (
-    EXIT_DIVERGED,
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    CnntuiError,
-    WriteError,
-    describe_failure,
-)
-from cnntui.reader_gone import tell
+from cnntui.engine.stderr_policy import StderrPolicy
+from cnntui.errors import EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_OK, CnntuiError
 from cnntui.resume_path import open_resumed_log, resumable_run_dir
-from cnntui.runlog import (
-    CONFIG_FILE,
-    EVENTS_FILE,
-    SUMMARY_FILE,
-    RunLogWriter,
-    write_config,
-    write_json,
-)
-from cnntui.wording import plural
+from cnntui.runlog import CONFIG_FILE, EVENTS_FILE, RunLogWriter, write_config
 
 Subscriber = Callable[[Event], None]
 
 __all__ = ["Diverged", "StderrPolicy", "Subscriber", "Trainer"]
 
 
-class Trainer:
+class Trainer(RunEnd):
     """One training run. `setup()` may raise CnntuiError; `run()` reports failures as events."""
 
     def __init__(
@@ -272,49 +244,11 @@ class Trainer:
             return self._finish(loop, "diverged", EXIT_DIVERGED, started, str(exc))
         except Exception as exc:
             self.state = "failed"
-            if isinstance(exc, torch.OutOfMemoryError) and loop is not None:
-                exc = CnntuiError(loop.out_of_memory_message())
-            message, code = describe_failure(exc)
-            dist = self.setup_done.dist if self.setup_done else distributed.context_from_env()
-            cause = None
-            if dist.enabled:
-                diagnosis = distributed.diagnose_timeout(exc)
-                if diagnosis:
-                    message = f"a collective timed out on rank {dist.rank}: {diagnosis}"
-                elif distributed.lost_a_peer(exc):
-                    # A peer that failed first broke this rank's collective: its error is the
-                    # cause, where this one said only "Connection closed by peer". An error of
-                    # this rank's own stays its own, whatever a peer recorded meanwhile.
-                    cause = distributed.peer_failure(dist)
-                if cause is None:
-                    distributed.record_failure(dist, message)
-                else:
-                    message = f"rank {cause[0]} failed: {cause[1]}"
-                    if self.failures_on_stderr == "all":  # that rank said it on stderr
-                        self.failures_on_stderr = "late"
-            if dist.enabled and not dist.is_main and cause is None:
-                # Rank 0's reporters show rank 0's errors.
-                print(f"cnntui: rank {dist.rank}: error: {message}", file=sys.stderr, flush=True)
-            # With a peer's error as the cause, this rank's traceback shows only where it lost
-            # the connection (a backward pass and "Connection closed by peer ... GLHF!").
-            trace = "" if cause is not None else _bug_trace(exc)
-            return self._finish(loop, "failed", code, started, message, exc, trace)
+            return self._fail(loop, exc, started)
         if code == EXIT_OK:
-            return self._finish(loop, "finished", code, started, _cut_short(loop))
+            return self._finish(loop, "finished", code, started, cut_short(loop))
         # A stop was asked for; say by whom, so a script reading the summary knows.
         return self._finish(loop, "interrupted", code, started, self.controls.stop_reason)
-
-    def _at_once(self, interrupt: KeyboardInterrupt) -> str:
-        """`SIGINT twice (...)`, `SIGTERM, then SIGINT (...)`: why the run stopped unsaved."""
-        second = str(interrupt.args[0]) if interrupt.args else "KeyboardInterrupt"
-        first = self.controls.stop_reason if self.controls.stop_requested.is_set() else None
-        if first is None:
-            cause = second
-        elif first == second:
-            cause = f"{second} twice"
-        else:
-            cause = f"{first}, then {second}"
-        return f"{cause} (stopped at once: last.pt not saved)"
 
     def stop_and_fail(self, failure: CnntuiError) -> None:
         """Stop after this batch, saving last.pt, then fail with `failure` (exit 1): a file the
@@ -323,116 +257,3 @@ class Trainer:
         Callable from any thread. The first failure leads the message; later ones follow it."""
         self.failures.append(failure)
         self.request_stop(str(failure))
-
-    def _finish(
-        self,
-        loop: TrainingLoop | None,
-        status: RunStatus,
-        code: int,
-        started: float,
-        message: str,
-        error: Exception | None = None,
-        trace: str = "",
-        save: bool = True,
-    ) -> int:
-        """Save last.pt (unless the weights are garbage, or not `save`), write the summary, emit
-        the end; returns the exit code.
-
-        Each of these is attempted whatever became of the others. One that fails turns a run
-        that went well into a failed one (exit 1); after a failure it is added to the message,
-        which still begins with what went wrong first."""
-        duration = time.perf_counter() - started
-        # A file of the run directory failed to write: the message goes to stderr too.
-        write_failed = isinstance(error, WriteError)
-
-        def also_failed(exc: Exception) -> None:
-            nonlocal status, code, message, trace, write_failed
-            text, _ = describe_failure(exc)
-            write_failed = write_failed or isinstance(exc, WriteError)
-            if status in ("finished", "interrupted"):
-                status, code, message, trace = "failed", EXIT_ERROR, text, _bug_trace(exc)
-            elif text not in message:
-                message = f"{message}; also {text}" if message else text
-
-        if isinstance(error, WriteError) and self.failures and error is not self.failures[0]:
-            # The run was stopping for a failure (the run log, stdout) when a checkpoint
-            # failed on the same disk: the message tells them in the order they happened.
-            message = f"{self.failures[0]}; also {message}"
-        # A failure to write the run directory leaves the weights as good as a stop does; any
-        # other failure may have left them half updated, or the loss diverged.
-        intact = status in ("finished", "interrupted") or isinstance(error, WriteError)
-        if loop is not None and save and intact and not _failed_writing(error, "last.pt"):
-            try:
-                loop.save("last")
-            except Exception as exc:
-                also_failed(exc)
-        for failure in list(self.failures):  # those after the first, or while saving last.pt
-            if failure is not error:
-                also_failed(failure)
-        summary = run_summary(loop, status, code, duration, message) if loop else {}
-        summary.setdefault("status", status)
-        summary.setdefault("exit_code", code)
-        summary.setdefault("message", message)
-        if self.run_dir is not None:
-            try:
-                write_json(self.run_dir / SUMMARY_FILE, summary)
-            except Exception as exc:
-                also_failed(exc)
-                summary.update(status=status, exit_code=code, message=message)
-        self.summary = summary
-        self.state = "finished" if status in ("finished", "interrupted") else "failed"
-        told = len(self.failures)
-        if status == "failed":
-            self.emit(
-                RunFailed(
-                    error=message,
-                    traceback=trace,
-                    step=loop.step if loop else 0,
-                    exit_code=code,
-                )
-            )
-        else:
-            self.emit(
-                RunFinished(
-                    status=status,
-                    exit_code=code,
-                    step=loop.step if loop else 0,
-                    epoch=loop.epoch if loop else 0,
-                    duration=duration,
-                    best_accuracy=loop.best_accuracy if loop else None,
-                    message=message,
-                    start_step=loop.setup.start_step if loop else 0,
-                )
-            )
-        if self._log is not None:
-            self._log.close()
-        # Failed on the run's last line or its closing (the end missing from events.jsonl or
-        # stdout): the run itself is complete, and its exit code stays.
-        late = self.failures[told:]
-        for line in stderr_lines(self.failures_on_stderr, status, message, write_failed, late):
-            tell(line)
-        return code
-
-
-def _cut_short(loop: TrainingLoop) -> str:
-    """Why a finished run ended before its epochs did (--max-steps); "" when it did not."""
-    config = loop.config
-    total = config.epochs * len(loop.data.train)
-    if not loop.max_steps_reached() or loop.step >= total:
-        return ""
-    return (
-        f"--max-steps {config.max_steps} reached, {plural(total - loop.step, 'step')} before "
-        f"the end of {plural(config.epochs, 'epoch')}"
-    )
-
-
-def _bug_trace(exc: Exception) -> str:
-    """The traceback of the exception being handled if it is a bug; "" for a failure cnntui
-    expects (a CnntuiError: a deleted run directory, a full disk), whose one line says it all:
-    its traceback showed the dashboard's log only where the run re-raised it."""
-    return "" if isinstance(exc, CnntuiError) else traceback.format_exc()
-
-
-def _failed_writing(error: Exception | None, name: str) -> bool:
-    """Whether `error` was the failure to write that file: tried again, it fails again."""
-    return isinstance(error, WriteError) and error.path.name == name
