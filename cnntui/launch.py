@@ -141,6 +141,7 @@ def launch(
         monitor_interval=0.2,
         logs_specs=logs_specs,
         shutdown_timeout=shutdown_timeout(),
+        **signals_to_handle(LaunchConfig),
     )
     try:
         elastic_launch(config, entrypoint=sys.executable)("-m", "cnntui", *args)
@@ -150,6 +151,25 @@ def launch(
         print(f"cnntui: {exc.sigval.name}: stopped all {nproc} ranks", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
+
+
+def torch_launcher_signals() -> str:
+    """The signals torch's launcher catches to stop the ranks: its own list (or the one the
+    user set), less those this process was started ignoring. `nohup` ignores SIGHUP so that
+    the run outlives its SSH session, and the ranks inherit it ignored (started_ignoring)."""
+    from cnntui.run_command import started_ignoring
+
+    if "TORCHELASTIC_SIGNALS_TO_HANDLE" in os.environ:
+        return os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"]
+    names = [n for n in ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT") if hasattr(signal, n)]
+    return ",".join(n for n in names if not started_ignoring(getattr(signal, n)))
+
+
+def signals_to_handle(launch_config: type) -> dict[str, Any]:
+    """LaunchConfig's argument for them, where this torch has it (it sets the variable)."""
+    if "signals_to_handle" not in getattr(launch_config, "__dataclass_fields__", {}):
+        return {}
+    return {"signals_to_handle": torch_launcher_signals()}
 
 
 def launch_with_dashboard(

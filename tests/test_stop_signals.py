@@ -181,3 +181,21 @@ def test_a_signal_the_run_was_started_ignoring_stays_ignored(saved_handlers) -> 
         signal.raise_signal(signal.SIGTERM)  # not ignored: still stops the run
         assert run.controls.stop_reason == "SIGTERM"
     assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+def test_the_launcher_of_ranks_leaves_an_ignored_hang_up_ignored(
+    saved_handlers, monkeypatch
+) -> None:
+    """`nohup cnntui run --nproc 2 ... &`: torch's launcher caught SIGHUP and stopped the ranks
+    at the hang-up ('SIGHUP: stopped all 2 ranks')."""
+    from torch.distributed.launcher.api import LaunchConfig
+
+    from cnntui.launch import signals_to_handle
+
+    monkeypatch.delenv("TORCHELASTIC_SIGNALS_TO_HANDLE", raising=False)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    assert signals_to_handle(LaunchConfig) == {"signals_to_handle": "SIGTERM,SIGINT,SIGQUIT"}
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    assert signals_to_handle(LaunchConfig)["signals_to_handle"] == "SIGTERM,SIGINT,SIGHUP,SIGQUIT"
+    monkeypatch.setenv("TORCHELASTIC_SIGNALS_TO_HANDLE", "SIGTERM")  # the user's choice stands
+    assert signals_to_handle(LaunchConfig) == {"signals_to_handle": "SIGTERM"}
