@@ -355,6 +355,10 @@ def test_before_its_first_health_sample_the_table_says_when_it_comes() -> None:
         "no health: run shorter than health_every=50"
     )
     assert health_subtitle(short_run(0, 8, finish=False)) == "health off (health_every=0)"
+    # 100 steps, diverged at step 8: long enough, but it ended first.
+    ended = RunFinished(status="diverged", exit_code=3, step=8, epoch=0, duration=1.0)
+    diverged = [*short_run(50, 8, finish=False), ended]
+    assert health_subtitle(diverged) == "no health: the run ended before step 50"
     resumed = run_started(epochs=3)
     resumed.config, resumed.start_step = {"health_every": 50}, 120
     assert health_subtitle([resumed]) == "health at step 150"
@@ -385,11 +389,12 @@ async def test_a_run_that_ends_before_its_first_health_sample_says_so_on_the_bor
         assert await until(pilot, lambda: app.state.step == 2)
         await pilot.pause()
         assert table.border_subtitle == "health at step 5"
-        # Stopped at step 2: the border no longer waits for step 5.
+        # Stopped at step 2 of 100: the border no longer waits for step 5, nor blames the
+        # run's length (it said 'run shorter than health_every=5').
         source.events.append(
             RunFinished(status="interrupted", exit_code=130, step=2, epoch=0, duration=1.0)
         )
         assert await until(pilot, lambda: not app.state.active)
         assert await until(
-            pilot, lambda: table.border_subtitle == "no health: run shorter than health_every=5"
+            pilot, lambda: table.border_subtitle == "no health: the run ended before step 5"
         )

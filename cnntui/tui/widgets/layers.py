@@ -297,9 +297,12 @@ def health_words(state: RunState | None) -> str:
     max_steps = config.get("max_steps")
     if isinstance(max_steps, int) and last is not None:
         last = min(last, max_steps)
-    if state.active and (last is None or first <= last):
+    if last is not None and first > last:
+        return f"no health: run shorter than health_every={every}"
+    if state.active:
         return f"health at step {first:,}"
-    return f"no health: run shorter than health_every={every}"
+    # Long enough, but it stopped, diverged or failed first: not a matter of its length.
+    return f"no health: the run ended before step {first:,}" if state.step < first else ""
 
 
 def subtitle(step: str, hidden: int, room: int) -> str:
