@@ -131,6 +131,16 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    # `~` expanded, as for data_dir: a preset has no shell to do it, and `~/runs` made a
+    # folder named `~` in the current one.
+    @property
+    def run_dir_path(self) -> Path | None:
+        return Path(self.run_dir).expanduser() if self.run_dir else None
+
+    @property
+    def runs_root_path(self) -> Path:
+        return Path(self.runs_root).expanduser()
+
     def validate(
         self, source: str = "the configuration", sources: dict[str, str] | None = None
     ) -> RunConfig:

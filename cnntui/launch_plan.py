@@ -21,11 +21,11 @@ def plan_run_dir(
     outermost folder of it that this launch makes (None: there is none to make)."""
     if resume is not None:
         return check_resume(resume, overrides), None
-    if config.run_dir:
+    if config.run_dir_path is not None:
         # A rank that refused it would be reported as a failed rank.
-        check_new_run_dir(Path(config.run_dir))
-        return Path(config.run_dir), first_missing(Path(config.run_dir))
-    root = Path(config.runs_root)
+        check_new_run_dir(config.run_dir_path)
+        return config.run_dir_path, first_missing(config.run_dir_path)
+    root = config.runs_root_path
     made = first_missing(root)
     run_dir = new_run_dir(root, config.model, config.dataset)
     return run_dir, made or run_dir

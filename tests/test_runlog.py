@@ -163,3 +163,31 @@ def test_a_run_named_by_paths_takes_their_last_parts(tmp_path) -> None:
     assert run.name.endswith("-net.py_make-folder_pets")
     run = new_run_dir(tmp_path, "é" * 200 + ".py:make", "fmnist")  # 2 bytes a letter
     assert len(run.name.encode()) <= 255 and run.name.endswith(".py_make-fmnist")
+
+
+def test_run_folders_written_with_a_tilde_are_in_the_home_folder(
+    tiny_config, tmp_path, monkeypatch
+) -> None:
+    """`runs_root = "~/runs"` in a preset (no shell to expand it) made a folder named `~` in
+    the current one; data_dir, model files and folder data sets were expanded already."""
+    import dataclasses
+
+    from cnntui.engine.trainer import Trainer
+    from cnntui.launch_plan import plan_run_dir
+
+    home, elsewhere = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir(), elsewhere.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(elsewhere)
+    trainer = Trainer(dataclasses.replace(tiny_config, run_dir=None, runs_root="~/runs"))
+    assert trainer.setup().run_dir.parent == home / "runs"
+    trainer.discard_unstarted()
+    trainer = Trainer(dataclasses.replace(tiny_config, run_dir="~/mine"))
+    assert trainer.setup().run_dir == home / "mine"
+    trainer.discard_unstarted()
+    assert plan_run_dir(dataclasses.replace(tiny_config, run_dir="~/r2"), None, {})[0] == (
+        home / "r2"
+    )
+    assert plan_run_dir(dataclasses.replace(tiny_config, run_dir=None, runs_root="~/rr"), None,
+                        {})[0].parent == home / "rr"  # fmt: skip
+    assert not (elsewhere / "~").exists()

@@ -210,10 +210,10 @@ def prepare_run(
     if resume_state is None and write_run_dir and dist.is_main:
         # Before seconds of set-up: a run_dir from a preset or the Python API gets the same
         # refusal as --run-dir.
-        if config.run_dir:
-            check_new_run_dir(Path(config.run_dir))
+        if config.run_dir_path is not None:
+            check_new_run_dir(config.run_dir_path)
         else:
-            check_can_create(Path(config.runs_root), "--runs-root")
+            check_can_create(config.runs_root_path, "--runs-root")
     device = distributed.rank_device(resolve_device(config.device), dist)
     distributed.init_process_group(dist, device)
     seed_everything(config.seed, config.deterministic)
@@ -330,11 +330,11 @@ def prepare_run(
         restore(setup, resume_state)
         setup.run_dir = resume_dir
     elif write_run_dir and dist.is_main:
-        if config.run_dir:
-            setup.run_dir = Path(config.run_dir)
+        if config.run_dir_path is not None:
+            setup.run_dir = config.run_dir_path
             make_dir(setup.run_dir, "--run-dir")
         else:
-            setup.run_dir = new_run_dir(Path(config.runs_root), config.model, config.dataset)
+            setup.run_dir = new_run_dir(config.runs_root_path, config.model, config.dataset)
     if not dist.is_main:
         setup.run_dir = None  # rank 0 alone writes the run directory and the checkpoints
     if dist.enabled:
