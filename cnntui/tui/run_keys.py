@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from textual.notifications import SeverityLevel
+from textual.notifications import Notification, Notify
 
 from cnntui.engine.events import Event
 from cnntui.engine.stderr_policy import StderrPolicy
@@ -84,22 +84,22 @@ class RunKeys(_App):
             return (self.state.status == "paused") == (action == "resume")
         return True
 
-    def notify(
-        self,
-        message: str,
-        *,
-        title: str = "",
-        severity: SeverityLevel = "information",
-        timeout: float | None = None,
-        markup: bool = True,
-    ) -> None:
+    def _on_notify(self, event: Notify) -> None:
         """A notice the same as one still shown replaces it, shown afresh: a refused key
         pressed again (p p p, or p s e while watching) stacked one more identical toast each
-        time. Called on the app's thread (others use call_from_thread), as the toasts are."""
-        for shown in list(self._notifications):  # Textual has no public way to find a toast
-            if (shown.message, shown.title, shown.severity) == (message, title, severity):
-                self._unnotify(shown, refresh=False)  # the new one's refresh removes its toast
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        time. Done as Textual takes the notice in, not in `notify`: keys queued together (a held
+        key's repeats) each posted theirs before the first was shown, and `notify` stays safe to
+        call from any thread, as Textual documents it. Textual calls App._on_notify after this
+        (a handler of each class in the MRO), which adds the notice and redraws the toasts.
+        Textual 8 has no public way to find or remove one toast; its own Toast calls _unnotify."""
+
+        def says(notice: Notification) -> tuple[str, str, str]:
+            return notice.message, notice.title, notice.severity
+
+        new = event.notification
+        for shown in list(self._notifications):
+            if says(shown) == says(new) and shown is not new:
+                self._unnotify(shown, refresh=False)
 
     def _control(self, verb: str) -> bool:
         """Whether a control key may act now; says why not when it may not. (While watching,

@@ -6,6 +6,7 @@ import threading
 
 from conftest import help_keys, live_app, log_text, pane_text
 from scripted_run import T0, FakeTrainer, confusion, failing_events, scripted_events, until
+from textual import events
 
 from cnntui.engine.events import StateChanged
 from cnntui.tui.screens import HelpScreen, QuitScreen
@@ -316,6 +317,12 @@ async def test_a_refused_key_pressed_again_does_not_stack_its_notice() -> None:
         assert len(messages) == before + 1
         assert len(app.screen.query("Toast")) == before + 1
         await pilot.press("s", "p")
+        await pilot.pause(0.05)
+        assert len(app._notifications) == len(app.screen.query("Toast")) == before + 2
+        # A held key: its repeats queue before the first notice is shown, and each posted one
+        # more (the notice was looked for among those shown when p asked for it).
+        for _ in range(5):
+            app.post_message(events.Key("p", "p"))
         await pilot.pause(0.05)
         assert len(app._notifications) == len(app.screen.query("Toast")) == before + 2
 
