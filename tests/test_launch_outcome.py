@@ -3,12 +3,21 @@ single process's dashboard leaves, read from rank 0's events of this launch."""
 
 from __future__ import annotations
 
+import pytest
+
 from cnntui.engine.events import RunFinished, RunStarted
 from cnntui.launch import outcome_line
 from cnntui.runlog import event_to_json
 
 FIELDS = dict(model="lenet", dataset="fmnist", device="cpu", device_name="x86_64", epochs=2)
 FIELDS.update(steps_per_epoch=10, batch_size=8, num_params=1, classes=[], config={})
+
+
+@pytest.fixture(autouse=True)
+def in_a_folder_with_the_run(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The line names the run directory only while it is there (outcome.py), as runs/r here."""
+    (tmp_path / "runs" / "r").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
 
 
 def test_the_line_is_this_launchs_ending_not_an_earlier_ones(tmp_path) -> None:
