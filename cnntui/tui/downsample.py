@@ -52,6 +52,7 @@ class DecimatingSeries:
         self.count = 0
         self.nonfinite = 0
         self.first_x: float | None = None  # the x of the first finite sample, kept exactly
+        self.last_x: float | None = None  # the largest x of a finite sample, kept exactly
         self._x_sums = array("d")
         self._y_sums = array("d")
         self._lows = array("d")
@@ -81,6 +82,9 @@ class DecimatingSeries:
         fy = [p[1] for p in pairs]
         if self.first_x is None:
             self.first_x = fx[0]
+        # The largest, not the latest: a run resumed from an earlier checkpoint goes on, in its
+        # log, from a step before the earlier session's last.
+        self.last_x = max(fx) if self.last_x is None else max(self.last_x, max(fx))
         i, n = 0, len(fy)
         while i < n:
             take = min(self.bucket_size - self._p_count, n - i)

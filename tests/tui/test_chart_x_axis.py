@@ -54,3 +54,12 @@ def test_a_resumed_log_keeps_its_earlier_sessions_on_the_axis() -> None:
     state = RunState()
     state.apply(scripted_events(finish=False, upto_step=150) + resumed_at_150())
     assert x_span(state) == (0.0, 3.0)
+
+
+def test_a_log_resumed_from_an_earlier_checkpoint_keeps_its_later_steps_on_the_axis() -> None:
+    # The first session went on to step 250 (diverged, say) after the last.pt of step 150 it
+    # is resumed from: its steps 151-250 were cut off the axis, which ended at step 150.
+    state = RunState()
+    state.apply(scripted_events(finish=False, upto_step=250) + resumed_at_150()[:1])
+    assert state.step == 150
+    assert x_span(state) == (0.0, 2.5)

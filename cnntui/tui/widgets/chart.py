@@ -172,13 +172,19 @@ def x_span(state: RunState) -> tuple[float, float] | None:
     Left to plotext, each chart's axis spanned its own data: the loss has every step and the
     accuracy one point a window, so the same column was epoch 0.01 above and 0.13 below (ticks
     0.02 … 1.66 beside 0.13 … 1.67). The start is where this session began (a resumed run's
-    step), or earlier where the series hold earlier sessions (watch of a resumed run's log)."""
+    step), or earlier where the series hold earlier sessions (watch of a resumed run's log);
+    the end is later than the latest step where an earlier session went further (resumed from
+    a checkpoint before a divergence: the steps up to it stay in view)."""
+    series = (state.loss, state.train_accuracy)
     starts: list[float] = [state.started.start_step if state.started else 0]
-    starts += [x - 1 for x in (state.loss.first_x, state.train_accuracy.first_x) if x is not None]
+    starts += [s.first_x - 1 for s in series if s.first_x is not None]
     first = max(0.0, min(starts))
-    if state.step <= first:
+    last = max(
+        [state.step, *state.epochs.steps, *(s.last_x for s in series if s.last_x is not None)]
+    )
+    if last <= first:
         return None
-    return state.step_to_epoch(first), state.step_to_epoch(state.step)
+    return state.step_to_epoch(first), state.step_to_epoch(last)
 
 
 def latest(values: Sequence[float | None]) -> float | None:
