@@ -123,9 +123,15 @@ class RunState(Heartbeats):
 
     @property
     def total_steps(self) -> int | None:
+        """The step the run trains to: the end of its epochs, or its max_steps if sooner
+        (a `--max-steps 2` run finished at 'step 2/10, 20%' with an ETA over every epoch)."""
         if self.started is None:
             return None
-        return self.started.epochs * self.started.steps_per_epoch
+        total = self.started.epochs * self.started.steps_per_epoch
+        max_steps = self.started.config.get("max_steps")
+        if isinstance(max_steps, int) and not isinstance(max_steps, bool) and max_steps > 0:
+            return min(total, max_steps)
+        return total
 
     @property
     def active(self) -> bool:

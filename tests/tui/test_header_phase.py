@@ -195,3 +195,16 @@ async def test_a_narrow_header_keeps_a_phases_time_before_its_long_name(tmp_path
         assert await until(pilot, lambda: "RUNNING ·" in pane_text(app, "#header"), timeout=10)
         header = pane_text(app, "#header").splitlines()[1]
         assert header == "● RUNNING · evaluating (0:10)  epoch 1/3", header
+
+
+async def test_a_max_steps_run_is_done_at_its_max_steps(tiny_config) -> None:
+    """A `--max-steps 3` run of 2 epochs x 16 steps finished at 'step 3/32' with a progress bar
+    at 9%: the header counted to the end of the epochs it was never going to train."""
+    config = dataclasses.replace(tiny_config, max_steps=3)
+    assert Trainer(config).run() == 0
+    run_dir = Path(config.run_dir)
+    app = Dashboard(FileSource(run_dir, interval=0.02), watch_path=run_dir, poll_interval=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await until(pilot, lambda: "FINISHED" in pane_text(app, "#header"), timeout=10)
+        header = pane_text(app, "#header")
+        assert "step 3/3 " in header and "100%" in header, header

@@ -293,10 +293,7 @@ def health_words(state: RunState | None) -> str:
     if every <= 0:
         return "health off (health_every=0)"
     first = (state.started.start_step // every + 1) * every  # health.py: step % every == 0
-    last = state.total_steps
-    max_steps = config.get("max_steps")
-    if isinstance(max_steps, int) and last is not None:
-        last = min(last, max_steps)
+    last = state.total_steps  # max_steps included
     if last is not None and first > last:
         return f"no health: run shorter than health_every={every}"
     if state.active:
