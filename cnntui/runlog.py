@@ -264,9 +264,12 @@ def held_by_a_run(run_dir: Path) -> bool | None:
 
 
 def in_use(run_dir: Path) -> UsageError:
+    # Said to a resume, and to a new run started beside another in one --run-dir, which
+    # resuming the other's run would not help.
     return UsageError(
-        f"{run_dir} is in use: another cnntui process is still training in it; wait for "
-        "it to end, or stop it (Ctrl-C, or `q` in its dashboard), then resume"
+        f"{run_dir} is in use: another cnntui process is still training in it; to resume it, "
+        "wait for it to end or stop it (Ctrl-C, or `q` in its dashboard); for a new run, "
+        "give another --run-dir"
     )
 
 

@@ -19,11 +19,13 @@ from cnntui.engine.events import (
 )
 from cnntui.errors import UsageError
 from cnntui.runlog import (
+    EVENTS_FILE,
     LAUNCH_LOG,
     EventReader,
     RunLogWriter,
     check_new_run_dir,
     event_to_json,
+    hold_run_dir,
     new_run_dir,
     newest_run,
     read_events,
@@ -191,3 +193,17 @@ def test_run_folders_written_with_a_tilde_are_in_the_home_folder(
     assert plan_run_dir(dataclasses.replace(tiny_config, run_dir=None, runs_root="~/rr"), None,
                         {})[0].parent == home / "rr"  # fmt: skip
     assert not (elsewhere / "~").exists()
+
+
+def test_a_run_directory_in_use_says_what_to_do_for_a_new_run_too(tmp_path: Path) -> None:
+    """Two runs started at once with one --run-dir: the second was told to 'then resume', which
+    would have continued the other's run instead of starting its own."""
+    events = tmp_path / EVENTS_FILE
+    with open(events, "a") as first:
+        hold_run_dir(first, tmp_path)
+        with pytest.raises(UsageError) as refused, open(events, "a") as second:
+            hold_run_dir(second, tmp_path)
+    message = str(refused.value)
+    assert message.startswith(f"{tmp_path} is in use: another cnntui process is still training")
+    assert "to resume it, wait for it to end" in message
+    assert message.endswith("for a new run, give another --run-dir")
