@@ -290,7 +290,7 @@ class TrainingLoop(EpochEnd):
                 epoch_step=epoch_step,
                 loss=loss_mean,
                 accuracy=reading.correct / max(1, reading.examples),
-                lr=float(self.schedule.get_last_lr()[0]),
+                lr=float(reading.lrs[-1]),  # the window's last step's: the one `step` names
                 examples_per_sec=reading.examples / seconds,
                 steps_per_sec=reading.steps / seconds,
                 data_wait=min(1.0, data_wait / seconds),

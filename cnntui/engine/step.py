@@ -83,7 +83,10 @@ class StepRunner:
         self._count_step(y.shape[0])
 
     def _count_step(self, batch_size: int) -> None:
-        self.window.count(batch_size)
+        # The rate this step's update used, read before the schedule moves on to the next
+        # step's (get_last_lr() after step() is that one). A CUDA graph runs only under a
+        # constant rate (graph.py), so the group's rate is the captured one too.
+        self.window.count(batch_size, self.optimizer.param_groups[0]["lr"])
         self.schedule.step()
 
     def _warn_fallback(self, what: str, exc: Exception | str) -> None:

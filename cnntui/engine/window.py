@@ -31,6 +31,7 @@ class WindowReading:
     bad_grad_params: list[int]  # parameter indices with a non-finite gradient at that step
     extra: list[float] = field(default_factory=list)  # `read(extra=...)`, summed over ranks
     step_correct: list[float] = field(default_factory=list)  # per step: what `head` keeps
+    lrs: list[float] = field(default_factory=list)  # per step, the rate its update used
 
     @property
     def mean_loss(self) -> float:
@@ -60,6 +61,7 @@ class WindowReading:
             bad_grad_params=self.bad_grad_params if early_grad else [],
             extra=self.extra,
             step_correct=self.step_correct[:steps],
+            lrs=self.lrs[:steps],
         )
 
 
@@ -74,6 +76,7 @@ class StepWindow:
         self._grad_ok = torch.ones(capacity, len(self.params), device=device, dtype=torch.bool)
         self._cursor = torch.zeros(1, device=device, dtype=torch.int64)  # the next slot
         self._sizes: list[int] = []
+        self._lrs: list[float] = []
 
     @property
     def full(self) -> bool:
@@ -99,9 +102,11 @@ class StepWindow:
                 self._grad_ok.index_copy_(0, slot, ok.view(1, -1))
         self._cursor += 1
 
-    def count(self, batch_size: int) -> None:
-        """The host half: one more step of `batch_size` examples is in the window."""
+    def count(self, batch_size: int, lr: float) -> None:
+        """The host half: one more step of `batch_size` examples, updated at rate `lr` (a host
+        number from the schedule: no sync), is in the window."""
         self._sizes.append(batch_size)
+        self._lrs.append(lr)
 
     def read(
         self,
@@ -147,8 +152,10 @@ class StepWindow:
             bad_grad_params=bad_params,
             extra=reduced_extra,
             step_correct=step_correct,
+            lrs=self._lrs,
         )
         self._sizes = []
+        self._lrs = []
         self._grad_ok.fill_(True)
         self._cursor.zero_()
         return reading
