@@ -20,7 +20,7 @@ from cnntui.engine.events import Event, RunFailed, RunFinished, RunStatus
 from cnntui.engine.run_records import run_summary
 from cnntui.engine.setup import RunSetup
 from cnntui.engine.stderr_policy import StderrPolicy, stderr_lines
-from cnntui.errors import EXIT_ERROR, CnntuiError, WriteError, describe_failure
+from cnntui.errors import EXIT_ERROR, EXIT_INTERRUPTED, CnntuiError, WriteError, describe_failure
 from cnntui.reader_gone import tell
 from cnntui.runlog import SUMMARY_FILE, RunLogWriter, write_json
 from cnntui.wording import plural
@@ -116,9 +116,17 @@ class RunEnd:
         # A failure to write the run directory leaves the weights as good as a stop does; any
         # other failure may have left them half updated, or the loss diverged.
         intact = status in ("finished", "interrupted") or isinstance(error, WriteError)
+        insisted: KeyboardInterrupt | None = None
         if loop is not None and save and intact and not _failed_writing(error, "last.pt"):
             try:
                 loop.save("last")
+            except KeyboardInterrupt as exc:
+                # A second signal while last.pt is written (the first stopped the run to save
+                # it: seconds for a big model): the file stays as it was (save_checkpoint
+                # renames into place), and the run ends as one stopped at once in its loop.
+                insisted = exc
+                if status in ("finished", "interrupted"):
+                    status, code, message = "interrupted", EXIT_INTERRUPTED, self._at_once(exc)
             except Exception as exc:
                 also_failed(exc)
         for failure in list(self.failures):  # those after the first, or while saving last.pt
@@ -166,6 +174,8 @@ class RunEnd:
         late = self.failures[told:]
         for line in stderr_lines(self.failures_on_stderr, status, message, write_failed, late):
             tell(line)
+        if insisted is not None:
+            raise insisted  # an API caller still gets its Ctrl-C, as Trainer._run re-raises it
         return code
 
 
