@@ -14,6 +14,20 @@ from cnntui.engine.trainer import Trainer
 from cnntui.runlog import read_events
 
 
+def assert_stopped_at_once(run_dir: Path, events: list[Event]) -> None:
+    """summary.json, the last event on --json's stdout and in events.jsonl: all say so."""
+    message = "SIGINT twice (stopped at once: last.pt not saved)"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["status"], summary["exit_code"], summary["message"]) == (
+        "interrupted",
+        130,
+        message,
+    )
+    for end in (events[-1], read_events(run_dir)[-1]):
+        assert isinstance(end, RunFinished)
+        assert (end.status, end.exit_code, end.message) == ("interrupted", 130, message)
+
+
 def test_a_run_stopped_at_once_still_writes_its_end_but_not_last_pt(tiny_config) -> None:
     events: list[Event] = []
     insisted = False
@@ -32,16 +46,7 @@ def test_a_run_stopped_at_once_still_writes_its_end_but_not_last_pt(tiny_config)
         trainer.run()
     run_dir = Path(tiny_config.run_dir)
     assert not (run_dir / "last.pt").exists()
-    message = "SIGINT twice (stopped at once: last.pt not saved)"
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert (summary["status"], summary["exit_code"], summary["message"]) == (
-        "interrupted",
-        130,
-        message,
-    )
-    for end in (events[-1], read_events(run_dir)[-1]):  # --json's stdout, and events.jsonl
-        assert isinstance(end, RunFinished)
-        assert (end.status, end.exit_code, end.message) == ("interrupted", 130, message)
+    assert_stopped_at_once(run_dir, events)
 
 
 def test_a_second_signal_while_last_pt_is_saved_still_writes_the_end(
@@ -65,13 +70,4 @@ def test_a_second_signal_while_last_pt_is_saved_still_writes_the_end(
     with pytest.raises(KeyboardInterrupt):
         trainer.run()
     run_dir = Path(tiny_config.run_dir)
-    message = "SIGINT twice (stopped at once: last.pt not saved)"
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert (summary["status"], summary["exit_code"], summary["message"]) == (
-        "interrupted",
-        130,
-        message,
-    )
-    for end in (events[-1], read_events(run_dir)[-1]):
-        assert isinstance(end, RunFinished)
-        assert (end.status, end.exit_code, end.message) == ("interrupted", 130, message)
+    assert_stopped_at_once(run_dir, events)
