@@ -23,6 +23,7 @@ from cnntui.engine.events import (
     RunStarted,
     StepMetrics,
 )
+from cnntui.engine.resume import check_resume_overrides
 from cnntui.engine.trainer import Trainer
 from cnntui.errors import UsageError
 from cnntui.headless import finished_line
@@ -223,6 +224,17 @@ def test_what_the_run_is_cannot_change_when_resuming(ragged_config, key, value, 
     resumed = Trainer(config, resume_from=Path(config.run_dir), resume_overrides={key: value})
     with pytest.raises(UsageError, match=rf"^{typed} cannot change when resuming"):
         resumed.setup()
+
+
+def test_an_opt_that_agrees_with_the_runs_options_is_no_change() -> None:
+    """-o adds to the options it is given with, key by key (8333ef4): `--resume run -o
+    pool=max` for a run of activation=relu, pool=max was refused as a change to both."""
+    saved = {"model_options": {"activation": "relu", "pool": "max"}}
+    check_resume_overrides(saved, {"model_options": {"pool": "max"}})
+    with pytest.raises(UsageError, match=r"^--opt cannot change when resuming"):
+        check_resume_overrides(saved, {"model_options": {"pool": "avg"}})
+    with pytest.raises(UsageError, match=r"^--opt cannot change when resuming"):
+        check_resume_overrides(saved, {"model_options": {"dropout": 0.5}})  # a key it lacks
 
 
 def test_the_runs_own_data_set_written_otherwise_is_no_change(ragged_config) -> None:

@@ -187,7 +187,7 @@ def check_resume_overrides(saved: dict[str, Any], overrides: dict[str, Any]) -> 
 def _same(key: str, given: Any, saved: Any) -> bool:
     """Whether a setting given when resuming is the run's own: a data set may be named by an
     alias or in capitals (`--dataset fashion-mnist` for a run of fmnist), an optimiser in any
-    case (`--optimizer sgd` for a run of SGD)."""
+    case (`--optimizer sgd` for a run of SGD), model options in part (`-o pool=max`)."""
     if given == saved:
         return True
     try:
@@ -197,6 +197,10 @@ def _same(key: str, given: Any, saved: Any) -> bool:
             return _resolved(parse_data_spec(given)) == _resolved(parse_data_spec(saved))
         if key == "optimizer":
             return optimizer_class(given) is optimizer_class(saved)
+        if key == "model_options" and isinstance(given, dict) and isinstance(saved, dict):
+            # -o adds to the options it is given with, key by key: `-o pool=max` agrees
+            # with a run of activation=relu, pool=max.
+            return {**saved, **given} == saved
     except UsageError:  # a name that means nothing is a change, said as one
         return False
     return False
