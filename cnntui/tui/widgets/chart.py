@@ -98,8 +98,8 @@ class MetricChart(PlotextPlot):
         return figure_text(plot)
 
     def empty_text(self, state: RunState | None) -> str:
-        """What an empty chart says: a run that ended without a step to plot (one diverged
-        before its first report) is not waiting for its first steps any more."""
+        """What an empty chart says: a run that ended without a step to plot (one failed or
+        stopped at once in its first step) is not waiting for its first steps any more."""
         if state is None or (state.finished is None and state.failure is None):
             return "waiting for the first steps…"
         return "no step was reported before the run ended"

@@ -32,8 +32,8 @@ def throughput_text(state: RunState) -> Text:
         text.append(" avg\n")
         steps_per_sec, wait, average = state.steps_per_sec, state.data_wait, ""
     elif state.status != "paused" and not len(state.loss) and not state.loss.nonfinite:
-        # Ended before its first report (diverged in the first window, failed in the first
-        # step): three lines of dashes read as figures still to come.
+        # Ended before its first report (failed or stopped at once in its first step; a
+        # divergence reports the steps up to it): three lines of dashes read as figures to come.
         text.append(state.status, style="bold")
         text.append(" before any step was reported", style="dim")
         return text
