@@ -290,6 +290,19 @@ def test_a_divergence_reports_the_steps_up_to_it_and_ends_there(
     assert state.log[-1].text.startswith("diverged at step 6 after ")
 
 
+def test_a_divergence_drops_the_health_samples_after_its_step(tiny_config, tmp_path) -> None:
+    """Read in one window, the steps after the NaN (6) are cut from the record, but their
+    health samples had gone out as they were taken: health at step 8, 12 and 16 in the log of
+    a run that ended at step 6, and the layer pane's 'step 16'."""
+    config = nan_model_config(tiny_config, tmp_path, "Net", 60.0)
+    config = dataclasses.replace(config, health_every=4, deterministic=True)  # every sample
+    code, events, _ = train(config)
+    assert code == 3 and events[-1].step == 6
+    assert [e.step for e in of(events, LayerHealth)] == [4]
+    logged = read_events(Path(config.run_dir) / "events.jsonl")
+    assert [e.step for e in logged if isinstance(e, LayerHealth)] == [4]
+
+
 def test_an_error_is_reported_as_itself_when_the_unread_loss_had_diverged(
     tiny_config, tmp_path
 ) -> None:

@@ -27,6 +27,7 @@ from cnntui.engine.events import (
     TRAINING,
     Event,
     Heartbeat,
+    LayerHealth,
     LogMessage,
     StateChanged,
     StepMetrics,
@@ -84,6 +85,9 @@ class TrainingLoop(EpochEnd):
         self.train_seconds = float(setup.totals.get("train_seconds", 0.0))
         self.data_wait_seconds = float(setup.totals.get("data_wait_seconds", 0.0))
         self.divergence = DivergenceWatch(self.health, self.config.lr)
+        # Health samples of the window being trained, emitted when it is read: a window cut at
+        # a divergence drops those after its bad step, with the steps themselves.
+        self._held_health: list[LayerHealth] = []
         self._autocast = setup.autocast_dtype
         self._last_saved = None
         self.steps = StepRunner(setup, self.loss_fn, self.window, self.emit, self.begin_phase)
@@ -200,7 +204,7 @@ class TrainingLoop(EpochEnd):
                 self.step += 1
                 epoch_step += 1
                 if sample_health:
-                    self.emit(self.health.end(self.step))
+                    self._held_health.append(self.health.end(self.step))
                 now = time.perf_counter()
                 if self.dist.enabled:
                     due = self.window.steps >= self._next_flush  # the same step on every rank
@@ -278,6 +282,11 @@ class TrainingLoop(EpochEnd):
             blowing_up = self.divergence.blowing_up(reading, first_step)
             if blowing_up:
                 self.emit(LogMessage(level="warning", message=blowing_up))
+        held, self._held_health = self._held_health, []
+        for sample in held:  # before the window's steps, as when each went out as taken
+            if sample.step <= self.step:  # those after a divergence's step are not reported
+                sample.time = time.time()  # the log stays in time order
+                self.emit(sample)
         self.examples += reading.examples
         self.data_wait_seconds += data_wait
         loss_mean = reading.mean_loss
