@@ -406,7 +406,11 @@ def test_a_failing_torch_compile_falls_back_to_eager(tiny_config, monkeypatch) -
     # The run says it no longer compiles as it falls back: a dashboard said "compiling" until
     # the first read window, through the eager first step too.
     first_step = events[: events.index(of(events, StepMetrics)[0])]
-    said = [(e.kind, getattr(e, "phase", None)) for e in first_step if e.kind != "state"]
+    # Phases and messages only: a health sample the window held (step 5 of a slow first
+    # window) is emitted before its step event.
+    said = [
+        (e.kind, getattr(e, "phase", None)) for e in first_step if e.kind in ("heartbeat", "log")
+    ]
     assert said[-3:] == [
         ("heartbeat", "compiling"),
         ("log", None),  # the warning
