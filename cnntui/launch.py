@@ -22,7 +22,8 @@ from typing import Any
 
 from cnntui.errors import EXIT_INTERRUPTED, UsageError
 from cnntui.launch_failure import launch_log_excerpt, say_failed_launch
-from cnntui.runlog import EVENTS_FILE, LAUNCH_LOG, EventReader, make_dir
+from cnntui.run_dirs import make_dir
+from cnntui.runlog import EVENTS_FILE, LAUNCH_LOG, EventReader
 from cnntui.torch_launcher_log import quiet_torch_repeats
 
 # How long a stopping rank may take to finish its batch and save last.pt before it is killed:

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from cnntui.config import RunConfig
-from cnntui.runlog import LAUNCH_LOG, RUN_FILES, check_new_run_dir, new_run_dir
+from cnntui.run_dirs import check_new_run_dir, new_run_dir
+from cnntui.runlog import LAUNCH_LOG, RUN_FILES
 
 
 def plan_run_dir(

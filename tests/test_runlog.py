@@ -18,15 +18,14 @@ from cnntui.engine.events import (
     event_from_dict,
 )
 from cnntui.errors import UsageError
+from cnntui.run_dirs import check_new_run_dir, new_run_dir
 from cnntui.runlog import (
     EVENTS_FILE,
     LAUNCH_LOG,
     EventReader,
     RunLogWriter,
-    check_new_run_dir,
     event_to_json,
     hold_run_dir,
-    new_run_dir,
     newest_run,
     read_events,
 )
@@ -137,7 +136,7 @@ def test_two_runs_started_in_the_same_second_get_two_directories(tmp_path, monke
         def now(cls, tz=None):  # type: ignore[override]
             return cls(2026, 11, 24, 6, 4, 20)
 
-    monkeypatch.setattr("cnntui.runlog.datetime", Frozen)
+    monkeypatch.setattr("cnntui.run_dirs.datetime", Frozen)
     first = new_run_dir(tmp_path, "lenet", "fmnist")
     # The second run looks before the first one's mkdir: it sees no directory of that name.
     monkeypatch.setattr(Path, "exists", lambda self: False)

@@ -23,7 +23,7 @@ from cnntui.engine.fit import checked_shapes
 from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weights
 from cnntui.engine.resume import SAVED_CONFIG, restore, resumed_config
 from cnntui.errors import UsageError
-from cnntui.runlog import (
+from cnntui.run_dirs import (
     check_can_create,
     check_new_run_dir,
     make_dir,
