@@ -62,15 +62,18 @@ def _runs_in(folder: Path) -> list[Path]:
 
 
 def _why_none(folder: Path) -> str:
-    """Why the run in `folder` left no last.pt: a run that diverged or failed before its first
-    save says so in its summary.json, and "a run writes it when it stops" would be untrue of it."""
+    """Why the run in `folder` left no last.pt: a run that diverged, failed or was stopped at
+    once before its first save says so in its summary.json, and "a run writes it when it stops"
+    would be untrue of it."""
     try:
         summary = json.loads((folder / SUMMARY_FILE).read_text(encoding="utf-8"))
         status, message = summary["status"], summary["message"]
     except (OSError, ValueError, TypeError, KeyError):  # none, torn, or not cnntui's
         status = message = None
-    if status in ("diverged", "failed") and isinstance(message, str) and message:
-        return f"(the run {status} before it saved one: {message.rstrip('.')})"
+    # A stopped run saves last.pt as it stops, unless a second signal stopped it at once.
+    ended = {"diverged": "diverged", "failed": "failed", "interrupted": "was stopped"}.get(status)
+    if ended is not None and isinstance(message, str) and message:
+        return f"(the run {ended} before it saved one: {message.rstrip('.')})"
     return "(a run writes it at the end of an epoch and when it stops)"
 
 

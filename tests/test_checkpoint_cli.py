@@ -6,6 +6,7 @@ and exit 2, and never pass on PyTorch's advice to load with weights_only=False.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import subprocess
@@ -201,3 +202,19 @@ def test_a_folder_of_runs_names_its_newest_run(
     assert err.endswith(
         f": it is a folder of 3 runs; name one, such as {tmp_path / 'newest'} (the newest)\n"
     )
+
+
+@pytest.mark.parametrize("command", [["eval"], ["run", "--headless", "--resume"]])
+def test_a_run_stopped_at_once_before_its_first_save_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, command: list[str]
+) -> None:
+    """A second Ctrl-C stops a run without saving last.pt, and its summary.json says so; eval
+    and --resume said "(a run writes it at the end of an epoch and when it stops)", which it
+    had not."""
+    stopped = "SIGINT twice (stopped at once: last.pt not saved)"
+    summary = {"status": "interrupted", "exit_code": 130, "message": stopped}
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    code, _, err = run_cli([*command, str(tmp_path)], monkeypatch, capsys)
+    assert code == 2
+    assert "holds no last.pt" in err
+    assert err.endswith(f" (the run was stopped before it saved one: {stopped})\n")
