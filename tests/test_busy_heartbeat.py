@@ -90,7 +90,9 @@ def test_a_run_busy_in_its_first_step_evaluation_and_saves_writes_heartbeats(
     saved = [i for i, e in enumerate(events) if isinstance(e, CheckpointSaved)]
     assert [events[i].reason for i in saved] == ["best", "last"]
     phases = {
-        "first step": beats(kinds.index("state"), steps[0]),
+        # Those at step 0: one due as the first step ends may say "training" (step 1) before
+        # the first read window's step event comes.
+        "first step": [b for b in beats(kinds.index("state"), steps[0]) if b.step == 0],
         "evaluation": beats(steps[-1], evaluated),
         "best.pt": beats(summed, saved[0]),
         "last.pt": beats(saved[0], saved[1]),
