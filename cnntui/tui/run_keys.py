@@ -182,7 +182,7 @@ class RunKeys(_App):
     @property
     def launch_running(self) -> bool:
         """`run --nproc`: the ranks' run has not ended (q stops it)."""
-        return self.launcher and self.state.finished is None and self.state.failure is None
+        return self.launcher and not self.state.ended
 
     def action_quit_dashboard(self) -> None:
         if isinstance(self.screen, QuitScreen):  # ctrl+c twice: yes

@@ -138,6 +138,12 @@ class RunState(Heartbeats):
         return self.status in ACTIVE_STATES
 
     @property
+    def ended(self) -> bool:
+        """The run's end (finished, stopped, diverged or failed) has been read: what has not
+        come by now (a first step, device statistics) never will."""
+        return self.finished is not None or self.failure is not None
+
+    @property
     def eta(self) -> float | None:
         """Seconds left at the step rate of the last half minute of training; None when not
         running or unknown."""

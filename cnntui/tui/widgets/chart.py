@@ -100,7 +100,7 @@ class MetricChart(PlotextPlot):
     def empty_text(self, state: RunState | None) -> str:
         """What an empty chart says: a run that ended without a step to plot (one failed or
         stopped at once in its first step) is not waiting for its first steps any more."""
-        if state is None or (state.finished is None and state.failure is None):
+        if state is None or not state.ended:
             return "waiting for the first steps…"
         return "no step was reported before the run ended"
 

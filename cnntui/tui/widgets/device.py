@@ -44,7 +44,7 @@ class DevicePane(Static):
 
     def update_from(self, state: RunState) -> None:
         self._stats = state.device
-        self._ended = state.finished is not None or state.failure is not None
+        self._ended = state.ended
         # Relayout only when the pane changes height (a GPU's line appears, say); otherwise a
         # repaint of this pane is all the new numbers need.
         line_count = len(self._lines(self.size.width))
