@@ -21,6 +21,7 @@ from cnntui.engine.distributed import SINGLE, DistContext
 from cnntui.engine.events import RunStarted
 from cnntui.engine.fit import checked_shapes
 from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weights
+from cnntui.engine.pool_relu import defer_relus_past_max_pools
 from cnntui.engine.resume import SAVED_CONFIG, restore, resumed_config
 from cnntui.errors import UsageError
 from cnntui.run_dirs import (
@@ -179,8 +180,9 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 
 def use_cudnn_benchmark(config: RunConfig, model: nn.Module) -> bool:
-    """Let cuDNN time its kernels for each new shape (first batch, ragged last batch, evaluation)
-    when convolutions are wide enough to dominate the step. For narrow nets the timing costs
+    """Let cuDNN time its kernels for the training batch's shapes (the first full batch; later
+    shapes use its heuristics: step.stop_autotuning) when convolutions are wide enough to
+    dominate the step. For narrow nets the timing costs
     more than it can win: LeNet on an H100 trains its first epoch in 0.73 s without it and 0.97 s
     with it, and every later epoch in the same 0.088 s either way."""
     from cnntui.engine.layout import has_wide_convs
@@ -306,6 +308,8 @@ def prepare_run(
         (config.batch_size // dist.world_size, *data.input_shape),
         autocast_dtype,
     )
+    if not config.compile:  # torch.compile fuses such pairs itself
+        defer_relus_past_max_pools(model)
 
     setup = RunSetup(
         config=config,

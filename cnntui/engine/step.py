@@ -45,9 +45,19 @@ class StepRunner:
             if setup.cuda_graph
             else None
         )
+        # cuDNN times its kernels for the first full batch's shapes, which every later step
+        # runs; see stop_autotuning for the others.
+        full_batch = setup.config.batch_size // setup.dist.world_size
+        self._tuning_batch = full_batch if torch.backends.cudnn.benchmark else None
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, eager: bool = False) -> None:
         """One step; `eager` keeps it out of the CUDA graph (a health sample's hooks)."""
+        self._step_any_way(x, y, eager)
+        if self._tuning_batch == y.shape[0]:
+            stop_autotuning()
+            self._tuning_batch = None
+
+    def _step_any_way(self, x: torch.Tensor, y: torch.Tensor, eager: bool) -> None:
         graph = self.graph
         if graph is None or eager or not graph.fits(x, y):
             self._step(x, y)
@@ -149,3 +159,13 @@ class StepRunner:
         self.last_batch = (x.detach(), y.detach())
         fits = largest_fitting_batch(self.probe_batch, failed_batch)
         return out_of_memory_message(self.setup.device, failed_batch, fits)
+
+
+def stop_autotuning() -> None:
+    """Let cuDNN pick kernels by its heuristics for shapes it has not yet seen. Those left after
+    the training batch's (an epoch's ragged last batch, the evaluation's last) run once an epoch,
+    and timing every candidate kernel for each costs more than it can win: on an H100, AlexNet's
+    ragged last batch took 0.56 to 1.24 s to time and 6 ms a step after, for one step an epoch
+    (bench/results/2026-11-24-h100/run1.log). The shapes already timed keep their kernels: the
+    choices are cached by shape, whichever way they were made."""
+    torch.backends.cudnn.benchmark = False

@@ -1,0 +1,127 @@
+"""A ReLU before a max-pool applied after it (cnntui.engine.pool_relu): the same numbers."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from cnntui.engine.health import HealthMonitor
+from cnntui.engine.pool_relu import (
+    DeferredReLU,
+    MaxPoolThenReLU,
+    defer_relus_past_max_pools,
+)
+from cnntui.engine.trainer import Trainer
+from cnntui.zoo import build_model
+
+
+def alexnet() -> nn.Module:
+    torch.manual_seed(0)
+    return build_model("alexnet", in_channels=1, num_classes=10, options={}).module.eval()
+
+
+def forward_backward(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    model.zero_grad(set_to_none=True)
+    out = model(x)
+    # An upstream gradient with varied signs, so the comparison sees more than one pattern.
+    out.backward(torch.linspace(-1, 1, out.numel()).view_as(out))
+    return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+def test_alexnet_gives_bit_identical_outputs_and_gradients() -> None:
+    model = alexnet()
+    reference = copy.deepcopy(model)
+    assert defer_relus_past_max_pools(model) == 3
+    assert [type(model[i]) for i in (1, 2, 4, 5, 11, 12)] == [DeferredReLU, MaxPoolThenReLU] * 3
+    assert type(model[7]) is nn.ReLU  # feeds a convolution, not a pool
+    x = torch.randn(2, 1, 224, 224)
+    out, grads = forward_backward(model, x)
+    want_out, want_grads = forward_backward(reference, x)
+    assert torch.equal(out, want_out)
+    for name, grad in want_grads.items():
+        assert torch.equal(grads[name], grad), name
+    # The same layers to anyone reading the model, the same names in checkpoints.
+    assert repr(model) == repr(reference)
+    assert list(model.state_dict()) == list(reference.state_dict())
+    assert [n for n, _ in model.named_modules()] == [n for n, _ in reference.named_modules()]
+
+
+def test_health_samples_read_the_rectified_activations() -> None:
+    model = alexnet()
+    reference = copy.deepcopy(model)
+    defer_relus_past_max_pools(model)
+    x = torch.randn(2, 1, 224, 224)
+    samples = []
+    for net in (model, reference):
+        health = HealthMonitor(net, every=1, min_seconds=0)
+        health.begin()
+        net(x).sum().backward()
+        samples.append({layer.name: layer for layer in health.end(step=1).layers})
+    deferred, written = samples
+    assert deferred.keys() == written.keys()
+    for name in ("1", "4", "11"):  # the ReLUs that feed the pools
+        assert deferred[name] == written[name]
+        assert written[name].dead_fraction is not None and written[name].act_mean > 0
+    # With the hooks gone, the pair defers again, and the pool still rectifies.
+    assert torch.equal(model(x), reference(x))
+    assert model[2]._relu_deferred
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        # One ReLU object in two places: its output also feeds a convolution.
+        lambda relu: nn.Sequential(
+            nn.Conv2d(1, 4, 3), relu, nn.MaxPool2d(2), nn.Conv2d(4, 4, 3), relu
+        ),
+        # A pool that returns its indices.
+        lambda relu: nn.Sequential(nn.Conv2d(1, 4, 3), relu, nn.MaxPool2d(2, return_indices=True)),
+        # A Sequential whose forward is not nn.Sequential's: it may read the ReLU's output.
+        lambda relu: type(
+            "Skip", (nn.Sequential,), {"forward": lambda self, x: self[1](self[0](x)) + 1}
+        )(nn.Conv2d(1, 4, 3), relu, nn.MaxPool2d(2)),
+        # A subclass of ReLU: its forward may do more than rectify.
+        lambda relu: nn.Sequential(
+            nn.Conv2d(1, 4, 3), type("MyReLU", (nn.ReLU,), {})(), nn.MaxPool2d(2)
+        ),
+    ],
+)
+def test_pairs_whose_relu_output_may_be_read_elsewhere_are_left_alone(build) -> None:
+    model = build(nn.ReLU())
+    assert defer_relus_past_max_pools(model) == 0
+    assert not any(isinstance(m, (DeferredReLU, MaxPoolThenReLU)) for m in model.modules())
+
+
+def test_pairs_in_nested_sequentials_are_found() -> None:
+    block = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2))
+    model = nn.Sequential(block, nn.Flatten(), nn.Linear(4 * 13 * 13, 2))
+    assert defer_relus_past_max_pools(model) == 1
+    assert type(block[1]) is DeferredReLU
+
+
+def test_a_run_trains_with_the_pairs_deferred_and_its_checkpoint_loads_into_a_plain_model(
+    tiny_config,
+) -> None:
+    config = dataclasses.replace(tiny_config, epochs=1)  # LeNet with ReLU and max-pooling
+    trainer = Trainer(config)
+    model = trainer.setup().model
+    assert sum(isinstance(m, MaxPoolThenReLU) for m in model.modules()) == 2
+    assert trainer.run() == 0
+    plain = build_model(
+        config.model, in_channels=1, num_classes=10, options=config.model_options
+    ).module
+    saved = torch.load(trainer.run_dir / "last.pt", weights_only=True)
+    plain.load_state_dict(saved["model"])
+    x = torch.randn(4, 1, 28, 28)
+    # Close, not equal: the run may have chosen channels_last, which sums in another order.
+    torch.testing.assert_close(plain.eval()(x), model.eval()(x), rtol=1e-5, atol=1e-6)
+
+
+def test_a_compiled_run_keeps_the_model_as_written(tiny_config) -> None:
+    config = dataclasses.replace(tiny_config, epochs=1, compile=True)
+    model = Trainer(config).setup().eager_model
+    assert not any(isinstance(m, MaxPoolThenReLU) for m in model.modules())
