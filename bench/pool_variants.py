@@ -9,6 +9,8 @@ engine trains in (channels_last and bf16 where the preset's amp is auto, on CUDA
 - `relu, pool`: as the net is written;
 - `pool, relu`: max-pooling first. Exact, as max and ReLU commute, and the ReLU then touches a
   quarter of the data (every value and gradient is checked equal below);
+- `fused (Triton)`: cnntui.engine.pool_kernels, one kernel each way, a byte of window index per
+  output instead of PyTorch's int64 (channels_last only);
 - `compiled`: the pair through `torch.compile`, which writes its own pooling kernels.
 
 Each pass is a forward and the backward to the pair's input (the convolution's output), best of
@@ -68,9 +70,15 @@ def ways(pool: nn.MaxPool2d) -> dict[str, Pair]:
     def pool_then_relu(x: torch.Tensor) -> torch.Tensor:
         return F.relu(F.max_pool2d(x, k, s, p, ceil_mode=pool.ceil_mode))
 
+    def fused(x: torch.Tensor) -> torch.Tensor:
+        from cnntui.engine import pool_kernels
+
+        return pool_kernels.max_pool_relu(x, pool)
+
     return {
         "relu, pool": relu_then_pool,
         "pool, relu": pool_then_relu,
+        "fused (Triton)": fused,
         "compiled": torch.compile(relu_then_pool, dynamic=False),
     }
 

@@ -10,7 +10,8 @@ graph's warm-ups and capture, its replays, eager steps for health samples, an ep
 batch. What the epoch's time holds beyond its steps (fetching batches, reading metric windows)
 is the "between steps" row. Between epochs, the evaluation and checkpoint saves are timed too
 (they are not training time). `--no-pool-first` keeps each ReLU before its max-pool (the net as
-written) to weigh that rewrite; `--no-autotune` turns off cuDNN's timing of each new shape.
+written) to weigh that rewrite, `--no-fused` pools with PyTorch's kernels rather than the fused
+Triton ones; `--no-autotune` turns off cuDNN's timing of each new shape.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 import torch
 
 from cnntui.config import load_config
+from cnntui.engine import pool_relu
 from cnntui.engine import setup as engine_setup
 from cnntui.engine.events import EpochSummary
 from cnntui.engine.step import StepRunner
@@ -89,11 +91,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--no-pool-first", action="store_true", help="ReLU before max-pool")
+    parser.add_argument("--no-fused", action="store_true", help="PyTorch's max-pool kernels")
     parser.add_argument("--no-autotune", action="store_true", help="cudnn.benchmark off")
     args = parser.parse_args(argv)
     overrides = parse_key_values(args.set, "--set")
     if args.no_pool_first:
         engine_setup.defer_relus_past_max_pools = lambda model: 0
+    if args.no_fused:
+        pool_relu.fused_kernels = lambda: None
     if args.no_autotune:
         engine_setup.use_cudnn_benchmark = lambda config, model: False
     timeline: Timeline | None = None
@@ -124,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
 def report(args, device, timeline, epoch_seconds, total, run_dir, code) -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     flags = [flag for flag, on in (("--no-pool-first", args.no_pool_first),
+                                   ("--no-fused", args.no_fused),
                                    ("--no-autotune", args.no_autotune)) if on]  # fmt: skip
     print(f"# {args.preset} on {name}, torch {torch.__version__}, {' '.join(flags)}")
     setup = timeline.spans[0][0] - timeline.process_start

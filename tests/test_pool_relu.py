@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from cnntui.engine import pool_relu
+from cnntui.engine.events import LogMessage
 from cnntui.engine.health import HealthMonitor
 from cnntui.engine.pool_relu import (
     DeferredReLU,
@@ -17,6 +21,8 @@ from cnntui.engine.pool_relu import (
 )
 from cnntui.engine.trainer import Trainer
 from cnntui.zoo import build_model
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
 def alexnet() -> nn.Module:
@@ -125,3 +131,108 @@ def test_a_compiled_run_keeps_the_model_as_written(tiny_config) -> None:
     config = dataclasses.replace(tiny_config, epochs=1, compile=True)
     model = Trainer(config).setup().eager_model
     assert not any(isinstance(m, MaxPoolThenReLU) for m in model.modules())
+
+
+class FailingKernels:
+    """Stands in for cnntui.engine.pool_kernels where Triton cannot build a kernel."""
+
+    calls = 0
+
+    @staticmethod
+    def applies(x, pool) -> bool:
+        return True
+
+    @classmethod
+    def max_pool_relu(cls, x, pool):
+        cls.calls += 1
+        raise RuntimeError("Failed to find C compiler")
+
+
+def test_a_fused_kernel_that_fails_falls_back_once_and_the_log_says_why(
+    tiny_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pool_relu, "fused_failure", None)
+    monkeypatch.setattr(pool_relu, "_import_kernels", lambda: FailingKernels)
+    monkeypatch.setattr(pool_relu, "_runs_on_triton", lambda x: True)
+    trainer = Trainer(dataclasses.replace(tiny_config, epochs=1))
+    messages: list[str] = []
+    trainer.subscribers.append(
+        lambda event: messages.append(event.message) if isinstance(event, LogMessage) else None
+    )
+    assert trainer.run() == 0
+    assert FailingKernels.calls == 1  # then PyTorch's kernels, for the rest of the run
+    said = [m for m in messages if "fused max-pool" in m]
+    assert said == [
+        "the fused max-pool + ReLU kernel failed (RuntimeError: Failed to find C compiler); "
+        "pooling with PyTorch's kernels"
+    ]
+    summary = json.loads((trainer.run_dir / "summary.json").read_text())
+    assert summary["final"]["test_accuracy"] is not None
+
+
+@needs_cuda
+def test_on_cuda_the_fused_kernels_match_pytorchs_bit_for_bit() -> None:
+    from cnntui.engine import pool_kernels
+
+    torch.manual_seed(0)
+    pool = nn.MaxPool2d(3, 2)
+    for dtype in (torch.bfloat16, torch.float32):
+        x = torch.randn(128, 96, 54, 54, device="cuda", dtype=dtype)
+        x = x.contiguous(memory_format=torch.channels_last)
+        x[:4, :, :6, :6] = 0.25  # ties
+        fused_x, ref_x = x.clone().requires_grad_(), x.clone().requires_grad_()
+        fused = pool_kernels.max_pool_relu(fused_x, pool)
+        reference = F.relu(F.max_pool2d(ref_x, 3, 2))
+        grad = torch.randn_like(reference)
+        fused.backward(grad)
+        reference.backward(grad)
+        assert torch.equal(fused, reference)
+        assert torch.equal(fused_x.grad, ref_x.grad)
+
+
+@needs_cuda
+def test_on_cuda_a_captured_step_through_the_fused_pairs_trains_as_the_net_as_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 5, stride=2), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Flatten(), nn.LazyLinear(10),
+    )  # fmt: skip
+    model(torch.zeros(1, 1, 64, 64))
+    model = model.cuda().to(memory_format=torch.channels_last)
+    reference = copy.deepcopy(model)
+    assert defer_relus_past_max_pools(model) == 2
+    static_x = torch.rand(32, 1, 64, 64, device="cuda")
+
+    def step(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False):
+            out = net(x)
+        out.float().square().mean().backward()
+        return out
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            model.zero_grad(set_to_none=False)
+            step(model, static_x)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    model.zero_grad(set_to_none=False)
+    with torch.cuda.graph(graph):
+        static_out = step(model, static_x)
+    for _ in range(2):
+        x = torch.rand(32, 1, 64, 64, device="cuda")
+        static_x.copy_(x)
+        for p in model.parameters():
+            p.grad.zero_()
+        graph.replay()
+        reference.zero_grad(set_to_none=True)
+        want = step(reference, x)
+        assert torch.equal(static_out, want)
+        for p, ref in zip(model.parameters(), reference.parameters(), strict=True):
+            assert torch.equal(p.grad, ref.grad)

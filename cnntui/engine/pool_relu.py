@@ -6,6 +6,10 @@ Pooled first, the ReLU reads and writes a quarter of the data in the forward and
 AlexNet's three ReLU + max-pool pairs (d2l's 3x3, stride 2 pools) are its largest: about 4% of a
 bf16 training step on an H100 (`bench/pool_variants.py`).
 
+On CUDA, with the activations in channels_last, the pair runs as one Triton kernel each way
+(cnntui.engine.pool_kernels), which keeps a byte of window index per output where PyTorch's
+max-pool keeps an int64; elsewhere as max_pool2d, then relu.
+
 Only the classes change (`__class__`), as for the im2col stem: the modules keep their names and
 places, checkpoints and the layer table are unchanged. The per-layer health samples hook the
 ReLU's output, which must then be the rectified one: while either module of a pair has hooks,
@@ -15,8 +19,11 @@ the pair as deferred.)
 
 from __future__ import annotations
 
+import functools
 import itertools
+import os
 from collections import Counter
+from types import ModuleType
 
 import torch
 import torch.nn.functional as F
@@ -83,5 +90,44 @@ class MaxPoolThenReLU(nn.MaxPool2d):
         return "MaxPool2d"
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        pooled = super().forward(input)
-        return F.relu(pooled) if self._relu_deferred else pooled
+        if not self._relu_deferred:
+            return super().forward(input)
+        kernels = fused_kernels() if _runs_on_triton(input) else None
+        if kernels is not None and kernels.applies(input, self):
+            try:
+                return kernels.max_pool_relu(input, self)
+            except torch.OutOfMemoryError:
+                raise
+            except Exception as exc:  # Triton could not build it: no C compiler, say
+                give_up_fused_kernels(exc)
+        return F.relu(super().forward(input))
+
+
+def _runs_on_triton(x: torch.Tensor) -> bool:
+    """Triton is imported for CUDA tensors only (its interpreter, in the tests, runs on CPU)."""
+    return x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
+
+
+# Why the fused kernels stopped being used (Triton could not build them), for the run's log.
+fused_failure: str | None = None
+
+
+def fused_kernels() -> ModuleType | None:
+    """cnntui.engine.pool_kernels where Triton can be imported (PyTorch's CUDA builds bring it)
+    and has built them; None elsewhere, and the pairs run as max_pool2d then relu."""
+    return None if fused_failure else _import_kernels()
+
+
+@functools.cache
+def _import_kernels() -> ModuleType | None:
+    try:
+        from cnntui.engine import pool_kernels
+    except ImportError:
+        return None
+    return pool_kernels
+
+
+def give_up_fused_kernels(exc: Exception) -> None:
+    """Pool with PyTorch's kernels from now on."""
+    global fused_failure
+    fused_failure = f"{type(exc).__name__}: {exc}"

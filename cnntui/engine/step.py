@@ -9,6 +9,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from cnntui.engine import pool_relu
 from cnntui.engine.events import FIRST_STEP, Event, LogMessage
 from cnntui.engine.graph import CaptureFailed, StepGraph
 from cnntui.engine.oom import largest_fitting_batch, out_of_memory_message
@@ -49,6 +50,7 @@ class StepRunner:
         # runs; see stop_autotuning for the others.
         full_batch = setup.config.batch_size // setup.dist.world_size
         self._tuning_batch = full_batch if torch.backends.cudnn.benchmark else None
+        self._said_fused_failure = False
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, eager: bool = False) -> None:
         """One step; `eager` keeps it out of the CUDA graph (a health sample's hooks)."""
@@ -56,6 +58,13 @@ class StepRunner:
         if self._tuning_batch == y.shape[0]:
             stop_autotuning()
             self._tuning_batch = None
+        if pool_relu.fused_failure is not None and not self._said_fused_failure:
+            self._said_fused_failure = True
+            message = (
+                f"the fused max-pool + ReLU kernel failed ({pool_relu.fused_failure}); "
+                "pooling with PyTorch's kernels"
+            )
+            self.emit(LogMessage(level="warning", message=message))
 
     def _step_any_way(self, x: torch.Tensor, y: torch.Tensor, eager: bool) -> None:
         graph = self.graph

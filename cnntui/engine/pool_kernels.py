@@ -1,0 +1,183 @@
+"""Max-pool and ReLU as one Triton kernel each way, for channels_last activations on CUDA.
+
+PyTorch's max-pool writes the window index of every output as an int64: for AlexNet's first pool
+(128x96x54x54 bf16 in, 26x26 out) that is 66 MB of indices against 17 MB of output, written in
+the forward and read again in the backward. Its three pools took 720 us of a 3.96 ms bf16 step on
+an H100, the largest item after the convolutions (bench/results/2026-11-24-h100/run1.log).
+
+Here the forward keeps one byte per output: the position in its window of the element that won
+(255 where the ReLU after the pool zeroed it, so its gradient is zero too), and applies the ReLU
+on the way out. The backward is a gather: each input element adds the gradients of the few
+windows that chose it, in the order PyTorch's kernel adds them, so values and gradients are
+bit-identical to `relu(max_pool2d(x))` (`tests/test_pool_kernels.py` runs the kernels under
+Triton's interpreter; `bench/pool_variants.py` times them on a GPU).
+
+Import only where Triton is installed (it comes with PyTorch's CUDA builds).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import triton  # type: ignore[import-untyped]
+import triton.language as tl  # type: ignore[import-untyped]
+
+# Triton's interpreter runs the kernels on CPU tensors, as the tests do.
+INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+ZEROED = 255  # the window index stored where the ReLU zeroed the output: no gradient
+
+
+def applies(x: torch.Tensor, pool: torch.nn.MaxPool2d) -> bool:
+    """Whether these kernels can pool `x` as `pool` does."""
+    kh, kw = _pair(pool.kernel_size)
+    return (
+        (x.is_cuda or INTERPRETED)
+        and x.dim() == 4
+        and x.dtype in (torch.bfloat16, torch.float16, torch.float32)
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and _pair(pool.dilation) == (1, 1)
+        and not pool.ceil_mode
+        and not pool.return_indices
+        and kh * kw < ZEROED
+        and _out_size(x, pool)[0] > 0
+        and _out_size(x, pool)[1] > 0
+    )
+
+
+def max_pool_relu(x: torch.Tensor, pool: torch.nn.MaxPool2d) -> torch.Tensor:
+    """relu(max_pool2d(x)) as `pool` would compute it, and its gradient."""
+    return _MaxPoolReLU.apply(x, _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size),
+                              _pair(pool.padding))  # fmt: skip
+
+
+def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
+    if isinstance(value, int):
+        return value, value
+    return int(value[0]), int(value[-1])
+
+
+def _out_size(x: torch.Tensor, pool: torch.nn.MaxPool2d) -> tuple[int, int]:
+    (kh, kw), (sh, sw) = _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size)
+    ph, pw = _pair(pool.padding)
+    return (x.shape[2] + 2 * ph - kh) // sh + 1, (x.shape[3] + 2 * pw - kw) // sw + 1
+
+
+def _blocks(channels: int) -> tuple[int, int]:
+    """(positions, channels) per program: whole 16-byte rows of channels, ~2k elements a tile."""
+    block_c = next((b for b in (64, 32, 16, 8) if channels % b == 0), None)
+    if block_c is None:
+        block_c = min(64, triton.next_power_of_2(channels))
+    return 2048 // block_c, block_c
+
+
+class _MaxPoolReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding):
+        n, c, h, w = x.shape
+        (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+        oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+        out = torch.empty((n, c, oh, ow), device=x.device, dtype=x.dtype,
+                          memory_format=torch.channels_last)  # fmt: skip
+        won = torch.empty((n * oh * ow, c), device=x.device, dtype=torch.uint8)
+        block_p, block_c = _blocks(c)
+        grid = (triton.cdiv(n * oh * ow, block_p), triton.cdiv(c, block_c))
+        _forward[grid](
+            x, out, won, n * oh * ow, c, h, w, oh, ow, *x.stride(), *out.stride(),
+            KH=kh, KW=kw, SH=sh, SW=sw, PH=ph, PW=pw, BLOCK_P=block_p, BLOCK_C=block_c,
+        )  # fmt: skip
+        ctx.save_for_backward(won)
+        ctx.geometry = (x.shape, kernel, stride, padding, (oh, ow))
+        ctx.x_dtype = x.dtype
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (won,) = ctx.saved_tensors
+        shape, (kh, kw), (sh, sw), (ph, pw), (oh, ow) = ctx.geometry
+        n, c, h, w = shape
+        grad_in = torch.empty(shape, device=grad_out.device, dtype=ctx.x_dtype,
+                              memory_format=torch.channels_last)  # fmt: skip
+        block_p, block_c = _blocks(c)
+        grid = (triton.cdiv(n * h * w, block_p), triton.cdiv(c, block_c))
+        _backward[grid](
+            grad_out, won, grad_in, n * h * w, c, h, w, oh, ow,
+            *grad_out.stride(), *grad_in.stride(),
+            KH=kh, KW=kw, SH=sh, SW=sw, PH=ph, PW=pw, BLOCK_P=block_p, BLOCK_C=block_c,
+        )  # fmt: skip
+        return grad_in, None, None, None
+
+
+@triton.jit
+def _forward(
+    x, out, won, positions, C, H, W, OH, OW,
+    sxn, sxc, sxh, sxw, son, soc, soh, sow,
+    KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr,
+    PH: tl.constexpr, PW: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
+):  # fmt: skip
+    p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
+    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    p_ok, c_ok = p < positions, c < C
+    ow = p % OW
+    oh = (p // OW) % OH
+    n = p // (OW * OH)
+    best = tl.full((BLOCK_P, BLOCK_C), float("-inf"), tl.float32)
+    arg = tl.zeros((BLOCK_P, BLOCK_C), tl.int32)
+    for i in tl.static_range(KH):
+        ih = oh * SH - PH + i
+        for j in tl.static_range(KW):
+            iw = ow * SW - PW + j
+            inside = p_ok & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+            offset = n.to(tl.int64) * sxn + ih * sxh + iw * sxw
+            mask = inside[:, None] & c_ok[None, :]
+            v = tl.load(x + offset[:, None] + (c * sxc)[None, :], mask=mask, other=float("-inf"))
+            v = v.to(tl.float32)
+            # PyTorch's rule: a larger value or a NaN takes the window; ties keep the first.
+            take = mask & ((v > best) | (v != v))
+            best = tl.where(take, v, best)
+            arg = tl.where(take, i * KW + j, arg)
+    zeroed = best <= 0.0  # False for NaN, which the ReLU passes on, as its gradient
+    rectified = tl.where(zeroed, 0.0, best)
+    out_offset = n.to(tl.int64) * son + oh * soh + ow * sow
+    mask = p_ok[:, None] & c_ok[None, :]
+    tl.store(out + out_offset[:, None] + (c * soc)[None, :],
+             rectified.to(out.dtype.element_ty), mask=mask)  # fmt: skip
+    arg = tl.where(zeroed, 255, arg)
+    tl.store(won + p.to(tl.int64)[:, None] * C + c[None, :], arg.to(tl.uint8), mask=mask)
+
+
+@triton.jit
+def _backward(
+    grad_out, won, grad_in, positions, C, H, W, OH, OW,
+    sgn, sgc, sgh, sgw, sin, sic, sih, siw,
+    KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr,
+    PH: tl.constexpr, PW: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
+):  # fmt: skip
+    q = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
+    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    q_ok, c_ok = q < positions, c < C
+    iw = q % W
+    ih = (q // W) % H
+    n = q // (W * H)
+    total = tl.zeros((BLOCK_P, BLOCK_C), tl.float32)
+    # The windows that hold (ih, iw), in increasing order of row and then column as PyTorch
+    # sums them (the sums of a few bf16 values are exact in float32 either way, nearly always).
+    ROWS: tl.constexpr = (KH + SH - 1) // SH
+    COLS: tl.constexpr = (KW + SW - 1) // SW
+    for a in tl.static_range(ROWS):
+        oh = (ih + PH) // SH - (ROWS - 1 - a)
+        i = ih + PH - oh * SH  # this element's row in that window
+        for b in tl.static_range(COLS):
+            ow = (iw + PW) // SW - (COLS - 1 - b)
+            j = iw + PW - ow * SW
+            holds = q_ok & (oh >= 0) & (oh < OH) & (ow >= 0) & (ow < OW) & (i < KH) & (j < KW)
+            mask = holds[:, None] & c_ok[None, :]
+            p = (n.to(tl.int64) * OH + oh) * OW + ow
+            winner = tl.load(won + p[:, None] * C + c[None, :], mask=mask, other=255)
+            chosen = mask & (winner.to(tl.int32) == (i * KW + j)[:, None])
+            g_offset = n.to(tl.int64) * sgn + oh * sgh + ow * sgw
+            g = tl.load(grad_out + g_offset[:, None] + (c * sgc)[None, :], mask=chosen, other=0.0)
+            total += g.to(tl.float32)
+    in_offset = n.to(tl.int64) * sin + ih * sih + iw * siw
+    tl.store(grad_in + in_offset[:, None] + (c * sic)[None, :],
+             total.to(grad_in.dtype.element_ty), mask=q_ok[:, None] & c_ok[None, :])  # fmt: skip
