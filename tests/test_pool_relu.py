@@ -13,6 +13,7 @@ from torch import nn
 
 from cnntui.engine import pool_relu
 from cnntui.engine.events import LogMessage
+from cnntui.engine.fit import checked_shapes
 from cnntui.engine.health import HealthMonitor
 from cnntui.engine.pool_relu import (
     DeferredReLU,
@@ -236,3 +237,52 @@ def test_on_cuda_a_captured_step_through_the_fused_pairs_trains_as_the_net_as_wr
         assert torch.equal(static_out, want)
         for p, ref in zip(model.parameters(), reference.parameters(), strict=True):
             assert torch.equal(p.grad, ref.grad)
+
+
+def test_the_kernels_are_compiled_ahead_for_each_pair_at_the_training_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    compiled = []
+
+    class RecordingKernels:
+        @staticmethod
+        def prewarm(shape, pool, dtype) -> None:
+            compiled.append((shape, pool.kernel_size, dtype))
+
+    monkeypatch.setattr(pool_relu, "fused_kernels", lambda: RecordingKernels)
+    model = alexnet()
+    shapes = checked_shapes(model, "alexnet", None, (1, 224, 224), "fmnist", num_classes=10)
+    defer_relus_past_max_pools(model)
+    thread = pool_relu.prewarm_fused_kernels(model, shapes, 128, torch.bfloat16)
+    assert thread is not None
+    thread.join(timeout=60)
+    assert compiled == [
+        ((128, 96, 54, 54), 3, torch.bfloat16),
+        ((128, 256, 26, 26), 3, torch.bfloat16),
+        ((128, 256, 12, 12), 3, torch.bfloat16),
+    ]
+    # Nothing to compile without pairs, or without the trace's shapes.
+    assert pool_relu.prewarm_fused_kernels(alexnet(), shapes, 128, torch.bfloat16) is None
+    assert pool_relu.prewarm_fused_kernels(model, None, 128, torch.bfloat16) is None
+
+
+@needs_cuda
+def test_on_cuda_a_prewarmed_kernel_is_not_compiled_again_by_the_first_step() -> None:
+    from cnntui.engine import pool_kernels
+
+    def variants() -> int:
+        return sum(len(cache[0]) for cache in pool_kernels._forward.device_caches.values()) + sum(
+            len(cache[0]) for cache in pool_kernels._backward.device_caches.values()
+        )
+
+    pool = nn.MaxPool2d(3, 2)
+    shape = (64, 48, 30, 30)  # a shape no other test compiles for
+    before = variants()
+    pool_kernels.prewarm(shape, pool, torch.float16)
+    warmed = variants()
+    assert warmed > before
+    x = torch.randn(shape, device="cuda", dtype=torch.float16, requires_grad=True)
+    pool_kernels.max_pool_relu(
+        x.contiguous(memory_format=torch.channels_last), pool
+    ).sum().backward()
+    assert variants() == warmed

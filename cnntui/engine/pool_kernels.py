@@ -18,6 +18,8 @@ Import only where Triton is installed (it comes with PyTorch's CUDA builds).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import triton  # type: ignore[import-untyped]
@@ -28,10 +30,37 @@ INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 ZEROED = 255  # the window index stored where the ReLU zeroed the output: no gradient
 
 
+@dataclass(frozen=True)
+class Geometry:
+    """A max-pool's windows over an input of (N, C, H, W)."""
+
+    shape: tuple[int, int, int, int]
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+
+    @classmethod
+    def of(cls, shape: Sequence[int], pool: torch.nn.MaxPool2d) -> Geometry:
+        n, c, h, w = shape
+        return cls((n, c, h, w), _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size),
+                   _pair(pool.padding))  # fmt: skip
+
+    @property
+    def out_size(self) -> tuple[int, int]:
+        (_, _, h, w), (kh, kw), (sh, sw), (ph, pw) = (
+            self.shape, self.kernel, self.stride, self.padding)  # fmt: skip
+        return (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+
+    def constants(self) -> dict[str, int]:
+        """The kernels' compile-time constants: each distinct set is another compile."""
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
+        block_p, block_c = _blocks(self.shape[1])
+        return dict(KH=kh, KW=kw, SH=sh, SW=sw, PH=ph, PW=pw, BLOCK_P=block_p, BLOCK_C=block_c)
+
+
 def applies(x: torch.Tensor, pool: torch.nn.MaxPool2d) -> bool:
     """Whether these kernels can pool `x` as `pool` does."""
-    kh, kw = _pair(pool.kernel_size)
-    return (
+    if not (
         (x.is_cuda or INTERPRETED)
         and x.dim() == 4
         and x.dtype in (torch.bfloat16, torch.float16, torch.float32)
@@ -39,79 +68,94 @@ def applies(x: torch.Tensor, pool: torch.nn.MaxPool2d) -> bool:
         and _pair(pool.dilation) == (1, 1)
         and not pool.ceil_mode
         and not pool.return_indices
-        and kh * kw < ZEROED
-        and _out_size(x, pool)[0] > 0
-        and _out_size(x, pool)[1] > 0
-    )
+    ):
+        return False
+    geometry = Geometry.of(x.shape, pool)
+    kh, kw = geometry.kernel
+    return kh * kw < ZEROED and min(geometry.out_size) > 0
 
 
 def max_pool_relu(x: torch.Tensor, pool: torch.nn.MaxPool2d) -> torch.Tensor:
     """relu(max_pool2d(x)) as `pool` would compute it, and its gradient."""
-    return _MaxPoolReLU.apply(x, _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size),
-                              _pair(pool.padding))  # fmt: skip
+    return _MaxPoolReLU.apply(x, Geometry.of(x.shape, pool))
 
 
-def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
+def prewarm(shape: Sequence[int], pool: torch.nn.MaxPool2d, dtype: torch.dtype) -> None:
+    """Compile both kernels for an input of `shape` (N, C, H, W, channels_last) and `dtype`
+    without running them: Triton's first call would otherwise compile them inside the first
+    training step (seconds, on a machine that has not compiled them before)."""
+    geometry = Geometry.of(shape, pool)
+    n, c, h, w = geometry.shape
+    oh, ow = geometry.out_size
+    # Integer arguments as a call passes them: Triton specializes on their divisibility.
+    x_strides, out_strides = (h * w * c, w * c, c), (oh * ow * c, ow * c, c)
+    _forward.warmup(dtype, dtype, torch.uint8, n * oh * ow, c, h, w, oh, ow, *x_strides,
+                    *out_strides, grid=(1,), **geometry.constants())  # fmt: skip
+    _backward.warmup(dtype, torch.uint8, dtype, n * h * w, c, h, w, oh, ow, *out_strides,
+                     *x_strides, grid=(1,), **geometry.constants())  # fmt: skip
+
+
+def _nhw(t: torch.Tensor) -> tuple[int, int, int]:
+    """The batch, row and column strides of a channels_last tensor (its channel stride is 1)."""
+    return t.stride(0), t.stride(2), t.stride(3)
+
+
+def _pair(value: int | Sequence[int]) -> tuple[int, int]:
     if isinstance(value, int):
         return value, value
     return int(value[0]), int(value[-1])
 
 
-def _out_size(x: torch.Tensor, pool: torch.nn.MaxPool2d) -> tuple[int, int]:
-    (kh, kw), (sh, sw) = _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size)
-    ph, pw = _pair(pool.padding)
-    return (x.shape[2] + 2 * ph - kh) // sh + 1, (x.shape[3] + 2 * pw - kw) // sw + 1
-
-
 def _blocks(channels: int) -> tuple[int, int]:
-    """(positions, channels) per program: whole 16-byte rows of channels, ~2k elements a tile."""
-    block_c = next((b for b in (64, 32, 16, 8) if channels % b == 0), None)
+    """(positions, channels) per program: whole 16-byte rows of channels, 2k elements a tile.
+    One shape for AlexNet's 96 and 256 channels alike."""
+    block_c = next((b for b in (32, 16, 8) if channels % b == 0), None)
     if block_c is None:
-        block_c = min(64, triton.next_power_of_2(channels))
+        block_c = min(32, triton.next_power_of_2(channels))
     return 2048 // block_c, block_c
 
 
 class _MaxPoolReLU(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, kernel, stride, padding):
-        n, c, h, w = x.shape
-        (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-        oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    def forward(ctx, x, geometry):
+        n, c, h, w = geometry.shape
+        oh, ow = geometry.out_size
         out = torch.empty((n, c, oh, ow), device=x.device, dtype=x.dtype,
                           memory_format=torch.channels_last)  # fmt: skip
         won = torch.empty((n * oh * ow, c), device=x.device, dtype=torch.uint8)
-        block_p, block_c = _blocks(c)
-        grid = (triton.cdiv(n * oh * ow, block_p), triton.cdiv(c, block_c))
-        _forward[grid](
-            x, out, won, n * oh * ow, c, h, w, oh, ow, *x.stride(), *out.stride(),
-            KH=kh, KW=kw, SH=sh, SW=sw, PH=ph, PW=pw, BLOCK_P=block_p, BLOCK_C=block_c,
-        )  # fmt: skip
+        constants = geometry.constants()
+        grid = (
+            triton.cdiv(n * oh * ow, constants["BLOCK_P"]),
+            triton.cdiv(c, constants["BLOCK_C"]),
+        )
+        _forward[grid](x, out, won, n * oh * ow, c, h, w, oh, ow, *_nhw(x), *_nhw(out),
+                       **constants)  # fmt: skip
         ctx.save_for_backward(won)
-        ctx.geometry = (x.shape, kernel, stride, padding, (oh, ow))
+        ctx.geometry = geometry
         ctx.x_dtype = x.dtype
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         (won,) = ctx.saved_tensors
-        shape, (kh, kw), (sh, sw), (ph, pw), (oh, ow) = ctx.geometry
-        n, c, h, w = shape
-        grad_in = torch.empty(shape, device=grad_out.device, dtype=ctx.x_dtype,
+        # After a Flatten the gradient comes back in NCHW order: one small copy.
+        grad_out = grad_out.contiguous(memory_format=torch.channels_last)
+        geometry = ctx.geometry
+        n, c, h, w = geometry.shape
+        oh, ow = geometry.out_size
+        grad_in = torch.empty((n, c, h, w), device=grad_out.device, dtype=ctx.x_dtype,
                               memory_format=torch.channels_last)  # fmt: skip
-        block_p, block_c = _blocks(c)
-        grid = (triton.cdiv(n * h * w, block_p), triton.cdiv(c, block_c))
-        _backward[grid](
-            grad_out, won, grad_in, n * h * w, c, h, w, oh, ow,
-            *grad_out.stride(), *grad_in.stride(),
-            KH=kh, KW=kw, SH=sh, SW=sw, PH=ph, PW=pw, BLOCK_P=block_p, BLOCK_C=block_c,
-        )  # fmt: skip
-        return grad_in, None, None, None
+        constants = geometry.constants()
+        grid = (triton.cdiv(n * h * w, constants["BLOCK_P"]), triton.cdiv(c, constants["BLOCK_C"]))
+        _backward[grid](grad_out, won, grad_in, n * h * w, c, h, w, oh, ow, *_nhw(grad_out),
+                        *_nhw(grad_in), **constants)  # fmt: skip
+        return grad_in, None
 
 
 @triton.jit
 def _forward(
     x, out, won, positions, C, H, W, OH, OW,
-    sxn, sxc, sxh, sxw, son, soc, soh, sow,
+    sxn, sxh, sxw, son, soh, sow,
     KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr,
     PH: tl.constexpr, PW: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
 ):  # fmt: skip
@@ -130,7 +174,7 @@ def _forward(
             inside = p_ok & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
             offset = n.to(tl.int64) * sxn + ih * sxh + iw * sxw
             mask = inside[:, None] & c_ok[None, :]
-            v = tl.load(x + offset[:, None] + (c * sxc)[None, :], mask=mask, other=float("-inf"))
+            v = tl.load(x + offset[:, None] + c[None, :], mask=mask, other=float("-inf"))
             v = v.to(tl.float32)
             # PyTorch's rule: a larger value or a NaN takes the window; ties keep the first.
             take = mask & ((v > best) | (v != v))
@@ -140,7 +184,7 @@ def _forward(
     rectified = tl.where(zeroed, 0.0, best)
     out_offset = n.to(tl.int64) * son + oh * soh + ow * sow
     mask = p_ok[:, None] & c_ok[None, :]
-    tl.store(out + out_offset[:, None] + (c * soc)[None, :],
+    tl.store(out + out_offset[:, None] + c[None, :],
              rectified.to(out.dtype.element_ty), mask=mask)  # fmt: skip
     arg = tl.where(zeroed, 255, arg)
     tl.store(won + p.to(tl.int64)[:, None] * C + c[None, :], arg.to(tl.uint8), mask=mask)
@@ -149,7 +193,7 @@ def _forward(
 @triton.jit
 def _backward(
     grad_out, won, grad_in, positions, C, H, W, OH, OW,
-    sgn, sgc, sgh, sgw, sin, sic, sih, siw,
+    sgn, sgh, sgw, sin, sih, siw,
     KH: tl.constexpr, KW: tl.constexpr, SH: tl.constexpr, SW: tl.constexpr,
     PH: tl.constexpr, PW: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
 ):  # fmt: skip
@@ -176,8 +220,8 @@ def _backward(
             winner = tl.load(won + p[:, None] * C + c[None, :], mask=mask, other=255)
             chosen = mask & (winner.to(tl.int32) == (i * KW + j)[:, None])
             g_offset = n.to(tl.int64) * sgn + oh * sgh + ow * sgw
-            g = tl.load(grad_out + g_offset[:, None] + (c * sgc)[None, :], mask=chosen, other=0.0)
+            g = tl.load(grad_out + g_offset[:, None] + c[None, :], mask=chosen, other=0.0)
             total += g.to(tl.float32)
     in_offset = n.to(tl.int64) * sin + ih * sih + iw * siw
-    tl.store(grad_in + in_offset[:, None] + (c * sic)[None, :],
+    tl.store(grad_in + in_offset[:, None] + c[None, :],
              total.to(grad_in.dtype.element_ty), mask=q_ok[:, None] & c_ok[None, :])  # fmt: skip

@@ -19,11 +19,14 @@ the pair as deferred.)
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
+import threading
 from collections import Counter
 from types import ModuleType
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +36,7 @@ from torch.nn.modules import module as module_globals
 
 def defer_relus_past_max_pools(model: nn.Module) -> int:
     """Move each ReLU that feeds a max-pool in an nn.Sequential to after the pool. Returns how
-    many pairs were changed.
+    many pairs were changed. (Not under torch.compile, which fuses such pairs itself.)
 
     A pair qualifies only where nothing else can read the ReLU's output: stock nn.Sequential
     forward, both modules of exactly these classes, each used once in the model."""
@@ -131,3 +134,32 @@ def give_up_fused_kernels(exc: Exception) -> None:
     """Pool with PyTorch's kernels from now on."""
     global fused_failure
     fused_failure = f"{type(exc).__name__}: {exc}"
+
+
+def prewarm_fused_kernels(
+    model: nn.Module, shapes: dict[str, Any] | None, batch: int, dtype: torch.dtype
+) -> threading.Thread | None:
+    """Compile the fused kernels for each deferred pair's input at `batch` (its shape from the
+    shapes trace of one example), in a thread, so that the compile overlaps the rest of the
+    set-up. A kernel that fails to compile here fails again in the first step, which falls back
+    and says so."""
+    kernels = fused_kernels()
+    if kernels is None or shapes is None:
+        return None
+    inputs = {row["name"]: row["input_shapes"] for row in shapes.get("rows", [])}
+    work = [
+        ((batch, *inputs[name][0][1:]), pool)
+        for name, pool in model.named_modules()
+        if isinstance(pool, MaxPoolThenReLU) and len(inputs.get(name) or []) == 1
+    ]
+    if not work:
+        return None
+
+    def compile_all() -> None:
+        with contextlib.suppress(Exception):
+            for shape, pool in work:
+                kernels.prewarm(shape, pool, dtype)
+
+    thread = threading.Thread(target=compile_all, name="cnntui-kernel-prewarm", daemon=True)
+    thread.start()
+    return thread

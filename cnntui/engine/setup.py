@@ -21,7 +21,7 @@ from cnntui.engine.distributed import SINGLE, DistContext
 from cnntui.engine.events import RunStarted
 from cnntui.engine.fit import checked_shapes
 from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weights
-from cnntui.engine.pool_relu import defer_relus_past_max_pools
+from cnntui.engine.pool_relu import defer_relus_past_max_pools, prewarm_fused_kernels
 from cnntui.engine.resume import SAVED_CONFIG, restore, resumed_config
 from cnntui.errors import UsageError
 from cnntui.run_dirs import (
@@ -266,6 +266,14 @@ def prepare_run(
         config.model_options,
         num_classes=data.num_classes,
     )
+    if not config.compile and defer_relus_past_max_pools(model) and device.type == "cuda":
+        # In the background, while the set-up goes on: seconds on a machine's first run.
+        prewarm_fused_kernels(
+            model,
+            shapes,
+            config.batch_size // dist.world_size,
+            AUTOCAST_DTYPES.get(resolve_amp(config.amp, device), torch.float32),
+        )
     initialize_weights(model, config.init)
     model.to(device)
     # Set for every run, before any convolution: a process may hold an earlier run's setting.
@@ -308,8 +316,6 @@ def prepare_run(
         (config.batch_size // dist.world_size, *data.input_shape),
         autocast_dtype,
     )
-    if not config.compile:  # torch.compile fuses such pairs itself
-        defer_relus_past_max_pools(model)
 
     setup = RunSetup(
         config=config,

@@ -1,0 +1,5 @@
+exec > >(tee $OUT/log) 2>&1
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl >/dev/null 2>&1 || echo PIPFAIL
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 CNNTUI_OFFLINE=1 PYTHONWARNINGS=ignore
+mkdir -p /usr/share/datasets/fashion-mnist && cp .gpu/fmnist/*.gz /usr/share/datasets/fashion-mnist/
+timeout 540 python3 -m bench.run --presets alexnet --epochs 10 --rounds 2 --device cuda --dashboard --json $OUT/alexnet-dashboard-10ep.json 2>&1 | grep -v -i warn
