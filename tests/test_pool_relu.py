@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import time
 
 import pytest
 import torch
@@ -286,3 +287,33 @@ def test_on_cuda_a_prewarmed_kernel_is_not_compiled_again_by_the_first_step() ->
         x.contiguous(memory_format=torch.channels_last), pool
     ).sum().backward()
     assert variants() == warmed
+
+
+def test_the_first_fused_call_waits_for_the_compile_under_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events: list[str] = []
+
+    class SlowToCompile:
+        @staticmethod
+        def prewarm(shape, pool, dtype) -> None:
+            time.sleep(0.3)
+            events.append(f"compiled {shape[1]}")
+
+        @staticmethod
+        def applies(x, pool) -> bool:
+            return True
+
+        @staticmethod
+        def max_pool_relu(x, pool):
+            events.append("ran")
+            return F.relu(F.max_pool2d(x, pool.kernel_size, pool.stride))
+
+    monkeypatch.setattr(pool_relu, "fused_kernels", lambda: SlowToCompile)
+    monkeypatch.setattr(pool_relu, "_runs_on_triton", lambda x: True)
+    model = alexnet()
+    shapes = checked_shapes(model, "alexnet", None, (1, 224, 224), "fmnist", num_classes=10)
+    defer_relus_past_max_pools(model)
+    pool_relu.prewarm_fused_kernels(model, shapes, 2, torch.float32)
+    model(torch.rand(2, 1, 224, 224))
+    assert events == ["compiled 96", "compiled 256", "compiled 256", "ran", "ran", "ran"]

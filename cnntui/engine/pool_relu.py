@@ -97,6 +97,7 @@ class MaxPoolThenReLU(nn.MaxPool2d):
             return super().forward(input)
         kernels = fused_kernels() if _runs_on_triton(input) else None
         if kernels is not None and kernels.applies(input, self):
+            _wait_for_prewarm()
             try:
                 return kernels.max_pool_relu(input, self)
             except torch.OutOfMemoryError:
@@ -161,5 +162,19 @@ def prewarm_fused_kernels(
                 kernels.prewarm(shape, pool, dtype)
 
     thread = threading.Thread(target=compile_all, name="cnntui-kernel-prewarm", daemon=True)
+    global _prewarm
+    _prewarm = thread
     thread.start()
     return thread
+
+
+_prewarm: threading.Thread | None = None  # compiling the kernels, or done
+
+
+def _wait_for_prewarm() -> None:
+    """The first step waits for the compile under way rather than compiling the same kernels
+    again beside it: Triton has no lock between threads, and two compiles share one GIL."""
+    global _prewarm
+    if _prewarm is not None:
+        _prewarm.join()
+        _prewarm = None
