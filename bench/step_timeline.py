@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     overrides = parse_key_values(args.set, "--set")
     if args.no_pool_first:
-        engine_setup.defer_relus_past_max_pools = lambda model: 0
+        engine_setup.run_relus_after_max_pools = lambda model: 0
     if args.no_fused:
         pool_relu.fused_kernels = lambda: None
     if args.no_autotune:

@@ -104,7 +104,7 @@ def test_alexnet_through_the_fused_pairs_trains_the_same_weights() -> None:
     model = build_model("alexnet", in_channels=1, num_classes=10, options={}).module.eval()
     model = model.to(memory_format=torch.channels_last)
     reference = copy.deepcopy(model)
-    assert pool_relu.defer_relus_past_max_pools(model) == 3
+    assert pool_relu.run_relus_after_max_pools(model) == 3
     used = []
     original = pool_kernels.max_pool_relu
 

@@ -16,15 +16,12 @@ from cnntui.engine import pool_relu
 from cnntui.engine.events import LogMessage
 from cnntui.engine.fit import checked_shapes
 from cnntui.engine.health import HealthMonitor
-from cnntui.engine.pool_relu import (
-    DeferredReLU,
-    MaxPoolThenReLU,
-    defer_relus_past_max_pools,
-)
+from cnntui.engine.pool_relu import PoolFirstSequential, run_relus_after_max_pools
 from cnntui.engine.trainer import Trainer
 from cnntui.zoo import build_model
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+CPU = torch.device("cpu")
 
 
 def alexnet() -> nn.Module:
@@ -40,14 +37,28 @@ def forward_backward(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, d
     return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
 
 
-def test_alexnet_gives_bit_identical_outputs_and_gradients() -> None:
+@pytest.fixture
+def pairs_taken(monkeypatch: pytest.MonkeyPatch) -> list[nn.MaxPool2d]:
+    """The pools each forward ran as relu(max_pool(x))."""
+    taken: list[nn.MaxPool2d] = []
+    original = pool_relu.max_pool_relu
+
+    def counting(x, pool):
+        taken.append(pool)
+        return original(x, pool)
+
+    monkeypatch.setattr(pool_relu, "max_pool_relu", counting)
+    return taken
+
+
+def test_alexnet_gives_bit_identical_outputs_and_gradients(pairs_taken) -> None:
     model = alexnet()
     reference = copy.deepcopy(model)
-    assert defer_relus_past_max_pools(model) == 3
-    assert [type(model[i]) for i in (1, 2, 4, 5, 11, 12)] == [DeferredReLU, MaxPoolThenReLU] * 3
-    assert type(model[7]) is nn.ReLU  # feeds a convolution, not a pool
+    assert run_relus_after_max_pools(model) == 3
+    assert type(model) is PoolFirstSequential
     x = torch.randn(2, 1, 224, 224)
     out, grads = forward_backward(model, x)
+    assert pairs_taken == [model[2], model[5], model[12]]
     want_out, want_grads = forward_backward(reference, x)
     assert torch.equal(out, want_out)
     for name, grad in want_grads.items():
@@ -55,13 +66,13 @@ def test_alexnet_gives_bit_identical_outputs_and_gradients() -> None:
     # The same layers to anyone reading the model, the same names in checkpoints.
     assert repr(model) == repr(reference)
     assert list(model.state_dict()) == list(reference.state_dict())
-    assert [n for n, _ in model.named_modules()] == [n for n, _ in reference.named_modules()]
+    assert [type(m) for m in model.modules()][1:] == [type(m) for m in reference.modules()][1:]
 
 
-def test_health_samples_read_the_rectified_activations() -> None:
+def test_health_samples_read_the_rectified_activations(pairs_taken) -> None:
     model = alexnet()
     reference = copy.deepcopy(model)
-    defer_relus_past_max_pools(model)
+    run_relus_after_max_pools(model)
     x = torch.randn(2, 1, 224, 224)
     samples = []
     for net in (model, reference):
@@ -70,45 +81,90 @@ def test_health_samples_read_the_rectified_activations() -> None:
         net(x).sum().backward()
         samples.append({layer.name: layer for layer in health.end(step=1).layers})
     deferred, written = samples
+    assert pairs_taken == []  # hooked: as written
     assert deferred.keys() == written.keys()
     for name in ("1", "4", "11"):  # the ReLUs that feed the pools
         assert deferred[name] == written[name]
         assert written[name].dead_fraction is not None and written[name].act_mean > 0
-    # With the hooks gone, the pair defers again, and the pool still rectifies.
+    # With the hooks gone, the pairs run pooled first again.
     assert torch.equal(model(x), reference(x))
-    assert model[2]._relu_deferred
+    assert len(pairs_taken) == 3
+
+
+def test_a_backward_hook_on_the_relu_sees_the_gradient_of_the_net_as_written(pairs_taken) -> None:
+    model = alexnet()
+    reference = copy.deepcopy(model)
+    run_relus_after_max_pools(model)
+    seen = []
+    for net in (model, reference):
+        net[1].register_full_backward_hook(lambda m, grad_in, grad_out: seen.append(grad_out[0]))
+        forward_backward(
+            net, torch.randn(2, 1, 224, 224, generator=torch.Generator().manual_seed(1))
+        )
+    assert torch.equal(seen[0], seen[1])
+    assert [p for p in pairs_taken if p is model[2]] == []
+
+
+def test_code_that_calls_the_modules_itself_gets_what_it_always_got(pairs_taken) -> None:
+    model = alexnet()
+    run_relus_after_max_pools(model)
+    x = torch.randn(2, 1, 224, 224)
+    features = []
+    for module in model[:6]:  # a model file collecting features by walking its Sequential
+        x = module(x)
+        features.append(x)
+    assert features[1].min() == 0  # the ReLU's output, rectified
+    assert model[:2](torch.randn(2, 1, 224, 224)).min() == 0  # a slice of it
+    assert pairs_taken == []
+    # A pool called alone pools, whatever ran before it.
+    assert model[2](-torch.ones(1, 1, 5, 5)).max() == -1
 
 
 @pytest.mark.parametrize(
     "build",
     [
-        # One ReLU object in two places: its output also feeds a convolution.
-        lambda relu: nn.Sequential(
-            nn.Conv2d(1, 4, 3), relu, nn.MaxPool2d(2), nn.Conv2d(4, 4, 3), relu
+        # A module repeated so that a ReLU and a pool meet in children() but not in the forward.
+        lambda: (
+            (conv := nn.Conv2d(4, 4, 3, padding=1))
+            and nn.Sequential(conv, nn.ReLU(), conv, nn.MaxPool2d(2))
         ),
         # A pool that returns its indices.
-        lambda relu: nn.Sequential(nn.Conv2d(1, 4, 3), relu, nn.MaxPool2d(2, return_indices=True)),
+        lambda: nn.Sequential(nn.Conv2d(4, 4, 3), nn.ReLU(), nn.MaxPool2d(2, return_indices=True)),
         # A Sequential whose forward is not nn.Sequential's: it may read the ReLU's output.
-        lambda relu: type(
+        lambda: type(
             "Skip", (nn.Sequential,), {"forward": lambda self, x: self[1](self[0](x)) + 1}
-        )(nn.Conv2d(1, 4, 3), relu, nn.MaxPool2d(2)),
+        )(nn.Conv2d(4, 4, 3), nn.ReLU(), nn.MaxPool2d(2)),
         # A subclass of ReLU: its forward may do more than rectify.
-        lambda relu: nn.Sequential(
-            nn.Conv2d(1, 4, 3), type("MyReLU", (nn.ReLU,), {})(), nn.MaxPool2d(2)
+        lambda: nn.Sequential(
+            nn.Conv2d(4, 4, 3), type("MyReLU", (nn.ReLU,), {})(), nn.MaxPool2d(2)
         ),
     ],
 )
-def test_pairs_whose_relu_output_may_be_read_elsewhere_are_left_alone(build) -> None:
-    model = build(nn.ReLU())
-    assert defer_relus_past_max_pools(model) == 0
-    assert not any(isinstance(m, (DeferredReLU, MaxPoolThenReLU)) for m in model.modules())
+def test_sequentials_without_a_plain_relu_then_pool_are_left_alone(build) -> None:
+    model = build()
+    assert run_relus_after_max_pools(model) == 0
+    assert not any(isinstance(m, PoolFirstSequential) for m in model.modules())
+
+
+def test_a_relu_used_in_two_places_is_still_exact(pairs_taken) -> None:
+    relu = nn.ReLU()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), relu, nn.MaxPool2d(2), nn.Conv2d(4, 4, 3), relu)
+    reference = copy.deepcopy(model)
+    assert run_relus_after_max_pools(model) == 1
+    x = torch.randn(2, 1, 12, 12)
+    out, grads = forward_backward(model, x)
+    want_out, want_grads = forward_backward(reference, x)
+    assert pairs_taken == [model[2]]
+    assert torch.equal(out, want_out)
+    assert all(torch.equal(grads[n], g) for n, g in want_grads.items())
 
 
 def test_pairs_in_nested_sequentials_are_found() -> None:
     block = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2))
     model = nn.Sequential(block, nn.Flatten(), nn.Linear(4 * 13 * 13, 2))
-    assert defer_relus_past_max_pools(model) == 1
-    assert type(block[1]) is DeferredReLU
+    assert run_relus_after_max_pools(model) == 1
+    assert type(block) is PoolFirstSequential and type(model) is nn.Sequential
 
 
 def test_a_run_trains_with_the_pairs_deferred_and_its_checkpoint_loads_into_a_plain_model(
@@ -117,7 +173,7 @@ def test_a_run_trains_with_the_pairs_deferred_and_its_checkpoint_loads_into_a_pl
     config = dataclasses.replace(tiny_config, epochs=1)  # LeNet with ReLU and max-pooling
     trainer = Trainer(config)
     model = trainer.setup().model
-    assert sum(isinstance(m, MaxPoolThenReLU) for m in model.modules()) == 2
+    assert type(model) is PoolFirstSequential  # LeNet's two ReLU + max-pool pairs
     assert trainer.run() == 0
     plain = build_model(
         config.model, in_channels=1, num_classes=10, options=config.model_options
@@ -132,7 +188,7 @@ def test_a_run_trains_with_the_pairs_deferred_and_its_checkpoint_loads_into_a_pl
 def test_a_compiled_run_keeps_the_model_as_written(tiny_config) -> None:
     config = dataclasses.replace(tiny_config, epochs=1, compile=True)
     model = Trainer(config).setup().eager_model
-    assert not any(isinstance(m, MaxPoolThenReLU) for m in model.modules())
+    assert not any(isinstance(m, PoolFirstSequential) for m in model.modules())
 
 
 class FailingKernels:
@@ -207,7 +263,7 @@ def test_on_cuda_a_captured_step_through_the_fused_pairs_trains_as_the_net_as_wr
     model(torch.zeros(1, 1, 64, 64))
     model = model.cuda().to(memory_format=torch.channels_last)
     reference = copy.deepcopy(model)
-    assert defer_relus_past_max_pools(model) == 2
+    assert run_relus_after_max_pools(model) == 2
     static_x = torch.rand(32, 1, 64, 64, device="cuda")
 
     def step(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -253,8 +309,8 @@ def test_the_kernels_are_compiled_ahead_for_each_pair_at_the_training_batch(
     monkeypatch.setattr(pool_relu, "fused_kernels", lambda: RecordingKernels)
     model = alexnet()
     shapes = checked_shapes(model, "alexnet", None, (1, 224, 224), "fmnist", num_classes=10)
-    defer_relus_past_max_pools(model)
-    thread = pool_relu.prewarm_fused_kernels(model, shapes, 128, torch.bfloat16)
+    run_relus_after_max_pools(model)
+    thread = pool_relu.prewarm_fused_kernels(model, shapes, 128, torch.bfloat16, CPU)
     assert thread is not None
     thread.join(timeout=60)
     assert compiled == [
@@ -263,8 +319,8 @@ def test_the_kernels_are_compiled_ahead_for_each_pair_at_the_training_batch(
         ((128, 256, 12, 12), 3, torch.bfloat16),
     ]
     # Nothing to compile without pairs, or without the trace's shapes.
-    assert pool_relu.prewarm_fused_kernels(alexnet(), shapes, 128, torch.bfloat16) is None
-    assert pool_relu.prewarm_fused_kernels(model, None, 128, torch.bfloat16) is None
+    assert pool_relu.prewarm_fused_kernels(alexnet(), shapes, 128, torch.bfloat16, CPU) is None
+    assert pool_relu.prewarm_fused_kernels(model, None, 128, torch.bfloat16, CPU) is None
 
 
 @needs_cuda
@@ -313,7 +369,21 @@ def test_the_first_fused_call_waits_for_the_compile_under_way(
     monkeypatch.setattr(pool_relu, "_runs_on_triton", lambda x: True)
     model = alexnet()
     shapes = checked_shapes(model, "alexnet", None, (1, 224, 224), "fmnist", num_classes=10)
-    defer_relus_past_max_pools(model)
-    pool_relu.prewarm_fused_kernels(model, shapes, 2, torch.float32)
+    run_relus_after_max_pools(model)
+    pool_relu.prewarm_fused_kernels(model, shapes, 2, torch.float32, CPU)
     model(torch.rand(2, 1, 224, 224))
     assert events == ["compiled 96", "compiled 256", "compiled 256", "ran", "ran", "ran"]
+
+
+def test_a_failure_from_an_earlier_run_in_the_process_is_not_reported_again(
+    tiny_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pool_relu, "fused_failure", "RuntimeError: an earlier run's")
+    config = dataclasses.replace(tiny_config, epochs=1, model_options={})  # sigmoid LeNet
+    trainer = Trainer(config)
+    messages: list[str] = []
+    trainer.subscribers.append(
+        lambda event: messages.append(event.message) if isinstance(event, LogMessage) else None
+    )
+    assert trainer.run() == 0
+    assert not [m for m in messages if "fused max-pool" in m]

@@ -9,14 +9,16 @@ Here the forward keeps one byte per output: the position in its window of the el
 (255 where the ReLU after the pool zeroed it, so its gradient is zero too), and applies the ReLU
 on the way out. The backward is a gather: each input element adds the gradients of the few
 windows that chose it, in the order PyTorch's kernel adds them, so values and gradients are
-bit-identical to `relu(max_pool2d(x))` (`tests/test_pool_kernels.py` runs the kernels under
-Triton's interpreter; `bench/pool_variants.py` times them on a GPU).
+bit-identical to `relu(max_pool2d(x))`, but for the sign of a zero (a ReLU here writes +0.0 where
+PyTorch's may keep -0.0). `tests/test_pool_kernels.py` runs the kernels under Triton's
+interpreter, `tests/test_pool_relu.py` on a GPU; `bench/pool_variants.py` times them.
 
 Import only where Triton is installed (it comes with PyTorch's CUDA builds).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,10 +26,12 @@ from dataclasses import dataclass
 import torch
 import triton  # type: ignore[import-untyped]
 import triton.language as tl  # type: ignore[import-untyped]
+from torch.autograd.function import once_differentiable
 
 # Triton's interpreter runs the kernels on CPU tensors, as the tests do.
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 ZEROED = 255  # the window index stored where the ReLU zeroed the output: no gradient
+_ZEROED = tl.constexpr(ZEROED)  # the same, as the kernels read it
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,20 @@ def applies(x: torch.Tensor, pool: torch.nn.MaxPool2d) -> bool:
 
 
 def max_pool_relu(x: torch.Tensor, pool: torch.nn.MaxPool2d) -> torch.Tensor:
-    """relu(max_pool2d(x)) as `pool` would compute it, and its gradient."""
+    """relu(max_pool2d(x)) as `pool` would compute it, and its gradient.
+
+    Both kernels are compiled for a new shape before the forward runs, so that one Triton
+    cannot build fails here, where the caller can still pool another way, and not in the
+    backward."""
+    key = (tuple(x.shape), pool.kernel_size, pool.stride, pool.padding, x.dtype, x.device)
+    if key not in _compiled:
+        with torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext():
+            prewarm(x.shape, pool, x.dtype)
+        _compiled.add(key)
     return _MaxPoolReLU.apply(x, Geometry.of(x.shape, pool))
+
+
+_compiled: set[tuple] = set()  # the shapes max_pool_relu has compiled (or found) both kernels for
 
 
 def prewarm(shape: Sequence[int], pool: torch.nn.MaxPool2d, dtype: torch.dtype) -> None:
@@ -107,8 +123,9 @@ def _pair(value: int | Sequence[int]) -> tuple[int, int]:
 
 
 def _blocks(channels: int) -> tuple[int, int]:
-    """(positions, channels) per program: whole 16-byte rows of channels, 2k elements a tile.
-    One shape for AlexNet's 96 and 256 channels alike."""
+    """(positions, channels) per program, 2k elements a tile: a power of two of channels that
+    divides their count where one of 8 or more does (whole 16-byte rows of bf16), so that
+    AlexNet's 96 and 256 channels share one tile shape, and one compile."""
     block_c = next((b for b in (32, 16, 8) if channels % b == 0), None)
     if block_c is None:
         block_c = min(32, triton.next_power_of_2(channels))
@@ -136,6 +153,7 @@ class _MaxPoolReLU(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable  # no second derivative through these kernels
     def backward(ctx, grad_out):
         (won,) = ctx.saved_tensors
         # After a Flatten the gradient comes back in NCHW order: one small copy.
@@ -186,7 +204,7 @@ def _forward(
     mask = p_ok[:, None] & c_ok[None, :]
     tl.store(out + out_offset[:, None] + c[None, :],
              rectified.to(out.dtype.element_ty), mask=mask)  # fmt: skip
-    arg = tl.where(zeroed, 255, arg)
+    arg = tl.where(zeroed, _ZEROED, arg)
     tl.store(won + p.to(tl.int64)[:, None] * C + c[None, :], arg.to(tl.uint8), mask=mask)
 
 
@@ -217,7 +235,7 @@ def _backward(
             holds = q_ok & (oh >= 0) & (oh < OH) & (ow >= 0) & (ow < OW) & (i < KH) & (j < KW)
             mask = holds[:, None] & c_ok[None, :]
             p = (n.to(tl.int64) * OH + oh) * OW + ow
-            winner = tl.load(won + p[:, None] * C + c[None, :], mask=mask, other=255)
+            winner = tl.load(won + p[:, None] * C + c[None, :], mask=mask, other=_ZEROED)
             chosen = mask & (winner.to(tl.int32) == (i * KW + j)[:, None])
             g_offset = n.to(tl.int64) * sgn + oh * sgh + ow * sgw
             g = tl.load(grad_out + g_offset[:, None] + c[None, :], mask=chosen, other=0.0)

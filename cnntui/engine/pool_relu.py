@@ -10,21 +10,20 @@ On CUDA, with the activations in channels_last, the pair runs as one Triton kern
 (cnntui.engine.pool_kernels), which keeps a byte of window index per output where PyTorch's
 max-pool keeps an int64; elsewhere as max_pool2d, then relu.
 
-Only the classes change (`__class__`), as for the im2col stem: the modules keep their names and
-places, checkpoints and the layer table are unchanged. The per-layer health samples hook the
-ReLU's output, which must then be the rectified one: while either module of a pair has hooks,
-the pair runs as written. (A sampled step runs eagerly, outside the CUDA graph, which recorded
-the pair as deferred.)
+Only the forward of the nn.Sequential that holds a pair changes (its class, as for the im2col
+stem): the ReLU and the pool stay as they are, so whatever else calls them (a model that loops
+over its Sequential to collect features, a slice of it) gets what it always got, and module
+names, checkpoints and the layer table are unchanged. A pair with hooks on either module (the
+health samples hook the ReLU's output) runs as written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import os
 import threading
-from collections import Counter
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
@@ -34,77 +33,81 @@ from torch import nn
 from torch.nn.modules import module as module_globals
 
 
-def defer_relus_past_max_pools(model: nn.Module) -> int:
-    """Move each ReLU that feeds a max-pool in an nn.Sequential to after the pool. Returns how
-    many pairs were changed. (Not under torch.compile, which fuses such pairs itself.)
-
-    A pair qualifies only where nothing else can read the ReLU's output: stock nn.Sequential
-    forward, both modules of exactly these classes, each used once in the model."""
-    uses = Counter(id(m) for _, m in model.named_modules(remove_duplicate=False))
-    changed = 0
+def run_relus_after_max_pools(model: nn.Module) -> int:
+    """Make each nn.Sequential in `model` that has a ReLU directly before a max-pool apply that
+    ReLU after the pool. Returns how many pairs there are. (Not under torch.compile, which fuses
+    such pairs itself.)"""
+    global fused_failure
+    pairs = 0
     for container in model.modules():
-        if type(container).forward is not nn.Sequential.forward:
-            continue
-        for relu, pool in itertools.pairwise(container.children()):
-            if (
-                type(relu) is nn.ReLU
-                and type(pool) is nn.MaxPool2d
-                and not pool.return_indices
-                and uses[id(relu)] == 1
-                and uses[id(pool)] == 1
-            ):
-                relu.__class__ = DeferredReLU
-                pool.__class__ = MaxPoolThenReLU
-                # Not a registered submodule: named_modules, state_dict and repr stay the same.
-                relu.__dict__["_pool"] = pool
-                pool.__dict__["_relu_deferred"] = False
-                changed += 1
-    return changed
+        if type(container) is nn.Sequential:  # its forward calls each module on the last output
+            found = len(pair_starts(list(container._modules.values())))
+            if found:
+                container.__class__ = PoolFirstSequential
+                pairs += found
+    if pairs:
+        fused_failure = None  # a new run tries the fused kernels again
+    return pairs
+
+
+def pair_starts(modules: Sequence[nn.Module | None]) -> list[int]:
+    """Where in `modules` (a Sequential's, repeats included) a ReLU is followed by a max-pool."""
+    return [i for i in range(len(modules) - 1) if _is_pair(modules[i], modules[i + 1])]
+
+
+def _is_pair(first: nn.Module | None, second: nn.Module | None) -> bool:
+    # Exactly these classes: a subclass's forward may do more than rectify or pool.
+    return type(first) is nn.ReLU and type(second) is nn.MaxPool2d and not second.return_indices
 
 
 def _hooked(*modules: nn.Module) -> bool:
+    """Whether anything watches these modules' inputs, outputs or gradients."""
     return bool(
         module_globals._global_forward_hooks
         or module_globals._global_forward_pre_hooks
-        or any(m._forward_hooks or m._forward_pre_hooks for m in modules)
+        or module_globals._global_backward_hooks
+        or module_globals._global_backward_pre_hooks
+        or any(
+            m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks
+            for m in modules
+        )
     )
 
 
-class DeferredReLU(nn.ReLU):
-    """An nn.ReLU that passes its input on when the max-pool after it applies the ReLU."""
-
-    _pool: MaxPoolThenReLU
+class PoolFirstSequential(nn.Sequential):
+    """An nn.Sequential whose ReLU + max-pool pairs run as relu(max_pool(x))."""
 
     def _get_name(self) -> str:
-        return "ReLU"  # the same layer to anyone reading the model
+        return "Sequential"  # the same container to anyone reading the model
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        defer = not _hooked(self, self._pool)
-        self._pool.__dict__["_relu_deferred"] = defer
-        return input if defer else super().forward(input)
+        modules = list(self._modules.values())
+        i = 0
+        while i < len(modules):
+            module = modules[i]
+            assert module is not None  # nn.Sequential holds no None
+            pool = modules[i + 1] if i + 1 < len(modules) else None
+            if _is_pair(module, pool) and not _hooked(module, pool):  # type: ignore[arg-type]
+                input = max_pool_relu(input, pool)  # type: ignore[arg-type]
+                i += 2
+            else:
+                input = module(input)
+                i += 1
+        return input
 
 
-class MaxPoolThenReLU(nn.MaxPool2d):
-    """An nn.MaxPool2d that applies the ReLU its DeferredReLU passed on."""
-
-    _relu_deferred: bool
-
-    def _get_name(self) -> str:
-        return "MaxPool2d"
-
-    def forward(self, input: torch.Tensor) -> torch.Tensor:
-        if not self._relu_deferred:
-            return super().forward(input)
-        kernels = fused_kernels() if _runs_on_triton(input) else None
-        if kernels is not None and kernels.applies(input, self):
-            _wait_for_prewarm()
-            try:
-                return kernels.max_pool_relu(input, self)
-            except torch.OutOfMemoryError:
-                raise
-            except Exception as exc:  # Triton could not build it: no C compiler, say
-                give_up_fused_kernels(exc)
-        return F.relu(super().forward(input))
+def max_pool_relu(x: torch.Tensor, pool: nn.MaxPool2d) -> torch.Tensor:
+    """relu(pool(x)), through the fused kernels where they apply."""
+    kernels = fused_kernels() if _runs_on_triton(x) else None
+    if kernels is not None and kernels.applies(x, pool):
+        wait_for_prewarm()
+        try:
+            return kernels.max_pool_relu(x, pool)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as exc:  # Triton could not build them: no C compiler, say
+            give_up_fused_kernels(exc)
+    return F.relu(pool(x))
 
 
 def _runs_on_triton(x: torch.Tensor) -> bool:
@@ -132,48 +135,57 @@ def _import_kernels() -> ModuleType | None:
 
 
 def give_up_fused_kernels(exc: Exception) -> None:
-    """Pool with PyTorch's kernels from now on."""
+    """Pool with PyTorch's kernels for the rest of the run."""
     global fused_failure
     fused_failure = f"{type(exc).__name__}: {exc}"
 
 
 def prewarm_fused_kernels(
-    model: nn.Module, shapes: dict[str, Any] | None, batch: int, dtype: torch.dtype
+    model: nn.Module,
+    shapes: dict[str, Any] | None,
+    batch: int,
+    dtype: torch.dtype,
+    device: torch.device,
 ) -> threading.Thread | None:
-    """Compile the fused kernels for each deferred pair's input at `batch` (its shape from the
-    shapes trace of one example), in a thread, so that the compile overlaps the rest of the
-    set-up. A kernel that fails to compile here fails again in the first step, which falls back
-    and says so."""
+    """Compile the fused kernels for each pair's input at `batch` (its shape from the shapes
+    trace of one example), in a thread, so that the compile overlaps the rest of the set-up. A
+    kernel that fails to compile here fails again in the first step, which falls back and says
+    so."""
     kernels = fused_kernels()
     if kernels is None or shapes is None:
         return None
     inputs = {row["name"]: row["input_shapes"] for row in shapes.get("rows", [])}
-    work = [
-        ((batch, *inputs[name][0][1:]), pool)
-        for name, pool in model.named_modules()
-        if isinstance(pool, MaxPoolThenReLU) and len(inputs.get(name) or []) == 1
-    ]
+    work = []
+    for name, container in model.named_modules():
+        if isinstance(container, PoolFirstSequential):
+            keys, modules = list(container._modules), list(container._modules.values())
+            for i in pair_starts(modules):
+                pool_inputs = inputs.get(f"{name}.{keys[i + 1]}".lstrip(".")) or []
+                if len(pool_inputs) == 1:
+                    work.append(((batch, *pool_inputs[0][1:]), modules[i + 1]))
     if not work:
         return None
 
     def compile_all() -> None:
-        with contextlib.suppress(Exception):
+        # Triton compiles for the thread's current device, which a new thread starts at 0.
+        on_device = torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
+        with contextlib.suppress(Exception), on_device:
             for shape, pool in work:
                 kernels.prewarm(shape, pool, dtype)
 
-    thread = threading.Thread(target=compile_all, name="cnntui-kernel-prewarm", daemon=True)
     global _prewarm
-    _prewarm = thread
-    thread.start()
-    return thread
+    _prewarm = threading.Thread(target=compile_all, name="cnntui-kernel-prewarm", daemon=True)
+    _prewarm.start()
+    return _prewarm
 
 
 _prewarm: threading.Thread | None = None  # compiling the kernels, or done
 
 
-def _wait_for_prewarm() -> None:
-    """The first step waits for the compile under way rather than compiling the same kernels
-    again beside it: Triton has no lock between threads, and two compiles share one GIL."""
+def wait_for_prewarm() -> None:
+    """Let the compile under way finish: before the first call, rather than compiling the same
+    kernels again beside it (Triton has no lock between threads, and two compiles share one
+    GIL), and before set-up times anything on the GPU (the stem convolution)."""
     global _prewarm
     if _prewarm is not None:
         _prewarm.join()

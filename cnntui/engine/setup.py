@@ -21,7 +21,11 @@ from cnntui.engine.distributed import SINGLE, DistContext
 from cnntui.engine.events import RunStarted
 from cnntui.engine.fit import checked_shapes
 from cnntui.engine.optim import build_optimizer, build_schedule, initialize_weights
-from cnntui.engine.pool_relu import defer_relus_past_max_pools, prewarm_fused_kernels
+from cnntui.engine.pool_relu import (
+    prewarm_fused_kernels,
+    run_relus_after_max_pools,
+    wait_for_prewarm,
+)
 from cnntui.engine.resume import SAVED_CONFIG, restore, resumed_config
 from cnntui.errors import UsageError
 from cnntui.run_dirs import (
@@ -51,6 +55,7 @@ class RunSetup:
     cuda_graph: bool = False  # the training step is captured and replayed (cnntui.engine.graph)
     cuda_graph_note: str | None = None  # why (not), for the log
     stem_note: str | None = None  # the first convolution runs as im2col + GEMM, for the log
+    pool_first_pairs: int = 0  # ReLU + max-pool pairs run pooled first (pool_relu.py)
     resume_note: str | None = None  # a later last.pt kept aside (resumed from best.pt), for the log
     data_note: str | None = None  # data_dir was not where the data came from, for the log
     start_step: int = 0
@@ -162,6 +167,7 @@ def matmul_stem_note(
     if config.matmul_stem is None:
         if device.type != "cuda" or not config.channels_last or config.deterministic:
             return None
+        wait_for_prewarm()  # a compile beside it would skew the timing
         ordinary, matmul = time_both_ways(stem, batch_shape, autocast_dtype)
         if matmul >= ordinary:
             return None
@@ -266,13 +272,15 @@ def prepare_run(
         config.model_options,
         num_classes=data.num_classes,
     )
-    if not config.compile and defer_relus_past_max_pools(model) and device.type == "cuda":
+    pool_first_pairs = 0 if config.compile else run_relus_after_max_pools(model)
+    if pool_first_pairs and device.type == "cuda":
         # In the background, while the set-up goes on: seconds on a machine's first run.
         prewarm_fused_kernels(
             model,
             shapes,
             config.batch_size // dist.world_size,
             AUTOCAST_DTYPES.get(resolve_amp(config.amp, device), torch.float32),
+            device,
         )
     initialize_weights(model, config.init)
     model.to(device)
@@ -333,6 +341,7 @@ def prepare_run(
         cuda_graph=cuda_graph,
         cuda_graph_note=cuda_graph_note,
         stem_note=stem_note,
+        pool_first_pairs=pool_first_pairs,
         data_note=data.passed_over(config.data_dir, data_dir_name),
         dist=dist,
     )

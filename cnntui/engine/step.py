@@ -50,7 +50,9 @@ class StepRunner:
         # runs; see stop_autotuning for the others.
         full_batch = setup.config.batch_size // setup.dist.world_size
         self._tuning_batch = full_batch if torch.backends.cudnn.benchmark else None
-        self._said_fused_failure = False
+        # Set-up clears a failure left by an earlier run in this process where the model has
+        # pairs to fuse; one seen in a run without any is not this run's to report.
+        self._said_fused_failure = not setup.pool_first_pairs
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, eager: bool = False) -> None:
         """One step; `eager` keeps it out of the CUDA graph (a health sample's hooks)."""
