@@ -188,9 +188,9 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 def use_cudnn_benchmark(config: RunConfig, model: nn.Module) -> bool:
     """Let cuDNN time its kernels for the training batch's shapes (the first full batch; later
     shapes use its heuristics: step.stop_autotuning) when convolutions are wide enough to
-    dominate the step. For narrow nets the timing costs
-    more than it can win: LeNet on an H100 trains its first epoch in 0.73 s without it and 0.97 s
-    with it, and every later epoch in the same 0.088 s either way."""
+    dominate the step. For narrow nets the timing costs more than it can win: LeNet on an H100
+    trains its first epoch in 0.73 s without it and 0.97 s with it, and every later epoch in the
+    same 0.088 s either way."""
     from cnntui.engine.layout import has_wide_convs
 
     return not config.deterministic and has_wide_convs(model)
