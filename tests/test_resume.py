@@ -277,3 +277,17 @@ def test_a_resumed_run_stays_in_its_own_directory(ragged_config, tmp_path) -> No
     with pytest.raises(UsageError, match=r"^--run-dir: a resumed run goes on in its own directory"):
         resumed.setup()
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_an_opt_that_names_the_models_own_default_is_no_change() -> None:
+    """`--resume run -o activation=sigmoid` for a run of LeNet as d2l wrote it (sigmoid is
+    lenet's default, so the run saved no options) was refused as a change."""
+    saved = {"model": "lenet", "model_options": {}}
+    check_resume_overrides(saved, {"model_options": {"activation": "sigmoid"}})
+    check_resume_overrides(saved, {"model_options": {"activation": "sigmoid", "pool": "avg"}})
+    with pytest.raises(UsageError, match=r"^--opt cannot change when resuming"):
+        check_resume_overrides(saved, {"model_options": {"activation": "relu"}})
+    # A user's model: its defaults are not read, so naming one is a change.
+    user = {"model": "nets.py:Net", "model_options": {}}
+    with pytest.raises(UsageError, match=r"^--opt cannot change when resuming"):
+        check_resume_overrides(user, {"model_options": {"width": 8}})

@@ -29,3 +29,19 @@ def test_resuming_with_an_option_the_run_already_has(tmp_path) -> None:
     assert changed.returncode == 2
     assert changed.stderr.strip().startswith("cnntui: error: --opt cannot change when resuming")
     assert json.loads((run_dir / "summary.json").read_text())["steps"] == 2  # not run
+
+
+def test_resuming_with_the_models_default_option_named(tmp_path) -> None:
+    run_dir = tmp_path / "run"
+    first = cnntui("run", "lenet", *TINY, "--max-steps", "1", "--headless", "--run-dir", run_dir)
+    assert first.returncode == 0, first.stderr
+
+    # Was refused: the run saved no options, and sigmoid (LeNet's default) looked like a change.
+    same = cnntui("run", "--resume", run_dir, "--max-steps", "2", "-o", "activation=sigmoid",
+                  "--json")  # fmt: skip
+    assert same.returncode == 0, same.stderr
+    assert json.loads((run_dir / "summary.json").read_text())["steps"] == 2
+
+    changed = cnntui("run", "--resume", run_dir, "--max-steps", "3", "-o", "activation=relu")
+    assert changed.returncode == 2
+    assert changed.stderr.strip().startswith("cnntui: error: --opt cannot change when resuming")

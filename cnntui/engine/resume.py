@@ -15,6 +15,7 @@ from cnntui.engine.checkpoint import load_weights, saved_step
 from cnntui.engine.optim import optimizer_class
 from cnntui.errors import UsageError
 from cnntui.wording import plural
+from cnntui.zoo import option_defaults
 from cnntui.zoo.external import model_file
 
 if TYPE_CHECKING:
@@ -177,17 +178,22 @@ def check_resume_overrides(saved: dict[str, Any], overrides: dict[str, Any]) -> 
                 "(or start a new run there)"
             )
     for key in FIXED_ON_RESUME:
-        if key in overrides and key in saved and not _same(key, overrides[key], saved[key]):
+        if (
+            key in overrides
+            and key in saved
+            and not _same(key, overrides[key], saved[key], saved.get("model"))
+        ):
             raise UsageError(
                 f"{command_line_name(key)} cannot change when resuming (the run was started "
                 f"with {key} = {saved[key]!r}); start a new run to change it"
             )
 
 
-def _same(key: str, given: Any, saved: Any) -> bool:
+def _same(key: str, given: Any, saved: Any, model: str | None = None) -> bool:
     """Whether a setting given when resuming is the run's own: a data set may be named by an
     alias or in capitals (`--dataset fashion-mnist` for a run of fmnist), an optimiser in any
-    case (`--optimizer sgd` for a run of SGD), model options in part (`-o pool=max`)."""
+    case (`--optimizer sgd` for a run of SGD), model options in part (`-o pool=max`) or as the
+    `model`'s defaults (`-o activation=sigmoid` for a run of LeNet as d2l wrote it)."""
     if given == saved:
         return True
     try:
@@ -200,7 +206,8 @@ def _same(key: str, given: Any, saved: Any) -> bool:
         if key == "model_options" and isinstance(given, dict) and isinstance(saved, dict):
             # -o adds to the options it is given with, key by key: `-o pool=max` agrees
             # with a run of activation=relu, pool=max.
-            return {**saved, **given} == saved
+            built = {**option_defaults(model or ""), **saved}
+            return {**built, **given} == built
     except UsageError:  # a name that means nothing is a change, said as one
         return False
     return False

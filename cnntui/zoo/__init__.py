@@ -24,6 +24,7 @@ __all__ = [
     "ModelSpec",
     "build_model",
     "default_input",
+    "option_defaults",
     "resolve_spec",
     "takes_features",
 ]
@@ -55,6 +56,24 @@ def default_input(name: str, options: dict[str, Any] | None = None) -> tuple[int
     if name.startswith("torchvision:"):
         return (3, 224, 224)
     return None
+
+
+def option_defaults(name: str) -> dict[str, Any]:
+    """The options a zoo model is built with where none are given: its factory's keyword
+    defaults, then the zoo's own. Empty for torchvision's and users' models, whose defaults
+    cnntui does not read."""
+    if ":" in name or name.lower() not in ZOO:
+        return {}
+    import inspect
+
+    spec = resolve_spec(name)
+    params = inspect.signature(_import_factory(spec.factory)).parameters
+    defaults = {
+        key: param.default
+        for key, param in params.items()
+        if key not in ("in_channels", "num_classes") and param.default is not param.empty
+    }
+    return {**defaults, **spec.options}
 
 
 def takes_features(name: str) -> bool:
