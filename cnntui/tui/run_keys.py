@@ -97,9 +97,16 @@ class RunKeys(_App):
             return notice.message, notice.title, notice.severity
 
         new = event.notification
-        for shown in list(self._notifications):
+        # Private, so looked up warily: a Textual without them stacks toasts again, but the
+        # dashboard keeps running (an AttributeError here would end it). The tests read both
+        # names, so CI says when they change.
+        shown_now = getattr(self, "_notifications", None)
+        unnotify = getattr(self, "_unnotify", None)
+        if shown_now is None or unnotify is None:
+            return
+        for shown in list(shown_now):
             if says(shown) == says(new) and shown is not new:
-                self._unnotify(shown, refresh=False)
+                unnotify(shown, refresh=False)
 
     def _control(self, verb: str) -> bool:
         """Whether a control key may act now; says why not when it may not. (While watching,

@@ -439,3 +439,23 @@ async def test_p_before_the_run_starts_then_again_leaves_header_and_trainer_agre
         await pilot.press("p")
         assert await until(pilot, lambda: trainer.state == "running")
         assert "RUNNING" in pane_text(app, "#header")
+
+
+def test_a_textual_without_the_private_notice_api_only_stacks_notices() -> None:
+    """Replacing an identical notice reads App._notifications and calls App._unnotify, which
+    Textual does not promise to keep: without them the dashboard must go on, toasts stacking."""
+    from types import SimpleNamespace
+
+    from textual.notifications import Notification, Notify
+
+    from cnntui.tui.run_keys import RunKeys
+
+    notice = Notification("Training has finished: nothing to pause.", "", "warning")
+    RunKeys._on_notify(SimpleNamespace(), Notify(notice))  # type: ignore[arg-type]
+    unnotified = []
+    app = SimpleNamespace(
+        _notifications=[Notification(notice.message, "", "warning")],
+        _unnotify=lambda shown, refresh: unnotified.append(shown),
+    )
+    RunKeys._on_notify(app, Notify(notice))  # type: ignore[arg-type]
+    assert unnotified == app._notifications
