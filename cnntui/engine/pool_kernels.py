@@ -61,6 +61,11 @@ class Geometry:
         block_p, block_c = _blocks(self.shape[1])
         return dict(KH=kh, KW=kw, SH=sh, SW=sw, PH=ph, PW=pw, BLOCK_P=block_p, BLOCK_C=block_c)
 
+    def grid(self, positions: int) -> tuple[int, int]:
+        """Programs for a kernel that covers `positions` places of all the channels."""
+        block_p, block_c = _blocks(self.shape[1])
+        return triton.cdiv(positions, block_p), triton.cdiv(self.shape[1], block_c)
+
 
 def applies(x: torch.Tensor, pool: torch.nn.MaxPool2d) -> bool:
     """Whether these kernels can pool `x` as `pool` does."""
@@ -85,22 +90,27 @@ def max_pool_relu(x: torch.Tensor, pool: torch.nn.MaxPool2d) -> torch.Tensor:
     Both kernels are compiled for a new shape before the forward runs, so that one Triton
     cannot build fails here, where the caller can still pool another way, and not in the
     backward."""
-    key = (tuple(x.shape), pool.kernel_size, pool.stride, pool.padding, x.dtype, x.device)
+    geometry = Geometry.of(x.shape, pool)
+    key = (geometry, x.dtype, x.device)
     if key not in _compiled:
         with torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext():
-            prewarm(x.shape, pool, x.dtype)
+            _compile(geometry, x.dtype)
         _compiled.add(key)
-    return _MaxPoolReLU.apply(x, Geometry.of(x.shape, pool))
+    return _MaxPoolReLU.apply(x, geometry)
 
 
-_compiled: set[tuple] = set()  # the shapes max_pool_relu has compiled (or found) both kernels for
+# (geometry, dtype, device) that max_pool_relu has compiled (or found) both kernels for
+_compiled: set[tuple[Geometry, torch.dtype, torch.device]] = set()
 
 
 def prewarm(shape: Sequence[int], pool: torch.nn.MaxPool2d, dtype: torch.dtype) -> None:
     """Compile both kernels for an input of `shape` (N, C, H, W, channels_last) and `dtype`
     without running them: Triton's first call would otherwise compile them inside the first
     training step (seconds, on a machine that has not compiled them before)."""
-    geometry = Geometry.of(shape, pool)
+    _compile(Geometry.of(shape, pool), dtype)
+
+
+def _compile(geometry: Geometry, dtype: torch.dtype) -> None:
     n, c, h, w = geometry.shape
     oh, ow = geometry.out_size
     # Integer arguments as a call passes them: Triton specializes on their divisibility.
@@ -140,13 +150,8 @@ class _MaxPoolReLU(torch.autograd.Function):
         out = torch.empty((n, c, oh, ow), device=x.device, dtype=x.dtype,
                           memory_format=torch.channels_last)  # fmt: skip
         won = torch.empty((n * oh * ow, c), device=x.device, dtype=torch.uint8)
-        constants = geometry.constants()
-        grid = (
-            triton.cdiv(n * oh * ow, constants["BLOCK_P"]),
-            triton.cdiv(c, constants["BLOCK_C"]),
-        )
-        _forward[grid](x, out, won, n * oh * ow, c, h, w, oh, ow, *_nhw(x), *_nhw(out),
-                       **constants)  # fmt: skip
+        _forward[geometry.grid(n * oh * ow)](x, out, won, n * oh * ow, c, h, w, oh, ow, *_nhw(x),
+                                             *_nhw(out), **geometry.constants())  # fmt: skip
         ctx.save_for_backward(won)
         ctx.geometry = geometry
         ctx.x_dtype = x.dtype
@@ -163,10 +168,9 @@ class _MaxPoolReLU(torch.autograd.Function):
         oh, ow = geometry.out_size
         grad_in = torch.empty((n, c, h, w), device=grad_out.device, dtype=ctx.x_dtype,
                               memory_format=torch.channels_last)  # fmt: skip
-        constants = geometry.constants()
-        grid = (triton.cdiv(n * h * w, constants["BLOCK_P"]), triton.cdiv(c, constants["BLOCK_C"]))
-        _backward[grid](grad_out, won, grad_in, n * h * w, c, h, w, oh, ow, *_nhw(grad_out),
-                        *_nhw(grad_in), **constants)  # fmt: skip
+        _backward[geometry.grid(n * h * w)](grad_out, won, grad_in, n * h * w, c, h, w, oh, ow,
+                                            *_nhw(grad_out), *_nhw(grad_in),
+                                            **geometry.constants())  # fmt: skip
         return grad_in, None
 
 

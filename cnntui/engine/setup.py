@@ -272,6 +272,11 @@ def prepare_run(
         config.model_options,
         num_classes=data.num_classes,
     )
+    # Written back like the layout: a resumed run keeps the arithmetic it started with.
+    config = dataclasses.replace(config, amp=resolve_amp(config.amp, device))
+    autocast_dtype = AUTOCAST_DTYPES.get(config.amp)
+    if autocast_dtype is torch.float16 and device.type != "cuda":
+        raise UsageError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
     pool_first_pairs = 0 if config.compile else run_relus_after_max_pools(model)
     if pool_first_pairs and device.type == "cuda":
         # In the background, while the set-up goes on: seconds on a machine's first run.
@@ -279,7 +284,7 @@ def prepare_run(
             model,
             shapes,
             config.batch_size // dist.world_size,
-            AUTOCAST_DTYPES.get(resolve_amp(config.amp, device), torch.float32),
+            autocast_dtype or torch.float32,
             device,
         )
     initialize_weights(model, config.init)
@@ -311,11 +316,6 @@ def prepare_run(
     cuda_graph, cuda_graph_note = use_cuda_graph(config, device, dist)
     optimizer = build_optimizer(config, model.parameters(), device, capturable=cuda_graph)
     schedule = build_schedule(config, optimizer, len(data.train))
-    # Written back like the layout: a resumed run keeps the arithmetic it started with.
-    config = dataclasses.replace(config, amp=resolve_amp(config.amp, device))
-    autocast_dtype = AUTOCAST_DTYPES.get(config.amp)
-    if autocast_dtype is torch.float16 and device.type != "cuda":
-        raise UsageError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
     scaler = torch.amp.GradScaler(device.type) if autocast_dtype is torch.float16 else None
     stem_note = matmul_stem_note(
         config,

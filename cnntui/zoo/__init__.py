@@ -8,6 +8,7 @@ Names resolve three ways:
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -64,15 +65,9 @@ def option_defaults(name: str) -> dict[str, Any]:
     cnntui does not read."""
     if ":" in name or name.lower() not in ZOO:
         return {}
-    import inspect
-
     spec = resolve_spec(name)
-    params = inspect.signature(_import_factory(spec.factory)).parameters
-    defaults = {
-        key: param.default
-        for key, param in params.items()
-        if key not in ("in_channels", "num_classes") and param.default is not param.empty
-    }
+    params = _factory_options(spec)
+    defaults = {key: p.default for key, p in params.items() if p.default is not p.empty}
     return {**defaults, **spec.options}
 
 
@@ -132,7 +127,10 @@ def _import_factory(path: str) -> Any:
 
 def _factory_keywords(spec: ModelSpec) -> set[str]:
     """Keyword options a factory accepts beyond the advertised ones (dropout, growth_rate...)."""
-    import inspect
+    return set(_factory_options(spec))
 
+
+def _factory_options(spec: ModelSpec) -> dict[str, inspect.Parameter]:
+    """The factory's parameters other than the two cnntui passes itself."""
     params = inspect.signature(_import_factory(spec.factory)).parameters
-    return set(params) - {"in_channels", "num_classes"}
+    return {k: p for k, p in params.items() if k not in ("in_channels", "num_classes")}
