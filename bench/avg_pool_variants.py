@@ -1,14 +1,18 @@
-"""LeNet's average pools on the CPU, three ways: is there a faster exact pooling to swap in?
+"""LeNet's average pools on the CPU, four ways: is there a faster exact pooling to swap in?
 
     python -m bench.avg_pool_variants
+    python -m bench.avg_pool_variants --dtype bfloat16
 
 The two AvgPool2d(2) of d2l's LeNet are about a quarter of its CPU training step in
 channels_last (docs/PERFORMANCE.md). This times, for each pool's input at batch 256, a forward
 and the backward to its input of:
 - `avg_pool2d`: torch's kernel, as the net is written;
 - `strided sum`: the four strided 2x2 slices added, times 0.25;
-- `reshape mean`: the NHWC memory viewed as 2x2 blocks and averaged.
-Every way is checked equal to the first; medians of rounds, alternating, in one process.
+- `reshape mean`: the NHWC memory viewed as 2x2 blocks and averaged;
+- `engine`: what the engine runs on the CPU (cnntui.engine.avg_pool: strided views added in
+  PyTorch's order, the gradient spread by a stack and an expand), below 16 channels.
+Every way is checked against the first (the engine's bit for bit); medians of rounds,
+alternating, in one process.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+from cnntui.engine.avg_pool import use_strided_avg_pools
 
 Pool = Callable[[torch.Tensor], torch.Tensor]
 # LeNet's two pool inputs at d2l's batch: after the first and the second convolution.
@@ -37,10 +44,17 @@ def reshape_mean(x: torch.Tensor) -> torch.Tensor:
     return blocks.mean((2, 4)).permute(0, 3, 1, 2)
 
 
+def engine_pool() -> nn.Module:
+    pool = nn.AvgPool2d(2)
+    use_strided_avg_pools(pool)
+    return pool
+
+
 WAYS: dict[str, Pool] = {
     "avg_pool2d": lambda x: F.avg_pool2d(x, 2),
     "strided sum": strided_sum,
     "reshape mean": reshape_mean,
+    "engine": engine_pool(),
 }
 
 
@@ -54,23 +68,39 @@ def milliseconds(pool: Pool, x: torch.Tensor, calls: int) -> float:
     return (time.perf_counter() - start) / calls * 1e3
 
 
+def settle_the_allocator() -> None:
+    """Free one large block first, as the engine's data set load does. glibc then raises its
+    thresholds for returning memory to the system to the block's size (twice that at the heap's
+    top; a block over glibc's 32 MB cap would not move them);
+    without that, each step's multi-megabyte activations are mapped afresh and page-faulted
+    in, which made a LeNet step on 2 cores 1.7x slower (12–13 ms against 7.1–7.6) and would
+    time the page faults rather than the pooling."""
+    block = torch.empty(16 * 2**20, dtype=torch.uint8)
+    del block
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     args = parser.parse_args()
+    dtype = getattr(torch, args.dtype)
     torch.manual_seed(0)
+    settle_the_allocator()
     for shape in SHAPES:
-        x = torch.randn(shape).contiguous(memory_format=torch.channels_last)
+        x = torch.randn(shape).to(dtype).contiguous(memory_format=torch.channels_last)
         expected = WAYS["avg_pool2d"](x)
         for name, pool in WAYS.items():
-            assert torch.allclose(pool(x), expected, atol=1e-6), name
+            tolerance = 1e-6 if dtype is torch.float32 else 0.05  # bf16: 8 bits of mantissa
+            assert torch.allclose(pool(x), expected, atol=tolerance), name
+        assert torch.equal(WAYS["engine"](x), expected)
         times: dict[str, list[float]] = {name: [] for name in WAYS}
         for _ in range(args.rounds):
             for name, pool in WAYS.items():
                 times[name].append(milliseconds(pool, x, args.calls))
         cells = "  ".join(f"{name} {statistics.median(t):.2f} ms" for name, t in times.items())
-        print(f"{'x'.join(map(str, shape))} channels_last: {cells}")
+        print(f"{'x'.join(map(str, shape))} {args.dtype} channels_last: {cells}")
 
 
 if __name__ == "__main__":

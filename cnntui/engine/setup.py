@@ -17,6 +17,7 @@ from torch import nn
 from cnntui.config import COMMAND_LINE, RunConfig, setting_name
 from cnntui.devices import TRAINS_ON, check_device
 from cnntui.engine import distributed
+from cnntui.engine.avg_pool import use_strided_avg_pools
 from cnntui.engine.distributed import SINGLE, DistContext
 from cnntui.engine.events import RunStarted
 from cnntui.engine.fit import checked_shapes
@@ -278,6 +279,8 @@ def prepare_run(
     if autocast_dtype is torch.float16 and device.type != "cuda":
         raise UsageError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
     pool_first_pairs = 0 if config.compile else run_relus_after_max_pools(model)
+    if device.type == "cpu" and not config.compile:  # before the layout probe times the net
+        use_strided_avg_pools(model)
     if pool_first_pairs and device.type == "cuda":
         # In the background, while the set-up goes on: seconds on a machine's first run.
         prewarm_fused_kernels(

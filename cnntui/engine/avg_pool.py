@@ -1,0 +1,102 @@
+"""2x2 average pooling of a few channels on the CPU, as strided adds: the same numbers, sooner.
+
+PyTorch's CPU pooling kernel for channels_last activations vectorises across channels. With fewer
+than 16 of them (d2l's LeNet pools 6 after its first convolution) most of each vector is empty and
+it runs nearly scalar, in bfloat16 slower still. Viewed in memory, a channels_last batch is
+(N, H, W, C), so each window's four pixels are four strided views of it: the forward adds them as
+whole tensors, in the order PyTorch's kernel does, ((a + b) + c) + d, then divides by 4 (as a
+multiplication by 0.25, which is exact); bfloat16 and float16 add in float32, as PyTorch does.
+The backward spreads a quarter of each gradient over its window: duplicated along W as
+(.., 2, C) pairs, then whole rows along H. Both give PyTorch's results bit for bit.
+
+`python -m bench.avg_pool_variants` and the tests time and check it: LeNet's first pool
+(256x6x28x28, forward and backward) 0.72 ms against 1.17 in float32 on a 2-core AMD EPYC (Zen 5),
+1.16 against 2.21 in bfloat16; at 16 channels PyTorch's kernel is as fast or faster, so wider
+pools keep it.
+
+Only the pool's class changes (as for the im2col stem): hooks, names, the layer table and
+checkpoints see the nn.AvgPool2d that was written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+MAX_CHANNELS = 15  # at 16 and more PyTorch's kernel fills its vectors (see the docstring)
+
+
+def use_strided_avg_pools(model: nn.Module) -> int:
+    """Make each 2x2, stride-2 nn.AvgPool2d in `model` pool through strided adds where its input
+    allows (see `applies`). Returns how many pools there are."""
+    pools = [m for m in model.modules() if type(m) is nn.AvgPool2d and _is_two_by_two(m)]
+    for pool in pools:
+        pool.__class__ = StridedAvgPool2d
+    return len(pools)
+
+
+def _is_two_by_two(pool: nn.AvgPool2d) -> bool:
+    return (
+        _pair(pool.kernel_size) == (2, 2)
+        and _pair(pool.stride or pool.kernel_size) == (2, 2)
+        and _pair(pool.padding) == (0, 0)
+        and pool.divisor_override is None
+    )
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def applies(x: torch.Tensor) -> bool:
+    """A batch on the CPU in channels_last, with few channels and an even height and width (so
+    ceil_mode, which only matters for a leftover row or column, cannot change the result)."""
+    return (
+        x.device.type == "cpu"
+        and x.dim() == 4
+        and x.dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16)
+        and 2 <= x.shape[1] <= MAX_CHANNELS  # one channel: either layout, strides ambiguous
+        and x.shape[2] % 2 == 0
+        and x.shape[3] % 2 == 0
+        and x.shape[0] * x.shape[2] * x.shape[3] > 0
+        and x.is_contiguous(memory_format=torch.channels_last)
+    )
+
+
+class StridedAvgPool2d(nn.AvgPool2d):
+    """nn.AvgPool2d(2, 2) whose forward adds strided views where `applies`."""
+
+    def _get_name(self) -> str:
+        return "AvgPool2d"  # the same layer to anyone reading the model (layer table, repr)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if applies(input):
+            return _StridedAvgPool.apply(input)
+        return super().forward(input)
+
+
+class _StridedAvgPool(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        ctx.input_shape = x.shape
+        window = x.permute(0, 2, 3, 1).view(n, h // 2, 2, w // 2, 2, c)
+        # Sums in float32 for the half types, like PyTorch's kernel.
+        total = window[:, :, 0, :, 0].to(torch.promote_types(x.dtype, torch.float32), copy=True)
+        total += window[:, :, 0, :, 1]
+        total += window[:, :, 1, :, 0]
+        total += window[:, :, 1, :, 1]
+        total *= 0.25
+        return total.to(x.dtype).permute(0, 3, 1, 2)  # (N, C, H/2, W/2) in channels_last
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = ctx.input_shape
+        quarter = (grad * 0.25).permute(0, 2, 3, 1)  # (N, H/2, W/2, C)
+        # Along W first, as (.., 2, C) pairs (stack writes each window's pair once), then the
+        # rows along H, W * C contiguous elements at a time.
+        along_w = torch.stack([quarter, quarter], dim=3).view(n, h // 2, 1, w * c)
+        spread = along_w.expand(n, h // 2, 2, w * c).contiguous()
+        return spread.view(n, h, w, c).permute(0, 3, 1, 2)
