@@ -29,8 +29,13 @@ from torch import nn
 from cnntui.engine.avg_pool import use_strided_avg_pools
 
 Pool = Callable[[torch.Tensor], torch.Tensor]
-# LeNet's two pool inputs at d2l's batch: after the first and the second convolution.
-SHAPES = ((256, 6, 28, 28), (256, 16, 10, 10))
+# LeNet's two pool inputs at d2l's batch, after the first and the second convolution, and the
+# layout their gradient comes back in: from the second convolution's backward, channels_last;
+# through the Flatten after the second pool, contiguous.
+SHAPES = (
+    ((256, 6, 28, 28), torch.channels_last),
+    ((256, 16, 10, 10), torch.contiguous_format),
+)
 
 
 def strided_sum(x: torch.Tensor) -> torch.Tensor:
@@ -58,13 +63,15 @@ WAYS: dict[str, Pool] = {
 }
 
 
-def milliseconds(pool: Pool, x: torch.Tensor, calls: int) -> float:
+def milliseconds(
+    pool: Pool, x: torch.Tensor, grad_format: torch.memory_format, calls: int
+) -> float:
     """Milliseconds a forward and backward of `pool` on `x` take, averaged over `calls`."""
     leaf = x.clone().requires_grad_(True)
     start = time.perf_counter()
     for _ in range(calls):
         out = pool(leaf)
-        out.backward(torch.ones_like(out))
+        out.backward(torch.ones_like(out, memory_format=grad_format))
     return (time.perf_counter() - start) / calls * 1e3
 
 
@@ -88,7 +95,7 @@ def main() -> None:
     dtype = getattr(torch, args.dtype)
     torch.manual_seed(0)
     settle_the_allocator()
-    for shape in SHAPES:
+    for shape, grad_format in SHAPES:
         x = torch.randn(shape).to(dtype).contiguous(memory_format=torch.channels_last)
         expected = WAYS["avg_pool2d"](x)
         for name, pool in WAYS.items():
@@ -98,9 +105,10 @@ def main() -> None:
         times: dict[str, list[float]] = {name: [] for name in WAYS}
         for _ in range(args.rounds):
             for name, pool in WAYS.items():
-                times[name].append(milliseconds(pool, x, args.calls))
+                times[name].append(milliseconds(pool, x, grad_format, args.calls))
         cells = "  ".join(f"{name} {statistics.median(t):.2f} ms" for name, t in times.items())
-        print(f"{'x'.join(map(str, shape))} {args.dtype} channels_last: {cells}")
+        grad = "channels_last" if grad_format is torch.channels_last else "contiguous"
+        print(f"{'x'.join(map(str, shape))} {args.dtype} ({grad} gradient): {cells}")
 
 
 if __name__ == "__main__":
