@@ -109,7 +109,7 @@ def print_report(report: dict[str, Any]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from cnntui.pipe_width import widen_for_pipe
+    from cnntui.pipe_width import print_title, widen_for_pipe
 
     console = Console()
     # One line however long the data set's name (synthetic:…, folder:PATH): in a pipe rich
@@ -123,9 +123,7 @@ def print_report(report: dict[str, Any]) -> None:
     )
     console.print(headline, soft_wrap=True)
     classes = report["classes"]
-    title = "confusion matrix (rows: true class, columns: predicted)"
-    # At least as wide as its title: a table of two or three classes wrapped it over 3 lines.
-    table = Table(title=title, min_width=len(title))
+    table = Table()
     table.add_column("class")
     table.add_column("acc", justify="right")
     for i in range(len(classes)):
@@ -137,4 +135,6 @@ def print_report(report: dict[str, Any]) -> None:
         table.add_row(f"{i} {name}", f"{100 * report['per_class_accuracy'][i]:.1f}%", *cells)
     # In a pipe, Fashion-MNIST's matrix wrapped "T-shirt/top" and "Ankle boot" over two rows.
     widen_for_pipe(console, table)
+    # On its own line: a table of two or three classes, narrower than it, wrapped it.
+    print_title(console, "confusion matrix (rows: true class, columns: predicted)")
     console.print(table)

@@ -36,7 +36,9 @@ def print_presets(json_output: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="cnntui presets", title_justify="left")
+    from cnntui.pipe_width import print_title
+
+    table = Table()
     # "optim", not "optimizer": the table fits 80 columns with the image sizes in "data".
     for column in ("preset", "model", "data", "epochs", "batch", "optim", "lr"):
         table.add_column(column, justify="right" if column in ("epochs", "batch", "lr") else "left")
@@ -51,5 +53,6 @@ def print_presets(json_output: bool = False) -> None:
             f"{r['lr']:g}",
         )
     console = Console()
+    print_title(console, "cnntui presets")
     console.print(table)
     console.print("Run one with `cnntui run NAME`; flags override its values.", style="dim")

@@ -27,9 +27,9 @@ def print_models(json_output: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from cnntui.pipe_width import widen_for_pipe
+    from cnntui.pipe_width import print_title, widen_for_pipe
 
-    table = Table(title="cnntui model zoo", title_justify="left")
+    table = Table()
     table.add_column("model", style="bold")
     table.add_column("params", justify="right")
     table.add_column("input (CxHxW)")
@@ -39,6 +39,7 @@ def print_models(json_output: bool = False) -> None:
         table.add_row(spec.name, f"{spec.params:,}", f"{c}x{h}x{w}", spec.summary)
     console = Console()
     widen_for_pipe(console, table)
+    print_title(console, "cnntui model zoo")
     console.print(table)
     console.print(
         "Also: torchvision:NAME (any torchvision classifier), module:attr or file.py:attr "

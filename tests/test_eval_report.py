@@ -40,6 +40,8 @@ def test_a_pipe_gets_the_whole_confusion_matrix_one_row_a_class(capsys, monkeypa
         cells = [cell.strip() for cell in row.strip("│").split("│")]
         assert cells == [f"{i} {name}", "85.0%", *map(str, confusion[i])]
     assert len({len(line) for line in lines[2:]}) == 1  # every line of the table as wide
+    # Its title on its own line, unpadded: rich centred it in the table's width with spaces.
+    assert lines[1] == "confusion matrix (rows: true class, columns: predicted)"
 
 
 def test_a_small_matrix_keeps_its_title_on_one_line(capsys, monkeypatch) -> None:
@@ -47,5 +49,5 @@ def test_a_small_matrix_keeps_its_title_on_one_line(capsys, monkeypatch) -> None
     monkeypatch.delenv("COLUMNS", raising=False)
     print_report(report("folder:pets"))
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1].strip() == "confusion matrix (rows: true class, columns: predicted)"
+    assert lines[1] == "confusion matrix (rows: true class, columns: predicted)"  # no padding
     assert lines[2].startswith("┏")

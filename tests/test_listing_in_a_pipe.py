@@ -24,3 +24,6 @@ def test_models_in_a_pipe_keep_each_description_on_its_model_s_line() -> None:
     assert set(rows) == set(ZOO)
     for name, spec in ZOO.items():
         assert spec.summary in rows[name]
+    # The title was centred by rich and padded with spaces to the table's width.
+    assert out.stdout.splitlines()[0] == "cnntui model zoo"
+    assert [line for line in out.stdout.splitlines() if line != line.rstrip()] == []

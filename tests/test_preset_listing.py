@@ -23,6 +23,9 @@ def test_presets_at_80_columns_show_names_and_image_sizes_whole() -> None:
     assert "…" not in out.stdout
     assert "fmnist@224" in rows["alexnet"] and "fmnist@96" in rows["googlenet"]
     assert "@" not in rows["lenet"]  # trains at the data set's own 28x28
+    # The title was centred by rich and padded with spaces to the table's width.
+    assert out.stdout.splitlines()[0] == "cnntui presets"
+    assert [line for line in out.stdout.splitlines() if line != line.rstrip()] == []
 
 
 def test_presets_are_listed_by_name() -> None:
