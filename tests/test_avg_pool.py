@@ -116,6 +116,8 @@ def test_written_forms_of_two_by_two_are_all_taken() -> None:
         nn.AvgPool2d(2), nn.AvgPool2d((2, 2)), nn.AvgPool2d(2, 2), nn.AvgPool2d(2, ceil_mode=True)
     )
     assert use_strided_avg_pools(model) == 4
+    x = channels_last(2, 6, 8, 10)
+    assert torch.equal(model[3](x), F.avg_pool2d(x, 2, ceil_mode=True))  # even: no leftover
 
 
 def test_the_pool_reads_as_written_and_its_hooks_still_fire(strided_calls) -> None:
