@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
@@ -10,6 +11,20 @@ from cnntui.config import RunConfig
 
 # Tests never reach the network: a missing data set is an error, not a download.
 os.environ.setdefault("CNNTUI_OFFLINE", "1")
+
+
+def _let_runs_take_signals() -> None:
+    """Tests send SIGINT and SIGHUP to the runs they start and check what cnntui does. A run keeps
+    a signal its parent ignored (`nohup`'s SIGHUP, a script's `cmd &` SIGINT), as its users want,
+    so in a suite started that way the runs ignored them and those tests hung or ran to the end.
+    A Python handler, unlike SIG_IGN, is not inherited across exec: the runs start with the
+    default, and the suite itself goes on ignoring the signal as it was started to."""
+    for sig in (signal.SIGHUP, signal.SIGINT):
+        if signal.getsignal(sig) == signal.SIG_IGN:
+            signal.signal(sig, lambda signum, frame: None)
+
+
+_let_runs_take_signals()
 
 
 @pytest.fixture
