@@ -7,6 +7,7 @@ Every command imports its heavy machinery (torch, Textual) inside its body, so `
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -248,6 +249,7 @@ def run(
         given_flags = {k: v for k, v in flags.items() if v is not None}
         refuse_set_twice(given_flags, overrides)
         overrides.update(given_flags)
+        refuse_run_dir_with_runs_root(overrides)
         given = overrides.get("model_options")
         if opt and (given is None or isinstance(given, dict)):
             # Each -o adds to --set model_options={...}, which it replaced.
@@ -286,6 +288,19 @@ def refuse_set_twice(flags: dict[str, Any], settings: dict[str, Any]) -> None:
         typed = settings[key]
         typed = str(typed).lower() if isinstance(typed, bool) else typed
         raise UsageError(f"{said} and --set {key}={typed} both set {key}; give it once")
+
+
+def refuse_run_dir_with_runs_root(settings: dict[str, Any]) -> None:
+    """`--runs-root R --run-dir D` wrote the run to D (relative to the current folder), not R/D
+    as it reads, and R went unused without a word."""
+    run_dir, runs_root = settings.get("run_dir"), settings.get("runs_root")
+    if run_dir is None or runs_root is None:
+        return
+    raise UsageError(
+        f"--run-dir names the run's own folder and --runs-root the folder that new runs are "
+        f"made in: give one of them (for a run in {runs_root}, --run-dir "
+        f"{Path(runs_root) / Path(run_dir).name})"
+    )
 
 
 @app.command(cls=Command)

@@ -193,3 +193,23 @@ def test_a_flag_and_a_set_of_the_same_key_that_disagree_are_refused(tmp_path) ->
     message = "--epochs 3 and --set epochs=2 both set epochs; give it once"
     assert json.loads(out.stdout.splitlines()[-1])["error"] == message
     assert out.stderr.strip() == f"cnntui: error: {message}"
+
+
+@pytest.mark.parametrize("how", ["flags", "--set"])
+def test_a_run_dir_and_a_runs_root_together_are_refused(tmp_path, how) -> None:
+    """`--runs-root R --run-dir D` wrote the run to ./D, not R/D as it reads, and R went unused."""
+    root = tmp_path / "runs"
+    if how == "flags":
+        given = ["--runs-root", str(root), "--run-dir", "exp1"]
+    else:
+        given = ["--set", f"runs_root={root}", "--set", "run_dir=exp1"]
+    out = subprocess.run(
+        [sys.executable, "-m", "cnntui", "run", "mlp", *ONE_STEP, "--headless", *given],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip() == (
+        "cnntui: error: --run-dir names the run's own folder and --runs-root the folder that new "
+        f"runs are made in: give one of them (for a run in {root}, --run-dir {root / 'exp1'})"
+    )
+    assert list(tmp_path.iterdir()) == []  # nothing made: not ./exp1, not the root
