@@ -293,8 +293,8 @@ def refuse_set_twice(flags: dict[str, Any], settings: dict[str, Any]) -> None:
 def refuse_run_dir_with_runs_root(settings: dict[str, Any]) -> None:
     """`--runs-root R --run-dir D` wrote the run to D (relative to the current folder), not R/D
     as it reads, and R went unused without a word."""
-    run_dir, runs_root = settings.get("run_dir"), settings.get("runs_root")
-    if not str(run_dir or "").strip() or not str(runs_root or "").strip():
+    run_dir, runs_root = str(settings.get("run_dir") or ""), str(settings.get("runs_root") or "")
+    if not run_dir.strip() or not runs_root.strip():
         return  # not both given; an empty one is refused as such, with the config's checks
     raise UsageError(
         f"--run-dir names the run's own folder and --runs-root the folder that new runs are "
