@@ -99,6 +99,9 @@ def launch_command(
         run_dir, made = plan_run_dir(config, resume, overrides)
     if resume is None:
         overrides["run_dir"] = str(run_dir)
+        # The root has been used: the run's folder is made under it, and the ranks are told that
+        # folder itself (both together are refused as the user's words).
+        overrides.pop("runs_root", None)
     use_dashboard = not (headless or json_output) and sys.stdout.isatty() and sys.stdin.isatty()
     try:
         if use_dashboard:
