@@ -9,8 +9,9 @@ and the backward to its input of:
 - `avg_pool2d`: torch's kernel, as the net is written;
 - `strided sum`: the four strided 2x2 slices added, times 0.25;
 - `reshape mean`: the NHWC memory viewed as 2x2 blocks and averaged;
-- `engine`: what the engine runs on the CPU (cnntui.engine.avg_pool: strided views added in
-  PyTorch's order, the gradient spread by a stack and an expand), below 16 channels.
+- `engine`: what the engine runs on the CPU (cnntui.engine.avg_pool): below 16 channels strided
+  views added in PyTorch's order, the gradient spread by a stack and an expand; from 16 up
+  PyTorch's kernels, the gradient made channels_last first.
 Every way is checked against the first (the engine's bit for bit); medians of rounds,
 alternating, in one process.
 """
@@ -78,10 +79,10 @@ def milliseconds(
 def settle_the_allocator() -> None:
     """Free one large block first, as the engine's data set load does. glibc then raises its
     thresholds for returning memory to the system to the block's size (twice that at the heap's
-    top; a block over glibc's 32 MB cap would not move them);
-    without that, each step's multi-megabyte activations are mapped afresh and page-faulted
-    in, which made a LeNet step on 2 cores 1.7x slower (12–13 ms against 7.1–7.6) and would
-    time the page faults rather than the pooling."""
+    top; a block over glibc's 32 MB cap would not move them). Without that, each step's
+    multi-megabyte activations are mapped afresh and page-faulted in, which made a LeNet step on 2
+    cores 1.7x slower (12–13 ms against 7.1–7.6) and would time the page faults rather than the
+    pooling."""
     block = torch.empty(16 * 2**20, dtype=torch.uint8)
     del block
 
@@ -94,12 +95,12 @@ def main() -> None:
     args = parser.parse_args()
     dtype = getattr(torch, args.dtype)
     torch.manual_seed(0)
+    tolerance = 1e-6 if dtype is torch.float32 else 0.05  # bf16: 8 bits of mantissa
     settle_the_allocator()
     for shape, grad_format in SHAPES:
         x = torch.randn(shape).to(dtype).contiguous(memory_format=torch.channels_last)
         expected = WAYS["avg_pool2d"](x)
         for name, pool in WAYS.items():
-            tolerance = 1e-6 if dtype is torch.float32 else 0.05  # bf16: 8 bits of mantissa
             assert torch.allclose(pool(x), expected, atol=tolerance), name
         assert torch.equal(WAYS["engine"](x), expected)
         times: dict[str, list[float]] = {name: [] for name in WAYS}

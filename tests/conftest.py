@@ -8,6 +8,7 @@ import signal
 import pytest
 
 from cnntui.config import RunConfig
+from cnntui.run_command import started_ignoring
 
 # Tests never reach the network: a missing data set is an error, not a download.
 os.environ.setdefault("CNNTUI_OFFLINE", "1")
@@ -20,7 +21,7 @@ def _let_runs_take_signals() -> None:
     A Python handler, unlike SIG_IGN, is not inherited across exec: the runs start with the
     default, and the suite itself goes on ignoring the signal as it was started to."""
     for sig in (signal.SIGHUP, signal.SIGINT):
-        if signal.getsignal(sig) == signal.SIG_IGN:
+        if started_ignoring(sig):
             signal.signal(sig, lambda signum, frame: None)
 
 

@@ -22,13 +22,13 @@ from cnntui.zoo import build_model
 def strided_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
     """The input shapes each forward pooled through cnntui.engine.avg_pool."""
     calls: list[tuple[int, ...]] = []
-    original = avg_pool._StridedAvgPool.forward
+    for way in (avg_pool._StridedAvgPool, avg_pool._ChannelsLastGradientPool):
 
-    def counting(ctx, x):
-        calls.append(tuple(x.shape))
-        return original(ctx, x)
+        def counting(ctx, x, original=way.forward):
+            calls.append(tuple(x.shape))
+            return original(ctx, x)
 
-    monkeypatch.setattr(avg_pool._StridedAvgPool, "forward", staticmethod(counting))
+        monkeypatch.setattr(way, "forward", staticmethod(counting))
     return calls
 
 

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnntui.engine.pool_window import window
+
 MAX_STRIDED_CHANNELS = 15  # from 16 up PyTorch's forward fills its vectors: as fast or faster
 
 
@@ -43,16 +45,7 @@ def use_strided_avg_pools(model: nn.Module) -> int:
 
 
 def _is_two_by_two(pool: nn.AvgPool2d) -> bool:
-    return (
-        _pair(pool.kernel_size) == (2, 2)
-        and _pair(pool.stride or pool.kernel_size) == (2, 2)
-        and _pair(pool.padding) == (0, 0)
-        and pool.divisor_override is None
-    )
-
-
-def _pair(value: Any) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else tuple(value)
+    return window(pool) == ((2, 2), (2, 2), (0, 0)) and pool.divisor_override is None
 
 
 def applies(x: torch.Tensor) -> bool:
@@ -65,7 +58,7 @@ def applies(x: torch.Tensor) -> bool:
         and x.shape[1] >= 2  # one channel: either layout, and its strides ambiguous
         and x.shape[2] % 2 == 0
         and x.shape[3] % 2 == 0
-        and x.shape[0] * x.shape[2] * x.shape[3] > 0
+        and x.numel() > 0
         and x.is_contiguous(memory_format=torch.channels_last)
     )
 
@@ -77,40 +70,52 @@ class StridedAvgPool2d(nn.AvgPool2d):
         return "AvgPool2d"  # the same layer to anyone reading the model (layer table, repr)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        if applies(input):
-            return _StridedAvgPool.apply(input)
-        return super().forward(input)
+        if not applies(input):
+            return super().forward(input)
+        if input.shape[1] > MAX_STRIDED_CHANNELS:
+            return _ChannelsLastGradientPool.apply(input)
+        return _StridedAvgPool.apply(input)
 
 
 class _StridedAvgPool(torch.autograd.Function):
+    """Few channels: the four strided views added, and the gradient spread back."""
+
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
-        ctx.input_shape = x.shape
-        if x.shape[1] > MAX_STRIDED_CHANNELS:
-            ctx.save_for_backward(x)  # PyTorch's backward reads its layout (and keeps it, too)
-            return F.avg_pool2d(x, 2)
+        ctx.input_shape = x.shape  # all the backward needs
         n, c, h, w = x.shape
-        window = x.permute(0, 2, 3, 1).view(n, h // 2, 2, w // 2, 2, c)
+        windows = x.permute(0, 2, 3, 1).view(n, h // 2, 2, w // 2, 2, c)
         # Sums in float32 for the half types, like PyTorch's kernel.
-        total = window[:, :, 0, :, 0].to(torch.promote_types(x.dtype, torch.float32), copy=True)
-        total += window[:, :, 0, :, 1]
-        total += window[:, :, 1, :, 0]
-        total += window[:, :, 1, :, 1]
+        total = windows[:, :, 0, :, 0].to(torch.promote_types(x.dtype, torch.float32), copy=True)
+        total += windows[:, :, 0, :, 1]
+        total += windows[:, :, 1, :, 0]
+        total += windows[:, :, 1, :, 1]
         total *= 0.25
         return total.to(x.dtype).permute(0, 3, 1, 2)  # (N, C, H/2, W/2) in channels_last
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
         n, c, h, w = ctx.input_shape
-        if c > MAX_STRIDED_CHANNELS:
-            (x,) = ctx.saved_tensors
-            grad = grad.contiguous(memory_format=torch.channels_last)
-            return torch.ops.aten.avg_pool2d_backward(
-                grad, x, [2, 2], [2, 2], [0, 0], False, True, None
-            )
         quarter = (grad * 0.25).permute(0, 2, 3, 1)  # (N, H/2, W/2, C)
         # Along W first, as (.., 2, C) pairs (stack writes each window's pair once), then the
         # rows along H, W * C contiguous elements at a time.
         along_w = torch.stack([quarter, quarter], dim=3).view(n, h // 2, 1, w * c)
         spread = along_w.expand(n, h // 2, 2, w * c).contiguous()
         return spread.view(n, h, w, c).permute(0, 3, 1, 2)
+
+
+class _ChannelsLastGradientPool(torch.autograd.Function):
+    """Wider pools: PyTorch's kernels, with the gradient in the input's layout."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)  # PyTorch's backward reads its layout (its own pool keeps it too)
+        return F.avg_pool2d(x, 2)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        grad = grad.contiguous(memory_format=torch.channels_last)
+        return torch.ops.aten.avg_pool2d_backward(
+            grad, x, [2, 2], [2, 2], [0, 0], False, True, None
+        )

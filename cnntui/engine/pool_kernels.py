@@ -28,6 +28,8 @@ import triton  # type: ignore[import-untyped]
 import triton.language as tl  # type: ignore[import-untyped]
 from torch.autograd.function import once_differentiable
 
+from cnntui.engine.pool_window import pair, window
+
 # Triton's interpreter runs the kernels on CPU tensors, as the tests do.
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 ZEROED = 255  # the window index stored where the ReLU zeroed the output: no gradient
@@ -46,8 +48,7 @@ class Geometry:
     @classmethod
     def of(cls, shape: Sequence[int], pool: torch.nn.MaxPool2d) -> Geometry:
         n, c, h, w = shape
-        return cls((n, c, h, w), _pair(pool.kernel_size), _pair(pool.stride or pool.kernel_size),
-                   _pair(pool.padding))  # fmt: skip
+        return cls((n, c, h, w), *window(pool))
 
     @property
     def out_size(self) -> tuple[int, int]:
@@ -74,7 +75,7 @@ def applies(x: torch.Tensor, pool: torch.nn.MaxPool2d) -> bool:
         and x.dim() == 4
         and x.dtype in (torch.bfloat16, torch.float16, torch.float32)
         and x.is_contiguous(memory_format=torch.channels_last)
-        and _pair(pool.dilation) == (1, 1)
+        and pair(pool.dilation) == (1, 1)
         and not pool.ceil_mode
         and not pool.return_indices
     ):
@@ -124,12 +125,6 @@ def _compile(geometry: Geometry, dtype: torch.dtype) -> None:
 def _nhw(t: torch.Tensor) -> tuple[int, int, int]:
     """The batch, row and column strides of a channels_last tensor (its channel stride is 1)."""
     return t.stride(0), t.stride(2), t.stride(3)
-
-
-def _pair(value: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(value, int):
-        return value, value
-    return int(value[0]), int(value[-1])
 
 
 def _blocks(channels: int) -> tuple[int, int]:
